@@ -1,0 +1,3 @@
+//! Scheduling and notification backend of a tutoring platform.
+
+pub mod domain;
