@@ -1,4 +1,14 @@
+//! Database migrations, shared by SQLite and PostgreSQL.
+
 pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_foundation;
+
 pub struct Migrator;
+
 #[async_trait::async_trait]
-impl MigratorTrait for Migrator { fn migrations() -> Vec<Box<dyn MigrationTrait>> { vec![] } }
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_foundation::Migration)]
+    }
+}

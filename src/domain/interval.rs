@@ -63,7 +63,13 @@ mod tests {
             Interval::new(at(9, 30), at(9, 45)),
             Interval::new(at(15, 0), at(15, 0)),
         ]);
-        assert_eq!(merged, vec![Interval::new(at(9, 0), at(11, 0)), Interval::new(at(12, 0), at(13, 0))]);
+        assert_eq!(
+            merged,
+            vec![
+                Interval::new(at(9, 0), at(11, 0)),
+                Interval::new(at(12, 0), at(13, 0))
+            ]
+        );
     }
 
     #[test]
@@ -71,6 +77,8 @@ mod tests {
         let a = Interval::new(at(9, 0), at(10, 0));
         assert!(!a.overlaps(&Interval::new(at(10, 0), at(11, 0))));
         assert!(a.overlaps(&Interval::new(at(9, 59), at(11, 0))));
-        assert!(a.widen(Duration::minutes(15)).overlaps(&Interval::new(at(10, 10), at(11, 0))));
+        assert!(a
+            .widen(Duration::minutes(15))
+            .overlaps(&Interval::new(at(10, 10), at(11, 0))));
     }
 }

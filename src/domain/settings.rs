@@ -32,11 +32,35 @@ impl Default for BookingRules {
 
 impl BookingRules {
     /// Field names in errors are prefixed with `prefix` (`input.`).
-    pub fn new(buffer_minutes: i32, minimum_notice_minutes: i32, horizon_days: i32, prefix: &str) -> DomainResult<Self> {
-        in_range(buffer_minutes, 0, MAX_BUFFER_MINUTES, &format!("{prefix}bufferMinutes"))?;
-        in_range(minimum_notice_minutes, 0, MAX_NOTICE_MINUTES, &format!("{prefix}minimumNoticeMinutes"))?;
-        in_range(horizon_days, 1, MAX_HORIZON_DAYS, &format!("{prefix}horizonDays"))?;
-        Ok(Self { buffer_minutes, minimum_notice_minutes, horizon_days })
+    pub fn new(
+        buffer_minutes: i32,
+        minimum_notice_minutes: i32,
+        horizon_days: i32,
+        prefix: &str,
+    ) -> DomainResult<Self> {
+        in_range(
+            buffer_minutes,
+            0,
+            MAX_BUFFER_MINUTES,
+            &format!("{prefix}bufferMinutes"),
+        )?;
+        in_range(
+            minimum_notice_minutes,
+            0,
+            MAX_NOTICE_MINUTES,
+            &format!("{prefix}minimumNoticeMinutes"),
+        )?;
+        in_range(
+            horizon_days,
+            1,
+            MAX_HORIZON_DAYS,
+            &format!("{prefix}horizonDays"),
+        )?;
+        Ok(Self {
+            buffer_minutes,
+            minimum_notice_minutes,
+            horizon_days,
+        })
     }
 
     pub fn buffer_minutes(&self) -> i32 {
@@ -61,11 +85,21 @@ impl BookingRules {
 
 fn in_range(value: i32, min: i32, max: i32, field: &str) -> DomainResult<()> {
     if value < min {
-        let message = if min == 0 { "must not be negative".to_string() } else { format!("must be at least {min}") };
-        return Err(DomainError::invalid(field, format!("{message} (got {value})")));
+        let message = if min == 0 {
+            "must not be negative".to_string()
+        } else {
+            format!("must be at least {min}")
+        };
+        return Err(DomainError::invalid(
+            field,
+            format!("{message} (got {value})"),
+        ));
     }
     if value > max {
-        return Err(DomainError::invalid(field, format!("must be at most {max} (got {value})")));
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max} (got {value})"),
+        ));
     }
     Ok(())
 }
@@ -76,10 +110,22 @@ mod tests {
 
     #[test]
     fn rejects_out_of_range_values_naming_the_field() {
-        assert_eq!(BookingRules::new(-1, 0, 1, "input.").unwrap_err().field, "input.bufferMinutes");
-        assert_eq!(BookingRules::new(0, -5, 1, "input.").unwrap_err().field, "input.minimumNoticeMinutes");
-        assert_eq!(BookingRules::new(0, 0, 0, "").unwrap_err().field, "horizonDays");
-        assert_eq!(BookingRules::new(0, 0, 367, "").unwrap_err().field, "horizonDays");
+        assert_eq!(
+            BookingRules::new(-1, 0, 1, "input.").unwrap_err().field,
+            "input.bufferMinutes"
+        );
+        assert_eq!(
+            BookingRules::new(0, -5, 1, "input.").unwrap_err().field,
+            "input.minimumNoticeMinutes"
+        );
+        assert_eq!(
+            BookingRules::new(0, 0, 0, "").unwrap_err().field,
+            "horizonDays"
+        );
+        assert_eq!(
+            BookingRules::new(0, 0, 367, "").unwrap_err().field,
+            "horizonDays"
+        );
         assert!(BookingRules::new(0, 0, 1, "").is_ok());
         assert_eq!(BookingRules::default().buffer_minutes(), 15);
     }

@@ -38,20 +38,36 @@ pub struct SlotQuery {
 }
 
 impl SlotQuery {
-    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>, duration_minutes: i32) -> DomainResult<Self> {
+    pub fn new(
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        duration_minutes: i32,
+    ) -> DomainResult<Self> {
         if duration_minutes <= 0 {
-            return Err(DomainError::invalid("durationMinutes", format!("must be positive (got {duration_minutes})")));
+            return Err(DomainError::invalid(
+                "durationMinutes",
+                format!("must be positive (got {duration_minutes})"),
+            ));
         }
         if duration_minutes > MAX_DURATION_MINUTES {
-            return Err(DomainError::invalid("durationMinutes", format!("must be at most {MAX_DURATION_MINUTES} (got {duration_minutes})")));
+            return Err(DomainError::invalid(
+                "durationMinutes",
+                format!("must be at most {MAX_DURATION_MINUTES} (got {duration_minutes})"),
+            ));
         }
         if to <= from {
             return Err(DomainError::invalid("to", "must be after from"));
         }
         if to - from > Duration::days(MAX_WINDOW_DAYS) {
-            return Err(DomainError::invalid("to", format!("the window from..to must be at most {MAX_WINDOW_DAYS} days")));
+            return Err(DomainError::invalid(
+                "to",
+                format!("the window from..to must be at most {MAX_WINDOW_DAYS} days"),
+            ));
         }
-        Ok(Self { window: Interval::new(from, to), duration: Duration::minutes(i64::from(duration_minutes)) })
+        Ok(Self {
+            window: Interval::new(from, to),
+            duration: Duration::minutes(i64::from(duration_minutes)),
+        })
     }
 
     pub fn window(&self) -> Interval {
@@ -66,11 +82,19 @@ impl SlotQuery {
 /// The grid step for a duration: the largest of 60, 30, 15 minutes dividing it, else the duration.
 pub fn grid_step(duration: Duration) -> Duration {
     let minutes = duration.num_minutes();
-    [60, 30, 15].into_iter().find(|step| minutes % step == 0).map(Duration::minutes).unwrap_or(duration)
+    [60, 30, 15]
+        .into_iter()
+        .find(|step| minutes % step == 0)
+        .map(Duration::minutes)
+        .unwrap_or(duration)
 }
 
 /// The mentor's availability as merged UTC intervals, for every local date from `first` to `last`.
-pub fn availability_intervals(schedule: &Schedule, first: NaiveDate, last: NaiveDate) -> Vec<Interval> {
+pub fn availability_intervals(
+    schedule: &Schedule,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Vec<Interval> {
     let mut intervals = Vec::new();
     let mut date = first;
     while date <= last {
@@ -79,9 +103,14 @@ pub fn availability_intervals(schedule: &Schedule, first: NaiveDate, last: Naive
             None => schedule.weekly.day(date.weekday()),
         };
         intervals.extend(ranges.iter().map(|r| {
-            Interval::new(resolve(schedule.zone, date, r.start()), resolve(schedule.zone, date, r.end()))
+            Interval::new(
+                resolve(schedule.zone, date, r.start()),
+                resolve(schedule.zone, date, r.end()),
+            )
         }));
-        date = date.succ_opt().expect("dates stay far from chrono's limits");
+        date = date
+            .succ_opt()
+            .expect("dates stay far from chrono's limits");
     }
     merge(intervals)
 }
@@ -90,14 +119,25 @@ pub fn availability_intervals(schedule: &Schedule, first: NaiveDate, last: Naive
 fn local_dates(zone: TimeZone, from: DateTime<Utc>, to: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     let first = from.with_timezone(&zone.tz()).date_naive();
     let last = to.with_timezone(&zone.tz()).date_naive();
-    (first.pred_opt().unwrap_or(first), last.succ_opt().unwrap_or(last))
+    (
+        first.pred_opt().unwrap_or(first),
+        last.succ_opt().unwrap_or(last),
+    )
 }
 
 /// The bookable slots, sorted by start. `busy` may be unsorted and overlapping.
-pub fn available_slots(schedule: &Schedule, busy: &[Interval], query: &SlotQuery, now: DateTime<Utc>) -> Vec<Interval> {
+pub fn available_slots(
+    schedule: &Schedule,
+    busy: &[Interval],
+    query: &SlotQuery,
+    now: DateTime<Utc>,
+) -> Vec<Interval> {
     let duration = query.duration;
     let step = grid_step(duration);
-    let earliest_start = query.window.start.max(now + schedule.rules.minimum_notice());
+    let earliest_start = query
+        .window
+        .start
+        .max(now + schedule.rules.minimum_notice());
     let latest_start = (query.window.end - duration).min(now + schedule.rules.horizon());
     if latest_start < earliest_start {
         return Vec::new();

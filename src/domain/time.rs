@@ -25,9 +25,9 @@ impl TimeZone {
 impl FromStr for TimeZone {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<Tz>()
-            .map(TimeZone)
-            .map_err(|_| format!("unknown time zone \"{s}\" (expected an IANA name such as Europe/London)"))
+        s.parse::<Tz>().map(TimeZone).map_err(|_| {
+            format!("unknown time zone \"{s}\" (expected an IANA name such as Europe/London)")
+        })
     }
 }
 
@@ -70,18 +70,25 @@ impl FromStr for LocalTime {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || format!("invalid local time \"{s}\" (expected HH:MM between 00:00 and 24:00)");
         let parts: Vec<&str> = s.split(':').collect();
-        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        if !(2..=3).contains(&parts.len())
+            || parts
+                .iter()
+                .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(bad());
         }
         let num = |p: &str| p.parse::<u16>().map_err(|_| bad());
         let (hours, minutes) = (num(parts[0])?, num(parts[1])?);
         if parts.len() == 3 && num(parts[2])? != 0 {
-            return Err(format!("invalid local time \"{s}\" (seconds are not supported)"));
+            return Err(format!(
+                "invalid local time \"{s}\" (seconds are not supported)"
+            ));
         }
         if minutes >= 60 {
             return Err(bad());
         }
-        LocalTime::from_minutes(hours * 60 + minutes).ok_or_else(|| format!("local time \"{s}\" is past 24:00"))
+        LocalTime::from_minutes(hours * 60 + minutes)
+            .ok_or_else(|| format!("local time \"{s}\" is past 24:00"))
     }
 }
 
@@ -108,15 +115,26 @@ mod tests {
     fn local_time_parses_and_prints() {
         assert_eq!("09:30".parse::<LocalTime>().unwrap().minutes(), 570);
         assert_eq!("24:00".parse::<LocalTime>().unwrap(), LocalTime::END_OF_DAY);
-        assert_eq!("07:05:00".parse::<LocalTime>().unwrap().to_string(), "07:05");
-        for bad in ["24:01", "25:00", "9:30", "09:60", "09:30:10", "", "ab:cd", "09-30", "-1:00"] {
-            assert!(bad.parse::<LocalTime>().is_err(), "{bad} should be rejected");
+        assert_eq!(
+            "07:05:00".parse::<LocalTime>().unwrap().to_string(),
+            "07:05"
+        );
+        for bad in [
+            "24:01", "25:00", "9:30", "09:60", "09:30:10", "", "ab:cd", "09-30", "-1:00",
+        ] {
+            assert!(
+                bad.parse::<LocalTime>().is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
     #[test]
     fn time_zone_rejects_unknown_names() {
-        assert_eq!("Asia/Kolkata".parse::<TimeZone>().unwrap().name(), "Asia/Kolkata");
+        assert_eq!(
+            "Asia/Kolkata".parse::<TimeZone>().unwrap().name(),
+            "Asia/Kolkata"
+        );
         assert!("Mars/Olympus_Mons".parse::<TimeZone>().is_err());
         assert!("".parse::<TimeZone>().is_err());
     }

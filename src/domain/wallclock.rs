@@ -9,7 +9,9 @@
 //!   instant), for block starts and ends alike: 01:00-02:00 on New York's fall-back night runs from
 //!   01:00 EDT to 02:00 EST, two real hours.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone as _, Utc};
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone as _, Utc,
+};
 use chrono_tz::Tz;
 
 use super::time::{LocalTime, TimeZone};
@@ -39,11 +41,13 @@ fn offset_before_gap(tz: Tz, local: NaiveDateTime) -> i32 {
     // Gaps are at most a day long (Pacific/Apia skipped 30 December 2011), so walking back in
     // 15-minute steps finds a real wall-clock time within 97 steps.
     (1..=97)
-        .find_map(|step| match tz.from_local_datetime(&(local - Duration::minutes(15 * step))) {
-            LocalResult::Single(dt) => Some(dt.offset().fix().local_minus_utc()),
-            LocalResult::Ambiguous(_, later) => Some(later.offset().fix().local_minus_utc()),
-            LocalResult::None => None,
-        })
+        .find_map(
+            |step| match tz.from_local_datetime(&(local - Duration::minutes(15 * step))) {
+                LocalResult::Single(dt) => Some(dt.offset().fix().local_minus_utc()),
+                LocalResult::Ambiguous(_, later) => Some(later.offset().fix().local_minus_utc()),
+                LocalResult::None => None,
+            },
+        )
         .unwrap_or(0)
 }
 
@@ -69,43 +73,91 @@ mod tests {
 
     #[test]
     fn ordinary_times_use_the_zone_offset() {
-        assert_eq!(resolve(zone("Europe/London"), d(2026, 7, 1), t("09:00")), utc("2026-07-01T08:00:00Z"));
-        assert_eq!(resolve(zone("Asia/Kolkata"), d(2026, 7, 1), t("09:00")), utc("2026-07-01T03:30:00Z"));
-        assert_eq!(resolve(zone("Asia/Kathmandu"), d(2026, 7, 1), t("09:00")), utc("2026-07-01T03:15:00Z"));
-        assert_eq!(resolve(zone("UTC"), d(2026, 7, 1), t("24:00")), utc("2026-07-02T00:00:00Z"));
+        assert_eq!(
+            resolve(zone("Europe/London"), d(2026, 7, 1), t("09:00")),
+            utc("2026-07-01T08:00:00Z")
+        );
+        assert_eq!(
+            resolve(zone("Asia/Kolkata"), d(2026, 7, 1), t("09:00")),
+            utc("2026-07-01T03:30:00Z")
+        );
+        assert_eq!(
+            resolve(zone("Asia/Kathmandu"), d(2026, 7, 1), t("09:00")),
+            utc("2026-07-01T03:15:00Z")
+        );
+        assert_eq!(
+            resolve(zone("UTC"), d(2026, 7, 1), t("24:00")),
+            utc("2026-07-02T00:00:00Z")
+        );
     }
 
     #[test]
     fn gap_times_move_forward_by_the_gap() {
         // New York springs forward at 02:00 on 8 March 2026.
-        assert_eq!(resolve(zone("America/New_York"), d(2026, 3, 8), t("02:30")), utc("2026-03-08T07:30:00Z"));
-        assert_eq!(resolve(zone("America/New_York"), d(2026, 3, 8), t("02:00")), utc("2026-03-08T07:00:00Z"));
-        assert_eq!(resolve(zone("America/New_York"), d(2026, 3, 8), t("03:00")), utc("2026-03-08T07:00:00Z"));
+        assert_eq!(
+            resolve(zone("America/New_York"), d(2026, 3, 8), t("02:30")),
+            utc("2026-03-08T07:30:00Z")
+        );
+        assert_eq!(
+            resolve(zone("America/New_York"), d(2026, 3, 8), t("02:00")),
+            utc("2026-03-08T07:00:00Z")
+        );
+        assert_eq!(
+            resolve(zone("America/New_York"), d(2026, 3, 8), t("03:00")),
+            utc("2026-03-08T07:00:00Z")
+        );
         // London springs forward at 01:00 on 29 March 2026.
-        assert_eq!(resolve(zone("Europe/London"), d(2026, 3, 29), t("01:30")), utc("2026-03-29T01:30:00Z"));
+        assert_eq!(
+            resolve(zone("Europe/London"), d(2026, 3, 29), t("01:30")),
+            utc("2026-03-29T01:30:00Z")
+        );
         // Sydney springs forward at 02:00 on 4 October 2026 (southern hemisphere).
-        assert_eq!(resolve(zone("Australia/Sydney"), d(2026, 10, 4), t("02:15")), utc("2026-10-03T16:15:00Z"));
+        assert_eq!(
+            resolve(zone("Australia/Sydney"), d(2026, 10, 4), t("02:15")),
+            utc("2026-10-03T16:15:00Z")
+        );
         // Lord Howe moves only 30 minutes: 02:00 -> 02:30 on 4 October 2026.
-        assert_eq!(resolve(zone("Australia/Lord_Howe"), d(2026, 10, 4), t("02:15")), utc("2026-10-03T15:45:00Z"));
-        assert_eq!(resolve(zone("Australia/Lord_Howe"), d(2026, 10, 4), t("02:30")), utc("2026-10-03T15:30:00Z"));
+        assert_eq!(
+            resolve(zone("Australia/Lord_Howe"), d(2026, 10, 4), t("02:15")),
+            utc("2026-10-03T15:45:00Z")
+        );
+        assert_eq!(
+            resolve(zone("Australia/Lord_Howe"), d(2026, 10, 4), t("02:30")),
+            utc("2026-10-03T15:30:00Z")
+        );
     }
 
     #[test]
     fn overlap_times_take_the_first_occurrence() {
         // New York falls back at 02:00 EDT on 1 November 2026: 01:30 happens at 05:30Z and 06:30Z.
-        assert_eq!(resolve(zone("America/New_York"), d(2026, 11, 1), t("01:30")), utc("2026-11-01T05:30:00Z"));
+        assert_eq!(
+            resolve(zone("America/New_York"), d(2026, 11, 1), t("01:30")),
+            utc("2026-11-01T05:30:00Z")
+        );
         // London falls back at 02:00 BST on 25 October 2026: 01:30 happens at 00:30Z and 01:30Z.
-        assert_eq!(resolve(zone("Europe/London"), d(2026, 10, 25), t("01:30")), utc("2026-10-25T00:30:00Z"));
+        assert_eq!(
+            resolve(zone("Europe/London"), d(2026, 10, 25), t("01:30")),
+            utc("2026-10-25T00:30:00Z")
+        );
         // Sydney falls back at 03:00 AEDT on 5 April 2026: 02:30 happens at 15:30Z and 16:30Z the day before.
-        assert_eq!(resolve(zone("Australia/Sydney"), d(2026, 4, 5), t("02:30")), utc("2026-04-04T15:30:00Z"));
+        assert_eq!(
+            resolve(zone("Australia/Sydney"), d(2026, 4, 5), t("02:30")),
+            utc("2026-04-04T15:30:00Z")
+        );
         // Lord Howe falls back 30 minutes at 02:00 on 5 April 2026: 01:45 happens at 14:45Z and 15:15Z.
-        assert_eq!(resolve(zone("Australia/Lord_Howe"), d(2026, 4, 5), t("01:45")), utc("2026-04-04T14:45:00Z"));
+        assert_eq!(
+            resolve(zone("Australia/Lord_Howe"), d(2026, 4, 5), t("01:45")),
+            utc("2026-04-04T14:45:00Z")
+        );
     }
 
     #[test]
     fn a_skipped_day_still_resolves() {
         // Samoa skipped 30 December 2011 entirely (-10:00 to +14:00).
         let tz = zone("Pacific/Apia");
-        assert_eq!(resolve(tz, d(2011, 12, 30), t("09:00")), utc("2011-12-30T19:00:00Z"));
+        assert_eq!(
+            resolve(tz, d(2011, 12, 30), t("09:00")),
+            utc("2011-12-30T19:00:00Z")
+        );
     }
 }

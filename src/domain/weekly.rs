@@ -19,7 +19,10 @@ impl TimeRange {
     /// Checks `start < end`; `field` names the input in the error (`input.blocks[1]`).
     pub fn new(start: LocalTime, end: LocalTime, field: &str) -> DomainResult<Self> {
         if end <= start {
-            return Err(DomainError::invalid(format!("{field}.end"), format!("end {end} must be after start {start}")));
+            return Err(DomainError::invalid(
+                format!("{field}.end"),
+                format!("end {end} must be after start {start}"),
+            ));
         }
         Ok(Self { start, end })
     }
@@ -38,7 +41,10 @@ impl TimeRange {
     }
 
     fn span(&self, other: &TimeRange) -> TimeRange {
-        TimeRange { start: self.start.min(other.start), end: self.end.max(other.end) }
+        TimeRange {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -67,7 +73,9 @@ impl WeeklyPattern {
         for (day, range) in blocks {
             days[usize::from(weekday_index(day))].push(range);
         }
-        Self { days: days.map(merge_ranges) }
+        Self {
+            days: days.map(merge_ranges),
+        }
     }
 
     pub fn day(&self, day: Weekday) -> &[TimeRange] {
@@ -105,7 +113,12 @@ pub fn merge_block<Id: Clone>(edited: TimeRange, existing: &[(Id, TimeRange)]) -
             break;
         }
     }
-    let absorbed = existing.iter().zip(absorbed_flags).filter(|(_, a)| *a).map(|((id, _), _)| id.clone()).collect();
+    let absorbed = existing
+        .iter()
+        .zip(absorbed_flags)
+        .filter(|(_, a)| *a)
+        .map(|((id, _), _)| id.clone())
+        .collect();
     BlockMerge { range, absorbed }
 }
 
@@ -119,7 +132,12 @@ mod tests {
 
     #[test]
     fn range_requires_end_after_start() {
-        let err = TimeRange::new("10:00".parse().unwrap(), "09:00".parse().unwrap(), "input.blocks[1]").unwrap_err();
+        let err = TimeRange::new(
+            "10:00".parse().unwrap(),
+            "09:00".parse().unwrap(),
+            "input.blocks[1]",
+        )
+        .unwrap_err();
         assert_eq!(err.field, "input.blocks[1].end");
         assert!(TimeRange::new("10:00".parse().unwrap(), "10:00".parse().unwrap(), "b").is_err());
         assert!(TimeRange::new("22:00".parse().unwrap(), "24:00".parse().unwrap(), "b").is_ok());
@@ -133,14 +151,21 @@ mod tests {
             (Weekday::Mon, r("14:00", "15:00")),
             (Weekday::Tue, r("09:00", "10:00")),
         ]);
-        assert_eq!(p.day(Weekday::Mon), &[r("09:00", "12:00"), r("14:00", "15:00")]);
+        assert_eq!(
+            p.day(Weekday::Mon),
+            &[r("09:00", "12:00"), r("14:00", "15:00")]
+        );
         assert_eq!(p.day(Weekday::Tue), &[r("09:00", "10:00")]);
         assert!(p.day(Weekday::Sun).is_empty());
     }
 
     #[test]
     fn a_block_bridging_two_others_absorbs_both() {
-        let existing = vec![(1, r("09:00", "10:00")), (2, r("11:00", "12:00")), (3, r("15:00", "16:00"))];
+        let existing = vec![
+            (1, r("09:00", "10:00")),
+            (2, r("11:00", "12:00")),
+            (3, r("15:00", "16:00")),
+        ];
         let merge = merge_block(r("09:30", "11:00"), &existing);
         assert_eq!(merge.range, r("09:00", "12:00"));
         assert_eq!(merge.absorbed, vec![1, 2]);

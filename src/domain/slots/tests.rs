@@ -22,15 +22,26 @@ fn schedule(zone: &str, blocks: &[(Weekday, &str, &str)], buffer: i32) -> Schedu
 }
 
 fn every_day(s: &'static str, e: &'static str) -> Vec<(Weekday, &'static str, &'static str)> {
-    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
-        .into_iter()
-        .map(|d| (d, s, e))
-        .collect()
+    [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ]
+    .into_iter()
+    .map(|d| (d, s, e))
+    .collect()
 }
 
 fn starts(slots: &[Interval], zone: &str) -> Vec<String> {
     let zone: TimeZone = zone.parse().unwrap();
-    slots.iter().map(|s| in_zone(s.start, zone).to_rfc3339()).collect()
+    slots
+        .iter()
+        .map(|s| in_zone(s.start, zone).to_rfc3339())
+        .collect()
 }
 
 fn query(from: &str, to: &str, minutes: i32) -> SlotQuery {
@@ -43,34 +54,94 @@ const LONG_AGO: &str = "2026-01-01T00:00:00Z";
 #[test]
 fn grid_step_follows_the_duration() {
     let step = |m| grid_step(Duration::minutes(m)).num_minutes();
-    assert_eq!([step(60), step(120), step(90), step(45), step(30), step(15), step(20), step(50)], [60, 60, 30, 15, 30, 15, 20, 50]);
+    assert_eq!(
+        [
+            step(60),
+            step(120),
+            step(90),
+            step(45),
+            step(30),
+            step(15),
+            step(20),
+            step(50)
+        ],
+        [60, 60, 30, 15, 30, 15, 20, 50]
+    );
 }
 
 #[test]
 fn slots_fill_a_block_on_its_grid() {
     let s = schedule("Europe/London", &[(Weekday::Mon, "09:00", "12:00")], 0);
-    let slots = available_slots(&s, &[], &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 60), utc(LONG_AGO));
-    assert_eq!(starts(&slots, "Europe/London"), ["2026-07-06T09:00:00+01:00", "2026-07-06T10:00:00+01:00", "2026-07-06T11:00:00+01:00"]);
-    let ninety = available_slots(&s, &[], &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 90), utc(LONG_AGO));
-    assert_eq!(starts(&ninety, "Europe/London"), ["2026-07-06T09:00:00+01:00", "2026-07-06T09:30:00+01:00", "2026-07-06T10:00:00+01:00", "2026-07-06T10:30:00+01:00"]);
+    let slots = available_slots(
+        &s,
+        &[],
+        &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 60),
+        utc(LONG_AGO),
+    );
+    assert_eq!(
+        starts(&slots, "Europe/London"),
+        [
+            "2026-07-06T09:00:00+01:00",
+            "2026-07-06T10:00:00+01:00",
+            "2026-07-06T11:00:00+01:00"
+        ]
+    );
+    let ninety = available_slots(
+        &s,
+        &[],
+        &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 90),
+        utc(LONG_AGO),
+    );
+    assert_eq!(
+        starts(&ninety, "Europe/London"),
+        [
+            "2026-07-06T09:00:00+01:00",
+            "2026-07-06T09:30:00+01:00",
+            "2026-07-06T10:00:00+01:00",
+            "2026-07-06T10:30:00+01:00"
+        ]
+    );
 }
 
 #[test]
 fn the_grid_starts_at_each_block_start() {
     let s = schedule("UTC", &[(Weekday::Mon, "09:10", "11:10")], 0);
-    let slots = available_slots(&s, &[], &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 60), utc(LONG_AGO));
-    assert_eq!(starts(&slots, "UTC"), ["2026-07-06T09:10:00+00:00", "2026-07-06T10:10:00+00:00"]);
+    let slots = available_slots(
+        &s,
+        &[],
+        &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 60),
+        utc(LONG_AGO),
+    );
+    assert_eq!(
+        starts(&slots, "UTC"),
+        ["2026-07-06T09:10:00+00:00", "2026-07-06T10:10:00+00:00"]
+    );
 }
 
 #[test]
 fn busy_time_widened_by_the_buffer_removes_slots() {
     let s = schedule("UTC", &[(Weekday::Mon, "09:00", "17:00")], 15);
-    let busy = [Interval::new(utc("2026-07-06T12:00:00Z"), utc("2026-07-06T12:30:00Z"))];
-    let slots = available_slots(&s, &busy, &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 60), utc(LONG_AGO));
+    let busy = [Interval::new(
+        utc("2026-07-06T12:00:00Z"),
+        utc("2026-07-06T12:30:00Z"),
+    )];
+    let slots = available_slots(
+        &s,
+        &busy,
+        &query("2026-07-06T00:00:00Z", "2026-07-07T00:00:00Z", 60),
+        utc(LONG_AGO),
+    );
     // Blocked 11:45-12:45: 11:00 and 12:00 are gone, and the grid resumes at 13:00.
     assert_eq!(
         starts(&slots, "UTC"),
-        ["2026-07-06T09:00:00+00:00", "2026-07-06T10:00:00+00:00", "2026-07-06T13:00:00+00:00", "2026-07-06T14:00:00+00:00", "2026-07-06T15:00:00+00:00", "2026-07-06T16:00:00+00:00"]
+        [
+            "2026-07-06T09:00:00+00:00",
+            "2026-07-06T10:00:00+00:00",
+            "2026-07-06T13:00:00+00:00",
+            "2026-07-06T14:00:00+00:00",
+            "2026-07-06T15:00:00+00:00",
+            "2026-07-06T16:00:00+00:00"
+        ]
     );
 }
 
@@ -79,44 +150,106 @@ fn minimum_notice_horizon_and_window_bound_the_starts() {
     let mut s = schedule("UTC", &every_day("09:00", "12:00"), 0);
     s.rules = BookingRules::new(0, 120, 2, "").unwrap();
     let now = utc("2026-07-06T08:30:00Z");
-    let slots = available_slots(&s, &[], &query("2026-07-06T00:00:00Z", "2026-07-20T00:00:00Z", 60), now);
+    let slots = available_slots(
+        &s,
+        &[],
+        &query("2026-07-06T00:00:00Z", "2026-07-20T00:00:00Z", 60),
+        now,
+    );
     // Notice: nothing before 10:30, so the grid resumes at 11:00. Horizon: starts up to 2026-07-08T08:30.
     assert_eq!(
         starts(&slots, "UTC"),
-        ["2026-07-06T11:00:00+00:00", "2026-07-07T09:00:00+00:00", "2026-07-07T10:00:00+00:00", "2026-07-07T11:00:00+00:00"]
+        [
+            "2026-07-06T11:00:00+00:00",
+            "2026-07-07T09:00:00+00:00",
+            "2026-07-07T10:00:00+00:00",
+            "2026-07-07T11:00:00+00:00"
+        ]
     );
-    let window = available_slots(&s, &[], &query("2026-07-07T09:30:00Z", "2026-07-07T11:00:00Z", 60), now);
+    let window = available_slots(
+        &s,
+        &[],
+        &query("2026-07-07T09:30:00Z", "2026-07-07T11:00:00Z", 60),
+        now,
+    );
     assert_eq!(starts(&window, "UTC"), ["2026-07-07T10:00:00+00:00"]);
 }
 
 #[test]
 fn overrides_replace_or_remove_a_day() {
     let mut s = schedule("UTC", &every_day("09:00", "11:00"), 0);
-    s.overrides.insert(NaiveDate::from_ymd_opt(2026, 7, 6).unwrap(), vec![range("14:00", "15:00")]);
-    s.overrides.insert(NaiveDate::from_ymd_opt(2026, 7, 7).unwrap(), vec![]);
-    let slots = available_slots(&s, &[], &query("2026-07-06T00:00:00Z", "2026-07-09T00:00:00Z", 60), utc(LONG_AGO));
+    s.overrides.insert(
+        NaiveDate::from_ymd_opt(2026, 7, 6).unwrap(),
+        vec![range("14:00", "15:00")],
+    );
+    s.overrides
+        .insert(NaiveDate::from_ymd_opt(2026, 7, 7).unwrap(), vec![]);
+    let slots = available_slots(
+        &s,
+        &[],
+        &query("2026-07-06T00:00:00Z", "2026-07-09T00:00:00Z", 60),
+        utc(LONG_AGO),
+    );
     assert_eq!(
         starts(&slots, "UTC"),
-        ["2026-07-06T14:00:00+00:00", "2026-07-08T09:00:00+00:00", "2026-07-08T10:00:00+00:00"]
+        [
+            "2026-07-06T14:00:00+00:00",
+            "2026-07-08T09:00:00+00:00",
+            "2026-07-08T10:00:00+00:00"
+        ]
     );
 }
 
 #[test]
 fn blocks_touching_across_midnight_form_one_interval() {
-    let s = schedule("UTC", &[(Weekday::Mon, "22:00", "24:00"), (Weekday::Tue, "00:00", "01:00")], 0);
-    let slots = available_slots(&s, &[], &query("2026-07-06T00:00:00Z", "2026-07-08T00:00:00Z", 90), utc(LONG_AGO));
-    assert_eq!(starts(&slots, "UTC"), ["2026-07-06T22:00:00+00:00", "2026-07-06T22:30:00+00:00", "2026-07-06T23:00:00+00:00", "2026-07-06T23:30:00+00:00"]);
+    let s = schedule(
+        "UTC",
+        &[
+            (Weekday::Mon, "22:00", "24:00"),
+            (Weekday::Tue, "00:00", "01:00"),
+        ],
+        0,
+    );
+    let slots = available_slots(
+        &s,
+        &[],
+        &query("2026-07-06T00:00:00Z", "2026-07-08T00:00:00Z", 90),
+        utc(LONG_AGO),
+    );
+    assert_eq!(
+        starts(&slots, "UTC"),
+        [
+            "2026-07-06T22:00:00+00:00",
+            "2026-07-06T22:30:00+00:00",
+            "2026-07-06T23:00:00+00:00",
+            "2026-07-06T23:30:00+00:00"
+        ]
+    );
 }
 
 #[test]
 fn query_rejects_bad_input_naming_the_field() {
     let (a, b) = (utc("2026-07-06T00:00:00Z"), utc("2026-07-07T00:00:00Z"));
-    assert_eq!(SlotQuery::new(a, b, 0).unwrap_err().field, "durationMinutes");
-    assert_eq!(SlotQuery::new(a, b, -30).unwrap_err().field, "durationMinutes");
-    assert_eq!(SlotQuery::new(a, b, 24 * 60 + 1).unwrap_err().field, "durationMinutes");
+    assert_eq!(
+        SlotQuery::new(a, b, 0).unwrap_err().field,
+        "durationMinutes"
+    );
+    assert_eq!(
+        SlotQuery::new(a, b, -30).unwrap_err().field,
+        "durationMinutes"
+    );
+    assert_eq!(
+        SlotQuery::new(a, b, 24 * 60 + 1).unwrap_err().field,
+        "durationMinutes"
+    );
     assert_eq!(SlotQuery::new(b, a, 60).unwrap_err().field, "to");
     assert_eq!(SlotQuery::new(a, a, 60).unwrap_err().field, "to");
-    assert_eq!(SlotQuery::new(a, a + Duration::days(90) + Duration::minutes(1), 60).unwrap_err().field, "to");
+    assert_eq!(
+        SlotQuery::new(a, a + Duration::days(90) + Duration::minutes(1), 60)
+            .unwrap_err()
+            .field,
+        "to"
+    );
     assert!(SlotQuery::new(a, a + Duration::days(90), 60).is_ok());
 }
 
@@ -125,49 +258,131 @@ fn query_rejects_bad_input_naming_the_field() {
 /// Slots of a daily 09:00-12:00 block across a DST change, shown in the mentor's zone.
 fn nine_to_noon(zone: &str, from: &str, to: &str) -> Vec<String> {
     let s = schedule(zone, &every_day("09:00", "12:00"), 0);
-    starts(&available_slots(&s, &[], &query(from, to, 60), utc(LONG_AGO)), zone)
+    starts(
+        &available_slots(&s, &[], &query(from, to, 60), utc(LONG_AGO)),
+        zone,
+    )
 }
 
 #[test]
 fn dst_keeps_local_hours_in_london() {
     // BST starts 29 March 2026.
-    let got = nine_to_noon("Europe/London", "2026-03-28T00:00:00Z", "2026-03-30T00:00:00Z");
-    assert_eq!(got, ["2026-03-28T09:00:00+00:00", "2026-03-28T10:00:00+00:00", "2026-03-28T11:00:00+00:00", "2026-03-29T09:00:00+01:00", "2026-03-29T10:00:00+01:00", "2026-03-29T11:00:00+01:00"]);
+    let got = nine_to_noon(
+        "Europe/London",
+        "2026-03-28T00:00:00Z",
+        "2026-03-30T00:00:00Z",
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-03-28T09:00:00+00:00",
+            "2026-03-28T10:00:00+00:00",
+            "2026-03-28T11:00:00+00:00",
+            "2026-03-29T09:00:00+01:00",
+            "2026-03-29T10:00:00+01:00",
+            "2026-03-29T11:00:00+01:00"
+        ]
+    );
 }
 
 #[test]
 fn dst_keeps_local_hours_in_new_york() {
     // EST returns 1 November 2026.
-    let got = nine_to_noon("America/New_York", "2026-10-31T12:00:00Z", "2026-11-02T12:00:00Z");
-    assert_eq!(got, ["2026-10-31T09:00:00-04:00", "2026-10-31T10:00:00-04:00", "2026-10-31T11:00:00-04:00", "2026-11-01T09:00:00-05:00", "2026-11-01T10:00:00-05:00", "2026-11-01T11:00:00-05:00"]);
+    let got = nine_to_noon(
+        "America/New_York",
+        "2026-10-31T12:00:00Z",
+        "2026-11-02T12:00:00Z",
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-10-31T09:00:00-04:00",
+            "2026-10-31T10:00:00-04:00",
+            "2026-10-31T11:00:00-04:00",
+            "2026-11-01T09:00:00-05:00",
+            "2026-11-01T10:00:00-05:00",
+            "2026-11-01T11:00:00-05:00"
+        ]
+    );
 }
 
 #[test]
 fn dst_keeps_local_hours_in_sydney() {
     // Southern hemisphere: AEDT starts 4 October 2026.
-    let got = nine_to_noon("Australia/Sydney", "2026-10-02T12:00:00Z", "2026-10-04T12:00:00Z");
-    assert_eq!(got, ["2026-10-03T09:00:00+10:00", "2026-10-03T10:00:00+10:00", "2026-10-03T11:00:00+10:00", "2026-10-04T09:00:00+11:00", "2026-10-04T10:00:00+11:00", "2026-10-04T11:00:00+11:00"]);
+    let got = nine_to_noon(
+        "Australia/Sydney",
+        "2026-10-02T12:00:00Z",
+        "2026-10-04T12:00:00Z",
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-10-03T09:00:00+10:00",
+            "2026-10-03T10:00:00+10:00",
+            "2026-10-03T11:00:00+10:00",
+            "2026-10-04T09:00:00+11:00",
+            "2026-10-04T10:00:00+11:00",
+            "2026-10-04T11:00:00+11:00"
+        ]
+    );
 }
 
 #[test]
 fn dst_keeps_local_hours_in_lord_howe() {
     // A 30-minute shift: +10:30 becomes +11:00 on 4 October 2026.
-    let got = nine_to_noon("Australia/Lord_Howe", "2026-10-02T12:00:00Z", "2026-10-04T12:00:00Z");
-    assert_eq!(got, ["2026-10-03T09:00:00+10:30", "2026-10-03T10:00:00+10:30", "2026-10-03T11:00:00+10:30", "2026-10-04T09:00:00+11:00", "2026-10-04T10:00:00+11:00", "2026-10-04T11:00:00+11:00"]);
+    let got = nine_to_noon(
+        "Australia/Lord_Howe",
+        "2026-10-02T12:00:00Z",
+        "2026-10-04T12:00:00Z",
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-10-03T09:00:00+10:30",
+            "2026-10-03T10:00:00+10:30",
+            "2026-10-03T11:00:00+10:30",
+            "2026-10-04T09:00:00+11:00",
+            "2026-10-04T10:00:00+11:00",
+            "2026-10-04T11:00:00+11:00"
+        ]
+    );
 }
 
 #[test]
 fn kolkata_has_no_dst_and_a_half_hour_offset() {
-    let got = nine_to_noon("Asia/Kolkata", "2026-03-07T00:00:00Z", "2026-03-08T00:00:00Z");
-    assert_eq!(got, ["2026-03-07T09:00:00+05:30", "2026-03-07T10:00:00+05:30", "2026-03-07T11:00:00+05:30"]);
+    let got = nine_to_noon(
+        "Asia/Kolkata",
+        "2026-03-07T00:00:00Z",
+        "2026-03-08T00:00:00Z",
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-03-07T09:00:00+05:30",
+            "2026-03-07T10:00:00+05:30",
+            "2026-03-07T11:00:00+05:30"
+        ]
+    );
     // The same UTC instants all year round.
-    let july = nine_to_noon("Asia/Kolkata", "2026-07-07T00:00:00Z", "2026-07-08T00:00:00Z");
+    let july = nine_to_noon(
+        "Asia/Kolkata",
+        "2026-07-07T00:00:00Z",
+        "2026-07-08T00:00:00Z",
+    );
     assert_eq!(july[0], "2026-07-07T09:00:00+05:30");
 }
 
 // Gap rule: a block starting or ending inside the spring-forward gap.
 
-fn night_block(zone: &str, day: Weekday, s: &str, e: &str, from: &str, to: &str, minutes: i32) -> Vec<Interval> {
+fn night_block(
+    zone: &str,
+    day: Weekday,
+    s: &str,
+    e: &str,
+    from: &str,
+    to: &str,
+    minutes: i32,
+) -> Vec<Interval> {
     let sch = schedule(zone, &[(day, s, e)], 0);
     available_slots(&sch, &[], &query(from, to, minutes), utc(LONG_AGO))
 }
@@ -175,26 +390,98 @@ fn night_block(zone: &str, day: Weekday, s: &str, e: &str, from: &str, to: &str,
 #[test]
 fn gap_rule_new_york() {
     // 8 March 2026 (Sunday): 02:00 EST jumps to 03:00 EDT. Block 01:00-03:30 = 06:00Z..07:30Z: 90 real minutes.
-    let slots = night_block("America/New_York", Weekday::Sun, "01:00", "03:30", "2026-03-08T00:00:00Z", "2026-03-09T00:00:00Z", 30);
-    assert_eq!(starts(&slots, "America/New_York"), ["2026-03-08T01:00:00-05:00", "2026-03-08T01:30:00-05:00", "2026-03-08T03:00:00-04:00"]);
+    let slots = night_block(
+        "America/New_York",
+        Weekday::Sun,
+        "01:00",
+        "03:30",
+        "2026-03-08T00:00:00Z",
+        "2026-03-09T00:00:00Z",
+        30,
+    );
+    assert_eq!(
+        starts(&slots, "America/New_York"),
+        [
+            "2026-03-08T01:00:00-05:00",
+            "2026-03-08T01:30:00-05:00",
+            "2026-03-08T03:00:00-04:00"
+        ]
+    );
     // A block wholly inside the gap is empty that night.
-    assert!(night_block("America/New_York", Weekday::Sun, "02:00", "03:00", "2026-03-08T00:00:00Z", "2026-03-09T00:00:00Z", 15).is_empty());
+    assert!(night_block(
+        "America/New_York",
+        Weekday::Sun,
+        "02:00",
+        "03:00",
+        "2026-03-08T00:00:00Z",
+        "2026-03-09T00:00:00Z",
+        15
+    )
+    .is_empty());
     // A block starting in the gap (02:30 -> 03:30 EDT) starts an hour later than written.
-    let starts_in_gap = night_block("America/New_York", Weekday::Sun, "02:30", "05:00", "2026-03-08T00:00:00Z", "2026-03-09T00:00:00Z", 60);
-    assert_eq!(starts(&starts_in_gap, "America/New_York"), ["2026-03-08T03:30:00-04:00"]);
+    let starts_in_gap = night_block(
+        "America/New_York",
+        Weekday::Sun,
+        "02:30",
+        "05:00",
+        "2026-03-08T00:00:00Z",
+        "2026-03-09T00:00:00Z",
+        60,
+    );
+    assert_eq!(
+        starts(&starts_in_gap, "America/New_York"),
+        ["2026-03-08T03:30:00-04:00"]
+    );
 }
 
 #[test]
 fn gap_rule_london_sydney_lord_howe() {
     // London 29 March 2026: 01:00 GMT -> 02:00 BST. Block 00:30-02:30 = 00:30Z..01:30Z.
-    let london = night_block("Europe/London", Weekday::Sun, "00:30", "02:30", "2026-03-28T12:00:00Z", "2026-03-29T12:00:00Z", 30);
-    assert_eq!(starts(&london, "Europe/London"), ["2026-03-29T00:30:00+00:00", "2026-03-29T02:00:00+01:00"]);
+    let london = night_block(
+        "Europe/London",
+        Weekday::Sun,
+        "00:30",
+        "02:30",
+        "2026-03-28T12:00:00Z",
+        "2026-03-29T12:00:00Z",
+        30,
+    );
+    assert_eq!(
+        starts(&london, "Europe/London"),
+        ["2026-03-29T00:30:00+00:00", "2026-03-29T02:00:00+01:00"]
+    );
     // Sydney 4 October 2026: 02:00 AEST -> 03:00 AEDT. Block ending at 02:30 ends at 03:30 AEDT.
-    let sydney = night_block("Australia/Sydney", Weekday::Sun, "01:00", "02:30", "2026-10-03T00:00:00Z", "2026-10-04T12:00:00Z", 30);
-    assert_eq!(starts(&sydney, "Australia/Sydney"), ["2026-10-04T01:00:00+10:00", "2026-10-04T01:30:00+10:00", "2026-10-04T03:00:00+11:00"]);
+    let sydney = night_block(
+        "Australia/Sydney",
+        Weekday::Sun,
+        "01:00",
+        "02:30",
+        "2026-10-03T00:00:00Z",
+        "2026-10-04T12:00:00Z",
+        30,
+    );
+    assert_eq!(
+        starts(&sydney, "Australia/Sydney"),
+        [
+            "2026-10-04T01:00:00+10:00",
+            "2026-10-04T01:30:00+10:00",
+            "2026-10-04T03:00:00+11:00"
+        ]
+    );
     // Lord Howe 4 October 2026: 02:00 -> 02:30. Block 01:30-03:00 = 15:00Z..16:00Z.
-    let lh = night_block("Australia/Lord_Howe", Weekday::Sun, "01:30", "03:00", "2026-10-03T00:00:00Z", "2026-10-04T12:00:00Z", 30);
-    assert_eq!(starts(&lh, "Australia/Lord_Howe"), ["2026-10-04T01:30:00+10:30", "2026-10-04T02:30:00+11:00"]);
+    let lh = night_block(
+        "Australia/Lord_Howe",
+        Weekday::Sun,
+        "01:30",
+        "03:00",
+        "2026-10-03T00:00:00Z",
+        "2026-10-04T12:00:00Z",
+        30,
+    );
+    assert_eq!(
+        starts(&lh, "Australia/Lord_Howe"),
+        ["2026-10-04T01:30:00+10:30", "2026-10-04T02:30:00+11:00"]
+    );
 }
 
 // Overlap rule: both ends of a block read the first occurrence of an ambiguous time.
@@ -203,30 +490,102 @@ fn gap_rule_london_sydney_lord_howe() {
 fn overlap_rule_new_york() {
     // 1 November 2026: 02:00 EDT falls back to 01:00 EST. Block 01:00-02:00 = 05:00Z..07:00Z: two real hours,
     // so 01:00 appears twice, once per offset.
-    let slots = night_block("America/New_York", Weekday::Sun, "01:00", "02:00", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", 60);
-    assert_eq!(starts(&slots, "America/New_York"), ["2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00"]);
+    let slots = night_block(
+        "America/New_York",
+        Weekday::Sun,
+        "01:00",
+        "02:00",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+        60,
+    );
+    assert_eq!(
+        starts(&slots, "America/New_York"),
+        ["2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00"]
+    );
     // A block ending at an ambiguous 01:30 ends at its first occurrence.
-    let ends_in_overlap = night_block("America/New_York", Weekday::Sun, "00:00", "01:30", "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", 30);
-    assert_eq!(ends_in_overlap.last().unwrap().end, utc("2026-11-01T05:30:00Z"));
+    let ends_in_overlap = night_block(
+        "America/New_York",
+        Weekday::Sun,
+        "00:00",
+        "01:30",
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+        30,
+    );
+    assert_eq!(
+        ends_in_overlap.last().unwrap().end,
+        utc("2026-11-01T05:30:00Z")
+    );
 }
 
 #[test]
 fn overlap_rule_london_sydney_lord_howe() {
     // London 25 October 2026: 02:00 BST -> 01:00 GMT. Block 01:00-02:00 = 00:00Z..02:00Z.
-    let london = night_block("Europe/London", Weekday::Sun, "01:00", "02:00", "2026-10-24T12:00:00Z", "2026-10-25T12:00:00Z", 60);
-    assert_eq!(starts(&london, "Europe/London"), ["2026-10-25T01:00:00+01:00", "2026-10-25T01:00:00+00:00"]);
+    let london = night_block(
+        "Europe/London",
+        Weekday::Sun,
+        "01:00",
+        "02:00",
+        "2026-10-24T12:00:00Z",
+        "2026-10-25T12:00:00Z",
+        60,
+    );
+    assert_eq!(
+        starts(&london, "Europe/London"),
+        ["2026-10-25T01:00:00+01:00", "2026-10-25T01:00:00+00:00"]
+    );
     // Sydney 5 April 2026: 03:00 AEDT -> 02:00 AEST. Block 02:00-03:00 = 15:00Z..17:00Z.
-    let sydney = night_block("Australia/Sydney", Weekday::Sun, "02:00", "03:00", "2026-04-04T00:00:00Z", "2026-04-05T12:00:00Z", 60);
-    assert_eq!(starts(&sydney, "Australia/Sydney"), ["2026-04-05T02:00:00+11:00", "2026-04-05T02:00:00+10:00"]);
+    let sydney = night_block(
+        "Australia/Sydney",
+        Weekday::Sun,
+        "02:00",
+        "03:00",
+        "2026-04-04T00:00:00Z",
+        "2026-04-05T12:00:00Z",
+        60,
+    );
+    assert_eq!(
+        starts(&sydney, "Australia/Sydney"),
+        ["2026-04-05T02:00:00+11:00", "2026-04-05T02:00:00+10:00"]
+    );
     // Lord Howe 5 April 2026: 02:00 (+11) -> 01:30 (+10:30). Block 01:30-02:00 = 14:30Z..15:30Z.
-    let lh = night_block("Australia/Lord_Howe", Weekday::Sun, "01:30", "02:00", "2026-04-04T00:00:00Z", "2026-04-05T12:00:00Z", 30);
-    assert_eq!(starts(&lh, "Australia/Lord_Howe"), ["2026-04-05T01:30:00+11:00", "2026-04-05T01:30:00+10:30"]);
+    let lh = night_block(
+        "Australia/Lord_Howe",
+        Weekday::Sun,
+        "01:30",
+        "02:00",
+        "2026-04-04T00:00:00Z",
+        "2026-04-05T12:00:00Z",
+        30,
+    );
+    assert_eq!(
+        starts(&lh, "Australia/Lord_Howe"),
+        ["2026-04-05T01:30:00+11:00", "2026-04-05T01:30:00+10:30"]
+    );
 }
 
 // ---- properties ----
 
-const ZONES: [&str; 8] = ["UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham"];
-const WEEKDAYS: [Weekday; 7] = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+const ZONES: [&str; 8] = [
+    "UTC",
+    "Europe/London",
+    "America/New_York",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+];
+const WEEKDAYS: [Weekday; 7] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+    Weekday::Sun,
+];
 
 fn arb_range() -> impl Strategy<Value = TimeRange> {
     (0u16..96, 1u16..40).prop_map(|(start, len)| {
@@ -248,38 +607,64 @@ fn arb_case() -> impl Strategy<Value = (Schedule, Vec<Interval>, SlotQuery, Date
         0usize..ZONES.len(),
         proptest::collection::vec((0usize..7, arb_range()), 0..14),
         proptest::collection::vec((0i64..30 * 24 * 4, 1i64..16), 0..40),
-        prop_oneof![Just(15), Just(30), Just(45), Just(60), Just(90), Just(50), Just(120)],
+        prop_oneof![
+            Just(15),
+            Just(30),
+            Just(45),
+            Just(60),
+            Just(90),
+            Just(50),
+            Just(120)
+        ],
         (0i32..61, 0i32..600, 1i32..40),
         // Window start: any 15-minute step over two years spanning several DST changes.
         (0i64..2 * 365 * 96, 1i64..30 * 96),
         -2000i64..2000,
     )
-        .prop_map(|(zone, blocks, busy, duration, (buffer, notice, horizon), (from_q, len_q), now_q)| {
-            let base = utc("2026-01-01T00:00:00Z");
-            let from = base + Duration::minutes(from_q * 15);
-            let to = from + Duration::minutes(len_q * 15);
-            let now = from + Duration::minutes(now_q * 15);
-            let busy = busy
-                .into_iter()
-                .map(|(start_q, len_q)| {
-                    let start = from - Duration::days(1) + Duration::minutes(start_q * 15);
-                    Interval::new(start, start + Duration::minutes(len_q * 15))
-                })
-                .collect();
-            let schedule = Schedule {
-                zone: ZONES[zone].parse().unwrap(),
-                weekly: WeeklyPattern::from_blocks(blocks.into_iter().map(|(d, r)| (WEEKDAYS[d], r))),
-                overrides: DateOverrides::new(),
-                rules: BookingRules::new(buffer, notice, horizon, "").unwrap(),
-            };
-            (schedule, busy, SlotQuery::new(from, to, duration).unwrap(), now)
-        })
+        .prop_map(
+            |(zone, blocks, busy, duration, (buffer, notice, horizon), (from_q, len_q), now_q)| {
+                let base = utc("2026-01-01T00:00:00Z");
+                let from = base + Duration::minutes(from_q * 15);
+                let to = from + Duration::minutes(len_q * 15);
+                let now = from + Duration::minutes(now_q * 15);
+                let busy = busy
+                    .into_iter()
+                    .map(|(start_q, len_q)| {
+                        let start = from - Duration::days(1) + Duration::minutes(start_q * 15);
+                        Interval::new(start, start + Duration::minutes(len_q * 15))
+                    })
+                    .collect();
+                let schedule = Schedule {
+                    zone: ZONES[zone].parse().unwrap(),
+                    weekly: WeeklyPattern::from_blocks(
+                        blocks.into_iter().map(|(d, r)| (WEEKDAYS[d], r)),
+                    ),
+                    overrides: DateOverrides::new(),
+                    rules: BookingRules::new(buffer, notice, horizon, "").unwrap(),
+                };
+                (
+                    schedule,
+                    busy,
+                    SlotQuery::new(from, to, duration).unwrap(),
+                    now,
+                )
+            },
+        )
 }
 
 /// A slow, obviously-correct restatement of the rules: walk every grid point of every interval.
-fn oracle(schedule: &Schedule, busy: &[Interval], query: &SlotQuery, now: DateTime<Utc>) -> Vec<Interval> {
+fn oracle(
+    schedule: &Schedule,
+    busy: &[Interval],
+    query: &SlotQuery,
+    now: DateTime<Utc>,
+) -> Vec<Interval> {
     let window = query.window();
-    let (first, last) = local_dates(schedule.zone, window.start - Duration::days(1), window.end + Duration::days(1));
+    let (first, last) = local_dates(
+        schedule.zone,
+        window.start - Duration::days(1),
+        window.end + Duration::days(1),
+    );
     let step = grid_step(query.duration());
     let mut out = Vec::new();
     for interval in availability_intervals(schedule, first, last) {
@@ -289,7 +674,9 @@ fn oracle(schedule: &Schedule, busy: &[Interval], query: &SlotQuery, now: DateTi
             let ok = window.contains(&slot)
                 && slot.start >= now + schedule.rules.minimum_notice()
                 && slot.start <= now + schedule.rules.horizon()
-                && busy.iter().all(|b| !b.widen(schedule.rules.buffer()).overlaps(&slot));
+                && busy
+                    .iter()
+                    .all(|b| !b.widen(schedule.rules.buffer()).overlaps(&slot));
             if ok {
                 out.push(slot);
             }

@@ -1,0 +1,175 @@
+//! HS256 JWTs: verifying the platform's tokens and minting development ones.
+
+use chrono::{Duration, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::{Principal, Role};
+use crate::config::Secret;
+use crate::domain::time::TimeZone;
+
+/// The claims this service reads. `tz` may be missing (UTC is assumed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &Secret, issuer: Option<String>, audience: Option<String>) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 30;
+        // A configured issuer or audience must be present in the token, not merely not contradicted.
+        let mut required = vec!["exp", "sub"];
+        required.extend(issuer.as_ref().map(|_| "iss"));
+        required.extend(audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
+        match &issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let key = secret.expose().as_bytes();
+        JwtKeys {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+            issuer,
+            audience,
+        }
+    }
+
+    /// Verifies signature, expiry (always), issuer and audience (when configured), then the claims.
+    pub fn verify(&self, token: &str) -> Result<Principal, String> {
+        let data =
+            decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "token has expired".to_string(),
+                    ErrorKind::InvalidSignature => "bad signature".to_string(),
+                    ErrorKind::InvalidIssuer => "wrong issuer".to_string(),
+                    ErrorKind::InvalidAudience => "wrong audience".to_string(),
+                    ErrorKind::ImmatureSignature => "token is not valid yet".to_string(),
+                    ErrorKind::InvalidAlgorithm => "unexpected signing algorithm".to_string(),
+                    ErrorKind::MissingRequiredClaim(c) => format!("missing claim {c}"),
+                    _ => "malformed token".to_string(),
+                }
+            })?;
+        let claims = data.claims;
+        if claims.sub.trim().is_empty() || claims.sub.len() > 191 {
+            return Err("sub must be 1 to 191 characters".into());
+        }
+        let role = claims.role.parse::<Role>()?;
+        let time_zone = match claims.tz.as_deref() {
+            None | Some("") => TimeZone::UTC,
+            Some(name) => name.parse::<TimeZone>()?,
+        };
+        Ok(Principal {
+            user_id: claims.sub,
+            role,
+            email: claims.email,
+            name: claims.name,
+            time_zone,
+        })
+    }
+
+    /// Mints a token for `principal`, valid for `ttl`, with the configured issuer and audience.
+    pub fn mint(&self, principal: &Principal, ttl: Duration) -> anyhow::Result<String> {
+        let now = Utc::now();
+        let claims = Claims {
+            sub: principal.user_id.clone(),
+            role: principal.role.as_str().into(),
+            email: principal.email.clone(),
+            name: principal.name.clone(),
+            tz: Some(principal.time_zone.name().into()),
+            exp: (now + ttl).timestamp(),
+            iat: Some(now.timestamp()),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal() -> Principal {
+        Principal {
+            user_id: "ckv9x2m0a0000qz3l8h1b2c3d".into(),
+            role: Role::Mentor,
+            email: "m@example.com".into(),
+            name: "Maya".into(),
+            time_zone: "Asia/Kolkata".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_rejects_what_it_should() {
+        let keys = JwtKeys::new(
+            &Secret::new("s3cret"),
+            Some("platform".into()),
+            Some("mentor-api".into()),
+        );
+        let token = keys.mint(&principal(), Duration::hours(1)).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), principal());
+
+        let expired = keys.mint(&principal(), Duration::hours(-1)).unwrap();
+        assert_eq!(keys.verify(&expired).unwrap_err(), "token has expired");
+        let other_key = JwtKeys::new(
+            &Secret::new("other"),
+            Some("platform".into()),
+            Some("mentor-api".into()),
+        );
+        assert_eq!(other_key.verify(&token).unwrap_err(), "bad signature");
+        let other_issuer = JwtKeys::new(
+            &Secret::new("s3cret"),
+            Some("elsewhere".into()),
+            Some("mentor-api".into()),
+        );
+        assert_eq!(other_issuer.verify(&token).unwrap_err(), "wrong issuer");
+        let other_aud = JwtKeys::new(
+            &Secret::new("s3cret"),
+            Some("platform".into()),
+            Some("billing".into()),
+        );
+        assert_eq!(other_aud.verify(&token).unwrap_err(), "wrong audience");
+        assert_eq!(keys.verify("not-a-jwt").unwrap_err(), "malformed token");
+        let without_claims = JwtKeys::new(&Secret::new("s3cret"), None, None)
+            .mint(&principal(), Duration::hours(1))
+            .unwrap();
+        assert_eq!(
+            keys.verify(&without_claims).unwrap_err(),
+            "missing claim iss"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Typed configuration from the environment (and `.env` in development). `.env.example` lists it all.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::Context as _;
+
+/// A value that never shows in `Debug` or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `BIND_ADDR`: where the API listens (port 0 picks a free one).
+    pub bind_addr: SocketAddr,
+    /// `DATA_DIR`: the embedded database, the development JWT secret, later the email outbox.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite://...` or `postgres://...`; default: SQLite at `$DATA_DIR/mentor.db`.
+    pub database_url: Secret,
+    /// `DB_MAX_CONNECTIONS`.
+    pub db_max_connections: u32,
+    /// `JWT_SECRET`: HS256 key; absent = development mode with a generated key under `$DATA_DIR`.
+    pub jwt_secret: Option<Secret>,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`: checked when set.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// `MAX_BODY_BYTES`: request bodies larger than this get 413.
+    pub max_body_bytes: usize,
+    /// `GRAPHQL_MAX_DEPTH` / `GRAPHQL_MAX_COMPLEXITY`: query limits.
+    pub graphql_max_depth: usize,
+    pub graphql_max_complexity: usize,
+    /// `WS_KEEPALIVE_SECONDS`: server ping interval on WebSockets.
+    pub ws_keepalive_seconds: u64,
+    /// `WS_INIT_TIMEOUT_SECONDS`: how long a socket may wait before `connection_init`.
+    pub ws_init_timeout_seconds: u64,
+    /// `SHUTDOWN_GRACE_SECONDS`: how long shutdown waits for requests in flight.
+    pub shutdown_grace_seconds: u64,
+    /// `LOG_FORMAT`: `pretty` or `json`. Levels come from `RUST_LOG`.
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("mentor.db").display())
+        });
+        Ok(Settings {
+            bind_addr: parse(&get, "BIND_ADDR", "127.0.0.1:8080")?,
+            database_url: Secret::new(database_url),
+            db_max_connections: parse(&get, "DB_MAX_CONNECTIONS", "16")?,
+            jwt_secret: get("JWT_SECRET").map(Secret::new),
+            jwt_issuer: get("JWT_ISSUER"),
+            jwt_audience: get("JWT_AUDIENCE"),
+            max_body_bytes: parse(&get, "MAX_BODY_BYTES", "262144")?,
+            graphql_max_depth: parse(&get, "GRAPHQL_MAX_DEPTH", "16")?,
+            graphql_max_complexity: parse(&get, "GRAPHQL_MAX_COMPLEXITY", "2000")?,
+            ws_keepalive_seconds: parse(&get, "WS_KEEPALIVE_SECONDS", "25")?,
+            ws_init_timeout_seconds: parse(&get, "WS_INIT_TIMEOUT_SECONDS", "10")?,
+            shutdown_grace_seconds: parse(&get, "SHUTDOWN_GRACE_SECONDS", "10")?,
+            log_format: match get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                other => anyhow::bail!("LOG_FORMAT must be pretty or json, got {other:?}"),
+            },
+            data_dir,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose().starts_with("sqlite:")
+    }
+}
+
+fn parse<T: FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: &str,
+) -> anyhow::Result<T>
+where
+    T::Err: fmt::Display,
+{
+    let raw = get(key).unwrap_or_else(|| default.to_string());
+    raw.trim()
+        .parse::<T>()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("{key}={raw:?} is not valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database_url.expose(),
+            "sqlite://./data/mentor.db?mode=rwc"
+        );
+        assert!(s.is_sqlite() && s.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_bad_values_name_the_variable() {
+        let s = settings(&[
+            ("JWT_SECRET", "hunter2"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@h"),
+            "{shown}"
+        );
+        let err = settings(&[("BIND_ADDR", "nowhere")]).unwrap_err();
+        assert!(format!("{err:#}").contains("BIND_ADDR"));
+        assert!(settings(&[("LOG_FORMAT", "xml")]).is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! SeaORM entities, one file per table. Never exposed through GraphQL directly.
+
+pub mod availability_block;
+pub mod availability_override;
+pub mod availability_settings;
+pub mod availability_template;
+pub mod busy_block;
+pub mod user;

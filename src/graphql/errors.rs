@@ -1,0 +1,86 @@
+//! How errors reach GraphQL clients: every error carries `extensions.code`.
+//!
+//! Service errors are converted by [`gql`]. The [`ErrorCodes`] extension labels what async-graphql
+//! raises itself: parse, validation and limit errors (no path) are the client's `BAD_USER_INPUT`; an
+//! uncoded error from a resolver (with a path) is a bug, reported as `INTERNAL` with its text hidden.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
+use async_graphql::{ErrorExtensions, Response, ServerError};
+use futures::stream::{BoxStream, StreamExt};
+
+use crate::error::AppError;
+
+/// Converts a service error, logging internal ones. Use as `.map_err(gql)`.
+pub fn gql(e: AppError) -> async_graphql::Error {
+    e.log();
+    let code = e.code();
+    let field = e.field().map(str::to_owned);
+    async_graphql::Error::new(e.to_string()).extend_with(|_, ext| {
+        ext.set("code", code);
+        if let Some(field) = &field {
+            ext.set("field", field.as_str());
+        }
+    })
+}
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+fn label(response: &mut Response) {
+    for error in &mut response.errors {
+        label_error(error);
+    }
+}
+
+fn label_error(error: &mut ServerError) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let code = if error.path.is_empty() {
+        "BAD_USER_INPUT"
+    } else {
+        tracing::error!(message = %error.message, path = ?error.path, "resolver error without a code");
+        error.message = "internal error".into();
+        "INTERNAL"
+    };
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        label(&mut response);
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                label(&mut response);
+                response
+            })
+            .boxed()
+    }
+}

@@ -1,0 +1,60 @@
+//! The GraphQL schema: merged roots per area, limits, and error codes.
+
+pub mod availability;
+pub mod context;
+pub mod errors;
+pub mod scalars;
+pub mod types;
+pub mod users;
+
+use async_graphql::{MergedObject, MergedSubscription, Schema};
+
+use crate::service::Services;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(users::UserQuery, availability::AvailabilityQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(availability::AvailabilityMutation);
+
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(availability::AvailabilitySubscription);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Query limits. Introspection (GraphiQL's) fits comfortably inside the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+pub fn build_schema(services: Option<Services>, limits: Limits) -> AppSchema {
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .extension(errors::ErrorCodes);
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(
+        None,
+        Limits {
+            max_depth: usize::MAX,
+            max_complexity: usize::MAX,
+        },
+    )
+    .sdl()
+}

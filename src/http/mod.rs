@@ -1,0 +1,49 @@
+//! HTTP transport: routes, limits and tracing around the GraphQL endpoints and health checks.
+
+mod auth;
+mod graphql;
+mod health;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::watch;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::jwt::JwtKeys;
+use crate::graphql::AppSchema;
+use crate::service::Services;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub services: Services,
+    pub jwt: Arc<JwtKeys>,
+    pub ws: WsSettings,
+    /// Flips to `true` when the server starts shutting down; open sockets close with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    pub keepalive: Duration,
+    pub init_timeout: Duration,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

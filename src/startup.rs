@@ -1,0 +1,152 @@
+//! Building the application from settings and running it until a shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::auth::dev_secret;
+use crate::auth::jwt::JwtKeys;
+use crate::clock::Clock;
+use crate::config::{Secret, Settings};
+use crate::db::Db;
+use crate::graphql::{build_schema, Limits};
+use crate::http::{router, AppState, WsSettings};
+use crate::pubsub::InProcessBus;
+use crate::service::Services;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    max_body_bytes: usize,
+    grace: Duration,
+}
+
+/// The signing key: `JWT_SECRET`, or in development mode the generated one under the data directory.
+pub fn jwt_secret(settings: &Settings) -> anyhow::Result<Secret> {
+    match &settings.jwt_secret {
+        Some(secret) => Ok(secret.clone()),
+        None => {
+            let secret = dev_secret::load_or_create(&settings.data_dir)?;
+            tracing::warn!(
+                path = %settings.data_dir.join("dev-jwt-secret").display(),
+                "JWT_SECRET is not set: development mode, tokens are signed with a generated local key"
+            );
+            Ok(secret)
+        }
+    }
+}
+
+/// Connects and migrates the database and builds every service.
+pub async fn connect_services(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Services> {
+    let db = Db::connect(settings).await?;
+    db.migrate().await?;
+    Ok(Services::new(db, Arc::new(InProcessBus::new()), clock))
+}
+
+impl Application {
+    /// Migrates, binds (port 0 picks a free port) and wires everything; does not serve yet.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let services = connect_services(&settings, clock).await?;
+        let jwt = Arc::new(JwtKeys::new(
+            &jwt_secret(&settings)?,
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+        ));
+        let schema = build_schema(
+            Some(services.clone()),
+            Limits {
+                max_depth: settings.graphql_max_depth,
+                max_complexity: settings.graphql_max_complexity,
+            },
+        );
+        let listener = TcpListener::bind(settings.bind_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.bind_addr))?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let state = AppState {
+            schema,
+            services,
+            jwt,
+            ws: WsSettings {
+                keepalive: Duration::from_secs(settings.ws_keepalive_seconds.max(1)),
+                init_timeout: Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
+            },
+            shutdown,
+        };
+        Ok(Application {
+            listener,
+            state,
+            shutdown_tx,
+            max_body_bytes: settings.max_body_bytes,
+            grace: Duration::from_secs(settings.shutdown_grace_seconds),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    /// Serves until `signal` resolves, then stops accepting, closes sockets and waits for requests in
+    /// flight (at most the grace period).
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        tracing::info!(%addr, "listening");
+        let app = router(self.state, self.max_body_bytes);
+        let shutdown_tx = self.shutdown_tx;
+        let (stopping_tx, mut stopping) = watch::channel(false);
+        let graceful = async move {
+            signal.await;
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+            let _ = stopping_tx.send(true);
+        };
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(graceful);
+        let grace = self.grace;
+        tokio::select! {
+            result = server => result.context("serving")?,
+            _ = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => tracing::warn!("grace period over; dropping connections still open"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
