@@ -157,4 +157,28 @@ mod tests {
         assert!(format!("{err:#}").contains("BIND_ADDR"));
         assert!(settings(&[("LOG_FORMAT", "xml")]).is_err());
     }
+
+    /// Every variable this file reads is documented in `.env.example`, and nothing more.
+    #[test]
+    fn env_example_lists_every_variable() {
+        let source = include_str!("config.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut read: Vec<&str> = code
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.len() > 3 && s.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        let example = include_str!("../.env.example");
+        let mut documented: Vec<&str> = example
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .filter(|k| *k != "RUST_LOG")
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(read, documented);
+    }
 }

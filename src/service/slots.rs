@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::availability::{block_from_row, override_from_row, rules_of};
 use super::users::find_mentor;
@@ -70,10 +70,15 @@ impl SlotService {
                     .await?)
             },
             async {
+                // Only the two instants: a busy mentor has hundreds of rows, and decoding whole models
+                // dominated the cost of this query.
                 Ok(busy_block::Entity::find()
+                    .select_only()
+                    .columns([busy_block::Column::StartAt, busy_block::Column::EndAt])
                     .filter(busy_block::Column::MentorId.eq(mentor_id))
                     .filter(busy_block::Column::StartAt.lt(to + margin))
                     .filter(busy_block::Column::EndAt.gt(from - margin))
+                    .into_tuple::<(DateTime<Utc>, DateTime<Utc>)>()
                     .all(conn)
                     .await?)
             },
@@ -95,7 +100,7 @@ impl SlotService {
         };
         let busy: Vec<Interval> = busy_rows
             .into_iter()
-            .map(|b| Interval::new(b.start_at, b.end_at))
+            .map(|(start, end)| Interval::new(start, end))
             .collect();
         Ok(Slots {
             zone,

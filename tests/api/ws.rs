@@ -202,3 +202,27 @@ async fn subscriptions_report_errors_with_codes() {
     };
     assert_eq!(errors[0]["extensions"]["code"], "NOT_FOUND", "{message}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_sockets_with_1001() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let token = app
+        .user("ckstudent0000000000000001", Role::Student, "UTC")
+        .await;
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let addr = app.addr.clone();
+    drop(app); // sends the shutdown signal
+    assert_eq!(close_code(&mut socket).await, 1001);
+    // And the listener is gone.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
