@@ -42,6 +42,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
+        // axum's extractors honour DefaultBodyLimit; async-graphql-axum reads the body stream itself,
+        // so the tower layer caps that too.
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(TraceLayer::new_for_http())

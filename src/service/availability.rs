@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Weekday};
+use chrono::{DateTime, NaiveDate, Utc, Weekday};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
@@ -130,7 +130,7 @@ impl AvailabilityService {
         }
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        let current = lock_mentor(&tx.txn, &mentor).await?;
+        let current = lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let rules = BookingRules::new(
             input.buffer_minutes.unwrap_or(current.buffer_minutes),
             input
@@ -163,7 +163,7 @@ impl AvailabilityService {
     ) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         place_block(&tx.txn, &mentor.id, new_id(), weekday, range, None).await?;
         tx.commit().await?;
         self.changed(&mentor.id).await
@@ -180,7 +180,7 @@ impl AvailabilityService {
     ) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let row = owned_block(&tx.txn, &mentor.id, id).await?;
         place_block(&tx.txn, &mentor.id, row.id, weekday, range, Some(id)).await?;
         tx.commit().await?;
@@ -191,7 +191,7 @@ impl AvailabilityService {
     pub async fn delete_block(&self, p: &Principal, id: &str) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         owned_block(&tx.txn, &mentor.id, id).await?;
         block::Entity::delete_by_id(id).exec(&tx.txn).await?;
         tx.commit().await?;
@@ -214,7 +214,7 @@ impl AvailabilityService {
         }
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let source = blocks_of_day(&tx.txn, &mentor.id, from).await?;
         for day in to.iter().copied().filter(|d| *d != from) {
             block::Entity::delete_many()
@@ -246,7 +246,7 @@ impl AvailabilityService {
         }
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        let current = lock_mentor(&tx.txn, &mentor).await?;
+        let current = lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let zone: TimeZone = current
             .time_zone
             .parse()
@@ -280,7 +280,7 @@ impl AvailabilityService {
     pub async fn clear_override(&self, p: &Principal, date: NaiveDate) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         override_::Entity::delete_by_id((mentor.id.clone(), date))
             .exec(&tx.txn)
             .await?;
@@ -300,7 +300,7 @@ impl AvailabilityService {
         }
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let blocks: Vec<(Weekday, TimeRange)> = all_blocks(&tx.txn, &mentor.id)
             .await?
             .into_iter()
@@ -362,7 +362,7 @@ impl AvailabilityService {
     pub async fn apply_template(&self, p: &Principal, id: &str) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
-        lock_mentor(&tx.txn, &mentor).await?;
+        lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let saved = template_from_row(owned_template(&tx.txn, &mentor.id, id).await?)?;
         replace_blocks(&tx.txn, &mentor.id, saved.blocks).await?;
         tx.commit().await?;
@@ -407,7 +407,11 @@ impl AvailabilityService {
 }
 
 /// Makes sure the mentor has a settings row and locks it for the rest of the transaction.
-async fn lock_mentor(txn: &impl ConnectionTrait, mentor: &User) -> AppResult<settings::Model> {
+async fn lock_mentor(
+    txn: &impl ConnectionTrait,
+    mentor: &User,
+    now: DateTime<Utc>,
+) -> AppResult<settings::Model> {
     let defaults = BookingRules::default();
     settings::Entity::insert(settings::ActiveModel {
         mentor_id: Set(mentor.id.clone()),
@@ -415,7 +419,7 @@ async fn lock_mentor(txn: &impl ConnectionTrait, mentor: &User) -> AppResult<set
         buffer_minutes: Set(defaults.buffer_minutes()),
         minimum_notice_minutes: Set(defaults.minimum_notice_minutes()),
         horizon_days: Set(defaults.horizon_days()),
-        updated_at: Set(chrono::Utc::now()),
+        updated_at: Set(now),
     })
     .on_conflict(
         OnConflict::column(settings::Column::MentorId)
