@@ -3,25 +3,18 @@
 
 use std::hint::black_box;
 
-use chrono::{DateTime, Duration, Utc, Weekday};
+use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use mentor_scheduler::domain::interval::Interval;
 use mentor_scheduler::domain::settings::BookingRules;
 use mentor_scheduler::domain::slots::{available_slots, Schedule, SlotQuery};
+use mentor_scheduler::domain::time::WEEKDAYS;
 use mentor_scheduler::domain::weekly::{DateOverrides, TimeRange, WeeklyPattern};
 
 fn busy_mentor() -> (Schedule, Vec<Interval>, SlotQuery, DateTime<Utc>) {
     let range =
         |s: &str, e: &str| TimeRange::new(s.parse().unwrap(), e.parse().unwrap(), "bench").unwrap();
-    let days = [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ];
+    let days = WEEKDAYS;
     let blocks = days.iter().flat_map(|d| {
         [
             (*d, range("08:00", "11:00")),

@@ -98,6 +98,17 @@ impl fmt::Display for LocalTime {
     }
 }
 
+/// The week in ISO order, Monday first.
+pub const WEEKDAYS: [Weekday; 7] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+    Weekday::Sun,
+];
+
 /// Weekday as stored: 0 = Monday .. 6 = Sunday (ISO order).
 pub fn weekday_index(day: Weekday) -> u8 {
     day.num_days_from_monday() as u8

@@ -19,7 +19,7 @@ use crate::auth::{Principal, Role};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::domain::settings::BookingRules;
-use crate::domain::time::{weekday_from_index, weekday_index, LocalTime, TimeZone};
+use crate::domain::time::{weekday_from_index, weekday_index, LocalTime, TimeZone, WEEKDAYS};
 use crate::domain::weekly::{merge_block, merge_ranges, TimeRange, WeeklyPattern};
 use crate::entity::{
     availability_block as block, availability_override as override_,
@@ -496,15 +496,7 @@ async fn replace_blocks(
         .exec(txn)
         .await?;
     let pattern = WeeklyPattern::from_blocks(blocks);
-    for day in [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ] {
+    for day in WEEKDAYS {
         for range in pattern.day(day) {
             insert_block(txn, mentor_id, new_id(), day, *range).await?;
         }

@@ -2,6 +2,7 @@ use chrono::{Duration, NaiveDate, Weekday};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::time::WEEKDAYS;
 use crate::domain::weekly::TimeRange;
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -22,18 +23,7 @@ fn schedule(zone: &str, blocks: &[(Weekday, &str, &str)], buffer: i32) -> Schedu
 }
 
 fn every_day(s: &'static str, e: &'static str) -> Vec<(Weekday, &'static str, &'static str)> {
-    [
-        Weekday::Mon,
-        Weekday::Tue,
-        Weekday::Wed,
-        Weekday::Thu,
-        Weekday::Fri,
-        Weekday::Sat,
-        Weekday::Sun,
-    ]
-    .into_iter()
-    .map(|d| (d, s, e))
-    .collect()
+    WEEKDAYS.into_iter().map(|d| (d, s, e)).collect()
 }
 
 fn starts(slots: &[Interval], zone: &str) -> Vec<String> {
@@ -576,15 +566,6 @@ const ZONES: [&str; 8] = [
     "Australia/Lord_Howe",
     "Asia/Kathmandu",
     "Pacific/Chatham",
-];
-const WEEKDAYS: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
 ];
 
 fn arb_range() -> impl Strategy<Value = TimeRange> {
