@@ -557,15 +557,8 @@ async fn owned_block(
     mentor_id: &str,
     id: &str,
 ) -> AppResult<block::Model> {
-    match block::Entity::find_by_id(id).one(txn).await? {
-        None => Err(AppError::NotFound(format!(
-            "no availability block with id {id:?}"
-        ))),
-        Some(row) if row.mentor_id != mentor_id => Err(AppError::Forbidden(
-            "that availability block belongs to another mentor".into(),
-        )),
-        Some(row) => Ok(row),
-    }
+    let row = block::Entity::find_by_id(id).one(txn).await?;
+    owned_by(row, |r| &r.mentor_id, mentor_id, "availability block", id)
 }
 
 async fn owned_template(
@@ -573,13 +566,28 @@ async fn owned_template(
     mentor_id: &str,
     id: &str,
 ) -> AppResult<template::Model> {
-    match template::Entity::find_by_id(id).one(txn).await? {
-        None => Err(AppError::NotFound(format!(
-            "no availability template with id {id:?}"
+    let row = template::Entity::find_by_id(id).one(txn).await?;
+    owned_by(
+        row,
+        |r| &r.mentor_id,
+        mentor_id,
+        "availability template",
+        id,
+    )
+}
+
+fn owned_by<M>(
+    row: Option<M>,
+    owner: impl Fn(&M) -> &str,
+    mentor_id: &str,
+    what: &str,
+    id: &str,
+) -> AppResult<M> {
+    match row {
+        None => Err(AppError::NotFound(format!("no {what} with id {id:?}"))),
+        Some(row) if owner(&row) != mentor_id => Err(AppError::Forbidden(format!(
+            "that {what} belongs to another mentor"
         ))),
-        Some(row) if row.mentor_id != mentor_id => Err(AppError::Forbidden(
-            "that template belongs to another mentor".into(),
-        )),
         Some(row) => Ok(row),
     }
 }

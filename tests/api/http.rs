@@ -108,3 +108,35 @@ async fn malformed_graphql_is_bad_user_input() {
     app.fails(Some(&token), "{ noSuchField }", json!({}), "BAD_USER_INPUT")
         .await;
 }
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Closing a clone closes the shared pool under the running server.
+    app.services.db.conn().clone().close().await.unwrap();
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["database"],
+        "unreachable"
+    );
+    // The process itself still answers.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -37,6 +37,18 @@ async fn send(socket: &mut Socket, message: Value) {
         .unwrap();
 }
 
+/// A socket past `connection_ack`, signed in with `token`.
+async fn signed_in(app: &TestApp, token: &str) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    socket
+}
+
 /// The next JSON message from the server, skipping pings and keep-alives.
 async fn next_json(socket: &mut Socket) -> Value {
     loop {
@@ -78,9 +90,7 @@ on_both_backends! {
     async fn graphql_transport_ws_delivers_availability_changes(app) {
         let mentor = app.user(MENTOR, Role::Mentor, "UTC").await;
         let student = app.user("ckstudent0000000000000001", Role::Student, "UTC").await;
-        let mut socket = connect(&app, "graphql-transport-ws").await;
-        send(&mut socket, json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {student}")}})).await;
-        assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+        let mut socket = signed_in(&app, &student).await;
         send(&mut socket, json!({"id": "1", "type": "subscribe", "payload": {"query": CHANGED, "variables": {"m": MENTOR}}})).await;
         // Ping/pong at the protocol level works while subscribed.
         send(&mut socket, json!({"type": "ping"})).await;
@@ -160,13 +170,7 @@ async fn malformed_messages_close_with_4400() {
     let token = app
         .user("ckstudent0000000000000001", Role::Student, "UTC")
         .await;
-    let mut socket = connect(&app, "graphql-transport-ws").await;
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let mut socket = signed_in(&app, &token).await;
     send(&mut socket, json!({"no": "type"})).await;
     assert_eq!(close_code(&mut socket).await, 4400);
 }
@@ -186,13 +190,7 @@ async fn subscriptions_report_errors_with_codes() {
     let token = app
         .user("ckstudent0000000000000001", Role::Student, "UTC")
         .await;
-    let mut socket = connect(&app, "graphql-transport-ws").await;
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let mut socket = signed_in(&app, &token).await;
     send(&mut socket, json!({"id": "x", "type": "subscribe", "payload": {"query": CHANGED, "variables": {"m": "nobody"}}})).await;
     let message = next_json(&mut socket).await;
     let errors = if message["type"] == "error" {
@@ -209,13 +207,7 @@ async fn shutdown_closes_open_sockets_with_1001() {
     let token = app
         .user("ckstudent0000000000000001", Role::Student, "UTC")
         .await;
-    let mut socket = connect(&app, "graphql-transport-ws").await;
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let mut socket = signed_in(&app, &token).await;
     let addr = app.addr.clone();
     drop(app); // sends the shutdown signal
     assert_eq!(close_code(&mut socket).await, 1001);
