@@ -60,6 +60,11 @@ pub struct Settings {
     pub shutdown_grace_seconds: u64,
     /// `LOG_FORMAT`: `pretty` or `json`. Levels come from `RUST_LOG`.
     pub log_format: LogFormat,
+    /// `PUBLIC_BASE_URL`: where browsers reach this service (for `/join` links); default
+    /// `http://BIND_ADDR`.
+    pub public_base_url: String,
+    /// `MEETING_BASE_URL`: the built-in meeting provider's rooms live under it.
+    pub meeting_base_url: String,
 }
 
 impl Settings {
@@ -93,6 +98,14 @@ impl Settings {
                 "json" => LogFormat::Json,
                 other => anyhow::bail!("LOG_FORMAT must be pretty or json, got {other:?}"),
             },
+            public_base_url: get("PUBLIC_BASE_URL").unwrap_or_else(|| {
+                format!(
+                    "http://{}",
+                    get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into())
+                )
+            }),
+            meeting_base_url: get("MEETING_BASE_URL")
+                .unwrap_or_else(|| "https://meet.jit.si".into()),
             data_dir,
         })
     }

@@ -3,6 +3,7 @@
 //! Services return [`AppError`]; the GraphQL and REST edges turn it into `extensions.code` or an HTTP
 //! status. `Internal` carries the cause for the logs only: clients see "internal error".
 
+use crate::domain::booking::Clash;
 use crate::domain::DomainError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,9 @@ pub enum AppError {
     BadInput { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// Some requested occurrences cannot be booked; each is listed with why.
+    #[error("{} of the requested sessions cannot be booked", .0.len())]
+    Clashes(Vec<Clash>),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -31,7 +35,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadInput { .. } => "BAD_USER_INPUT",
-            AppError::Conflict(_) => "CONFLICT",
+            AppError::Conflict(_) | AppError::Clashes(_) => "CONFLICT",
             AppError::Internal(_) => "INTERNAL",
         }
     }

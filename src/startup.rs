@@ -9,14 +9,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::dev_secret;
+use crate::auth::join::JoinLinks;
 use crate::auth::jwt::JwtKeys;
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, AppState, WsSettings};
+use crate::integrations::meeting::BuiltInRooms;
 use crate::pubsub::InProcessBus;
-use crate::service::Services;
+use crate::service::{Adapters, Services};
 
 pub struct Application {
     listener: TcpListener,
@@ -48,7 +50,12 @@ pub async fn connect_services(
 ) -> anyhow::Result<Services> {
     let db = Db::connect(settings).await?;
     db.migrate().await?;
-    Ok(Services::new(db, Arc::new(InProcessBus::new()), clock))
+    let adapters = Adapters {
+        bus: Arc::new(InProcessBus::new()),
+        meetings: Arc::new(BuiltInRooms::new(&settings.meeting_base_url)),
+        join_links: JoinLinks::new(&jwt_secret(settings)?, &settings.public_base_url),
+    };
+    Ok(Services::new(db, adapters, clock))
 }
 
 impl Application {

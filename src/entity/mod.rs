@@ -4,5 +4,8 @@ pub mod availability_block;
 pub mod availability_override;
 pub mod availability_settings;
 pub mod availability_template;
+pub mod booking;
 pub mod busy_block;
+pub mod domain_event;
+pub mod session;
 pub mod user;

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
 };
-use async_graphql::{ErrorExtensions, Response, ServerError};
+use async_graphql::{ErrorExtensions, Response, ServerError, Value};
+use chrono::SecondsFormat;
 use futures::stream::{BoxStream, StreamExt};
 
+use crate::domain::booking::Clash;
 use crate::error::AppError;
 
 /// Converts a service error, logging internal ones. Use as `.map_err(gql)`.
@@ -19,12 +21,37 @@ pub fn gql(e: AppError) -> async_graphql::Error {
     e.log();
     let code = e.code();
     let field = e.field().map(str::to_owned);
+    let clashes = match &e {
+        AppError::Clashes(clashes) => Some(clashes_value(clashes)),
+        _ => None,
+    };
     async_graphql::Error::new(e.to_string()).extend_with(|_, ext| {
         ext.set("code", code);
         if let Some(field) = &field {
             ext.set("field", field.as_str());
         }
+        if let Some(clashes) = &clashes {
+            ext.set("clashes", clashes.clone());
+        }
     })
+}
+
+/// `[{ start, end, slot, week, reason }]`, instants in UTC.
+fn clashes_value(clashes: &[Clash]) -> Value {
+    let list = clashes
+        .iter()
+        .map(|c| {
+            let o = &c.occurrence;
+            serde_json::json!({
+                "start": o.interval.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "end": o.interval.end.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "slot": o.slot,
+                "week": o.week,
+                "reason": c.reason,
+            })
+        })
+        .collect();
+    Value::from_json(serde_json::Value::Array(list)).unwrap_or(Value::Null)
 }
 
 pub struct ErrorCodes;
@@ -49,7 +76,7 @@ fn label_error(error: &mut ServerError) {
     if has_code {
         return;
     }
-    let code = if error.path.is_empty() {
+    let code = if error.path.is_empty() || is_argument_error(&error.message) {
         "BAD_USER_INPUT"
     } else {
         tracing::error!(message = %error.message, path = ?error.path, "resolver error without a code");
@@ -60,6 +87,18 @@ fn label_error(error: &mut ServerError) {
         .extensions
         .get_or_insert_with(Default::default)
         .set("code", code);
+}
+
+/// async-graphql parses a resolver's arguments inside the resolver, so a bad argument (an explicit
+/// `null` for a non-null `Int` with a default, say) fails with a path; its messages start like this.
+fn is_argument_error(message: &str) -> bool {
+    [
+        "Failed to parse \"",
+        "Expected input type \"",
+        "Invalid value for argument",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix))
 }
 
 #[async_trait::async_trait]

@@ -1,8 +1,11 @@
 //! The GraphQL schema: merged roots per area, limits, and error codes.
 
 pub mod availability;
+pub mod booking_types;
+pub mod bookings;
 pub mod context;
 pub mod errors;
+pub mod loaders;
 pub mod scalars;
 pub mod types;
 pub mod users;
@@ -13,11 +16,18 @@ use crate::service::Services;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(users::UserQuery, availability::AvailabilityQuery);
+pub struct QueryRoot(
+    users::UserQuery,
+    availability::AvailabilityQuery,
+    bookings::BookingQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(availability::AvailabilityMutation);
+pub struct MutationRoot(
+    availability::AvailabilityMutation,
+    bookings::BookingMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
@@ -42,7 +52,9 @@ pub fn build_schema(services: Option<Services>, limits: Limits) -> AppSchema {
     .limit_complexity(limits.max_complexity)
     .extension(errors::ErrorCodes);
     if let Some(services) = services {
-        builder = builder.data(services);
+        builder = builder
+            .data(loaders::Loaders::new(&services))
+            .data(services);
     }
     builder.finish()
 }

@@ -3,6 +3,7 @@
 mod auth;
 mod graphql;
 mod health;
+mod join;
 mod ws;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
+        .route("/join/{session_id}", get(join::join))
         // axum's extractors honour DefaultBodyLimit; async-graphql-axum reads the body stream itself,
         // so the tower layer caps that too.
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -407,7 +407,7 @@ impl AvailabilityService {
 }
 
 /// Makes sure the mentor has a settings row and locks it for the rest of the transaction.
-async fn lock_mentor(
+pub(crate) async fn lock_mentor(
     txn: &impl ConnectionTrait,
     mentor: &User,
     now: DateTime<Utc>,

@@ -1,13 +1,18 @@
 //! Use cases. One transaction per command; transport layers call these and nothing below them.
 
 pub mod availability;
+pub mod bookings;
+pub mod events;
+pub mod schedule;
 pub mod slots;
 pub mod users;
 
 use std::sync::Arc;
 
+use crate::auth::join::JoinLinks;
 use crate::clock::Clock;
 use crate::db::Db;
+use crate::integrations::meeting::MeetingProvider;
 use crate::pubsub::EventBus;
 
 /// Every service, built once at start-up and shared by the transports.
@@ -16,12 +21,27 @@ pub struct Services {
     pub users: Arc<users::UserService>,
     pub availability: Arc<availability::AvailabilityService>,
     pub slots: Arc<slots::SlotService>,
+    pub bookings: Arc<bookings::BookingService>,
+    pub join_links: Arc<JoinLinks>,
+    pub clock: Arc<dyn Clock>,
     pub bus: Arc<dyn EventBus>,
     pub db: Db,
 }
 
+/// The outside pieces services are built with.
+pub struct Adapters {
+    pub bus: Arc<dyn EventBus>,
+    pub meetings: Arc<dyn MeetingProvider>,
+    pub join_links: JoinLinks,
+}
+
 impl Services {
-    pub fn new(db: Db, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(db: Db, adapters: Adapters, clock: Arc<dyn Clock>) -> Self {
+        let Adapters {
+            bus,
+            meetings,
+            join_links,
+        } = adapters;
         Services {
             users: Arc::new(users::UserService::new(db.clone(), clock.clone())),
             availability: Arc::new(availability::AvailabilityService::new(
@@ -29,7 +49,14 @@ impl Services {
                 bus.clone(),
                 clock.clone(),
             )),
-            slots: Arc::new(slots::SlotService::new(db.clone(), clock)),
+            slots: Arc::new(slots::SlotService::new(db.clone(), clock.clone())),
+            bookings: Arc::new(bookings::BookingService::new(
+                db.clone(),
+                clock.clone(),
+                meetings,
+            )),
+            join_links: Arc::new(join_links),
+            clock,
             bus,
             db,
         }

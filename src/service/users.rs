@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
@@ -115,6 +115,17 @@ impl UserService {
             .transpose()
     }
 
+    /// Users by id, for a data loader; unknown ids are left out.
+    pub async fn by_ids(&self, ids: &[String]) -> AppResult<HashMap<String, User>> {
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(ids.iter().cloned()))
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(|m| User::try_from(m).map(|u| (u.id.clone(), u)))
+            .collect()
+    }
+
     /// The mentor with this id, or `NOT_FOUND` (also for users who are not mentors).
     pub async fn mentor(&self, id: &str) -> AppResult<User> {
         find_mentor(&self.db, id).await
@@ -131,4 +142,14 @@ pub(crate) async fn find_mentor(db: &Db, id: &str) -> AppResult<User> {
         Some(u) if u.role == Role::Mentor => Ok(u),
         _ => Err(AppError::NotFound(format!("no mentor with id {id:?}"))),
     }
+}
+
+/// Any user with this id, or `NOT_FOUND`.
+pub(crate) async fn find_user(db: &Db, id: &str) -> AppResult<User> {
+    user::Entity::find_by_id(id)
+        .one(db.conn())
+        .await?
+        .map(User::try_from)
+        .transpose()?
+        .ok_or_else(|| AppError::NotFound(format!("no user with id {id:?}")))
 }

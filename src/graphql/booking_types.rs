@@ -1,0 +1,212 @@
+//! GraphQL types of bookings and sessions. Nested users, bookings and sessions come from loaders;
+//! instants are shown with the offset of the caller's zone.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, Object, OutputType, ID};
+use chrono::{DateTime as ChronoDateTime, Utc};
+
+use super::context::{principal, services};
+use super::loaders::{loader_error, loaders};
+use super::scalars::{DateTime, TimeZone};
+use super::types::User;
+use crate::domain::booking as domain;
+use crate::domain::slots::in_zone;
+use crate::service::bookings as svc;
+
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $name:ident = $domain:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+
+        impl From<domain::$domain> for $name {
+            fn from(v: domain::$domain) -> Self {
+                match v { $(domain::$domain::$variant => $name::$variant),* }
+            }
+        }
+
+        impl From<$name> for domain::$domain {
+            fn from(v: $name) -> Self {
+                match v { $($name::$variant => domain::$domain::$variant),* }
+            }
+        }
+    };
+}
+
+mirror_enum!(
+    /// How many sessions a week.
+    Frequency = Frequency { OnceWeekly, TwiceWeekly, ThriceWeekly }
+);
+mirror_enum!(
+    /// A regular (paid, recurring) booking or a single free trial session.
+    BookingType = BookingKind { Regular, Trial }
+);
+mirror_enum!(
+    BookingStatus = BookingStatus {
+        Pending,
+        Confirmed,
+        Cancelled,
+        Completed
+    }
+);
+mirror_enum!(
+    SessionStatus = SessionStatus {
+        Scheduled,
+        Cancelled,
+        Completed,
+        NoShow
+    }
+);
+mirror_enum!(
+    /// `FREE` for trials; `PENDING` until a payment integration settles a regular booking.
+    PaymentStatus = PaymentStatus { Free, Pending, Paid, Failed, Refunded }
+);
+
+/// An instant with the offset the caller's zone has then.
+fn shown(ctx: &Context<'_>, at: ChronoDateTime<Utc>) -> async_graphql::Result<DateTime> {
+    Ok(DateTime(in_zone(at, principal(ctx)?.time_zone)))
+}
+
+async fn user(ctx: &Context<'_>, id: &str) -> async_graphql::Result<User> {
+    loaders(ctx)
+        .users
+        .load_one(id.to_string())
+        .await
+        .map_err(loader_error)?
+        .map(User)
+        .ok_or_else(|| async_graphql::Error::new(format!("user {id} is missing")))
+}
+
+pub struct Booking(pub svc::Booking);
+
+#[Object]
+impl Booking {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn mentor(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        user(ctx, &self.0.mentor_id).await
+    }
+    async fn student(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        user(ctx, &self.0.student_id).await
+    }
+    #[graphql(name = "type")]
+    async fn kind(&self) -> BookingType {
+        self.0.kind.into()
+    }
+    async fn frequency(&self) -> Frequency {
+        self.0.frequency.into()
+    }
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    async fn goals(&self) -> &[String] {
+        &self.0.goals
+    }
+    async fn status(&self) -> BookingStatus {
+        self.0.status.into()
+    }
+    async fn payment_status(&self) -> PaymentStatus {
+        self.0.payment_status.into()
+    }
+    /// One `DTSTART;TZID=...` + `RRULE:FREQ=WEEKLY` pair per weekly slot (RFC 5545 text).
+    async fn recurrence_rule(&self) -> Option<&str> {
+        self.0.recurrence_rule.as_deref()
+    }
+    /// The zone whose wall-clock time the weekly slots keep across DST changes.
+    async fn time_zone(&self) -> TimeZone {
+        TimeZone(self.0.time_zone)
+    }
+    async fn duration_minutes(&self) -> i32 {
+        self.0.duration_minutes
+    }
+    /// Weeks booked; null for an ongoing booking (kept four weeks ahead).
+    async fn weeks(&self) -> Option<i32> {
+        self.0.weeks
+    }
+    /// The start of the first session.
+    async fn start_date(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime> {
+        shown(ctx, self.0.start_at)
+    }
+    /// The end of the last session; null for an ongoing booking.
+    async fn end_date(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime>> {
+        self.0.end_at.map(|at| shown(ctx, at)).transpose()
+    }
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.cancel_reason.as_deref()
+    }
+    /// Every session, by start time, cancelled ones included.
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
+        let sessions = loaders(ctx)
+            .sessions_of_booking
+            .load_one(self.0.id.clone())
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(sessions.into_iter().map(Session).collect())
+    }
+    async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime> {
+        shown(ctx, self.0.created_at)
+    }
+}
+
+pub struct Session(pub svc::Session);
+
+#[Object]
+impl Session {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn booking(&self, ctx: &Context<'_>) -> async_graphql::Result<Booking> {
+        loaders(ctx)
+            .bookings
+            .load_one(self.0.booking_id.clone())
+            .await
+            .map_err(loader_error)?
+            .map(Booking)
+            .ok_or_else(|| async_graphql::Error::new("booking is missing"))
+    }
+    async fn start(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime> {
+        shown(ctx, self.0.start_at)
+    }
+    async fn end(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime> {
+        shown(ctx, self.0.end_at)
+    }
+    async fn status(&self) -> SessionStatus {
+        self.0.status.into()
+    }
+    /// Raised on every reschedule (the calendar invite's SEQUENCE).
+    async fn sequence(&self) -> i32 {
+        self.0.sequence
+    }
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.cancel_reason.as_deref()
+    }
+    /// The caller's own link to the room: it redirects from 15 minutes before the start until the
+    /// end. Null for cancelled sessions and for callers who are not participants (admins).
+    async fn join_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let p = principal(ctx)?;
+        if self.0.status == domain::SessionStatus::Cancelled || !self.0.is_participant(&p.user_id) {
+            return Ok(None);
+        }
+        Ok(Some(services(ctx).join_links.url(
+            &self.0.id,
+            &p.user_id,
+            self.0.end_at,
+        )))
+    }
+}
+
+/// A page of a service listing as a GraphQL connection.
+pub fn connection<T, N: OutputType>(
+    page: svc::Page<T>,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N> {
+    let mut conn = Connection::new(false, page.has_next);
+    conn.edges.extend(
+        page.items
+            .into_iter()
+            .map(|(cursor, item)| Edge::new(cursor, node(item))),
+    );
+    conn
+}

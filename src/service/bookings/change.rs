@@ -1,0 +1,250 @@
+//! Cancelling a booking or one session, and moving one session.
+
+use chrono::{DateTime, Timelike, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Set,
+};
+
+use super::check::clashes_for;
+use super::{clean_reason, constraint_to_conflict, ensure_party, Booking, BookingService, Session};
+use crate::auth::Principal;
+use crate::domain::booking::{BookingStatus, SessionStatus};
+use crate::domain::interval::Interval;
+use crate::domain::recurrence::Occurrence;
+use crate::entity::{booking, session};
+use crate::error::{AppError, AppResult};
+use crate::service::availability::{lock_mentor, rules_of};
+use crate::service::events::{record, DomainEvent};
+use crate::service::users::find_user;
+
+impl BookingService {
+    /// Cancels every future session and the booking; sessions already started or past stay as they are.
+    #[tracing::instrument(skip_all, fields(booking = %id, by = %p.user_id), err)]
+    pub async fn cancel_booking(
+        &self,
+        p: &Principal,
+        id: &str,
+        reason: Option<String>,
+    ) -> AppResult<Booking> {
+        let reason = clean_reason(reason)?;
+        let now = self.clock.now();
+        let write = self.db.begin_write().await?;
+        let txn = &write.txn;
+        let row = booking_for_update(txn, id).await?;
+        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        match row.status.parse::<BookingStatus>() {
+            Ok(BookingStatus::Cancelled) => {
+                return Err(AppError::Conflict(
+                    "the booking is already cancelled".into(),
+                ))
+            }
+            Ok(BookingStatus::Completed) => {
+                return Err(AppError::Conflict(
+                    "the booking is already completed".into(),
+                ))
+            }
+            _ => {}
+        }
+        let future = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::BookingId.eq(id))
+            .filter(session::Column::Status.eq(SessionStatus::Scheduled.as_str()))
+            .filter(session::Column::StartAt.gt(now))
+            .into_tuple::<String>()
+            .all(txn)
+            .await?;
+        if !future.is_empty() {
+            session::Entity::update_many()
+                .col_expr(
+                    session::Column::Status,
+                    Expr::value(SessionStatus::Cancelled.as_str()),
+                )
+                .col_expr(session::Column::CancelReason, Expr::value(reason.clone()))
+                .col_expr(session::Column::CancelledBy, Expr::value(p.user_id.clone()))
+                .col_expr(session::Column::CancelledAt, Expr::value(now))
+                .col_expr(session::Column::UpdatedAt, Expr::value(now))
+                .filter(session::Column::Id.is_in(future.clone()))
+                .exec(txn)
+                .await?;
+        }
+        let mut active: booking::ActiveModel = row.into();
+        active.status = Set(BookingStatus::Cancelled.as_str().into());
+        active.cancel_reason = Set(reason.clone());
+        active.cancelled_by = Set(Some(p.user_id.clone()));
+        active.cancelled_at = Set(Some(now));
+        active.updated_at = Set(now);
+        let updated = booking::Entity::update(active).exec(txn).await?;
+        record(
+            txn,
+            &DomainEvent::BookingCancelled {
+                booking_id: id.into(),
+                cancelled_session_ids: future,
+                reason,
+            },
+            Some(&p.user_id),
+            now,
+        )
+        .await?;
+        write.commit().await?;
+        updated.try_into()
+    }
+
+    /// Cancels one session that has not started.
+    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err)]
+    pub async fn cancel_session(
+        &self,
+        p: &Principal,
+        id: &str,
+        reason: Option<String>,
+    ) -> AppResult<Session> {
+        let reason = clean_reason(reason)?;
+        let now = self.clock.now();
+        let write = self.db.begin_write().await?;
+        let txn = &write.txn;
+        let row = session_for_update(txn, id).await?;
+        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        ensure_changeable(&row, now, "cancelled")?;
+        let booking_id = row.booking_id.clone();
+        let mut active: session::ActiveModel = row.into();
+        active.status = Set(SessionStatus::Cancelled.as_str().into());
+        active.cancel_reason = Set(reason.clone());
+        active.cancelled_by = Set(Some(p.user_id.clone()));
+        active.cancelled_at = Set(Some(now));
+        active.updated_at = Set(now);
+        let updated = session::Entity::update(active).exec(txn).await?;
+        record(
+            txn,
+            &DomainEvent::SessionCancelled {
+                booking_id,
+                session_id: id.into(),
+                reason,
+            },
+            Some(&p.user_id),
+            now,
+        )
+        .await?;
+        write.commit().await?;
+        updated.try_into()
+    }
+
+    /// Moves one session that has not started to `start` (same length), checked like a new booking
+    /// against the mentor's current availability, rules, busy time and other sessions.
+    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err)]
+    pub async fn reschedule_session(
+        &self,
+        p: &Principal,
+        id: &str,
+        start: DateTime<Utc>,
+    ) -> AppResult<Session> {
+        if start.second() != 0 || start.nanosecond() != 0 {
+            return Err(AppError::bad_input("start", "must be on a whole minute"));
+        }
+        let now = self.clock.now();
+        // Read once outside the transaction to find the mentor, then lock the mentor and re-read.
+        let mentor_id = session::Entity::find_by_id(id)
+            .one(self.db.conn())
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no session with id {id:?}")))?
+            .mentor_id;
+        let mentor = find_user(&self.db, &mentor_id).await?;
+        let write = self.db.begin_write().await?;
+        let txn = &write.txn;
+        let settings = lock_mentor(txn, &mentor, now).await?;
+        let row = session_for_update(txn, id).await?;
+        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        ensure_changeable(&row, now, "moved")?;
+        if start == row.start_at {
+            return Err(AppError::bad_input(
+                "start",
+                "the session already starts then",
+            ));
+        }
+        let moved = Occurrence {
+            slot: row.slot_index as usize,
+            // Week 0: a moved session is a new pick, so the horizon applies to it.
+            week: 0,
+            interval: Interval::new(start, start + (row.end_at - row.start_at)),
+        };
+        let rules = rules_of(Some(&settings), &mentor)?;
+        let clashes = clashes_for(txn, &mentor.id, rules, &[moved], Some(id), now).await?;
+        if !clashes.is_empty() {
+            return Err(AppError::Clashes(clashes));
+        }
+        let from = row.start_at;
+        let booking_id = row.booking_id.clone();
+        let sequence = row.sequence + 1;
+        let mut active: session::ActiveModel = row.into();
+        active.start_at = Set(moved.interval.start);
+        active.end_at = Set(moved.interval.end);
+        active.sequence = Set(sequence);
+        active.reminder24h_sent = Set(false);
+        active.reminder1h_sent = Set(false);
+        active.updated_at = Set(now);
+        let updated = session::Entity::update(active)
+            .exec(txn)
+            .await
+            .map_err(constraint_to_conflict)?;
+        record(
+            txn,
+            &DomainEvent::SessionRescheduled {
+                booking_id,
+                session_id: id.into(),
+                from,
+                to: start,
+                sequence,
+            },
+            Some(&p.user_id),
+            now,
+        )
+        .await?;
+        write.commit().await?;
+        updated.try_into()
+    }
+}
+
+fn ensure_changeable(row: &session::Model, now: DateTime<Utc>, verb: &str) -> AppResult<()> {
+    match row.status.parse::<SessionStatus>() {
+        Ok(SessionStatus::Scheduled) => {}
+        Ok(SessionStatus::Cancelled) => {
+            return Err(AppError::Conflict(
+                "the session is already cancelled".into(),
+            ))
+        }
+        _ => {
+            return Err(AppError::Conflict(format!(
+                "the session is over and cannot be {verb}"
+            )))
+        }
+    }
+    if row.start_at <= now {
+        return Err(AppError::bad_input(
+            "id",
+            format!("the session has already started; past sessions cannot be {verb}"),
+        ));
+    }
+    Ok(())
+}
+
+async fn booking_for_update(txn: &impl ConnectionTrait, id: &str) -> AppResult<booking::Model> {
+    let mut query = booking::Entity::find_by_id(id);
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no booking with id {id:?}")))
+}
+
+async fn session_for_update(txn: &impl ConnectionTrait, id: &str) -> AppResult<session::Model> {
+    let mut query = session::Entity::find_by_id(id);
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no session with id {id:?}")))
+}

@@ -1,0 +1,114 @@
+//! Keeping an ongoing booking's sessions four weeks ahead.
+//!
+//! Each run creates the occurrences of every week that now starts within four weeks. An occurrence
+//! that has become unavailable (the mentor changed their hours, is busy, or the time was taken) is
+//! skipped and recorded as an `OCCURRENCE_SKIPPED` event; the booking itself goes on.
+
+use chrono::Duration;
+use sea_orm::{EntityTrait, Set};
+
+use super::check::clashes_for;
+use super::create::insert_sessions;
+use super::BookingService;
+use crate::domain::booking::{BookingStatus, ONGOING_WEEKS_AHEAD};
+use crate::domain::recurrence::{expand, WeeklySlot};
+use crate::domain::time::TimeZone;
+use crate::entity::booking;
+use crate::error::{AppError, AppResult};
+use crate::service::availability::{lock_mentor, rules_of};
+use crate::service::events::{record, DomainEvent};
+use crate::service::users::find_user;
+
+/// What one extension run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extended {
+    pub created: usize,
+    pub skipped: usize,
+}
+
+impl BookingService {
+    /// Creates the missing weeks of an ongoing booking. Bookings that are fixed-length or no longer
+    /// confirmed are left alone.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn extend_ongoing(&self, booking_id: &str) -> AppResult<Extended> {
+        let now = self.clock.now();
+        let Some(found) = booking::Entity::find_by_id(booking_id)
+            .one(self.db.conn())
+            .await?
+        else {
+            return Ok(Extended::default());
+        };
+        let mentor = find_user(&self.db, &found.mentor_id).await?;
+        let write = self.db.begin_write().await?;
+        let txn = &write.txn;
+        let settings = lock_mentor(txn, &mentor, now).await?;
+        // Re-read under the mentor lock: a cancellation may have landed in between.
+        let Some(row) = booking::Entity::find_by_id(booking_id).one(txn).await? else {
+            return Ok(Extended::default());
+        };
+        if row.weeks.is_some() || row.status != BookingStatus::Confirmed.as_str() {
+            return Ok(Extended::default());
+        }
+        let bad = |why: String| AppError::Internal(anyhow::anyhow!("booking {booking_id}: {why}"));
+        let zone: TimeZone = row.time_zone.parse().map_err(bad)?;
+        let slots: Vec<WeeklySlot> =
+            serde_json::from_str(&row.weekly_slots).map_err(|e| bad(e.to_string()))?;
+        let from_week = row.weeks_created.max(0) as u32;
+        let until = now + Duration::weeks(i64::from(ONGOING_WEEKS_AHEAD));
+        let mut to_week = from_week;
+        while slots.iter().any(|s| s.start_of_week(zone, to_week) < until) {
+            to_week += 1;
+        }
+        if to_week == from_week {
+            return Ok(Extended::default());
+        }
+        let duration = Duration::minutes(i64::from(row.duration_minutes));
+        let candidates = expand(zone, &slots, from_week..to_week, duration);
+        let rules = rules_of(Some(&settings), &mentor)?;
+        let clashes = clashes_for(txn, &row.mentor_id, rules, &candidates, None, now).await?;
+        let ok: Vec<_> = candidates
+            .iter()
+            .filter(|c| !clashes.iter().any(|x| x.occurrence == **c))
+            .copied()
+            .collect();
+        let sessions = insert_sessions(txn, self.meetings.as_ref(), &row, &ok, now).await?;
+        for clash in &clashes {
+            let o = clash.occurrence;
+            record(
+                txn,
+                &DomainEvent::OccurrenceSkipped {
+                    booking_id: booking_id.into(),
+                    slot: o.slot,
+                    week: o.week,
+                    start: o.interval.start,
+                    end: o.interval.end,
+                    reason: clash.reason,
+                },
+                None,
+                now,
+            )
+            .await?;
+        }
+        if !sessions.is_empty() {
+            record(
+                txn,
+                &DomainEvent::SessionsAdded {
+                    booking_id: booking_id.into(),
+                    session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
+                },
+                None,
+                now,
+            )
+            .await?;
+        }
+        let mut active: booking::ActiveModel = row.into();
+        active.weeks_created = Set(to_week as i32);
+        active.updated_at = Set(now);
+        booking::Entity::update(active).exec(txn).await?;
+        write.commit().await?;
+        Ok(Extended {
+            created: sessions.len(),
+            skipped: clashes.len(),
+        })
+    }
+}

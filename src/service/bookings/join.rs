@@ -1,0 +1,45 @@
+//! Who may go through a session's `/join` link, and whether the room is open.
+
+use super::{BookingService, Session};
+use crate::domain::join::{door, Door};
+use crate::domain::time::TimeZone;
+use crate::error::{AppError, AppResult};
+
+/// What a participant finds at the door.
+#[derive(Debug, Clone)]
+pub struct JoinAnswer {
+    pub session: Session,
+    pub door: Door,
+    /// The participant's zone, for showing times.
+    pub zone: TimeZone,
+}
+
+impl BookingService {
+    /// `NOT_FOUND` for an unknown session, `FORBIDDEN` for anyone but its student and mentor.
+    pub async fn join(&self, session_id: &str, user_id: &str) -> AppResult<JoinAnswer> {
+        let session = self
+            .session_unchecked(session_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("there is no such session".into()))?;
+        if !session.is_participant(user_id) {
+            return Err(AppError::Forbidden(
+                "only the session's student and mentor can join it".into(),
+            ));
+        }
+        let zone = crate::service::users::find_user(&self.db, user_id)
+            .await
+            .map(|u| u.time_zone)
+            .unwrap_or(TimeZone::UTC);
+        let door = door(
+            session.status,
+            session.start_at,
+            session.end_at,
+            self.clock.now(),
+        );
+        Ok(JoinAnswer {
+            session,
+            door,
+            zone,
+        })
+    }
+}

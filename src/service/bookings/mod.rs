@@ -1,0 +1,184 @@
+//! Bookings: recurring weekly sessions created without double booking, cancelled and rescheduled by
+//! their participants, and read from each caller's side.
+//!
+//! Every command that can place a session locks the mentor (the settings row `FOR UPDATE` on
+//! PostgreSQL, the write gate on SQLite) before it reads what is taken, so two bookings for one
+//! mentor are checked one after the other. On PostgreSQL an exclusion constraint on `sessions` backs
+//! this up inside the database.
+
+mod change;
+mod check;
+mod create;
+mod extend;
+mod join;
+mod read;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use create::NewBooking;
+pub use extend::Extended;
+pub use join::JoinAnswer;
+pub use read::{Page, SessionFilter};
+
+use crate::auth::{Principal, Role};
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::domain::booking::{BookingKind, BookingStatus, Frequency, PaymentStatus, SessionStatus};
+use crate::domain::time::TimeZone;
+use crate::entity::{booking, session};
+use crate::error::{AppError, AppResult};
+use crate::integrations::meeting::MeetingProvider;
+
+pub struct BookingService {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    meetings: Arc<dyn MeetingProvider>,
+}
+
+impl BookingService {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, meetings: Arc<dyn MeetingProvider>) -> Self {
+        BookingService {
+            db,
+            clock,
+            meetings,
+        }
+    }
+}
+
+/// A booking as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub id: String,
+    pub mentor_id: String,
+    pub student_id: String,
+    pub kind: BookingKind,
+    pub frequency: Frequency,
+    pub subject: String,
+    pub goals: Vec<String>,
+    pub duration_minutes: i32,
+    /// The zone whose wall-clock time the weekly slots keep (the mentor's, when booked).
+    pub time_zone: TimeZone,
+    pub weeks: Option<i32>,
+    pub recurrence_rule: Option<String>,
+    pub start_at: DateTime<Utc>,
+    pub end_at: Option<DateTime<Utc>>,
+    pub status: BookingStatus,
+    pub payment_status: PaymentStatus,
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One session as the API shows it. `meeting_url` is never sent to clients as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub booking_id: String,
+    pub mentor_id: String,
+    pub student_id: String,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    pub status: SessionStatus,
+    pub meeting_url: String,
+    pub sequence: i32,
+    pub cancel_reason: Option<String>,
+}
+
+impl Session {
+    pub fn is_participant(&self, user_id: &str) -> bool {
+        self.mentor_id == user_id || self.student_id == user_id
+    }
+}
+
+fn corrupt(what: &str, id: &str, why: impl std::fmt::Display) -> AppError {
+    AppError::Internal(anyhow::anyhow!("{what} {id}: {why}"))
+}
+
+impl TryFrom<booking::Model> for Booking {
+    type Error = AppError;
+    fn try_from(m: booking::Model) -> AppResult<Self> {
+        let bad = |why: String| corrupt("booking", &m.id, why);
+        Ok(Booking {
+            kind: m.kind.parse().map_err(bad)?,
+            frequency: m.frequency.parse().map_err(bad)?,
+            goals: serde_json::from_str(&m.goals).map_err(|e| bad(e.to_string()))?,
+            time_zone: m.time_zone.parse().map_err(bad)?,
+            status: m.status.parse().map_err(bad)?,
+            payment_status: m.payment_status.parse().map_err(bad)?,
+            id: m.id,
+            mentor_id: m.mentor_id,
+            student_id: m.student_id,
+            subject: m.subject,
+            duration_minutes: m.duration_minutes,
+            weeks: m.weeks,
+            recurrence_rule: m.recurrence_rule,
+            start_at: m.start_at,
+            end_at: m.end_at,
+            cancel_reason: m.cancel_reason,
+            created_at: m.created_at,
+        })
+    }
+}
+
+impl TryFrom<session::Model> for Session {
+    type Error = AppError;
+    fn try_from(m: session::Model) -> AppResult<Self> {
+        Ok(Session {
+            status: m
+                .status
+                .parse()
+                .map_err(|why: String| corrupt("session", &m.id, why))?,
+            id: m.id,
+            booking_id: m.booking_id,
+            mentor_id: m.mentor_id,
+            student_id: m.student_id,
+            start_at: m.start_at,
+            end_at: m.end_at,
+            meeting_url: m.meeting_url,
+            sequence: m.sequence,
+            cancel_reason: m.cancel_reason,
+        })
+    }
+}
+
+/// Students act on their own bookings, mentors on bookings with them, admins on all.
+fn ensure_party(p: &Principal, mentor_id: &str, student_id: &str) -> AppResult<()> {
+    if p.role == Role::Admin || p.user_id == mentor_id || p.user_id == student_id {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("this booking is not yours".to_string()))
+    }
+}
+
+/// The longest reason stored with a cancellation.
+const MAX_REASON_CHARS: usize = 1000;
+
+fn clean_reason(reason: Option<String>) -> AppResult<Option<String>> {
+    let reason = reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(AppError::bad_input(
+            "reason",
+            format!("must be at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason)
+}
+
+/// PostgreSQL's last line of defence fired: the lock should have prevented it, but the answer to the
+/// client is the same as for any slot taken.
+fn constraint_to_conflict(e: sea_orm::DbErr) -> AppError {
+    let text = e.to_string();
+    if text.contains("sessions_no_overlap") {
+        AppError::Conflict("the time was taken by another booking just now; pick another".into())
+    } else if text.contains("uq_bookings_one_trial") {
+        AppError::Conflict("you already have a trial with this mentor".into())
+    } else {
+        e.into()
+    }
+}
