@@ -5,4 +5,5 @@ pub mod availability_override;
 pub mod availability_settings;
 pub mod availability_template;
 pub mod busy_block;
+pub mod job;
 pub mod user;
