@@ -10,6 +10,7 @@ pub mod entity;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod pubsub;
 pub mod seed;
 pub mod service;
