@@ -6,6 +6,7 @@ mod auth;
 mod availability;
 mod bad_input;
 mod http;
+mod jobs;
 mod schema;
 mod slots;
 mod ws;
