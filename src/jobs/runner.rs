@@ -247,6 +247,12 @@ impl JobRunner {
     #[tracing::instrument(name = "job", skip_all, fields(kind = %job.kind, id = %job.id, attempt = job.attempts))]
     async fn run_claimed(&self, job: job::Model) -> Result<Outcome, DbErr> {
         let result = match self.inner.registry.handler(&job.kind) {
+            // Only a lapsed lease claims a job past its last attempt: its worker died (or hung) on
+            // that attempt. Running it again could crash workers forever.
+            _ if job.attempts > job.max_attempts => Err(Failure::Permanent(format!(
+                "its worker stopped renewing the lease on the last of {} attempts",
+                job.max_attempts
+            ))),
             // Unreachable in practice: claims are limited to registered kinds.
             None => Err(Failure::Permanent(format!(
                 "no handler is registered for job kind {:?}",

@@ -453,6 +453,21 @@ on_both_backends! {
         assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
     }
 
+    async fn a_job_whose_worker_died_on_its_last_attempt_is_dead(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let id = add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        set_running(db, &id, Ping::MAX_ATTEMPTS, now - millis(1)).await;
+
+        assert_eq!(jobs.drain().await.unwrap(), report(0, 0, 1));
+        let job = row(db, &id).await;
+        assert_eq!((job.state.as_str(), job.attempts), ("dead", Ping::MAX_ATTEMPTS + 1));
+        assert!(job.last_error.unwrap().contains("stopped renewing the lease"));
+        assert!(runs.counts().is_empty(), "not run again");
+    }
+
     async fn a_worker_that_lost_its_claim_does_not_overwrite_the_newer_one(app) {
         let runs = Runs::default();
         let jobs = runner(&app, &runs);
