@@ -65,6 +65,11 @@ pub struct Settings {
     pub public_base_url: String,
     /// `MEETING_BASE_URL`: the built-in meeting provider's rooms live under it.
     pub meeting_base_url: String,
+    /// `JOB_WORKERS`: background jobs run at once in this process; 0 = none (jobs then run only
+    /// through `JobRunner::drain`, as in tests, or in another process on the same database).
+    pub job_workers: usize,
+    /// `JOB_POLL_INTERVAL_MS`: how often an idle job runner looks for due jobs.
+    pub job_poll_interval_ms: u64,
 }
 
 impl Settings {
@@ -93,6 +98,8 @@ impl Settings {
             ws_keepalive_seconds: parse(&get, "WS_KEEPALIVE_SECONDS", "25")?,
             ws_init_timeout_seconds: parse(&get, "WS_INIT_TIMEOUT_SECONDS", "10")?,
             shutdown_grace_seconds: parse(&get, "SHUTDOWN_GRACE_SECONDS", "10")?,
+            job_workers: parse(&get, "JOB_WORKERS", "2")?,
+            job_poll_interval_ms: parse(&get, "JOB_POLL_INTERVAL_MS", "500")?,
             log_format: match get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
                 "pretty" => LogFormat::Pretty,
                 "json" => LogFormat::Json,
@@ -169,6 +176,16 @@ mod tests {
         let err = settings(&[("BIND_ADDR", "nowhere")]).unwrap_err();
         assert!(format!("{err:#}").contains("BIND_ADDR"));
         assert!(settings(&[("LOG_FORMAT", "xml")]).is_err());
+    }
+
+    #[test]
+    fn job_runner_settings_default_and_parse() {
+        let s = settings(&[]).unwrap();
+        assert_eq!((s.job_workers, s.job_poll_interval_ms), (2, 500));
+        let s = settings(&[("JOB_WORKERS", "0"), ("JOB_POLL_INTERVAL_MS", "25")]).unwrap();
+        assert_eq!((s.job_workers, s.job_poll_interval_ms), (0, 25));
+        let err = settings(&[("JOB_WORKERS", "-1")]).unwrap_err();
+        assert!(format!("{err:#}").contains("JOB_WORKERS"));
     }
 
     /// Every variable this file reads is documented in `.env.example`, and nothing more.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod integrations;
+pub mod jobs;
 pub mod pubsub;
 pub mod seed;
 pub mod service;

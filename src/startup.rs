@@ -17,6 +17,7 @@ use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, AppState, WsSettings};
 use crate::integrations::meeting::BuiltInRooms;
+use crate::jobs::{self, JobRunner, RunnerConfig};
 use crate::pubsub::InProcessBus;
 use crate::service::{Adapters, Services};
 
@@ -26,6 +27,7 @@ pub struct Application {
     shutdown_tx: watch::Sender<bool>,
     max_body_bytes: usize,
     grace: Duration,
+    jobs: JobRunner,
 }
 
 /// The signing key: `JWT_SECRET`, or in development mode the generated one under the data directory.
@@ -61,7 +63,13 @@ pub async fn connect_services(
 impl Application {
     /// Migrates, binds (port 0 picks a free port) and wires everything; does not serve yet.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let services = connect_services(&settings, clock).await?;
+        let services = connect_services(&settings, clock.clone()).await?;
+        let jobs = JobRunner::new(
+            services.db.clone(),
+            clock,
+            Arc::new(jobs::registry(&services)),
+            RunnerConfig::from_settings(&settings),
+        );
         let jwt = Arc::new(JwtKeys::new(
             &jwt_secret(&settings)?,
             settings.jwt_issuer.clone(),
@@ -94,6 +102,7 @@ impl Application {
             shutdown_tx,
             max_body_bytes: settings.max_body_bytes,
             grace: Duration::from_secs(settings.shutdown_grace_seconds),
+            jobs,
         })
     }
 
@@ -105,8 +114,14 @@ impl Application {
         &self.state.services
     }
 
-    /// Serves until `signal` resolves, then stops accepting, closes sockets and waits for requests in
-    /// flight (at most the grace period).
+    /// The background job runner (its `drain` runs due jobs in the caller's task).
+    pub fn jobs(&self) -> &JobRunner {
+        &self.jobs
+    }
+
+    /// Serves (and runs background jobs) until `signal` resolves, then stops accepting, closes
+    /// sockets, stops claiming jobs and waits for requests and jobs in flight (at most the grace
+    /// period).
     pub async fn run_until(
         self,
         signal: impl Future<Output = ()> + Send + 'static,
@@ -114,6 +129,7 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let app = router(self.state, self.max_body_bytes);
+        let jobs = self.jobs.start(self.shutdown_tx.subscribe());
         let shutdown_tx = self.shutdown_tx;
         let (stopping_tx, mut stopping) = watch::channel(false);
         let graceful = async move {
@@ -123,13 +139,20 @@ impl Application {
             let _ = stopping_tx.send(true);
         };
         let server = axum::serve(self.listener, app).with_graceful_shutdown(graceful);
+        let server_and_jobs = async move {
+            let (served, jobs) = tokio::join!(server, jobs);
+            if let Err(error) = jobs {
+                tracing::error!(%error, "the job runner failed");
+            }
+            served
+        };
         let grace = self.grace;
         tokio::select! {
-            result = server => result.context("serving")?,
+            result = server_and_jobs => result.context("serving")?,
             _ = async move {
                 let _ = stopping.wait_for(|s| *s).await;
                 tokio::time::sleep(grace).await;
-            } => tracing::warn!("grace period over; dropping connections still open"),
+            } => tracing::warn!("grace period over; dropping connections still open and abandoning jobs in flight"),
         }
         tracing::info!("stopped");
         Ok(())

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_foundation;
+mod m20261121_000002_jobs;
 mod m20261121_000003_bookings;
 
 pub struct Migrator;
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261121_000001_foundation::Migration),
+            Box::new(m20261121_000002_jobs::Migration),
             Box::new(m20261121_000003_bookings::Migration),
         ]
     }

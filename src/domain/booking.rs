@@ -166,6 +166,16 @@ impl BookingPlan {
     }
 }
 
+/// When week `week` of an ongoing booking comes into view: its earliest occurrence is then
+/// [`ONGOING_WEEKS_AHEAD`] weeks away.
+pub fn comes_into_view(zone: TimeZone, slots: &[WeeklySlot], week: u32) -> Option<DateTime<Utc>> {
+    slots
+        .iter()
+        .map(|s| s.start_of_week(zone, week))
+        .min()
+        .map(|start| start - Duration::weeks(i64::from(ONGOING_WEEKS_AHEAD)))
+}
+
 /// Why an occurrence cannot be booked. The first that applies is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -7,5 +7,6 @@ pub mod availability_template;
 pub mod booking;
 pub mod busy_block;
 pub mod domain_event;
+pub mod job;
 pub mod session;
 pub mod user;

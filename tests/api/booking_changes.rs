@@ -101,16 +101,20 @@ on_both_backends! {
         assert_eq!(starts(&booking).len(), 8);
         assert!(!booking["recurrenceRule"].as_str().unwrap().contains("COUNT"));
         let id = booking["id"].as_str().unwrap().to_string();
-        // Nothing to add yet.
-        let none = app.services.bookings.extend_ongoing(&id).await.unwrap();
-        assert_eq!((none.created, none.skipped), (0, 0));
-        // A week later, week 5 comes into view; the mentor has taken its Wednesday off.
+        // Nothing is due yet: the job for week 5 waits until its Monday is four weeks away.
+        let idle = app.jobs.drain().await.unwrap();
+        assert_eq!(idle.succeeded, 0);
+        let early = app.services.bookings.extend_ongoing(&id).await.unwrap();
+        assert_eq!((early.created, early.skipped), (0, 0));
+        // A week later the job has run due; the mentor has taken week 5's Wednesday off.
         app.ok(&mentor, "mutation { setDateOverride(date: \"2026-02-04\", blocks: []) { mentorId } }", json!({})).await;
         app.clock.set("2026-01-12T00:00:00Z".parse().unwrap());
-        let run = app.services.bookings.extend_ongoing(&id).await.unwrap();
-        assert_eq!((run.created, run.skipped), (1, 1));
+        let ran = app.jobs.drain().await.unwrap();
+        assert_eq!((ran.succeeded, ran.retried, ran.dead), (1, 0, 0));
+        // Running it again changes nothing (the job may be delivered twice).
         let again = app.services.bookings.extend_ongoing(&id).await.unwrap();
         assert_eq!((again.created, again.skipped), (0, 0));
+        assert_eq!(app.jobs.drain().await.unwrap().succeeded, 0);
         let data = app.ok(&student, "query($id: ID!) { booking(id: $id) { sessions { start } } }", json!({"id": id})).await;
         let all = starts(&data["booking"]);
         assert_eq!(all.len(), 9);
@@ -119,10 +123,18 @@ on_both_backends! {
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0]["start"], "2026-02-04T09:00:00Z");
         assert_eq!(skipped[0]["reasonCode"], "OUTSIDE_AVAILABILITY");
-        // A cancelled ongoing booking is not extended.
-        app.ok(&student, CANCEL_BOOKING, json!({"id": id})).await;
+        // The next run was queued by this one; a week on it adds week 6 on its own.
         app.clock.set("2026-01-19T00:00:00Z".parse().unwrap());
-        let after = app.services.bookings.extend_ongoing(&id).await.unwrap();
-        assert_eq!((after.created, after.skipped), (0, 0));
+        assert_eq!(app.jobs.drain().await.unwrap().succeeded, 1);
+        let data = app.ok(&student, "query($id: ID!) { booking(id: $id) { sessions { start } } }", json!({"id": id})).await;
+        assert_eq!(starts(&data["booking"]).len(), 11);
+        // A cancelled ongoing booking is not extended, and its chain of jobs ends.
+        app.ok(&student, CANCEL_BOOKING, json!({"id": id})).await;
+        app.clock.set("2026-01-26T00:00:00Z".parse().unwrap());
+        assert_eq!(app.jobs.drain().await.unwrap().succeeded, 1);
+        app.clock.set("2026-02-09T00:00:00Z".parse().unwrap());
+        assert_eq!(app.jobs.drain().await.unwrap().succeeded, 0);
+        let data = app.ok(&student, "query($id: ID!) { booking(id: $id) { sessions { status } } }", json!({"id": id})).await;
+        assert_eq!(data["booking"]["sessions"].as_array().unwrap().len(), 11);
     }
 }

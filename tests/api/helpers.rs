@@ -9,6 +9,7 @@ use mentor_scheduler::auth::jwt::JwtKeys;
 use mentor_scheduler::auth::{Principal, Role};
 use mentor_scheduler::clock::FixedClock;
 use mentor_scheduler::config::{Secret, Settings};
+use mentor_scheduler::jobs::JobRunner;
 use mentor_scheduler::service::Services;
 use mentor_scheduler::startup::Application;
 use sea_orm::{ConnectionTrait, Database};
@@ -28,6 +29,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: FixedClock,
     pub services: Services,
+    /// The app's job runner; no background workers in tests (`JOB_WORKERS=0`), so jobs run on `drain`.
+    pub jobs: JobRunner,
     jwt: JwtKeys,
     stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -72,7 +75,7 @@ pub fn say_skipped(test: &str) {
 }
 
 /// A fresh PostgreSQL database for one test, or `None` without `TEST_DATABASE_URL`.
-async fn fresh_postgres_database() -> Option<String> {
+pub async fn fresh_postgres_database() -> Option<String> {
     let base = std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
@@ -114,6 +117,7 @@ impl TestApp {
             ("DATABASE_URL".into(), database_url),
             ("JWT_SECRET".into(), JWT_SECRET.into()),
             ("DB_MAX_CONNECTIONS".into(), "8".into()),
+            ("JOB_WORKERS".into(), "0".into()),
         ]);
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
@@ -125,6 +129,7 @@ impl TestApp {
             .expect("build app");
         let addr = format!("127.0.0.1:{}", app.port());
         let services = app.services().clone();
+        let jobs = app.jobs().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -139,6 +144,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             clock,
             services,
+            jobs,
             jwt,
             stop: Some(stop),
             _dir: dir,

@@ -9,6 +9,7 @@ mod booking_changes;
 mod booking_race;
 mod bookings;
 mod http;
+mod jobs;
 mod join;
 mod schema;
 mod slots;

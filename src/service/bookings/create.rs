@@ -7,12 +7,14 @@ use super::check::clashes_for;
 use super::{constraint_to_conflict, BookingService, Session};
 use crate::auth::{Principal, Role};
 use crate::domain::booking::{
-    BookingKind, BookingPlan, BookingStatus, Frequency, PaymentStatus, SessionStatus, Span,
+    comes_into_view, BookingKind, BookingPlan, BookingStatus, Frequency, PaymentStatus,
+    SessionStatus, Span,
 };
 use crate::domain::recurrence::{rrule, Occurrence};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::{MeetingProvider, RoomRequest};
+use crate::jobs::extend_booking;
 use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
 use crate::service::new_id;
@@ -115,6 +117,11 @@ impl BookingService {
             .map_err(constraint_to_conflict)?;
         let sessions =
             insert_sessions(txn, self.meetings.as_ref(), &row, &occurrences, now).await?;
+        if plan.span == Span::Ongoing {
+            if let Some(at) = comes_into_view(plan.zone, &plan.slots, weeks) {
+                extend_booking::schedule(txn, now, &row.id, weeks, at).await?;
+            }
+        }
         record(
             txn,
             &DomainEvent::BookingCreated {

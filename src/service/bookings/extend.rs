@@ -10,11 +10,12 @@ use sea_orm::{EntityTrait, Set};
 use super::check::clashes_for;
 use super::create::insert_sessions;
 use super::BookingService;
-use crate::domain::booking::{BookingStatus, ONGOING_WEEKS_AHEAD};
+use crate::domain::booking::{comes_into_view, BookingStatus};
 use crate::domain::recurrence::{expand, WeeklySlot};
 use crate::domain::time::TimeZone;
 use crate::entity::booking;
 use crate::error::{AppError, AppResult};
+use crate::jobs::extend_booking;
 use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
 use crate::service::users::find_user;
@@ -54,9 +55,8 @@ impl BookingService {
         let slots: Vec<WeeklySlot> =
             serde_json::from_str(&row.weekly_slots).map_err(|e| bad(e.to_string()))?;
         let from_week = row.weeks_created.max(0) as u32;
-        let until = now + Duration::weeks(i64::from(ONGOING_WEEKS_AHEAD));
         let mut to_week = from_week;
-        while slots.iter().any(|s| s.start_of_week(zone, to_week) < until) {
+        while comes_into_view(zone, &slots, to_week).is_some_and(|at| at <= now) {
             to_week += 1;
         }
         if to_week == from_week {
@@ -100,6 +100,9 @@ impl BookingService {
                 now,
             )
             .await?;
+        }
+        if let Some(at) = comes_into_view(zone, &slots, to_week) {
+            extend_booking::schedule(txn, now, booking_id, to_week, at).await?;
         }
         let mut active: booking::ActiveModel = row.into();
         active.weeks_created = Set(to_week as i32);

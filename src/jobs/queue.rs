@@ -1,0 +1,243 @@
+//! The queue's SQL: enqueue (in the caller's transaction), claim, and settling a claimed job.
+//!
+//! A claim sets `state = running`, bumps `attempts` and takes a lease (`locked_until`). Every later
+//! write about the job names the claim by `(id, attempts)` and checks it is still `running`, so a
+//! worker whose lease ran out (and whose job was claimed again) cannot overwrite the newer result.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    Cond, Expr, LockBehavior, LockType, OnConflict, Order, Query, SimpleExpr,
+};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use crate::entity::job::{self, Column};
+use crate::jobs::Job;
+use crate::service::new_id;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+/// When and how uniquely to enqueue.
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueOptions {
+    /// Not before this instant (default: now).
+    pub run_at: Option<DateTime<Utc>>,
+    /// At most one queued or running job with this key; a second enqueue is skipped.
+    pub unique_key: Option<String>,
+}
+
+/// Queues `job` inside the caller's transaction (or on a plain connection), so it exists exactly
+/// when the business write commits. Returns the job's id, or `None` when a queued or running job
+/// already holds `opts.unique_key`.
+///
+/// The insert is `ON CONFLICT DO NOTHING` without a target, which covers the partial unique index
+/// and never aborts a PostgreSQL transaction.
+pub async fn enqueue<J: Job>(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    job: &J,
+    opts: EnqueueOptions,
+) -> Result<Option<String>, DbErr> {
+    let payload = serde_json::to_string(job)
+        .map_err(|e| DbErr::Json(format!("serializing job {}: {e}", J::KIND)))?;
+    let id = new_id();
+    let insert = Query::insert()
+        .into_table(job::Entity)
+        .columns([
+            Column::Id,
+            Column::Kind,
+            Column::Payload,
+            Column::UniqueKey,
+            Column::State,
+            Column::Attempts,
+            Column::MaxAttempts,
+            Column::RunAt,
+            Column::CreatedAt,
+            Column::UpdatedAt,
+        ])
+        .values_panic([
+            id.clone().into(),
+            J::KIND.into(),
+            payload.into(),
+            opts.unique_key.into(),
+            JobState::Queued.as_str().into(),
+            0.into(),
+            J::MAX_ATTEMPTS.max(1).into(),
+            opts.run_at.unwrap_or(now).into(),
+            now.into(),
+            now.into(),
+        ])
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .to_owned();
+    let result = conn
+        .execute(conn.get_database_backend().build(&insert))
+        .await?;
+    Ok((result.rows_affected() == 1).then_some(id))
+}
+
+/// Claims up to `limit` jobs of the given kinds that are due at `now` (queued with `run_at <= now`,
+/// or running with a lapsed lease), leasing them until `lease_until`.
+///
+/// On PostgreSQL the inner `FOR UPDATE SKIP LOCKED` lets concurrent workers pass over each other's
+/// rows; SQLite has no row locks (sea-query leaves the clause out) and relies on the caller holding
+/// the write gate.
+pub(crate) async fn claim(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+    kinds: &[&'static str],
+) -> Result<Vec<job::Model>, DbErr> {
+    if limit == 0 || kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let due = Cond::any()
+        .add(
+            Cond::all()
+                .add(Expr::col(Column::State).eq(JobState::Queued.as_str()))
+                .add(Expr::col(Column::RunAt).lte(now)),
+        )
+        .add(
+            Cond::all()
+                .add(Expr::col(Column::State).eq(JobState::Running.as_str()))
+                .add(Expr::col(Column::LockedUntil).lt(now)),
+        );
+    let pick = Query::select()
+        .column(Column::Id)
+        .from(job::Entity)
+        .cond_where(due)
+        .and_where(Expr::col(Column::Kind).is_in(kinds.iter().copied()))
+        .order_by(Column::RunAt, Order::Asc)
+        .order_by(Column::Id, Order::Asc)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let update = Query::update()
+        .table(job::Entity)
+        .value(Column::State, JobState::Running.as_str())
+        .value(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .value(Column::LockedUntil, lease_until)
+        .value(Column::UpdatedAt, now)
+        .and_where(Expr::col(Column::Id).in_subquery(pick))
+        .returning_all()
+        .to_owned();
+    job::Entity::find()
+        .from_raw_sql(conn.get_database_backend().build(&update))
+        .all(conn)
+        .await
+}
+
+/// A claim: the job and the attempt number its claim set.
+fn held(claimed: &job::Model) -> Cond {
+    Cond::all()
+        .add(Column::Id.eq(claimed.id.as_str()))
+        .add(Column::Attempts.eq(claimed.attempts))
+        .add(Column::State.eq(JobState::Running.as_str()))
+}
+
+/// Applies `changes` to the job if this claim still holds it; false when it does not any more.
+async fn settle(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+    changes: Vec<(Column, SimpleExpr)>,
+) -> Result<bool, DbErr> {
+    let mut update = job::Entity::update_many().col_expr(Column::UpdatedAt, Expr::value(now));
+    for (column, value) in changes {
+        update = update.col_expr(column, value);
+    }
+    let result = update.filter(held(claimed)).exec(conn).await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub(crate) async fn complete(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    settle(
+        conn,
+        claimed,
+        now,
+        vec![
+            (Column::State, Expr::value(JobState::Done.as_str())),
+            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
+            (Column::FinishedAt, Expr::value(now)),
+        ],
+    )
+    .await
+}
+
+pub(crate) async fn requeue(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+    run_at: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, DbErr> {
+    settle(
+        conn,
+        claimed,
+        now,
+        vec![
+            (Column::State, Expr::value(JobState::Queued.as_str())),
+            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
+            (Column::RunAt, Expr::value(run_at)),
+            (Column::LastError, Expr::value(error)),
+        ],
+    )
+    .await
+}
+
+pub(crate) async fn bury(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+    error: &str,
+) -> Result<bool, DbErr> {
+    settle(
+        conn,
+        claimed,
+        now,
+        vec![
+            (Column::State, Expr::value(JobState::Dead.as_str())),
+            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
+            (Column::FinishedAt, Expr::value(now)),
+            (Column::LastError, Expr::value(error)),
+        ],
+    )
+    .await
+}
+
+/// Pushes the lease of a job still running under this claim to `until`.
+pub(crate) async fn extend_lease(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    settle(
+        conn,
+        claimed,
+        now,
+        vec![(Column::LockedUntil, Expr::value(until))],
+    )
+    .await
+}

@@ -1,0 +1,403 @@
+//! Runs queued jobs: a pool of workers in the background until shutdown, or `drain` in the
+//! caller's task (tests, one-off commands).
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use futures::FutureExt as _;
+use sea_orm::DbErr;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::entity::job;
+use crate::jobs::{backoff, queue, JobError, Registry};
+
+/// Longest `last_error` kept, in bytes.
+const MAX_ERROR_LEN: usize = 4000;
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Jobs run at once by `start` (0: no background work; jobs run only through `drain`).
+    pub workers: usize,
+    /// How long an idle runner waits before looking for due jobs again.
+    pub poll_interval: Duration,
+    /// How long a claim lasts without news from its worker; a running job renews it every third of
+    /// this, so only a dead worker's job lapses and is claimed again.
+    pub lease: Duration,
+    /// The wait after a first failure; doubles with each further one, up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Most jobs claimed in one query (never more than there are free workers).
+    pub batch_size: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            workers: 2,
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(3600),
+            batch_size: 16,
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// `JOB_WORKERS` and `JOB_POLL_INTERVAL_MS`; the rest as in `Default`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        RunnerConfig {
+            workers: settings.job_workers,
+            poll_interval: Duration::from_millis(settings.job_poll_interval_ms.max(1)),
+            ..RunnerConfig::default()
+        }
+    }
+}
+
+/// What a `drain` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub succeeded: usize,
+    /// Failed and queued again for later.
+    pub retried: usize,
+    /// Failed for good: permanent error, unreadable payload, or out of attempts.
+    pub dead: usize,
+}
+
+impl DrainReport {
+    fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Succeeded => self.succeeded += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::Dead => self.dead += 1,
+            Outcome::Lost => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Retried,
+    Dead,
+    /// The lease lapsed and another claim took the job over; this run's result was dropped.
+    Lost,
+}
+
+enum Failure {
+    Retry(String),
+    Permanent(String),
+}
+
+/// Claims and runs jobs. Cheap to clone; clones share the registry and configuration.
+#[derive(Clone)]
+pub struct JobRunner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    registry: Arc<Registry>,
+    kinds: Vec<&'static str>,
+    config: RunnerConfig,
+}
+
+impl JobRunner {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        registry: Arc<Registry>,
+        config: RunnerConfig,
+    ) -> Self {
+        let kinds = registry.kinds();
+        JobRunner {
+            inner: Arc::new(Inner {
+                db,
+                clock,
+                registry,
+                kinds,
+                config,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.inner.config
+    }
+
+    /// Runs jobs in the background with `config.workers` at once until `shutdown` turns true (or
+    /// its sender is dropped); then claims nothing more and waits for the jobs in flight. With
+    /// zero workers the task ends at once.
+    pub fn start(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let runner = self.clone();
+        tokio::spawn(async move { runner.work(shutdown).await })
+    }
+
+    /// Runs, in this task, every job due at `clock.now()` (including jobs that become due because
+    /// of jobs run meanwhile) until none is due. Retries are scheduled in the future, so they wait
+    /// for the clock to move.
+    pub async fn drain(&self) -> anyhow::Result<DrainReport> {
+        let mut report = DrainReport::default();
+        while let Some(outcome) = self.run_next().await? {
+            report.record(outcome);
+        }
+        Ok(report)
+    }
+
+    /// Runs one due job, if any; true when one ran.
+    pub async fn run_one(&self) -> anyhow::Result<bool> {
+        Ok(self.run_next().await?.is_some())
+    }
+
+    async fn run_next(&self) -> anyhow::Result<Option<Outcome>> {
+        let Some(job) = self.claim(1).await.context("claiming a job")?.pop() else {
+            return Ok(None);
+        };
+        let outcome = self
+            .run_claimed(job)
+            .await
+            .context("recording a job's result")?;
+        Ok(Some(outcome))
+    }
+
+    async fn work(self, mut shutdown: watch::Receiver<bool>) {
+        let config = &self.inner.config;
+        if config.workers == 0 {
+            return;
+        }
+        tracing::info!(workers = config.workers, kinds = ?self.inner.kinds, "job runner started");
+        let free = Arc::new(Semaphore::new(config.workers));
+        let mut running = JoinSet::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            let first = tokio::select! {
+                biased;
+                _ = stopped(&mut shutdown) => break,
+                permit = free.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let mut permits = vec![first];
+            while permits.len() < config.batch_size.max(1) {
+                match free.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+            let wanted = permits.len();
+            let claimed = match self.claim(wanted as u64).await {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    tracing::error!(%error, "claiming jobs failed");
+                    Vec::new()
+                }
+            };
+            let got = claimed.len();
+            for (job, permit) in claimed.into_iter().zip(permits) {
+                let runner = self.clone();
+                running.spawn(async move {
+                    if let Err(error) = runner.run_claimed(job).await {
+                        tracing::error!(%error, "recording a job's result failed; it runs again when its lease lapses");
+                    }
+                    drop(permit);
+                });
+            }
+            if got < wanted {
+                tokio::select! {
+                    biased;
+                    _ = stopped(&mut shutdown) => break,
+                    _ = tokio::time::sleep(config.poll_interval) => {}
+                }
+            }
+        }
+        tracing::info!(
+            in_flight = running.len(),
+            "job runner stopping; waiting for jobs in flight"
+        );
+        while let Some(result) = running.join_next().await {
+            if let Err(error) = result {
+                tracing::error!(%error, "a job task failed");
+            }
+        }
+        tracing::info!("job runner stopped");
+    }
+
+    async fn claim(&self, limit: u64) -> Result<Vec<job::Model>, DbErr> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let tx = inner.db.begin_write().await?;
+        let jobs = queue::claim(&tx.txn, now, self.lease_from(now), limit, &inner.kinds).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        add(now, self.inner.config.lease)
+    }
+
+    /// Runs a claimed job and records the result, unless the claim was lost meanwhile.
+    #[tracing::instrument(name = "job", skip_all, fields(kind = %job.kind, id = %job.id, attempt = job.attempts))]
+    async fn run_claimed(&self, job: job::Model) -> Result<Outcome, DbErr> {
+        let result = match self.inner.registry.handler(&job.kind) {
+            // Only a lapsed lease claims a job past its last attempt: its worker died (or hung) on
+            // that attempt. Running it again could crash workers forever.
+            _ if job.attempts > job.max_attempts => Err(Failure::Permanent(format!(
+                "its worker stopped renewing the lease on the last of {} attempts",
+                job.max_attempts
+            ))),
+            // Unreachable in practice: claims are limited to registered kinds.
+            None => Err(Failure::Permanent(format!(
+                "no handler is registered for job kind {:?}",
+                job.kind
+            ))),
+            Some(handler) => match handler(&job.payload) {
+                Err(error) => Err(Failure::Permanent(format!(
+                    "the payload is not a valid {:?} job: {error}",
+                    job.kind
+                ))),
+                Ok(run) => {
+                    match self
+                        .renewing_lease(&job, AssertUnwindSafe(run).catch_unwind())
+                        .await
+                    {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(JobError::Retry(error))) => {
+                            Err(Failure::Retry(format!("{error:#}")))
+                        }
+                        Ok(Err(JobError::Permanent(error))) => {
+                            Err(Failure::Permanent(format!("{error:#}")))
+                        }
+                        Err(panic) => Err(Failure::Retry(format!(
+                            "the handler panicked: {}",
+                            panic_message(panic.as_ref())
+                        ))),
+                    }
+                }
+            },
+        };
+        self.record(&job, result).await
+    }
+
+    /// Polls `work` while renewing the job's lease every third of it. Both run in this task, so a
+    /// renewal waiting for the SQLite write gate never blocks the handler that holds it.
+    async fn renewing_lease<T>(&self, job: &job::Model, work: impl Future<Output = T>) -> T {
+        let every = (self.inner.config.lease / 3).max(Duration::from_millis(1));
+        let heartbeat = async {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                match self.extend_lease(job).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("lease lost: the job was claimed again"),
+                    Err(error) => tracing::warn!(%error, "renewing the lease failed"),
+                }
+            }
+        };
+        tokio::select! {
+            out = work => out,
+            () = heartbeat => unreachable!("the heartbeat never ends"),
+        }
+    }
+
+    async fn extend_lease(&self, job: &job::Model) -> Result<bool, DbErr> {
+        let now = self.inner.clock.now();
+        let tx = self.inner.db.begin_write().await?;
+        let held = queue::extend_lease(&tx.txn, job, now, self.lease_from(now)).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    async fn record(
+        &self,
+        job: &job::Model,
+        result: Result<(), Failure>,
+    ) -> Result<Outcome, DbErr> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let tx = inner.db.begin_write().await?;
+        let (held, outcome) = match result {
+            Ok(()) => (
+                queue::complete(&tx.txn, job, now).await?,
+                Outcome::Succeeded,
+            ),
+            Err(Failure::Retry(error)) if job.attempts < job.max_attempts => {
+                let wait = backoff(
+                    job.attempts,
+                    inner.config.backoff_base,
+                    inner.config.backoff_max,
+                    &mut rand::thread_rng(),
+                )
+                .as_millis();
+                // Whole milliseconds (every engine stores them exactly), and at least one, so a
+                // retry is never due again within the same drain.
+                let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX).max(1));
+                let run_at = add(now, wait);
+                tracing::warn!(%error, %run_at, max_attempts = job.max_attempts, "job failed; will retry");
+                let error = truncated(error);
+                (
+                    queue::requeue(&tx.txn, job, now, run_at, &error).await?,
+                    Outcome::Retried,
+                )
+            }
+            Err(Failure::Retry(error)) => {
+                tracing::error!(%error, "job failed on its last attempt; dead");
+                let error = truncated(format!("gave up after {} attempts: {error}", job.attempts));
+                (queue::bury(&tx.txn, job, now, &error).await?, Outcome::Dead)
+            }
+            Err(Failure::Permanent(error)) => {
+                tracing::error!(%error, "job failed permanently; dead");
+                let error = truncated(error);
+                (queue::bury(&tx.txn, job, now, &error).await?, Outcome::Dead)
+            }
+        };
+        tx.commit().await?;
+        if held {
+            Ok(outcome)
+        } else {
+            tracing::warn!(
+                "the job's lease lapsed and it was claimed again; this run's result is dropped"
+            );
+            Ok(Outcome::Lost)
+        }
+    }
+}
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // A dropped sender means nobody can ask any more: stop as well.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn add(at: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|wait| at.checked_add_signed(wait))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn truncated(mut error: String) -> String {
+    if error.len() > MAX_ERROR_LEN {
+        let mut end = MAX_ERROR_LEN;
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.truncate(end);
+        error.push('…');
+    }
+    error
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into())
+}

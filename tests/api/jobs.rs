@@ -1,0 +1,626 @@
+//! The job queue on real databases: enqueue in the caller's transaction, run_at, unique keys,
+//! retries and dead jobs, lapsed leases, runners racing over one queue, and shutdown.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use chrono::{DateTime, TimeDelta, Utc};
+use mentor_scheduler::clock::{Clock, FixedClock};
+use mentor_scheduler::config::Settings;
+use mentor_scheduler::db::Db;
+use mentor_scheduler::entity::job;
+use mentor_scheduler::jobs::{
+    enqueue, DrainReport, EnqueueOptions, Job, JobError, JobRunner, Registry, RunnerConfig,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{watch, Notify};
+
+use crate::helpers::{default_now, fresh_postgres_database, say_skipped, Backend, TestApp};
+use crate::on_both_backends;
+
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// A guard against hanging forever, not a performance bound.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+#[derive(Serialize, Deserialize)]
+struct Ping {
+    n: u32,
+}
+impl Job for Ping {
+    const KIND: &'static str = "test.ping";
+}
+
+/// The same kind with another shape: what an incompatible change to a job struct leaves queued.
+#[derive(Serialize, Deserialize)]
+struct PingReshaped {
+    number: String,
+}
+impl Job for PingReshaped {
+    const KIND: &'static str = "test.ping";
+}
+
+/// Always fails in a way worth retrying.
+#[derive(Serialize, Deserialize)]
+struct Flaky {}
+impl Job for Flaky {
+    const KIND: &'static str = "test.flaky";
+    const MAX_ATTEMPTS: i32 = 3;
+}
+
+/// Always fails for good.
+#[derive(Serialize, Deserialize)]
+struct Doomed {}
+impl Job for Doomed {
+    const KIND: &'static str = "test.doomed";
+}
+
+#[derive(Serialize, Deserialize)]
+struct Panics {}
+impl Job for Panics {
+    const KIND: &'static str = "test.panics";
+    const MAX_ATTEMPTS: i32 = 2;
+}
+
+/// Enqueues a `Ping` due now.
+#[derive(Serialize, Deserialize)]
+struct FanOut {
+    n: u32,
+}
+impl Job for FanOut {
+    const KIND: &'static str = "test.fan_out";
+}
+
+/// While it runs, another worker "claims" it (as after a lapsed lease).
+#[derive(Serialize, Deserialize)]
+struct Hijacked {}
+impl Job for Hijacked {
+    const KIND: &'static str = "test.hijacked";
+}
+
+/// Registered by no runner but one made for it.
+#[derive(Serialize, Deserialize)]
+struct Unknown {}
+impl Job for Unknown {
+    const KIND: &'static str = "test.unknown";
+}
+
+/// Waits for the test to release it.
+#[derive(Serialize, Deserialize)]
+struct Slow {}
+impl Job for Slow {
+    const KIND: &'static str = "test.slow";
+}
+
+/// How many times each `Ping` ran, and on which runner.
+#[derive(Clone, Default)]
+struct Runs(Arc<Mutex<HashMap<u32, Vec<usize>>>>);
+
+impl Runs {
+    fn record(&self, n: u32, runner: usize) {
+        self.0.lock().unwrap().entry(n).or_default().push(runner);
+    }
+    fn counts(&self) -> HashMap<u32, usize> {
+        let runs = self.0.lock().unwrap();
+        runs.iter().map(|(n, by)| (*n, by.len())).collect()
+    }
+    fn runners(&self) -> HashSet<usize> {
+        let runs = self.0.lock().unwrap();
+        runs.values().flatten().copied().collect()
+    }
+}
+
+async fn doomed(_: Doomed) -> Result<(), JobError> {
+    Err(JobError::permanent(anyhow!("the booking no longer exists")))
+}
+
+async fn flaky(_: Flaky) -> Result<(), JobError> {
+    Err(anyhow!("the provider is down").into())
+}
+
+async fn panics(_: Panics) -> Result<(), JobError> {
+    panic!("boom: a bug in the handler")
+}
+
+fn register_ping(registry: &mut Registry, runs: &Runs, runner: usize) {
+    let runs = runs.clone();
+    registry.register(move |job: Ping| {
+        let runs = runs.clone();
+        async move {
+            // A real await, so jobs on one runner interleave.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            runs.record(job.n, runner);
+            Ok(())
+        }
+    });
+}
+
+fn test_registry(db: &Db, clock: &FixedClock, runs: &Runs) -> Registry {
+    let mut registry = Registry::new();
+    register_ping(&mut registry, runs, 0);
+    registry.register(flaky);
+    registry.register(doomed);
+    registry.register(panics);
+    let (db_, clock) = (db.clone(), clock.clone());
+    registry.register(move |job: FanOut| {
+        let (db, now) = (db_.clone(), clock.now());
+        async move {
+            let tx = db.begin_write().await.map_err(anyhow::Error::from)?;
+            enqueue(&tx.txn, now, &Ping { n: job.n }, EnqueueOptions::default())
+                .await
+                .map_err(anyhow::Error::from)?;
+            tx.commit().await.map_err(anyhow::Error::from)?;
+            Ok(())
+        }
+    });
+    let db_ = db.clone();
+    registry.register(move |_: Hijacked| {
+        let db = db_.clone();
+        async move {
+            let tx = db.begin_write().await.map_err(anyhow::Error::from)?;
+            job::Entity::update_many()
+                .col_expr(
+                    job::Column::Attempts,
+                    Expr::col(job::Column::Attempts).add(1),
+                )
+                .filter(job::Column::Kind.eq(Hijacked::KIND))
+                .exec(&tx.txn)
+                .await
+                .map_err(anyhow::Error::from)?;
+            tx.commit().await.map_err(anyhow::Error::from)?;
+            Ok(())
+        }
+    });
+    registry
+}
+
+fn config() -> RunnerConfig {
+    RunnerConfig {
+        workers: 2,
+        poll_interval: Duration::from_millis(5),
+        lease: Duration::from_secs(60),
+        backoff_base: BACKOFF_BASE,
+        backoff_max: Duration::from_secs(60),
+        batch_size: 4,
+    }
+}
+
+/// A runner over the app's database and clock with the test job kinds.
+fn runner(app: &TestApp, runs: &Runs) -> JobRunner {
+    let db = &app.services.db;
+    JobRunner::new(
+        db.clone(),
+        Arc::new(app.clock.clone()),
+        Arc::new(test_registry(db, &app.clock, runs)),
+        config(),
+    )
+}
+
+/// Enqueues in a transaction of its own.
+async fn add<J: Job>(db: &Db, now: DateTime<Utc>, job: &J, opts: EnqueueOptions) -> Option<String> {
+    let tx = db.begin_write().await.unwrap();
+    let id = enqueue(&tx.txn, now, job, opts).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn at(run_at: DateTime<Utc>) -> EnqueueOptions {
+    EnqueueOptions {
+        run_at: Some(run_at),
+        ..Default::default()
+    }
+}
+
+fn keyed(key: &str) -> EnqueueOptions {
+    EnqueueOptions {
+        unique_key: Some(key.into()),
+        ..Default::default()
+    }
+}
+
+async fn row(db: &Db, id: &str) -> job::Model {
+    job::Entity::find_by_id(id)
+        .one(db.conn())
+        .await
+        .unwrap()
+        .expect("the job row")
+}
+
+async fn count(db: &Db) -> u64 {
+    job::Entity::find().count(db.conn()).await.unwrap()
+}
+
+async fn count_in(db: &Db, state: &str) -> u64 {
+    job::Entity::find()
+        .filter(job::Column::State.eq(state))
+        .count(db.conn())
+        .await
+        .unwrap()
+}
+
+/// What a worker that claimed the job and then died leaves behind.
+async fn set_running(db: &Db, id: &str, attempts: i32, locked_until: DateTime<Utc>) {
+    let tx = db.begin_write().await.unwrap();
+    job::ActiveModel {
+        id: Set(id.into()),
+        state: Set("running".into()),
+        attempts: Set(attempts),
+        locked_until: Set(Some(locked_until)),
+        ..Default::default()
+    }
+    .update(&tx.txn)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn report(succeeded: usize, retried: usize, dead: usize) -> DrainReport {
+    DrainReport {
+        succeeded,
+        retried,
+        dead,
+    }
+}
+
+fn none() -> DrainReport {
+    DrainReport::default()
+}
+
+fn millis(n: i64) -> TimeDelta {
+    TimeDelta::milliseconds(n)
+}
+
+on_both_backends! {
+    async fn a_job_enqueued_in_a_rolled_back_transaction_never_exists(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+
+        let tx = db.begin_write().await.unwrap();
+        let id = enqueue(&tx.txn, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        assert!(id.is_some());
+        drop(tx); // rolled back, as when the business write fails
+        assert_eq!(count(db).await, 0);
+        assert_eq!(jobs.drain().await.unwrap(), none());
+
+        let id = add(db, now, &Ping { n: 2 }, EnqueueOptions::default()).await.expect("queued");
+        let queued = row(db, &id).await;
+        assert_eq!(
+            (queued.kind.as_str(), queued.payload.as_str(), queued.state.as_str()),
+            ("test.ping", r#"{"n":2}"#, "queued")
+        );
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0));
+        assert_eq!(jobs.drain().await.unwrap(), none(), "a done job does not run again");
+        assert_eq!(runs.counts(), HashMap::from([(2, 1)]));
+        let done = row(db, &id).await;
+        assert_eq!((done.state.as_str(), done.attempts), ("done", 1));
+        assert_eq!((done.finished_at, done.locked_until), (Some(now), None));
+    }
+
+    async fn a_job_waits_for_its_run_at(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let later = now + TimeDelta::hours(1);
+        add(db, now, &Ping { n: 1 }, at(later)).await.unwrap();
+
+        assert_eq!(jobs.drain().await.unwrap(), none());
+        app.clock.set(later - millis(1));
+        assert_eq!(jobs.drain().await.unwrap(), none());
+        app.clock.set(later);
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0));
+        assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
+    }
+
+    async fn a_unique_key_holds_while_its_job_is_queued_or_running(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let first = add(db, now, &Ping { n: 1 }, keyed("reminder:s1")).await.expect("first");
+
+        // The skipped insert leaves the caller's transaction usable (PostgreSQL: not aborted).
+        let tx = db.begin_write().await.unwrap();
+        assert_eq!(enqueue(&tx.txn, now, &Ping { n: 2 }, keyed("reminder:s1")).await.unwrap(), None);
+        let other = enqueue(&tx.txn, now, &Ping { n: 3 }, keyed("reminder:s2")).await.unwrap();
+        assert!(other.is_some(), "another key is another job");
+        tx.commit().await.unwrap();
+        assert_eq!(count(db).await, 2);
+
+        // Running (claimed by a worker) holds the key too.
+        set_running(db, &first, 1, now + TimeDelta::minutes(1)).await;
+        assert_eq!(add(db, now, &Ping { n: 4 }, keyed("reminder:s1")).await, None);
+
+        app.clock.set(now + TimeDelta::minutes(2)); // the lease lapses; the job runs
+        assert_eq!(jobs.drain().await.unwrap(), report(2, 0, 0));
+        assert_eq!(runs.counts(), HashMap::from([(1, 1), (3, 1)]));
+        let again = add(db, now, &Ping { n: 5 }, keyed("reminder:s1")).await;
+        assert!(again.is_some() && again.as_ref() != Some(&first), "free again once done");
+    }
+
+    async fn a_retried_job_backs_off_further_each_time_then_dies(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let mut now = app.clock.now();
+        let id = add(db, now, &Flaky {}, EnqueueOptions::default()).await.unwrap();
+
+        let mut waits = Vec::new();
+        for attempt in 1..=2 {
+            assert_eq!(jobs.drain().await.unwrap(), report(0, 1, 0), "attempt {attempt}");
+            let job = row(db, &id).await;
+            assert_eq!((job.state.as_str(), job.attempts), ("queued", attempt));
+            assert!(job.last_error.as_deref().unwrap().contains("the provider is down"));
+            assert_eq!(job.locked_until, None);
+            let wait = (job.run_at - now).to_std().unwrap();
+            let ceiling = BACKOFF_BASE * 2u32.pow(attempt as u32 - 1);
+            assert!(
+                wait + Duration::from_millis(1) >= ceiling / 2 && wait <= ceiling,
+                "attempt {attempt}: waited {wait:?}, ceiling {ceiling:?}"
+            );
+            waits.push(wait);
+            app.clock.set(job.run_at - millis(1));
+            assert_eq!(jobs.drain().await.unwrap(), none(), "not before its run_at");
+            now = job.run_at;
+            app.clock.set(now);
+        }
+        assert!(waits[1] >= waits[0], "{waits:?}");
+
+        assert_eq!(jobs.drain().await.unwrap(), report(0, 0, 1));
+        let dead = row(db, &id).await;
+        assert_eq!((dead.state.as_str(), dead.attempts), ("dead", 3));
+        assert_eq!((dead.finished_at, dead.locked_until), (Some(now), None));
+        let error = dead.last_error.unwrap();
+        assert!(error.contains("gave up after 3 attempts") && error.contains("the provider is down"), "{error}");
+        app.clock.set(now + TimeDelta::days(1));
+        assert_eq!(jobs.drain().await.unwrap(), none(), "dead stays dead");
+    }
+
+    async fn permanent_failures_and_unreadable_payloads_are_dead_at_once(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let doomed = add(db, now, &Doomed {}, EnqueueOptions::default()).await.unwrap();
+        let reshaped = add(db, now, &PingReshaped { number: "one".into() }, EnqueueOptions::default()).await.unwrap();
+
+        assert_eq!(jobs.drain().await.unwrap(), report(0, 0, 2));
+        let doomed = row(db, &doomed).await;
+        assert_eq!((doomed.state.as_str(), doomed.attempts), ("dead", 1));
+        assert!(doomed.last_error.unwrap().contains("the booking no longer exists"));
+        let reshaped = row(db, &reshaped).await;
+        assert_eq!((reshaped.state.as_str(), reshaped.attempts), ("dead", 1));
+        let error = reshaped.last_error.unwrap();
+        assert!(error.contains("payload is not a valid \"test.ping\" job") && error.contains("missing field `n`"), "{error}");
+        assert!(runs.counts().is_empty());
+    }
+
+    async fn a_panicking_handler_is_retried_and_the_runner_carries_on(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let id = add(db, now - millis(1), &Panics {}, at(now - millis(1))).await.unwrap();
+        add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 1, 0));
+        let job = row(db, &id).await;
+        assert_eq!((job.state.as_str(), job.attempts), ("queued", 1));
+        assert!(job.last_error.unwrap().contains("panicked: boom"));
+        app.clock.set(job.run_at);
+        assert_eq!(jobs.drain().await.unwrap(), report(0, 0, 1), "MAX_ATTEMPTS is 2");
+    }
+
+    async fn jobs_of_an_unregistered_kind_are_left_queued(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let id = add(db, now, &Unknown {}, EnqueueOptions::default()).await.unwrap();
+
+        assert_eq!(jobs.drain().await.unwrap(), none());
+        let job = row(db, &id).await;
+        assert_eq!((job.state.as_str(), job.attempts, job.last_error), ("queued", 0, None));
+
+        // A runner that knows the kind (a newer release) takes it.
+        let mut registry = Registry::new();
+        registry.register(|_: Unknown| async { Ok(()) });
+        let newer = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), config());
+        assert_eq!(newer.drain().await.unwrap(), report(1, 0, 0));
+    }
+
+    async fn a_running_job_whose_lease_lapsed_is_claimed_again(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let id = add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        let lease_end = now + TimeDelta::minutes(1);
+        set_running(db, &id, 1, lease_end).await; // its worker died
+
+        assert_eq!(jobs.drain().await.unwrap(), none(), "a live lease is respected");
+        app.clock.set(lease_end);
+        assert_eq!(jobs.drain().await.unwrap(), none(), "the lease lasts until its end");
+        app.clock.set(lease_end + millis(1));
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0));
+        let job = row(db, &id).await;
+        assert_eq!((job.state.as_str(), job.attempts), ("done", 2));
+        assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
+    }
+
+    async fn a_job_whose_worker_died_on_its_last_attempt_is_dead(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let id = add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        set_running(db, &id, Ping::MAX_ATTEMPTS, now - millis(1)).await;
+
+        assert_eq!(jobs.drain().await.unwrap(), report(0, 0, 1));
+        let job = row(db, &id).await;
+        assert_eq!((job.state.as_str(), job.attempts), ("dead", Ping::MAX_ATTEMPTS + 1));
+        assert!(job.last_error.unwrap().contains("stopped renewing the lease"));
+        assert!(runs.counts().is_empty(), "not run again");
+    }
+
+    async fn a_worker_that_lost_its_claim_does_not_overwrite_the_newer_one(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let id = add(db, now, &Hijacked {}, EnqueueOptions::default()).await.unwrap();
+
+        // The handler succeeds, but meanwhile another claim (attempt 2) took the job over.
+        assert_eq!(jobs.drain().await.unwrap(), none(), "the stale result is not counted");
+        let job = row(db, &id).await;
+        assert_eq!((job.state.as_str(), job.attempts, job.finished_at), ("running", 2, None));
+    }
+
+    async fn a_job_enqueued_by_a_job_runs_in_the_same_drain(app) {
+        let runs = Runs::default();
+        let jobs = runner(&app, &runs);
+        let db = &app.services.db;
+        add(db, app.clock.now(), &FanOut { n: 7 }, EnqueueOptions::default()).await.unwrap();
+
+        assert_eq!(jobs.drain().await.unwrap(), report(2, 0, 0));
+        assert_eq!(runs.counts(), HashMap::from([(7, 1)]));
+        assert_eq!(count_in(db, "done").await, 2);
+    }
+
+    async fn shutdown_lets_the_running_job_finish_and_claims_nothing_more(app) {
+        let runs = Runs::default();
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let mut registry = Registry::new();
+        register_ping(&mut registry, &runs, 0);
+        let (started_, release_) = (started.clone(), release.clone());
+        registry.register(move |_: Slow| {
+            let (started, release) = (started_.clone(), release_.clone());
+            async move {
+                started.notify_one();
+                release.notified().await;
+                Ok(())
+            }
+        });
+        let jobs = JobRunner::new(
+            db.clone(),
+            Arc::new(app.clock.clone()),
+            Arc::new(registry),
+            RunnerConfig { workers: 1, ..config() },
+        );
+        let slow = add(db, now, &Slow {}, at(now - millis(1))).await.unwrap();
+        let ping = add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+
+        let (stop, stopped) = watch::channel(false);
+        let runner = jobs.start(stopped);
+        tokio::time::timeout(PATIENCE, started.notified()).await.expect("the slow job starts");
+        stop.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!runner.is_finished(), "the runner waits for the job in flight");
+        release.notify_one();
+        tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
+
+        assert_eq!(row(db, &slow).await.state, "done", "the job in flight finished");
+        let ping = row(db, &ping).await;
+        assert_eq!((ping.state.as_str(), ping.attempts), ("queued", 0), "nothing claimed after the signal");
+        assert!(runs.counts().is_empty());
+    }
+
+    async fn the_app_runs_no_background_workers_in_tests(app) {
+        assert_eq!(app.jobs.config().workers, 0);
+        assert_eq!(app.jobs.drain().await.unwrap(), none());
+    }
+}
+
+/// `runners` race over 200 due jobs until all are done; each must run exactly once.
+async fn race(setup: &Db, runners: Vec<Db>) {
+    let clock = FixedClock::new(default_now());
+    let now = clock.now();
+    let tx = setup.begin_write().await.unwrap();
+    for n in 0..200 {
+        enqueue(&tx.txn, now, &Ping { n }, EnqueueOptions::default())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let runs = Runs::default();
+    let (stop, stopped) = watch::channel(false);
+    let handles: Vec<_> = runners
+        .into_iter()
+        .enumerate()
+        .map(|(i, db)| {
+            let mut registry = Registry::new();
+            register_ping(&mut registry, &runs, i);
+            let config = RunnerConfig {
+                workers: 4,
+                ..config()
+            };
+            JobRunner::new(db, Arc::new(clock.clone()), Arc::new(registry), config)
+                .start(stopped.clone())
+        })
+        .collect();
+    let all_done = async {
+        while count_in(setup, "done").await < 200 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(PATIENCE, all_done).await.is_err() {
+        panic!(
+            "not all done: {} queued, {} running",
+            count_in(setup, "queued").await,
+            count_in(setup, "running").await
+        );
+    }
+    stop.send(true).unwrap();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+
+    let counts = runs.counts();
+    assert_eq!(counts.len(), 200);
+    let repeated: Vec<_> = counts.iter().filter(|(_, c)| **c != 1).collect();
+    assert!(repeated.is_empty(), "ran more than once: {repeated:?}");
+    assert_eq!(count_in(setup, "done").await, count(setup).await);
+    assert!(runs.runners().len() > 1, "the runners shared the work");
+}
+
+mod several_runners_run_each_job_exactly_once {
+    use super::*;
+
+    /// One process: the runners share one pool and the SQLite write gate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+        let db = app.services.db.clone();
+        race(&db, vec![db.clone(); 4]).await;
+    }
+
+    /// Like separate processes: each runner has its own connection pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(url) = fresh_postgres_database().await else {
+            return say_skipped(concat!(module_path!(), "::postgres"));
+        };
+        let settings = Settings::from_lookup(|key| match key {
+            "DATABASE_URL" => Some(url.clone()),
+            "DB_MAX_CONNECTIONS" => Some("4".into()),
+            _ => None,
+        })
+        .unwrap();
+        let setup = Db::connect(&settings).await.unwrap();
+        setup.migrate().await.unwrap();
+        let mut runners = Vec::new();
+        for _ in 0..4 {
+            runners.push(Db::connect(&settings).await.unwrap());
+        }
+        race(&setup, runners).await;
+    }
+}
