@@ -44,3 +44,41 @@ on_both_backends! {
         assert!(rows.iter().all(|r| r.booking_id == winner["id"].as_str().unwrap()));
     }
 }
+
+/// PostgreSQL itself refuses overlapping live sessions of one mentor, even from code that skips the
+/// service's lock; a cancelled session frees its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_overlapping_sessions_by_constraint() {
+    let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        crate::helpers::say_skipped(
+            "booking_race::postgres_refuses_overlapping_sessions_by_constraint",
+        );
+        return;
+    };
+    let (_, student) = tutor_and_student(&app).await;
+    crate::bookings::book(&app, &student, request(&["2026-01-05T09:00:00Z"], json!(1))).await;
+    let conn = app.services.db.conn();
+    let existing = session::Entity::find()
+        .filter(session::Column::MentorId.eq(TUTOR))
+        .one(conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut clash = existing.clone();
+    clash.id = "clash".into();
+    clash.week_index = 99;
+    clash.start_at = existing.start_at + chrono::Duration::minutes(30);
+    clash.end_at = existing.end_at + chrono::Duration::minutes(30);
+    let error = session::Entity::insert(session::ActiveModel::from(clash.clone()))
+        .exec_without_returning(conn)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("sessions_no_overlap"), "{error}");
+    let mut cancelled: session::ActiveModel = existing.into();
+    cancelled.status = sea_orm::Set("CANCELLED".into());
+    session::Entity::update(cancelled).exec(conn).await.unwrap();
+    session::Entity::insert(session::ActiveModel::from(clash))
+        .exec_without_returning(conn)
+        .await
+        .unwrap();
+}

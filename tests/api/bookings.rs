@@ -343,4 +343,26 @@ on_both_backends! {
         let e = app.fails(Some(&student), sq, json!({"from": "2026-01-06T00:00:00Z", "to": "2026-01-05T00:00:00Z"}), "BAD_USER_INPUT").await;
         assert_eq!(e["extensions"]["field"], "to");
     }
+
+    async fn nested_users_bookings_and_sessions_cost_the_same_few_queries_for_any_page(app) {
+        let (mentor, _) = tutor_and_student(&app).await;
+        let q = "{ bookings(first: 50) { edges { node { id mentor { name } student { name timeZone } sessions { start booking { subject student { id } } } } } } }";
+        let mut counts = Vec::new();
+        for (round, students) in [(0, 2), (1, 6)] {
+            for i in 0..students {
+                let token = app.user(&format!("n1-{round}-{i}"), Role::Student, "UTC").await;
+                let slot = format!("2026-01-{:02}T{:02}:00:00Z", 5 + 2 * round + i / 3, 9 + 2 * (i % 3));
+                book(&app, &token, request(&[&slot], json!(3))).await;
+            }
+            let before = app.services.db.statements_run();
+            let data = app.ok(&mentor, q, json!({})).await;
+            counts.push(app.services.db.statements_run() - before);
+            let edges = data["bookings"]["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), [2, 8][round]);
+            assert_eq!(edges[0]["node"]["sessions"].as_array().unwrap().len(), 3);
+        }
+        // One query per kind and level (bookings; their users; their sessions; the sessions'
+        // bookings; those bookings' users), whether the page holds 2 bookings or 8.
+        assert_eq!(counts, [5, 5]);
+    }
 }
