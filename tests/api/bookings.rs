@@ -1,9 +1,8 @@
 //! Creating bookings: every occurrence checked, all or nothing, trials, DST, listings, bad input.
 
-use chrono::{DateTime, Utc};
 use mentor_scheduler::auth::Role;
-use mentor_scheduler::entity::{busy_block, domain_event, session};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use mentor_scheduler::entity::{domain_event, session};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::availability::set_schedule;
@@ -73,22 +72,6 @@ pub async fn events(app: &TestApp, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-pub async fn busy(app: &TestApp, start: &str, end: &str) {
-    let parse = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-    busy_block::Entity::insert(busy_block::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        mentor_id: Set(TUTOR.into()),
-        start_at: Set(parse(start)),
-        end_at: Set(parse(end)),
-        source: Set("test".into()),
-        external_id: Set(None),
-        created_at: Set(Utc::now()),
-    })
-    .exec_without_returning(app.services.db.conn())
-    .await
-    .unwrap();
-}
-
 const SLOTS: &str = "query($m: ID!, $from: DateTime!, $to: DateTime!) { availableSlots(mentorId: $m, from: $from, to: $to) { start } }";
 
 on_both_backends! {
@@ -143,7 +126,7 @@ on_both_backends! {
 
     async fn one_clash_in_week_three_books_nothing_and_names_it(app) {
         let (_, student) = tutor_and_student(&app).await;
-        busy(&app, "2026-01-19T09:30:00Z", "2026-01-19T10:00:00Z").await;
+        app.busy(TUTOR, "2026-01-19T09:30:00Z", "2026-01-19T10:00:00Z").await;
         let error = app
             .fails(Some(&student), CREATE, json!({"i": request(&["2026-01-05T09:00:00Z", "2026-01-08T14:00:00Z"], json!(4))}), "CONFLICT")
             .await;

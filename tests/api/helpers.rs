@@ -9,10 +9,11 @@ use mentor_scheduler::auth::jwt::JwtKeys;
 use mentor_scheduler::auth::{Principal, Role};
 use mentor_scheduler::clock::FixedClock;
 use mentor_scheduler::config::{Secret, Settings};
+use mentor_scheduler::entity::busy_block;
 use mentor_scheduler::jobs::JobRunner;
 use mentor_scheduler::service::Services;
 use mentor_scheduler::startup::Application;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, Set};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -175,6 +176,23 @@ impl TestApp {
         let body = self.gql(Some(&token), "{ me { id } }", json!({})).await;
         assert_eq!(body["data"]["me"]["id"], sub, "{body}");
         token
+    }
+
+    /// Calendar busy time for `mentor`, written straight to the table (as calendar sync will).
+    pub async fn busy(&self, mentor: &str, start: &str, end: &str) {
+        let parse = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        busy_block::Entity::insert(busy_block::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            mentor_id: Set(mentor.into()),
+            start_at: Set(parse(start)),
+            end_at: Set(parse(end)),
+            source: Set("test".into()),
+            external_id: Set(None),
+            created_at: Set(Utc::now()),
+        })
+        .exec_without_returning(self.services.db.conn())
+        .await
+        .unwrap();
     }
 
     /// The raw GraphQL response body.

@@ -1,7 +1,4 @@
-use chrono::{DateTime, Utc};
 use mentor_scheduler::auth::Role;
-use mentor_scheduler::entity::busy_block;
-use sea_orm::{EntityTrait, Set};
 use serde_json::{json, Value};
 
 use crate::availability::MENTOR;
@@ -46,22 +43,6 @@ fn every_day(start: &str, end: &str) -> Value {
     )
 }
 
-async fn busy(app: &TestApp, start: &str, end: &str) {
-    let parse = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-    busy_block::Entity::insert(busy_block::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        mentor_id: Set(MENTOR.into()),
-        start_at: Set(parse(start)),
-        end_at: Set(parse(end)),
-        source: Set("test".into()),
-        external_id: Set(None),
-        created_at: Set(Utc::now()),
-    })
-    .exec_without_returning(app.services.db.conn())
-    .await
-    .unwrap();
-}
-
 on_both_backends! {
     async fn a_london_student_sees_a_new_york_mentors_hours_move_at_dst(app) {
         let mentor = app.user(MENTOR, Role::Mentor, "America/New_York").await;
@@ -95,7 +76,7 @@ on_both_backends! {
         let mentor = app.user(MENTOR, Role::Mentor, "UTC").await;
         schedule(&app, &mentor, json!({"timeZone": "UTC", "blocks": every_day("09:00", "13:00"), "bufferMinutes": 15, "minimumNoticeMinutes": 120, "horizonDays": 3})).await;
         app.clock.set("2026-03-02T08:00:00Z".parse().unwrap());
-        busy(&app, "2026-03-03T10:00:00Z", "2026-03-03T10:30:00Z").await;
+        app.busy(MENTOR, "2026-03-03T10:00:00Z", "2026-03-03T10:30:00Z").await;
         app.ok(&mentor, "mutation { setDateOverride(date: \"2026-03-04\", blocks: [{start: \"15:00\", end: \"16:00\"}]) { mentorId } }", json!({})).await;
         let seen = starts(&app, &mentor, json!({"m": MENTOR, "from": "2026-03-01T00:00:00Z", "to": "2026-03-20T00:00:00Z"})).await;
         assert_eq!(seen, [

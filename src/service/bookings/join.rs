@@ -4,6 +4,7 @@ use super::{BookingService, Session};
 use crate::domain::join::{door, Door};
 use crate::domain::time::TimeZone;
 use crate::error::{AppError, AppResult};
+use crate::service::users::find_user;
 
 /// What a participant finds at the door.
 #[derive(Debug, Clone)]
@@ -26,10 +27,7 @@ impl BookingService {
                 "only the session's student and mentor can join it".into(),
             ));
         }
-        let zone = crate::service::users::find_user(&self.db, user_id)
-            .await
-            .map(|u| u.time_zone)
-            .unwrap_or(TimeZone::UTC);
+        let zone = find_user(&self.db, user_id).await?.time_zone;
         let door = door(
             session.status,
             session.start_at,
