@@ -116,7 +116,7 @@ impl AvailabilityService {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err(level = "debug"))]
     pub async fn set_weekly_schedule(
         &self,
         p: &Principal,
@@ -154,7 +154,7 @@ impl AvailabilityService {
         self.changed(&mentor.id).await
     }
 
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err(level = "debug"))]
     pub async fn add_block(
         &self,
         p: &Principal,
@@ -170,7 +170,7 @@ impl AvailabilityService {
     }
 
     /// Moves or resizes a block; it keeps its id, absorbing any block it now meets.
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, block_id = %id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, block_id = %id), err(level = "debug"))]
     pub async fn update_block(
         &self,
         p: &Principal,
@@ -187,7 +187,7 @@ impl AvailabilityService {
         self.changed(&mentor.id).await
     }
 
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, block_id = %id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, block_id = %id), err(level = "debug"))]
     pub async fn delete_block(&self, p: &Principal, id: &str) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
@@ -199,7 +199,7 @@ impl AvailabilityService {
     }
 
     /// Replaces each target day's blocks with copies of `from`'s (the source day itself is skipped).
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err(level = "debug"))]
     pub async fn copy_day(
         &self,
         p: &Principal,
@@ -231,7 +231,7 @@ impl AvailabilityService {
     }
 
     /// Other hours on one date in the mentor's zone; no ranges = unavailable all day.
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, %date), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, %date), err(level = "debug"))]
     pub async fn set_override(
         &self,
         p: &Principal,
@@ -276,7 +276,7 @@ impl AvailabilityService {
     }
 
     /// Back to the weekly pattern on `date`. Clearing a date without an override is not an error.
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, %date), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, %date), err(level = "debug"))]
     pub async fn clear_override(&self, p: &Principal, date: NaiveDate) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
@@ -289,7 +289,7 @@ impl AvailabilityService {
     }
 
     /// Saves the current weekly blocks under `name`, replacing a template of the same name.
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id), err(level = "debug"))]
     pub async fn save_template(&self, p: &Principal, name: &str) -> AppResult<Template> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_TEMPLATE_NAME {
@@ -358,7 +358,7 @@ impl AvailabilityService {
     }
 
     /// Replaces the weekly blocks with the template's.
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, template_id = %id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, template_id = %id), err(level = "debug"))]
     pub async fn apply_template(&self, p: &Principal, id: &str) -> AppResult<Availability> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;
@@ -381,7 +381,7 @@ impl AvailabilityService {
             .collect()
     }
 
-    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, template_id = %id), err)]
+    #[tracing::instrument(skip_all, fields(mentor_id = %p.user_id, template_id = %id), err(level = "debug"))]
     pub async fn delete_template(&self, p: &Principal, id: &str) -> AppResult<()> {
         let mentor = self.acting_mentor(p).await?;
         let tx = self.db.begin_write().await?;

@@ -35,7 +35,7 @@ impl SlotService {
         SlotService { db, clock }
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn available(
         &self,
         mentor_id: &str,

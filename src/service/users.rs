@@ -69,7 +69,7 @@ impl UserService {
     }
 
     /// Creates the caller's record on first sight and refreshes role, name, email and zone after.
-    #[tracing::instrument(skip_all, fields(user_id = %principal.user_id), err)]
+    #[tracing::instrument(skip_all, fields(user_id = %principal.user_id), err(level = "debug"))]
     pub async fn sync_from_claims(&self, principal: &Principal) -> AppResult<()> {
         let wanted = User::from_principal(principal);
         if self.synced.lock().expect("user cache").get(&wanted.id) == Some(&wanted) {

@@ -20,7 +20,7 @@ use crate::service::users::find_user;
 
 impl BookingService {
     /// Cancels every future session and the booking; sessions already started or past stay as they are.
-    #[tracing::instrument(skip_all, fields(booking = %id, by = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(booking = %id, by = %p.user_id), err(level = "debug"))]
     pub async fn cancel_booking(
         &self,
         p: &Principal,
@@ -92,7 +92,7 @@ impl BookingService {
     }
 
     /// Cancels one session that has not started.
-    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err(level = "debug"))]
     pub async fn cancel_session(
         &self,
         p: &Principal,
@@ -131,7 +131,7 @@ impl BookingService {
 
     /// Moves one session that has not started to `start` (same length), checked like a new booking
     /// against the mentor's current availability, rules, busy time and other sessions.
-    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err(level = "debug"))]
     pub async fn reschedule_session(
         &self,
         p: &Principal,

@@ -41,7 +41,7 @@ pub struct NewBooking {
 
 impl BookingService {
     /// Books every occurrence or nothing: `CONFLICT` lists each occurrence that cannot be booked.
-    #[tracing::instrument(skip_all, fields(mentor = %input.mentor_id, student = %p.user_id), err)]
+    #[tracing::instrument(skip_all, fields(mentor = %input.mentor_id, student = %p.user_id), err(level = "debug"))]
     pub async fn create(
         &self,
         p: &Principal,

@@ -30,7 +30,7 @@ pub struct Extended {
 impl BookingService {
     /// Creates the missing weeks of an ongoing booking. Bookings that are fixed-length or no longer
     /// confirmed are left alone.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn extend_ongoing(&self, booking_id: &str) -> AppResult<Extended> {
         let now = self.clock.now();
         let Some(found) = booking::Entity::find_by_id(booking_id)
