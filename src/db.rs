@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, TransactionTrait,
+    DatabaseTransaction, EntityTrait, QuerySelect, Select, TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -105,5 +105,15 @@ impl Db {
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), sea_orm::DbErr> {
         self.conn.ping().await
+    }
+}
+
+/// `query` with `FOR UPDATE` on PostgreSQL. SQLite has no row locks; its writes are serialized by the
+/// write gate of [`Db::begin_write`] instead.
+pub fn for_update<E: EntityTrait>(conn: &impl ConnectionTrait, query: Select<E>) -> Select<E> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        query.lock_exclusive()
+    } else {
+        query
     }
 }

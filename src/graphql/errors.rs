@@ -123,3 +123,52 @@ impl Extension for ErrorCodes {
             .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::PathSegment;
+
+    use super::*;
+
+    fn labelled(message: &str, path: bool) -> (String, String) {
+        let mut error = ServerError::new(message, None);
+        if path {
+            error.path = vec![PathSegment::Field("sessions".into())];
+        }
+        label_error(&mut error);
+        let code = error
+            .extensions
+            .as_ref()
+            .unwrap()
+            .get("code")
+            .unwrap()
+            .clone();
+        (code.to_string(), error.message)
+    }
+
+    #[test]
+    fn argument_parse_errors_inside_resolvers_are_the_clients() {
+        let (code, message) = labelled(
+            r#"Failed to parse "Int": Invalid value for argument "first", expected type "Int""#,
+            true,
+        );
+        assert_eq!(code, "\"BAD_USER_INPUT\"");
+        assert!(message.starts_with("Failed to parse"));
+        assert_eq!(
+            labelled(r#"Expected input type "Int", found null."#, true).0,
+            "\"BAD_USER_INPUT\""
+        );
+    }
+
+    #[test]
+    fn other_uncoded_resolver_errors_are_internal_and_hidden() {
+        assert_eq!(
+            labelled("connection reset by peer", true),
+            ("\"INTERNAL\"".to_string(), "internal error".to_string())
+        );
+        assert_eq!(
+            labelled("Unknown field \"x\"", false).0,
+            "\"BAD_USER_INPUT\""
+        );
+    }
+}

@@ -9,15 +9,14 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc, Weekday};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::new_id;
 use super::users::{find_mentor, User};
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
-use crate::db::Db;
+use crate::db::{for_update, Db};
 use crate::domain::settings::BookingRules;
 use crate::domain::time::{weekday_from_index, weekday_index, LocalTime, TimeZone, WEEKDAYS};
 use crate::domain::weekly::{merge_block, merge_ranges, TimeRange, WeeklyPattern};
@@ -428,10 +427,7 @@ pub(crate) async fn lock_mentor(
     )
     .exec_without_returning(txn)
     .await?;
-    let mut query = settings::Entity::find_by_id(mentor.id.clone());
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        query = query.lock_exclusive();
-    }
+    let query = for_update(txn, settings::Entity::find_by_id(mentor.id.clone()));
     query.one(txn).await?.ok_or_else(|| {
         AppError::Internal(anyhow::anyhow!("settings row vanished for {}", mentor.id))
     })

@@ -133,14 +133,12 @@ impl UserService {
 }
 
 pub(crate) async fn find_mentor(db: &Db, id: &str) -> AppResult<User> {
-    let found = user::Entity::find_by_id(id)
-        .one(db.conn())
-        .await?
-        .map(User::try_from)
-        .transpose()?;
-    match found {
-        Some(u) if u.role == Role::Mentor => Ok(u),
-        _ => Err(AppError::NotFound(format!("no mentor with id {id:?}"))),
+    match find_user(db, id).await {
+        Ok(u) if u.role == Role::Mentor => Ok(u),
+        Ok(_) | Err(AppError::NotFound(_)) => {
+            Err(AppError::NotFound(format!("no mentor with id {id:?}")))
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Timelike, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use super::check::clashes_for;
 use super::{clean_reason, constraint_to_conflict, ensure_party, Booking, BookingService, Session};
 use crate::auth::Principal;
+use crate::db::for_update;
 use crate::domain::booking::{BookingStatus, SessionStatus};
 use crate::domain::interval::Interval;
 use crate::domain::recurrence::Occurrence;
@@ -228,22 +227,14 @@ fn ensure_changeable(row: &session::Model, now: DateTime<Utc>, verb: &str) -> Ap
 }
 
 async fn booking_for_update(txn: &impl ConnectionTrait, id: &str) -> AppResult<booking::Model> {
-    let mut query = booking::Entity::find_by_id(id);
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    query
+    for_update(txn, booking::Entity::find_by_id(id))
         .one(txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no booking with id {id:?}")))
 }
 
 async fn session_for_update(txn: &impl ConnectionTrait, id: &str) -> AppResult<session::Model> {
-    let mut query = session::Entity::find_by_id(id);
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    query
+    for_update(txn, session::Entity::find_by_id(id))
         .one(txn)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no session with id {id:?}")))

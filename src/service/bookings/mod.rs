@@ -182,3 +182,22 @@ fn constraint_to_conflict(e: sea_orm::DbErr) -> AppError {
         e.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_guards_answer_conflict() {
+        let overlap = sea_orm::DbErr::Custom(
+            "conflicting key value violates exclusion constraint \"sessions_no_overlap\"".into(),
+        );
+        assert_eq!(constraint_to_conflict(overlap).code(), "CONFLICT");
+        let trial = sea_orm::DbErr::Custom(
+            "duplicate key value violates unique constraint \"uq_bookings_one_trial\"".into(),
+        );
+        assert_eq!(constraint_to_conflict(trial).code(), "CONFLICT");
+        let other = sea_orm::DbErr::Custom("disk full".into());
+        assert_eq!(constraint_to_conflict(other).code(), "INTERNAL");
+    }
+}
