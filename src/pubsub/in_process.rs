@@ -7,7 +7,9 @@ use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::EventBus;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::{EventBus, Ring};
 
 const CHANNEL_CAPACITY: usize = 64;
 
@@ -38,16 +40,19 @@ impl EventBus for InProcessBus {
         }
     }
 
-    fn subscribe(&self, topic: &str) -> BoxStream<'static, serde_json::Value> {
+    fn subscribe(&self, topic: &str) -> BoxStream<'static, Ring> {
         let mut topics = self.topics.lock().expect("bus lock");
         topics.retain(|_, sender| sender.receiver_count() > 0);
         let receiver = topics
             .entry(topic.to_string())
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
             .subscribe();
-        // A lagging subscriber skips what it missed: it re-reads the database on the next message anyway.
+        // A lagging subscriber is told so, and re-reads the database.
         BroadcastStream::new(receiver)
-            .filter_map(|m| async move { m.ok() })
+            .map(|m| match m {
+                Ok(value) => Ring::Message(value),
+                Err(BroadcastStreamRecvError::Lagged(_)) => Ring::Lagged,
+            })
             .boxed()
     }
 }
@@ -63,10 +68,21 @@ mod tests {
         let mut b = bus.subscribe("b");
         bus.publish("a", serde_json::json!(1)).await;
         bus.publish("b", serde_json::json!(2)).await;
-        assert_eq!(a.next().await, Some(serde_json::json!(1)));
-        assert_eq!(b.next().await, Some(serde_json::json!(2)));
+        assert_eq!(a.next().await, Some(Ring::Message(serde_json::json!(1))));
+        assert_eq!(b.next().await, Some(Ring::Message(serde_json::json!(2))));
         drop(a);
         bus.publish("a", serde_json::json!(3)).await;
         assert_eq!(bus.topic_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_told_it_lagged() {
+        let bus = InProcessBus::new();
+        let mut slow = bus.subscribe("t");
+        for i in 0..(CHANNEL_CAPACITY + 5) {
+            bus.publish("t", serde_json::json!(i)).await;
+        }
+        assert_eq!(slow.next().await, Some(Ring::Lagged));
+        assert!(matches!(slow.next().await, Some(Ring::Message(_))));
     }
 }
