@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_foundation;
 mod m20261121_000002_jobs;
 mod m20261121_000003_bookings;
+mod m20261122_000004_notifications;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_foundation::Migration),
             Box::new(m20261121_000002_jobs::Migration),
             Box::new(m20261121_000003_bookings::Migration),
+            Box::new(m20261122_000004_notifications::Migration),
         ]
     }
 }

@@ -279,27 +279,6 @@ fn overlaps_sibling(candidates: &[Occurrence], i: usize, buffer: Duration) -> bo
         .any(|(j, other)| j != i && me.overlaps(&other.interval))
 }
 
-/// Stored names of the booking enums, the same words the API uses.
-macro_rules! stored_enum {
-    ($name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),* }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($name::$variant),)*
-                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
-                }
-            }
-        }
-    };
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BookingStatus {
     Pending,

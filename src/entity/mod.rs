@@ -8,5 +8,8 @@ pub mod booking;
 pub mod busy_block;
 pub mod domain_event;
 pub mod job;
+pub mod notification;
+pub mod notification_counter;
+pub mod notification_preference;
 pub mod session;
 pub mod user;

@@ -2,7 +2,7 @@
 //! instants are shown with the offset of the caller's zone.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, Object, OutputType, ID};
+use async_graphql::{Context, Object, OutputType, ID};
 use chrono::{DateTime as ChronoDateTime, Utc};
 
 use super::context::{principal, services};
@@ -13,36 +13,16 @@ use crate::domain::booking as domain;
 use crate::domain::slots::in_zone;
 use crate::service::bookings as svc;
 
-macro_rules! mirror_enum {
-    ($(#[$doc:meta])* $name:ident = $domain:ident { $($variant:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-        pub enum $name { $($variant),* }
-
-        impl From<domain::$domain> for $name {
-            fn from(v: domain::$domain) -> Self {
-                match v { $(domain::$domain::$variant => $name::$variant),* }
-            }
-        }
-
-        impl From<$name> for domain::$domain {
-            fn from(v: $name) -> Self {
-                match v { $($name::$variant => domain::$domain::$variant),* }
-            }
-        }
-    };
-}
-
 mirror_enum!(
     /// How many sessions a week.
-    Frequency = Frequency { OnceWeekly, TwiceWeekly, ThriceWeekly }
+    Frequency = domain::Frequency { OnceWeekly, TwiceWeekly, ThriceWeekly }
 );
 mirror_enum!(
     /// A regular (paid, recurring) booking or a single free trial session.
-    BookingType = BookingKind { Regular, Trial }
+    BookingType = domain::BookingKind { Regular, Trial }
 );
 mirror_enum!(
-    BookingStatus = BookingStatus {
+    BookingStatus = domain::BookingStatus {
         Pending,
         Confirmed,
         Cancelled,
@@ -50,7 +30,7 @@ mirror_enum!(
     }
 );
 mirror_enum!(
-    SessionStatus = SessionStatus {
+    SessionStatus = domain::SessionStatus {
         Scheduled,
         Cancelled,
         Completed,
@@ -59,7 +39,7 @@ mirror_enum!(
 );
 mirror_enum!(
     /// `FREE` for trials; `PENDING` until a payment integration settles a regular booking.
-    PaymentStatus = PaymentStatus { Free, Pending, Paid, Failed, Refunded }
+    PaymentStatus = domain::PaymentStatus { Free, Pending, Paid, Failed, Refunded }
 );
 
 /// An instant with the offset the caller's zone has then.

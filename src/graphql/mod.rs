@@ -1,11 +1,33 @@
 //! The GraphQL schema: merged roots per area, limits, and error codes.
 
+/// A GraphQL enum mirroring a domain enum variant for variant, with conversions both ways.
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $name:ident = $module:ident :: $domain:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+
+        impl From<$module::$domain> for $name {
+            fn from(v: $module::$domain) -> Self {
+                match v { $($module::$domain::$variant => $name::$variant),* }
+            }
+        }
+
+        impl From<$name> for $module::$domain {
+            fn from(v: $name) -> Self {
+                match v { $($name::$variant => $module::$domain::$variant),* }
+            }
+        }
+    };
+}
+
 pub mod availability;
 pub mod booking_types;
 pub mod bookings;
 pub mod context;
 pub mod errors;
 pub mod loaders;
+pub mod notifications;
 pub mod scalars;
 pub mod types;
 pub mod users;
@@ -20,6 +42,7 @@ pub struct QueryRoot(
     users::UserQuery,
     availability::AvailabilityQuery,
     bookings::BookingQuery,
+    notifications::NotificationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -27,11 +50,15 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     availability::AvailabilityMutation,
     bookings::BookingMutation,
+    notifications::NotificationMutation,
 );
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(availability::AvailabilitySubscription);
+pub struct SubscriptionRoot(
+    availability::AvailabilitySubscription,
+    notifications::NotificationSubscription,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

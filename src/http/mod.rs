@@ -4,13 +4,15 @@ mod auth;
 mod graphql;
 mod health;
 mod join;
+mod notifications;
+mod rest;
 mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -44,6 +46,12 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/join/{session_id}", get(join::join))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}/read", post(notifications::mark_read))
+        .route(
+            "/notifications/preferences",
+            get(notifications::preferences).put(notifications::update_preferences),
+        )
         // axum's extractors honour DefaultBodyLimit; async-graphql-axum reads the body stream itself,
         // so the tower layer caps that too.
         .layer(DefaultBodyLimit::max(max_body_bytes))

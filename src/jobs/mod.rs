@@ -24,9 +24,10 @@ pub mod extend_booking;
 mod queue;
 mod registry;
 mod runner;
+pub mod session_timeline;
 
 pub use backoff::{backoff, backoff_ceiling};
-pub use queue::{enqueue, EnqueueOptions, JobState};
+pub use queue::{enqueue, enqueue_all, EnqueueOptions, JobState};
 pub use registry::Registry;
 pub use runner::{DrainReport, JobRunner, RunnerConfig};
 
@@ -61,5 +62,6 @@ impl JobError {
 pub fn registry(services: &Services) -> Registry {
     let mut registry = Registry::new();
     extend_booking::register(&mut registry, services);
+    session_timeline::register(&mut registry, services);
     registry
 }

@@ -55,12 +55,49 @@ pub async fn enqueue<J: Job>(
     job: &J,
     opts: EnqueueOptions,
 ) -> Result<Option<String>, DbErr> {
-    let payload = serde_json::to_string(job)
-        .map_err(|e| DbErr::Json(format!("serializing job {}: {e}", J::KIND)))?;
     let id = new_id();
-    let insert = Query::insert()
-        .into_table(job::Entity)
-        .columns([
+    let inserted = enqueue_many(conn, now, std::iter::once((job, opts)), Some(&id)).await?;
+    Ok((inserted == 1).then_some(id))
+}
+
+/// Queues many jobs of one kind with one statement per 500; returns how many were queued (the
+/// rest held unique keys already taken).
+pub async fn enqueue_all<'a, J: Job>(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    jobs: impl IntoIterator<Item = (&'a J, EnqueueOptions)>,
+) -> Result<u64, DbErr> {
+    enqueue_many(conn, now, jobs, None).await
+}
+
+async fn enqueue_many<'a, J: Job>(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    jobs: impl IntoIterator<Item = (&'a J, EnqueueOptions)>,
+    id: Option<&str>,
+) -> Result<u64, DbErr> {
+    const CHUNK: usize = 500;
+    let mut rows = Vec::new();
+    for (job, opts) in jobs {
+        let payload = serde_json::to_string(job)
+            .map_err(|e| DbErr::Json(format!("serializing job {}: {e}", J::KIND)))?;
+        rows.push([
+            id.map_or_else(new_id, str::to_string).into(),
+            J::KIND.into(),
+            payload.into(),
+            opts.unique_key.into(),
+            JobState::Queued.as_str().into(),
+            0.into(),
+            J::MAX_ATTEMPTS.max(1).into(),
+            opts.run_at.unwrap_or(now).into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
+    let mut inserted = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let mut insert = Query::insert();
+        insert.into_table(job::Entity).columns([
             Column::Id,
             Column::Kind,
             Column::Payload,
@@ -71,25 +108,17 @@ pub async fn enqueue<J: Job>(
             Column::RunAt,
             Column::CreatedAt,
             Column::UpdatedAt,
-        ])
-        .values_panic([
-            id.clone().into(),
-            J::KIND.into(),
-            payload.into(),
-            opts.unique_key.into(),
-            JobState::Queued.as_str().into(),
-            0.into(),
-            J::MAX_ATTEMPTS.max(1).into(),
-            opts.run_at.unwrap_or(now).into(),
-            now.into(),
-            now.into(),
-        ])
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .to_owned();
-    let result = conn
-        .execute(conn.get_database_backend().build(&insert))
-        .await?;
-    Ok((result.rows_affected() == 1).then_some(id))
+        ]);
+        for row in chunk {
+            insert.values_panic(row.clone());
+        }
+        insert.on_conflict(OnConflict::new().do_nothing().to_owned());
+        inserted += conn
+            .execute(conn.get_database_backend().build(&insert))
+            .await?
+            .rows_affected();
+    }
+    Ok(inserted)
 }
 
 /// Claims up to `limit` jobs of the given kinds that are due at `now` (queued with `run_at <= now`,

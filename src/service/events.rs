@@ -1,6 +1,7 @@
 //! Domain events: what happened to bookings, recorded in the same transaction as the change.
 //!
-//! Notification and calendar work read them later; the payload is the whole event as JSON, tagged
+//! Recording an event also writes the in-app notifications it calls for, in the same transaction,
+//! and hands back the bells to ring once it commits. The payload is the whole event as JSON, tagged
 //! with its kind.
 
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use super::new_id;
+use super::notifications::{self, Bells};
 use crate::domain::booking::ClashReason;
 use crate::entity::domain_event;
 use crate::error::AppResult;
@@ -41,6 +43,11 @@ pub enum DomainEvent {
         to: DateTime<Utc>,
         sequence: i32,
     },
+    /// A session reached its end while scheduled.
+    SessionCompleted {
+        booking_id: String,
+        session_id: String,
+    },
     /// An occurrence of an ongoing booking that could not be created when its week came into view.
     OccurrenceSkipped {
         booking_id: String,
@@ -61,6 +68,7 @@ impl DomainEvent {
             DomainEvent::BookingCancelled { .. } => "BOOKING_CANCELLED",
             DomainEvent::SessionCancelled { .. } => "SESSION_CANCELLED",
             DomainEvent::SessionRescheduled { .. } => "SESSION_RESCHEDULED",
+            DomainEvent::SessionCompleted { .. } => "SESSION_COMPLETED",
             DomainEvent::OccurrenceSkipped { .. } => "OCCURRENCE_SKIPPED",
         }
     }
@@ -72,6 +80,7 @@ impl DomainEvent {
             | DomainEvent::BookingCancelled { booking_id, .. }
             | DomainEvent::SessionCancelled { booking_id, .. }
             | DomainEvent::SessionRescheduled { booking_id, .. }
+            | DomainEvent::SessionCompleted { booking_id, .. }
             | DomainEvent::OccurrenceSkipped { booking_id, .. } => booking_id,
         }
     }
@@ -79,19 +88,21 @@ impl DomainEvent {
     fn session_id(&self) -> Option<&str> {
         match self {
             DomainEvent::SessionCancelled { session_id, .. }
-            | DomainEvent::SessionRescheduled { session_id, .. } => Some(session_id),
+            | DomainEvent::SessionRescheduled { session_id, .. }
+            | DomainEvent::SessionCompleted { session_id, .. } => Some(session_id),
             _ => None,
         }
     }
 }
 
-/// Writes `event` with the caller's connection (a transaction, so it commits with the change).
+/// Writes `event` and its notifications with the caller's connection (a transaction, so they commit
+/// with the change). Ring the returned bells after the commit.
 pub async fn record(
     conn: &impl ConnectionTrait,
     event: &DomainEvent,
     actor: Option<&str>,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<Bells> {
     let payload = serde_json::to_string(event)
         .map_err(|e| crate::error::AppError::Internal(anyhow::Error::new(e)))?;
     domain_event::Entity::insert(domain_event::ActiveModel {
@@ -105,5 +116,6 @@ pub async fn record(
     })
     .exec_without_returning(conn)
     .await?;
-    Ok(())
+    let outgoing = notifications::for_event(conn, event, actor).await?;
+    notifications::deliver(conn, outgoing, now).await
 }

@@ -3,8 +3,11 @@
 pub mod availability;
 pub mod bookings;
 pub mod events;
+pub mod notifications;
+pub mod page;
 pub mod schedule;
 pub mod slots;
+pub mod timeline;
 pub mod users;
 
 use std::sync::Arc;
@@ -22,6 +25,8 @@ pub struct Services {
     pub availability: Arc<availability::AvailabilityService>,
     pub slots: Arc<slots::SlotService>,
     pub bookings: Arc<bookings::BookingService>,
+    pub notifications: Arc<notifications::NotificationService>,
+    pub timeline: Arc<timeline::TimelineService>,
     pub join_links: Arc<JoinLinks>,
     pub clock: Arc<dyn Clock>,
     pub bus: Arc<dyn EventBus>,
@@ -42,7 +47,14 @@ impl Services {
             meetings,
             join_links,
         } = adapters;
+        let join_links = Arc::new(join_links);
         Services {
+            timeline: Arc::new(timeline::TimelineService::new(
+                db.clone(),
+                bus.clone(),
+                clock.clone(),
+                join_links.clone(),
+            )),
             users: Arc::new(users::UserService::new(db.clone(), clock.clone())),
             availability: Arc::new(availability::AvailabilityService::new(
                 db.clone(),
@@ -52,10 +64,16 @@ impl Services {
             slots: Arc::new(slots::SlotService::new(db.clone(), clock.clone())),
             bookings: Arc::new(bookings::BookingService::new(
                 db.clone(),
+                bus.clone(),
                 clock.clone(),
                 meetings,
             )),
-            join_links: Arc::new(join_links),
+            notifications: Arc::new(notifications::NotificationService::new(
+                db.clone(),
+                bus.clone(),
+                clock.clone(),
+            )),
+            join_links,
             clock,
             bus,
             db,

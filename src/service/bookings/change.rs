@@ -13,6 +13,7 @@ use crate::domain::interval::Interval;
 use crate::domain::recurrence::Occurrence;
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
+use crate::jobs::session_timeline;
 use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
 use crate::service::users::find_user;
@@ -75,7 +76,7 @@ impl BookingService {
         active.cancelled_at = Set(Some(now));
         active.updated_at = Set(now);
         let updated = booking::Entity::update(active).exec(txn).await?;
-        record(
+        let bells = record(
             txn,
             &DomainEvent::BookingCancelled {
                 booking_id: id.into(),
@@ -87,6 +88,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
+        bells.ring(self.bus.as_ref()).await;
         updated.try_into()
     }
 
@@ -113,7 +115,7 @@ impl BookingService {
         active.cancelled_at = Set(Some(now));
         active.updated_at = Set(now);
         let updated = session::Entity::update(active).exec(txn).await?;
-        record(
+        let bells = record(
             txn,
             &DomainEvent::SessionCancelled {
                 booking_id,
@@ -125,6 +127,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
+        bells.ring(self.bus.as_ref()).await;
         updated.try_into()
     }
 
@@ -185,7 +188,9 @@ impl BookingService {
             .exec(txn)
             .await
             .map_err(constraint_to_conflict)?;
-        record(
+        session_timeline::start(txn, now, [(id, sequence, updated.start_at, updated.end_at)])
+            .await?;
+        let bells = record(
             txn,
             &DomainEvent::SessionRescheduled {
                 booking_id,
@@ -199,6 +204,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
+        bells.ring(self.bus.as_ref()).await;
         updated.try_into()
     }
 }

@@ -14,7 +14,7 @@ use crate::domain::recurrence::{rrule, Occurrence};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::{MeetingProvider, RoomRequest};
-use crate::jobs::extend_booking;
+use crate::jobs::{extend_booking, session_timeline};
 use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
 use crate::service::new_id;
@@ -122,7 +122,7 @@ impl BookingService {
                 extend_booking::schedule(txn, now, &row.id, weeks, at).await?;
             }
         }
-        record(
+        let bells = record(
             txn,
             &DomainEvent::BookingCreated {
                 booking_id: row.id.clone(),
@@ -133,6 +133,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
+        bells.ring(self.bus.as_ref()).await;
         tracing::info!(booking = %row.id, sessions = sessions.len(), "booking created");
         Ok((row.try_into()?, sessions))
     }
@@ -190,6 +191,13 @@ pub(super) async fn insert_sessions(
         .exec_without_returning(txn)
         .await
         .map_err(constraint_to_conflict)?;
+    session_timeline::start(
+        txn,
+        now,
+        rows.iter()
+            .map(|r| (r.id.as_str(), r.sequence, r.start_at, r.end_at)),
+    )
+    .await?;
     rows.into_iter().map(Session::try_from).collect()
 }
 

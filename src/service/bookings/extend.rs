@@ -18,6 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::jobs::extend_booking;
 use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
+use crate::service::notifications::Bells;
 use crate::service::users::find_user;
 
 /// What one extension run did.
@@ -72,34 +73,39 @@ impl BookingService {
             .copied()
             .collect();
         let sessions = insert_sessions(txn, self.meetings.as_ref(), &row, &ok, now).await?;
+        let mut bells = Bells::default();
         for clash in &clashes {
             let o = clash.occurrence;
-            record(
-                txn,
-                &DomainEvent::OccurrenceSkipped {
-                    booking_id: booking_id.into(),
-                    slot: o.slot,
-                    week: o.week,
-                    start: o.interval.start,
-                    end: o.interval.end,
-                    reason: clash.reason,
-                },
-                None,
-                now,
-            )
-            .await?;
+            bells.merge(
+                record(
+                    txn,
+                    &DomainEvent::OccurrenceSkipped {
+                        booking_id: booking_id.into(),
+                        slot: o.slot,
+                        week: o.week,
+                        start: o.interval.start,
+                        end: o.interval.end,
+                        reason: clash.reason,
+                    },
+                    None,
+                    now,
+                )
+                .await?,
+            );
         }
         if !sessions.is_empty() {
-            record(
-                txn,
-                &DomainEvent::SessionsAdded {
-                    booking_id: booking_id.into(),
-                    session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
-                },
-                None,
-                now,
-            )
-            .await?;
+            bells.merge(
+                record(
+                    txn,
+                    &DomainEvent::SessionsAdded {
+                        booking_id: booking_id.into(),
+                        session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
+                    },
+                    None,
+                    now,
+                )
+                .await?,
+            );
         }
         if let Some(at) = comes_into_view(zone, &slots, to_week) {
             extend_booking::schedule(txn, now, booking_id, to_week, at).await?;
@@ -109,6 +115,7 @@ impl BookingService {
         active.updated_at = Set(now);
         booking::Entity::update(active).exec(txn).await?;
         write.commit().await?;
+        bells.ring(self.bus.as_ref()).await;
         Ok(Extended {
             created: sessions.len(),
             skipped: clashes.len(),

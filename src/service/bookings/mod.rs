@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::service::page::Page;
 pub use create::NewBooking;
 pub use extend::Extended;
 pub use join::JoinAnswer;
-pub use read::{Page, SessionFilter};
+pub use read::SessionFilter;
 
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
@@ -30,17 +31,25 @@ use crate::domain::time::TimeZone;
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::MeetingProvider;
+use crate::pubsub::EventBus;
 
 pub struct BookingService {
     db: Db,
+    bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     meetings: Arc<dyn MeetingProvider>,
 }
 
 impl BookingService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, meetings: Arc<dyn MeetingProvider>) -> Self {
+    pub fn new(
+        db: Db,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        meetings: Arc<dyn MeetingProvider>,
+    ) -> Self {
         BookingService {
             db,
+            bus,
             clock,
             meetings,
         }

@@ -13,60 +13,13 @@ use super::{ensure_party, Booking, BookingService, Session};
 use crate::auth::{Principal, Role};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
-
-/// The largest page a client may ask for.
-pub const MAX_PAGE: i32 = 100;
-
-/// One page: each item with its cursor, and whether more follow.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<(String, T)>,
-    pub has_next: bool,
-}
+use crate::service::page::{decode_cursor, page_of, page_size, Page};
 
 /// Which sessions to list: those starting in `[from, to)`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SessionFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-}
-
-fn page_size(first: i32) -> AppResult<u64> {
-    if (1..=MAX_PAGE).contains(&first) {
-        Ok(first as u64)
-    } else {
-        Err(AppError::bad_input(
-            "first",
-            format!("must be between 1 and {MAX_PAGE} (got {first})"),
-        ))
-    }
-}
-
-fn encode_cursor(key: &str) -> String {
-    hex::encode(key)
-}
-
-fn decode_cursor(cursor: &str) -> AppResult<String> {
-    hex::decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| AppError::bad_input("after", "not a cursor this API gave out"))
-}
-
-fn page_of<M, T>(rows: Vec<M>, size: u64, key: impl Fn(&M) -> String) -> AppResult<Page<T>>
-where
-    T: TryFrom<M, Error = AppError>,
-{
-    let has_next = rows.len() as u64 > size;
-    let items = rows
-        .into_iter()
-        .take(size as usize)
-        .map(|m| {
-            let cursor = encode_cursor(&key(&m));
-            T::try_from(m).map(|t| (cursor, t))
-        })
-        .collect::<AppResult<_>>()?;
-    Ok(Page { items, has_next })
 }
 
 /// The rows of `id`/`mentor_id`/`student_id` tables the caller may see.

@@ -1,0 +1,183 @@
+//! Turning a booking's domain event into in-app notifications for the people involved.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use super::Outgoing;
+use crate::auth::Role;
+use crate::domain::booking::BookingKind;
+use crate::domain::notification::messages::{self, Addressed, BookingFacts, Party};
+use crate::entity::{booking, session, user};
+use crate::error::{AppError, AppResult};
+use crate::service::events::DomainEvent;
+use crate::service::users::User;
+
+/// The booking and the people a message about it may go to.
+pub(crate) struct Cast {
+    pub booking: booking::Model,
+    pub mentor: User,
+    pub student: User,
+}
+
+impl Cast {
+    pub async fn load(conn: &impl ConnectionTrait, booking_id: &str) -> AppResult<Cast> {
+        let booking = booking::Entity::find_by_id(booking_id)
+            .one(conn)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("booking {booking_id} vanished")))?;
+        let mut users = users_by_id(conn, [&booking.mentor_id, &booking.student_id]).await?;
+        let missing = |id: &str| AppError::Internal(anyhow::anyhow!("user {id} vanished"));
+        let mentor = users
+            .remove(&booking.mentor_id)
+            .ok_or_else(|| missing(&booking.mentor_id))?;
+        let student = users
+            .remove(&booking.student_id)
+            .ok_or_else(|| missing(&booking.student_id))?;
+        Ok(Cast {
+            booking,
+            mentor,
+            student,
+        })
+    }
+
+    pub fn facts(&self) -> BookingFacts<'_> {
+        BookingFacts {
+            booking_id: &self.booking.id,
+            subject: &self.booking.subject,
+            trial: self.booking.kind == BookingKind::Trial.as_str(),
+            mentor: party(&self.mentor),
+            student: party(&self.student),
+        }
+    }
+}
+
+pub(crate) fn party(u: &User) -> Party<'_> {
+    Party {
+        id: &u.id,
+        name: &u.name,
+        zone: u.time_zone,
+    }
+}
+
+async fn users_by_id(
+    conn: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = &String>,
+) -> AppResult<HashMap<String, User>> {
+    user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.into_iter().cloned()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| User::try_from(m).map(|u| (u.id.clone(), u)))
+        .collect()
+}
+
+async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {
+    user::Entity::find()
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+}
+
+async fn session_starts(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+) -> AppResult<Vec<DateTime<Utc>>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::StartAt)
+        .filter(session::Column::Id.is_in(ids.iter().cloned()))
+        .into_tuple::<DateTime<Utc>>()
+        .all(conn)
+        .await?)
+}
+
+/// The notifications `event` calls for; `actor` (who caused it) is not told of their own change.
+pub async fn for_event(
+    conn: &impl ConnectionTrait,
+    event: &DomainEvent,
+    actor: Option<&str>,
+) -> AppResult<Vec<Outgoing>> {
+    let addressed: Vec<Addressed> = match event {
+        DomainEvent::SessionsAdded { .. } => Vec::new(),
+        DomainEvent::BookingCreated {
+            booking_id,
+            session_ids,
+        } => {
+            let cast = Cast::load(conn, booking_id).await?;
+            let admins = admins(conn).await?;
+            let admin_parties: Vec<Party> = admins.iter().map(party).collect();
+            messages::booking_created(
+                &cast.facts(),
+                cast.booking.start_at,
+                session_ids.len(),
+                &admin_parties,
+            )
+        }
+        DomainEvent::BookingCancelled {
+            booking_id,
+            cancelled_session_ids,
+            reason,
+        } => {
+            let cast = Cast::load(conn, booking_id).await?;
+            let starts = session_starts(conn, cancelled_session_ids).await?;
+            messages::cancelled(&cast.facts(), &starts, true, actor, reason.as_deref())
+        }
+        DomainEvent::SessionCancelled {
+            booking_id,
+            session_id,
+            reason,
+        } => {
+            let cast = Cast::load(conn, booking_id).await?;
+            let starts = session_starts(conn, std::slice::from_ref(session_id)).await?;
+            messages::cancelled(&cast.facts(), &starts, false, actor, reason.as_deref())
+        }
+        DomainEvent::SessionRescheduled {
+            booking_id,
+            session_id,
+            from,
+            to,
+            ..
+        } => {
+            let cast = Cast::load(conn, booking_id).await?;
+            messages::rescheduled(&cast.facts(), session_id, *from, *to, actor)
+        }
+        DomainEvent::SessionCompleted {
+            booking_id,
+            session_id,
+        } => {
+            let cast = Cast::load(conn, booking_id).await?;
+            let start = session_starts(conn, std::slice::from_ref(session_id)).await?;
+            start
+                .first()
+                .map(|at| messages::feedback_request(&cast.facts(), session_id, *at))
+                .into_iter()
+                .collect()
+        }
+        DomainEvent::OccurrenceSkipped {
+            booking_id,
+            start,
+            reason,
+            ..
+        } => {
+            let cast = Cast::load(conn, booking_id).await?;
+            messages::occurrence_skipped(&cast.facts(), *start, *reason)
+        }
+    };
+    Ok(addressed
+        .into_iter()
+        .map(|(to, message)| Outgoing {
+            to,
+            message,
+            dedupe_key: None,
+        })
+        .collect())
+}

@@ -1,0 +1,112 @@
+//! Live streams for subscriptions: new notifications (replaying what a client missed first) and the
+//! unread count.
+//!
+//! Both subscribe to the user's topic before they read anything, so nothing committed after the
+//! first read can slip past: it either shows up in the read or rings afterwards.
+
+use std::sync::Arc;
+
+use futures::{FutureExt, Stream, StreamExt};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::deliver::UserRing;
+use super::read::unread_count;
+use super::{Notification, NotificationService};
+use crate::entity::{notification, notification_counter};
+use crate::error::AppResult;
+use crate::pubsub::{topic, Ring};
+
+/// Catch-up reads come in pages of this many.
+const CATCH_UP_PAGE: u64 = 500;
+
+impl NotificationService {
+    /// The user's notifications after `after` (a `seq`; `None` = from now on), oldest first, then
+    /// each new one as it is committed: no gap, no duplicate.
+    pub fn received(
+        self: &Arc<Self>,
+        user_id: String,
+        after: Option<i64>,
+    ) -> impl Stream<Item = AppResult<Notification>> + Send + 'static {
+        let mut rings = self.bus.subscribe(&topic::user(&user_id));
+        let this = self.clone();
+        async_stream::try_stream! {
+            let mut last = match after {
+                Some(seq) => seq,
+                None => this.last_seq(&user_id).await?,
+            };
+            let mut behind = true;
+            loop {
+                if behind {
+                    loop {
+                        let page = this.after_seq(&user_id, last).await?;
+                        let full = page.len() as u64 == CATCH_UP_PAGE;
+                        for n in page {
+                            last = n.seq;
+                            yield n;
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    behind = false;
+                }
+                let Some(ring) = rings.next().await else { break };
+                match ring {
+                    Ring::Message(value) => match serde_json::from_value::<UserRing>(value) {
+                        Ok(UserRing::New { notification }) if notification.seq == last + 1 => {
+                            last = notification.seq;
+                            yield *notification;
+                        }
+                        Ok(UserRing::New { notification }) if notification.seq <= last => {}
+                        Ok(UserRing::Read) => {}
+                        // Ahead of what we have (a ring was lost) or unreadable: read the database.
+                        Ok(UserRing::New { .. }) | Err(_) => behind = true,
+                    },
+                    Ring::Lagged => behind = true,
+                }
+            }
+        }
+    }
+
+    /// The unread count now, then again whenever it changes.
+    pub fn unread_counts(
+        self: &Arc<Self>,
+        user_id: String,
+    ) -> impl Stream<Item = AppResult<i64>> + Send + 'static {
+        let mut rings = self.bus.subscribe(&topic::user(&user_id));
+        let this = self.clone();
+        async_stream::try_stream! {
+            let mut last = unread_count(this.db.conn(), &user_id).await?;
+            yield last;
+            while rings.next().await.is_some() {
+                // Several rings already waiting need one count, not one each.
+                while let Some(Some(_)) = rings.next().now_or_never() {}
+                let count = unread_count(this.db.conn(), &user_id).await?;
+                if count != last {
+                    last = count;
+                    yield count;
+                }
+            }
+        }
+    }
+
+    async fn last_seq(&self, user_id: &str) -> AppResult<i64> {
+        Ok(notification_counter::Entity::find_by_id(user_id)
+            .one(self.db.conn())
+            .await?
+            .map_or(0, |c| c.last_seq))
+    }
+
+    async fn after_seq(&self, user_id: &str, seq: i64) -> AppResult<Vec<Notification>> {
+        notification::Entity::find()
+            .filter(notification::Column::UserId.eq(user_id))
+            .filter(notification::Column::Seq.gt(seq))
+            .order_by_asc(notification::Column::Seq)
+            .limit(CATCH_UP_PAGE)
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(Notification::try_from)
+            .collect()
+    }
+}

@@ -1,0 +1,103 @@
+//! The owner's view: a page of notifications, the unread count, and marking them read.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{seq_of_cursor, Bells, Notification, NotificationService};
+use crate::auth::Principal;
+use crate::entity::notification::{self, Column};
+use crate::error::{AppError, AppResult};
+use crate::service::page::{page_size, Page};
+
+impl NotificationService {
+    /// The caller's notifications, newest first.
+    pub async fn list(
+        &self,
+        p: &Principal,
+        first: i32,
+        after: Option<&str>,
+        unread_only: bool,
+    ) -> AppResult<Page<Notification>> {
+        let size = page_size(first)?;
+        let mut query = notification::Entity::find().filter(Column::UserId.eq(p.user_id.as_str()));
+        if let Some(after) = after {
+            query = query.filter(Column::Seq.lt(seq_of_cursor(after, "after")?));
+        }
+        if unread_only {
+            query = query.filter(Column::ReadAt.is_null());
+        }
+        let rows = query
+            .order_by_desc(Column::Seq)
+            .limit(size + 1)
+            .all(self.db.conn())
+            .await?;
+        let has_next = rows.len() as u64 > size;
+        let items = rows
+            .into_iter()
+            .take(size as usize)
+            .map(|m| Notification::try_from(m).map(|n| (n.cursor(), n)))
+            .collect::<AppResult<_>>()?;
+        Ok(Page { items, has_next })
+    }
+
+    pub async fn unread_count(&self, user_id: &str) -> AppResult<i64> {
+        unread_count(self.db.conn(), user_id).await
+    }
+
+    /// Marks one of the caller's notifications read; marking it again keeps the first time.
+    pub async fn mark_read(&self, p: &Principal, id: &str) -> AppResult<Notification> {
+        let row = notification::Entity::find_by_id(id)
+            .one(self.db.conn())
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no notification with id {id:?}")))?;
+        if row.user_id != p.user_id {
+            return Err(AppError::Forbidden(
+                "this notification belongs to someone else".into(),
+            ));
+        }
+        if row.read_at.is_some() {
+            return row.try_into();
+        }
+        let now = self.clock.now();
+        let changed = notification::Entity::update_many()
+            .col_expr(Column::ReadAt, Expr::value(now))
+            .filter(Column::Id.eq(id))
+            .filter(Column::ReadAt.is_null())
+            .exec(self.db.conn())
+            .await?
+            .rows_affected;
+        if changed > 0 {
+            Bells::read(&p.user_id).ring(self.bus.as_ref()).await;
+        }
+        let row = notification::Entity::find_by_id(id)
+            .one(self.db.conn())
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no notification with id {id:?}")))?;
+        row.try_into()
+    }
+
+    /// Marks every unread notification of the caller read; returns how many changed.
+    pub async fn mark_all_read(&self, p: &Principal) -> AppResult<u64> {
+        let changed = notification::Entity::update_many()
+            .col_expr(Column::ReadAt, Expr::value(self.clock.now()))
+            .filter(Column::UserId.eq(p.user_id.as_str()))
+            .filter(Column::ReadAt.is_null())
+            .exec(self.db.conn())
+            .await?
+            .rows_affected;
+        if changed > 0 {
+            Bells::read(&p.user_id).ring(self.bus.as_ref()).await;
+        }
+        Ok(changed)
+    }
+}
+
+pub(super) async fn unread_count(conn: &impl ConnectionTrait, user_id: &str) -> AppResult<i64> {
+    Ok(notification::Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ReadAt.is_null())
+        .count(conn)
+        .await? as i64)
+}

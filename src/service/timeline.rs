@@ -1,0 +1,148 @@
+//! Running a session's timeline phases: "starting soon" notifications with each participant's join
+//! link, then at the end marking the session (and a finished booking) completed, which asks the
+//! student for feedback.
+
+use std::sync::Arc;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+
+use super::events::{record, DomainEvent};
+use super::notifications::{deliver, Bells, Outgoing};
+use crate::auth::join::JoinLinks;
+use crate::clock::Clock;
+use crate::db::{for_update, Db};
+use crate::domain::booking::{BookingStatus, SessionStatus};
+use crate::domain::notification::messages;
+use crate::domain::timeline::Phase;
+use crate::entity::{booking, session};
+use crate::error::AppResult;
+use crate::jobs::session_timeline::{self, SessionTimeline};
+use crate::pubsub::EventBus;
+use crate::service::notifications::fan_out::Cast;
+
+pub struct TimelineService {
+    db: Db,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    join_links: Arc<JoinLinks>,
+}
+
+impl TimelineService {
+    pub fn new(
+        db: Db,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        join_links: Arc<JoinLinks>,
+    ) -> Self {
+        TimelineService {
+            db,
+            bus,
+            clock,
+            join_links,
+        }
+    }
+
+    /// Runs one phase and queues the next, in one transaction. Idempotent: a repeated run finds its
+    /// notifications written (by their dedupe keys) or the session no longer scheduled.
+    pub async fn run(&self, job: &SessionTimeline) -> AppResult<()> {
+        let now = self.clock.now();
+        let write = self.db.begin_write().await?;
+        let txn = &write.txn;
+        let Some(row) = for_update(txn, session::Entity::find_by_id(job.session_id.as_str()))
+            .one(txn)
+            .await?
+        else {
+            return Ok(());
+        };
+        let scheduled = row.status == SessionStatus::Scheduled.as_str();
+        if row.sequence != job.sequence || !scheduled {
+            return Ok(());
+        }
+        let bells = if job.phase.still_useful(row.start_at, now) {
+            match job.phase {
+                Phase::StartingSoon => self.starting_soon(txn, &row, now).await?,
+                Phase::Ended => complete(txn, &row, now).await?,
+            }
+        } else {
+            Bells::default()
+        };
+        if let Some(next) = job.phase.next() {
+            let next_job = SessionTimeline {
+                phase: next,
+                ..job.clone()
+            };
+            session_timeline::queue(txn, now, &next_job, next.due(row.start_at, row.end_at))
+                .await?;
+        }
+        write.commit().await?;
+        bells.ring(self.bus.as_ref()).await;
+        Ok(())
+    }
+
+    async fn starting_soon(
+        &self,
+        txn: &impl ConnectionTrait,
+        row: &session::Model,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<Bells> {
+        let cast = Cast::load(txn, &row.booking_id).await?;
+        let outgoing = messages::starting_soon(&cast.facts(), &row.id, row.start_at, |user| {
+            self.join_links.url(&row.id, user, row.end_at)
+        })
+        .into_iter()
+        .map(|(to, message)| Outgoing {
+            to,
+            message,
+            dedupe_key: Some(format!("starting_soon:{}:{}", row.id, row.sequence)),
+        })
+        .collect();
+        deliver(txn, outgoing, now).await
+    }
+}
+
+/// Marks the session completed, and its booking too when it has a fixed end and nothing is left
+/// scheduled; records `SESSION_COMPLETED` (which asks the student for feedback).
+async fn complete(
+    txn: &impl ConnectionTrait,
+    row: &session::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<Bells> {
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::Status,
+            Expr::value(SessionStatus::Completed.as_str()),
+        )
+        .col_expr(session::Column::UpdatedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(row.id.as_str()))
+        .exec(txn)
+        .await?;
+    let left = session::Entity::find()
+        .filter(session::Column::BookingId.eq(row.booking_id.as_str()))
+        .filter(session::Column::Status.eq(SessionStatus::Scheduled.as_str()))
+        .count(txn)
+        .await?;
+    if left == 0 {
+        if let Some(b) = booking::Entity::find_by_id(row.booking_id.as_str())
+            .one(txn)
+            .await?
+        {
+            if b.weeks.is_some() && b.status == BookingStatus::Confirmed.as_str() {
+                let mut active: booking::ActiveModel = b.into();
+                active.status = Set(BookingStatus::Completed.as_str().into());
+                active.updated_at = Set(now);
+                booking::Entity::update(active).exec(txn).await?;
+            }
+        }
+    }
+    record(
+        txn,
+        &DomainEvent::SessionCompleted {
+            booking_id: row.booking_id.clone(),
+            session_id: row.id.clone(),
+        },
+        None,
+        now,
+    )
+    .await
+}
