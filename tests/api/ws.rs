@@ -14,9 +14,9 @@ use crate::availability::MENTOR;
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
+pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
     let mut request = format!("ws://{}/graphql/ws", app.addr)
         .into_client_request()
         .unwrap();
@@ -30,7 +30,7 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::Text(message.to_string().into()))
         .await
@@ -38,7 +38,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// A socket past `connection_ack`, signed in with `token`.
-async fn signed_in(app: &TestApp, token: &str) -> Socket {
+pub async fn signed_in(app: &TestApp, token: &str) -> Socket {
     let mut socket = connect(app, "graphql-transport-ws").await;
     send(
         &mut socket,
@@ -50,7 +50,7 @@ async fn signed_in(app: &TestApp, token: &str) -> Socket {
 }
 
 /// The next JSON message from the server, skipping pings and keep-alives.
-async fn next_json(socket: &mut Socket) -> Value {
+pub async fn next_json(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -71,7 +71,7 @@ async fn next_json(socket: &mut Socket) -> Value {
 }
 
 /// The close code the server ends with.
-async fn close_code(socket: &mut Socket) -> u16 {
+pub async fn close_code(socket: &mut Socket) -> u16 {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -1,0 +1,233 @@
+//! Live notifications over graphql-transport-ws with a real client: delivery, replay with `after`
+//! (no gap, no duplicate, even while notifications are being written), many tabs, isolation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use mentor_scheduler::auth::Role;
+use mentor_scheduler::entity::notification;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+
+use crate::bookings::{book, request, tutor_and_student, STUDENT};
+use crate::helpers::TestApp;
+use crate::notifications::{send_many, ADMIN, LIST, SEND};
+use crate::on_both_backends;
+use crate::ws::{next_json, send, signed_in, Socket};
+
+const RECEIVED: &str =
+    "subscription($after: String) { notificationReceived(after: $after) { id type title cursor } }";
+const COUNT: &str = "subscription { unreadNotificationCount }";
+
+async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    send(
+        socket,
+        json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}),
+    )
+    .await;
+}
+
+/// The payload data of the next `next` message for subscription `id` (others are kept in `stash`).
+async fn next_for(socket: &mut Socket, id: &str, stash: &mut HashMap<String, Vec<Value>>) -> Value {
+    if let Some(v) = stash.get_mut(id).filter(|v| !v.is_empty()) {
+        return v.remove(0);
+    }
+    loop {
+        let message = next_json(socket).await;
+        assert_eq!(message["type"], "next", "{message}");
+        let data = message["payload"]["data"].clone();
+        let from = message["id"].as_str().unwrap().to_string();
+        if from == id {
+            return data;
+        }
+        stash.entry(from).or_default().push(data);
+    }
+}
+
+/// Asserts nothing more arrives for a moment (no duplicates, no foreign events).
+async fn quiet(socket: &mut Socket) {
+    let more = tokio::time::timeout(Duration::from_millis(400), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] != "ping" {
+                        return v;
+                    }
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("socket ended: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "unexpected message: {more:?}");
+}
+
+async fn newest_cursor(app: &TestApp, token: &str) -> String {
+    let data = app.ok(token, LIST, json!({"first": 1})).await;
+    data["notifications"]["edges"][0]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn ids_in_seq_order(app: &TestApp, user: &str) -> Vec<String> {
+    notification::Entity::find()
+        .filter(notification::Column::UserId.eq(user))
+        .order_by_asc(notification::Column::Seq)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect()
+}
+
+on_both_backends! {
+    async fn a_subscriber_hears_of_a_new_booking_and_its_count_moves(app) {
+        let (_, student) = tutor_and_student(&app).await;
+        let mut socket = signed_in(&app, &student).await;
+        let mut stash = HashMap::new();
+        subscribe(&mut socket, "n", RECEIVED, json!({})).await;
+        subscribe(&mut socket, "c", COUNT, json!({})).await;
+        assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 0);
+        book(&app, &student, request(&["2026-01-05T10:00:00Z"], json!(1))).await;
+        let got = next_for(&mut socket, "n", &mut stash).await["notificationReceived"].clone();
+        assert_eq!(got["type"], "SESSION_CONFIRMATION");
+        assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 1);
+        app.ok(&student, "mutation { markAllNotificationsRead }", json!({})).await;
+        assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 0);
+        quiet(&mut socket).await;
+    }
+
+    async fn reconnecting_with_after_replays_exactly_what_was_missed(app) {
+        let student = app.user(STUDENT, Role::Student, "UTC").await;
+        let admin = send_many(&app, STUDENT, 1).await;
+        let first = newest_cursor(&app, &student).await;
+        let notify = |title: &str| {
+            let (app, admin, title) = (&app, admin.clone(), title.to_string());
+            async move {
+                app.ok(&admin, SEND, json!({"i": {"userIds": [STUDENT], "type": "SYSTEM_UPDATE", "title": title, "body": ""}})).await;
+            }
+        };
+        let mut stash = HashMap::new();
+        let mut tab = signed_in(&app, &student).await;
+        subscribe(&mut tab, "n", RECEIVED, json!({"after": first})).await;
+        notify("two").await;
+        let two = next_for(&mut tab, "n", &mut stash).await["notificationReceived"].clone();
+        assert_eq!(two["title"], "two");
+        tab.close(None).await.ok();
+
+        // Offline: two more arrive.
+        notify("three").await;
+        notify("four").await;
+        let mut tab = signed_in(&app, &student).await;
+        subscribe(&mut tab, "n", RECEIVED, json!({"after": two["cursor"]})).await;
+        let mut titles = Vec::new();
+        for _ in 0..2 {
+            titles.push(next_for(&mut tab, "n", &mut stash).await["notificationReceived"]["title"].clone());
+        }
+        assert_eq!(titles, [json!("three"), json!("four")], "missed ones first, oldest first");
+        notify("five").await;
+        assert_eq!(next_for(&mut tab, "n", &mut stash).await["notificationReceived"]["title"], "five");
+        quiet(&mut tab).await;
+    }
+
+    async fn no_gap_and_no_duplicate_while_notifications_arrive_during_the_switch_over(app) {
+        let student = app.user(STUDENT, Role::Student, "UTC").await;
+        let admin = send_many(&app, STUDENT, 1).await;
+        let after = newest_cursor(&app, &student).await;
+        const BURST: usize = 40;
+        // Writers race the subscriber's catch-up and its switch to live rings.
+        let writers = {
+            let client = app.client.clone();
+            let url = app.url("/graphql");
+            tokio::spawn(async move {
+                let sends = (0..BURST).map(|i| {
+                    let body = json!({"query": SEND, "variables": {"i": {"userIds": [STUDENT], "type": "SYSTEM_UPDATE", "title": format!("burst {i}"), "body": ""}}});
+                    client.post(&url).bearer_auth(&admin).json(&body).send()
+                });
+                for r in futures::future::join_all(sends).await {
+                    assert!(r.unwrap().status().is_success());
+                }
+            })
+        };
+        let mut socket = signed_in(&app, &student).await;
+        subscribe(&mut socket, "n", RECEIVED, json!({"after": after})).await;
+        let mut stash = HashMap::new();
+        let mut got = Vec::new();
+        while got.len() < BURST {
+            got.push(next_for(&mut socket, "n", &mut stash).await["notificationReceived"]["id"].as_str().unwrap().to_string());
+        }
+        writers.await.unwrap();
+        quiet(&mut socket).await;
+        let all = ids_in_seq_order(&app, STUDENT).await;
+        assert_eq!(got, all[1..], "every notification after the cursor, once, in order");
+    }
+
+    async fn every_tab_gets_every_event_and_the_same_count(app) {
+        let student = app.user(STUDENT, Role::Student, "UTC").await;
+        let mut tabs = Vec::new();
+        for _ in 0..3 {
+            let mut tab = signed_in(&app, &student).await;
+            let mut stash = HashMap::new();
+            subscribe(&mut tab, "n", RECEIVED, json!({})).await;
+            subscribe(&mut tab, "c", COUNT, json!({})).await;
+            assert_eq!(next_for(&mut tab, "c", &mut stash).await["unreadNotificationCount"], 0);
+            tabs.push((tab, stash));
+        }
+        send_many(&app, STUDENT, 2).await;
+        for (tab, stash) in &mut tabs {
+            for expected in ["update 0", "update 1"] {
+                assert_eq!(next_for(tab, "n", stash).await["notificationReceived"]["title"], expected);
+            }
+            // Counts only move forward to the true value; the last one seen is 2 in every tab.
+            let mut count = next_for(tab, "c", stash).await["unreadNotificationCount"].clone();
+            if count == 1 {
+                count = next_for(tab, "c", stash).await["unreadNotificationCount"].clone();
+            }
+            assert_eq!(count, 2);
+        }
+        app.ok(&student, "mutation { markAllNotificationsRead }", json!({})).await;
+        for (tab, stash) in &mut tabs {
+            assert_eq!(next_for(tab, "c", stash).await["unreadNotificationCount"], 0);
+            quiet(tab).await;
+        }
+    }
+
+    async fn users_hear_only_their_own(app) {
+        app.user(STUDENT, Role::Student, "UTC").await;
+        let other = app.user("ckotherstudent0000000001", Role::Student, "UTC").await;
+        let mut socket = signed_in(&app, &other).await;
+        let mut stash = HashMap::new();
+        subscribe(&mut socket, "n", RECEIVED, json!({})).await;
+        subscribe(&mut socket, "c", COUNT, json!({})).await;
+        assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 0);
+        send_many(&app, STUDENT, 2).await;
+        quiet(&mut socket).await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_after_cursor_is_refused_with_a_code() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let student = app.user(STUDENT, Role::Student, "UTC").await;
+    let _ = ADMIN;
+    let mut socket = signed_in(&app, &student).await;
+    subscribe(&mut socket, "n", RECEIVED, json!({"after": "not-a-cursor"})).await;
+    let message = next_json(&mut socket).await;
+    let errors = if message["type"] == "error" {
+        message["payload"].clone()
+    } else {
+        message["payload"]["errors"].clone()
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{message}"
+    );
+    assert_eq!(errors[0]["extensions"]["field"], "after", "{message}");
+}
