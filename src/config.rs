@@ -70,6 +70,12 @@ pub struct Settings {
     pub job_workers: usize,
     /// `JOB_POLL_INTERVAL_MS`: how often an idle job runner looks for due jobs.
     pub job_poll_interval_ms: u64,
+    /// `REDIS_URL`: the event bus across nodes (Redis pub/sub); absent = the in-process bus, for a
+    /// single node. A secret: it may hold a password.
+    pub redis_url: Option<Secret>,
+    /// `REDIS_CHANNEL_PREFIX`: this deployment's Redis channels are `{prefix}{topic}`, so several
+    /// deployments can share one Redis.
+    pub redis_channel_prefix: String,
 }
 
 impl Settings {
@@ -113,6 +119,10 @@ impl Settings {
             }),
             meeting_base_url: get("MEETING_BASE_URL")
                 .unwrap_or_else(|| "https://meet.jit.si".into()),
+            redis_url: get("REDIS_URL").map(Secret::new),
+            redis_channel_prefix: get("REDIS_CHANNEL_PREFIX")
+                .map(|p| p.trim().to_string())
+                .unwrap_or_else(|| "mentor:".into()),
             data_dir,
         })
     }
@@ -186,6 +196,28 @@ mod tests {
         assert_eq!((s.job_workers, s.job_poll_interval_ms), (0, 25));
         let err = settings(&[("JOB_WORKERS", "-1")]).unwrap_err();
         assert!(format!("{err:#}").contains("JOB_WORKERS"));
+    }
+
+    #[test]
+    fn redis_is_optional_and_its_url_is_a_secret() {
+        let s = settings(&[]).unwrap();
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.redis_channel_prefix, "mentor:");
+        let s = settings(&[("REDIS_URL", "   "), ("REDIS_CHANNEL_PREFIX", "")]).unwrap();
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.redis_channel_prefix, "mentor:");
+        let s = settings(&[
+            ("REDIS_URL", "redis://:s3cret@cache:6379/0"),
+            ("REDIS_CHANNEL_PREFIX", " staging: "),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.redis_url.as_ref().map(Secret::expose),
+            Some("redis://:s3cret@cache:6379/0")
+        );
+        assert_eq!(s.redis_channel_prefix, "staging:");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     /// Every variable this file reads is documented in `.env.example`, and nothing more.

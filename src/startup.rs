@@ -18,7 +18,7 @@ use crate::graphql::{build_schema, Limits};
 use crate::http::{router, AppState, WsSettings};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{self, JobRunner, RunnerConfig};
-use crate::pubsub::InProcessBus;
+use crate::pubsub::{EventBus, InProcessBus, RedisBus};
 use crate::service::{Adapters, Services};
 
 pub struct Application {
@@ -53,11 +53,28 @@ pub async fn connect_services(
     let db = Db::connect(settings).await?;
     db.migrate().await?;
     let adapters = Adapters {
-        bus: Arc::new(InProcessBus::new()),
+        bus: event_bus(settings).await?,
         meetings: Arc::new(BuiltInRooms::new(&settings.meeting_base_url)),
         join_links: JoinLinks::new(&jwt_secret(settings)?, &settings.public_base_url),
     };
     Ok(Services::new(db, adapters, clock))
+}
+
+/// Redis pub/sub when `REDIS_URL` is set (several nodes), else the in-process bus (one node).
+async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn EventBus>> {
+    match &settings.redis_url {
+        Some(url) => {
+            let bus = RedisBus::connect(url.expose(), &settings.redis_channel_prefix)
+                .await
+                .context("REDIS_URL: starting the Redis event bus")?;
+            tracing::info!(prefix = %settings.redis_channel_prefix, "event bus: Redis pub/sub");
+            Ok(Arc::new(bus))
+        }
+        None => {
+            tracing::info!("event bus: in-process (REDIS_URL is not set; one node only)");
+            Ok(Arc::new(InProcessBus::new()))
+        }
+    }
 }
 
 impl Application {

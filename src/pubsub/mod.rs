@@ -2,7 +2,9 @@
 //! hears it reads the database.
 
 mod in_process;
+mod redis;
 
+pub use self::redis::RedisBus;
 use futures::stream::BoxStream;
 pub use in_process::InProcessBus;
 
