@@ -15,4 +15,5 @@ mod notification_ws;
 mod notifications;
 mod schema;
 mod slots;
+mod two_nodes;
 mod ws;

@@ -16,11 +16,11 @@ use crate::notifications::{send_many, ADMIN, LIST, SEND};
 use crate::on_both_backends;
 use crate::ws::{next_json, send, signed_in, Socket};
 
-const RECEIVED: &str =
+pub const RECEIVED: &str =
     "subscription($after: String) { notificationReceived(after: $after) { id type title cursor } }";
-const COUNT: &str = "subscription { unreadNotificationCount }";
+pub const COUNT: &str = "subscription { unreadNotificationCount }";
 
-async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+pub async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
     send(
         socket,
         json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}),
@@ -29,7 +29,7 @@ async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value)
 }
 
 /// The payload data of the next `next` message for subscription `id` (others are kept in `stash`).
-async fn next_for(socket: &mut Socket, id: &str, stash: &mut HashMap<String, Vec<Value>>) -> Value {
+pub async fn next_for(socket: &mut Socket, id: &str, stash: &mut HashMap<String, Vec<Value>>) -> Value {
     if let Some(v) = stash.get_mut(id).filter(|v| !v.is_empty()) {
         return v.remove(0);
     }
@@ -46,7 +46,7 @@ async fn next_for(socket: &mut Socket, id: &str, stash: &mut HashMap<String, Vec
 }
 
 /// Asserts nothing more arrives for a moment (no duplicates, no foreign events).
-async fn quiet(socket: &mut Socket) {
+pub async fn quiet(socket: &mut Socket) {
     let more = tokio::time::timeout(Duration::from_millis(400), async {
         loop {
             match socket.next().await {

@@ -17,7 +17,12 @@ use crate::on_both_backends;
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
+    connect_to(&app.addr, protocol).await
+}
+
+/// A socket to the server at `addr` (host:port), speaking `protocol`.
+pub async fn connect_to(addr: &str, protocol: &str) -> Socket {
+    let mut request = format!("ws://{addr}/graphql/ws")
         .into_client_request()
         .unwrap();
     request
@@ -39,7 +44,11 @@ pub async fn send(socket: &mut Socket, message: Value) {
 
 /// A socket past `connection_ack`, signed in with `token`.
 pub async fn signed_in(app: &TestApp, token: &str) -> Socket {
-    let mut socket = connect(app, "graphql-transport-ws").await;
+    signed_in_at(&app.addr, token).await
+}
+
+pub async fn signed_in_at(addr: &str, token: &str) -> Socket {
+    let mut socket = connect_to(addr, "graphql-transport-ws").await;
     send(
         &mut socket,
         json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),

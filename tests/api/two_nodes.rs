@@ -1,0 +1,179 @@
+//! Two server processes sharing PostgreSQL and a private Redis: a subscriber on one node hears what a
+//! mutation on the other wrote, and nothing is lost when Redis restarts in the middle.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use mentor_scheduler::auth::jwt::JwtKeys;
+use mentor_scheduler::auth::{Principal, Role};
+use mentor_scheduler::config::Secret;
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::helpers::fresh_postgres_database;
+use crate::notification_ws::{next_for, quiet, subscribe, COUNT, RECEIVED};
+use crate::notifications::SEND;
+use crate::ws::signed_in_at;
+
+const SECRET: &str = "two-nodes-test-secret-0123456789abcdef";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn wait_for_port(port: u16) -> bool {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A private `redis-server` on `port`, killed when dropped.
+struct Redis(Child);
+
+impl Redis {
+    async fn start(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server runs (CI installs it)");
+        assert!(wait_for_port(port).await, "redis-server listens on {port}");
+        Redis(child)
+    }
+
+    async fn stop(mut self) {
+        self.0.kill().await.ok();
+        self.0.wait().await.ok();
+    }
+}
+
+/// One node: the real binary, `serve`, killed when dropped.
+struct Node {
+    addr: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    async fn start(database_url: &str, redis_port: u16) -> Node {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mentor-scheduler"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", SECRET)
+            .env("DATA_DIR", dir.path())
+            .env("RUST_LOG", "info,sqlx=warn,hyper=warn,tower_http=warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server binary runs");
+        let addr = format!("127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            let ready = client.get(format!("http://{addr}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Node {
+                    addr,
+                    _child: child,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node on {addr} did not become ready");
+    }
+
+    async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body: Value = reqwest::Client::new()
+            .post(format!("http://{}/graphql", self.addr))
+            .bearer_auth(token)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+}
+
+fn token(sub: &str, role: Role) -> String {
+    let keys = JwtKeys::new(&Secret::new(SECRET), None, None);
+    keys.mint(
+        &Principal {
+            user_id: sub.into(),
+            role,
+            email: format!("{sub}@example.com"),
+            name: sub.into(),
+            time_zone: "UTC".parse().unwrap(),
+        },
+        Span::hours(1),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_node_hears_a_mutation_on_the_other_even_across_a_redis_restart() {
+    let Some(database_url) = fresh_postgres_database().await else {
+        crate::helpers::say_skipped("two_nodes");
+        return;
+    };
+    let redis_port = free_port();
+    let redis = Redis::start(redis_port).await;
+    let a = Node::start(&database_url, redis_port).await;
+    let b = Node::start(&database_url, redis_port).await;
+    let student = token("cktwonodestudent00000001", Role::Student);
+    let admin = token("cktwonodeadmin0000000001", Role::Admin);
+    a.gql(&student, "{ me { id } }", json!({})).await;
+    let send = |title: &str| {
+        let (a, admin) = (&a, admin.clone());
+        let variables = json!({"i": {"userIds": ["cktwonodestudent00000001"], "type": "SYSTEM_UPDATE", "title": title, "body": ""}});
+        async move { a.gql(&admin, SEND, variables).await }
+    };
+
+    let mut socket = signed_in_at(&b.addr, &student).await;
+    let mut stash = HashMap::new();
+    subscribe(&mut socket, "n", RECEIVED, json!({})).await;
+    subscribe(&mut socket, "c", COUNT, json!({})).await;
+    assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 0);
+
+    send("from node A").await;
+    let got = next_for(&mut socket, "n", &mut stash).await;
+    assert_eq!(got["notificationReceived"]["title"], "from node A");
+    assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 1);
+
+    // Redis goes away: node A still answers, the notification is stored, and node B's subscriber
+    // gets it once Redis is back and the bus has reconnected.
+    redis.stop().await;
+    let sent = send("while Redis was down").await;
+    assert_eq!(sent["sendNotification"]["delivered"], 1);
+    let _redis = Redis::start(redis_port).await;
+    let got = next_for(&mut socket, "n", &mut stash).await;
+    assert_eq!(got["notificationReceived"]["title"], "while Redis was down");
+    send("after the restart").await;
+    let got = next_for(&mut socket, "n", &mut stash).await;
+    assert_eq!(got["notificationReceived"]["title"], "after the restart");
+    let mut count = next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"].clone();
+    while count != 3 {
+        count = next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"].clone();
+    }
+    quiet(&mut socket).await;
+}
