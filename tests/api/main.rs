@@ -11,6 +11,7 @@ mod bookings;
 mod http;
 mod jobs;
 mod join;
+mod js_client;
 mod schema;
 mod slots;
 mod ws;
