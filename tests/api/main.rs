@@ -11,6 +11,7 @@ mod bookings;
 mod http;
 mod jobs;
 mod join;
+mod js_client;
 mod notification_ws;
 mod notifications;
 mod schema;
