@@ -295,7 +295,9 @@ impl NotificationSubscription {
         let zone = p.time_zone;
         let stream = services(ctx)
             .notifications
-            .received(p.user_id.clone(), after);
+            .received(p.user_id.clone(), after)
+            .await
+            .map_err(gql)?;
         Ok(stream.map(move |n| n.map(|n| Notification(n, zone)).map_err(gql)))
     }
 

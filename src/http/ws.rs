@@ -139,6 +139,13 @@ async fn serve(state: AppState, socket: WebSocket) {
                     Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
                     Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    // Answer the client's close (the reply is only queued until the sink is
+                    // flushed): without it the client sees 1006, and graphql-ws backs off for
+                    // seconds before reconnecting.
+                    Some(Ok(Message::Close(_))) => {
+                        let _ = sink.close().await;
+                        break;
+                    }
                     _ => break,
                 };
                 if message_type(&raw).is_none() {

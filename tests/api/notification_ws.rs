@@ -29,7 +29,11 @@ pub async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Va
 }
 
 /// The payload data of the next `next` message for subscription `id` (others are kept in `stash`).
-pub async fn next_for(socket: &mut Socket, id: &str, stash: &mut HashMap<String, Vec<Value>>) -> Value {
+pub async fn next_for(
+    socket: &mut Socket,
+    id: &str,
+    stash: &mut HashMap<String, Vec<Value>>,
+) -> Value {
     if let Some(v) = stash.get_mut(id).filter(|v| !v.is_empty()) {
         return v.remove(0);
     }

@@ -28,7 +28,10 @@ fn free_port() -> u16 {
 
 async fn wait_for_port(port: u16) -> bool {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -153,12 +156,18 @@ async fn a_subscriber_on_one_node_hears_a_mutation_on_the_other_even_across_a_re
     let mut stash = HashMap::new();
     subscribe(&mut socket, "n", RECEIVED, json!({})).await;
     subscribe(&mut socket, "c", COUNT, json!({})).await;
-    assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 0);
+    assert_eq!(
+        next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"],
+        0
+    );
 
     send("from node A").await;
     let got = next_for(&mut socket, "n", &mut stash).await;
     assert_eq!(got["notificationReceived"]["title"], "from node A");
-    assert_eq!(next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"], 1);
+    assert_eq!(
+        next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"],
+        1
+    );
 
     // Redis goes away: node A still answers, the notification is stored, and node B's subscriber
     // gets it once Redis is back and the bus has reconnected.

@@ -22,18 +22,21 @@ const CATCH_UP_PAGE: u64 = 500;
 impl NotificationService {
     /// The user's notifications after `after` (a `seq`; `None` = from now on), oldest first, then
     /// each new one as it is committed: no gap, no duplicate.
-    pub fn received(
+    ///
+    /// Without `after`, "now" is read before listening starts, so a notification committed while
+    /// the subscription is being set up is replayed rather than lost.
+    pub async fn received(
         self: &Arc<Self>,
         user_id: String,
         after: Option<i64>,
-    ) -> impl Stream<Item = AppResult<Notification>> + Send + 'static {
+    ) -> AppResult<impl Stream<Item = AppResult<Notification>> + Send + 'static> {
+        let mut last = match after {
+            Some(seq) => seq,
+            None => self.last_seq(&user_id).await?,
+        };
         let mut rings = self.bus.subscribe(&topic::user(&user_id));
         let this = self.clone();
-        async_stream::try_stream! {
-            let mut last = match after {
-                Some(seq) => seq,
-                None => this.last_seq(&user_id).await?,
-            };
+        Ok(async_stream::try_stream! {
             let mut behind = true;
             loop {
                 if behind {
@@ -65,7 +68,7 @@ impl NotificationService {
                     Ring::Lagged => behind = true,
                 }
             }
-        }
+        })
     }
 
     /// The unread count now, then again whenever it changes.
