@@ -554,6 +554,18 @@ fn machine_ticks() -> (u64, u64) {
     (total - idle, total)
 }
 
+/// `TcpExt: ListenOverflows` of this network namespace: connection attempts dropped because a
+/// listener's accept queue was full (the client retries its SYN after a second).
+fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 fn open_fds(pid: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
@@ -716,6 +728,7 @@ async fn run() -> Result<u8, String> {
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024));
     let slots = Arc::new(Semaphore::new(connect_concurrency));
+    let overflows_before = listen_overflows();
     let connect_started = Instant::now();
     for i in 0..subscribers {
         tokio::spawn(subscriber(
@@ -745,6 +758,7 @@ async fn run() -> Result<u8, String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let connect_elapsed = connect_started.elapsed().as_secs_f64();
+    let overflows = listen_overflows().zip(overflows_before).map(|(a, b)| a - b);
     let connected = shared.connected.load(Ordering::Relaxed);
     // The last subscriptions' first reads run on the server after their `subscribe` went out.
     tokio::time::sleep(settle).await;
@@ -904,12 +918,15 @@ async fn run() -> Result<u8, String> {
     let mut connect_ms = shared.connect_ms.lock().unwrap().clone();
     connect_ms.sort_unstable_by(|a, b| a.total_cmp(b));
     println!(
-        "connections: {connected} established, {} failed, {} dropped during the run; ramp-up {connect_elapsed:.1} s ({:.0}/s), handshake+init+ack p50 {:.1} ms p99 {:.1} ms",
+        "connections: {connected} established, {} failed, {} dropped during the run; ramp-up {connect_elapsed:.1} s ({:.0}/s), handshake+init+ack p50 {:.1} ms p99 {:.1} ms max {:.1} ms; \
+         accept queue overflows (SYNs dropped, retried after 1 s) during the ramp-up: {}",
         shared.connect_errors.count(),
         shared.closed.count(),
         connected as f64 / connect_elapsed,
         percentile(&connect_ms, 50.0),
         percentile(&connect_ms, 99.0),
+        connect_ms.last().copied().unwrap_or(f64::NAN),
+        overflows.map_or("unknown".to_string(), |n| n.to_string()),
     );
     println!(
         "notifications: {total} planned, {batches} requests ({ok_requests} ok, {} failed), {expected} delivered by the server; \

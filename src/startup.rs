@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::auth::dev_secret;
@@ -77,6 +77,21 @@ async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn EventBus>> {
     }
 }
 
+/// Connections a reconnect storm may queue before the accept loop takes them (the default is 128,
+/// and a dropped SYN costs the client a one-second retry).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 impl Application {
     /// Migrates, binds (port 0 picks a free port) and wires everything; does not serve yet.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
@@ -99,8 +114,7 @@ impl Application {
                 max_complexity: settings.graphql_max_complexity,
             },
         );
-        let listener = TcpListener::bind(settings.bind_addr)
-            .await
+        let listener = listen(settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState {

@@ -19,8 +19,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{auth, AppState};
 use crate::auth::Caller;
 
-/// Small per-socket buffers: tens of thousands of idle sockets must fit in memory.
-const READ_BUFFER: usize = 4 * 1024;
+/// Small per-socket buffers: tens of thousands of idle sockets must fit in memory (client messages
+/// are small; a larger one is read in several chunks, up to `MAX_MESSAGE`).
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -102,7 +103,14 @@ async fn serve(state: AppState, socket: WebSocket) {
             let _ = sink.send(close(4401, "Unauthorized")).await;
             return;
         }
-        Some((_, message)) => auth::caller(&state, init_authorization(&message).as_deref()).await,
+        // Boxed: its state would otherwise sit inside every socket's task for the socket's life.
+        Some((_, message)) => {
+            Box::pin(auth::caller(
+                &state,
+                init_authorization(&message).as_deref(),
+            ))
+            .await
+        }
     };
     let principal = match caller {
         Ok(Caller::Authenticated(p)) => p,
@@ -118,7 +126,7 @@ async fn serve(state: AppState, socket: WebSocket) {
     };
 
     // 2. Hand the socket to async-graphql, still screening each message.
-    let (to_protocol, from_client) = mpsc::channel::<Vec<u8>>(16);
+    let (to_protocol, from_client) = mpsc::channel::<Vec<u8>>(4);
     let _ = to_protocol.send(first).await;
     let mut data = Data::default();
     data.insert(Caller::Authenticated(principal));

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::{EventBus, Ring};
 
-const CHANNEL_CAPACITY: usize = 64;
+const CHANNEL_CAPACITY: usize = 16;
 
 #[derive(Default, Clone)]
 pub struct InProcessBus {

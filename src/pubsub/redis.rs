@@ -25,7 +25,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use super::{EventBus, Ring};
 
 /// Per topic and node, as in `InProcessBus`: a subscriber this far behind is told it lagged.
-const CHANNEL_CAPACITY: usize = 64;
+const CHANNEL_CAPACITY: usize = 16;
 /// How long a connection attempt (including the PSUBSCRIBE) may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Publishing is best effort and runs inside requests: it must never hold one up for long.

@@ -41,7 +41,8 @@ impl NotificationService {
             loop {
                 if behind {
                     loop {
-                        let page = this.after_seq(&user_id, last).await?;
+                        // Boxed reads keep the query futures out of each idle stream's state.
+                        let page = Box::pin(this.after_seq(&user_id, last)).await?;
                         let full = page.len() as u64 == CATCH_UP_PAGE;
                         for n in page {
                             last = n.seq;
@@ -79,12 +80,12 @@ impl NotificationService {
         let mut rings = self.bus.subscribe(&topic::user(&user_id));
         let this = self.clone();
         async_stream::try_stream! {
-            let mut last = unread_count(this.db.conn(), &user_id).await?;
+            let mut last = Box::pin(unread_count(this.db.conn(), &user_id)).await?;
             yield last;
             while rings.next().await.is_some() {
                 // Several rings already waiting need one count, not one each.
                 while let Some(Some(_)) = rings.next().now_or_never() {}
-                let count = unread_count(this.db.conn(), &user_id).await?;
+                let count = Box::pin(unread_count(this.db.conn(), &user_id)).await?;
                 if count != last {
                     last = count;
                     yield count;
