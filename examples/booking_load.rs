@@ -14,6 +14,8 @@
 //! (default 4), `BENCH_HORIZON_DAYS` (the mentors' horizon, default 60), `BENCH_HOT_MENTORS`
 //! (default 2), `BENCH_HOT_SLOTS` (per hot mentor, 1 to 7, default 4).
 
+mod support;
+
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, NaiveDate, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde_json::{json, Value};
+use serde_json::json;
+use support::post;
 
 const MUTATION: &str = "mutation($i: CreateBookingInput!) { createBooking(input: $i) { id } }";
 /// First and last whole-hour start inside the mentors' 06:00-22:00 availability.
@@ -120,30 +123,6 @@ fn free_slots(
         }
     }
     Ok(out)
-}
-
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    body: &Value,
-) -> Result<Value, String> {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("reading the response failed: {e}"))?;
-    if !status.is_success() {
-        return Err(format!("HTTP {status}: {text}"));
-    }
-    serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
 }
 
 async fn create_booking(

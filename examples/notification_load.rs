@@ -32,6 +32,8 @@
 //! for stragglers, default 10), `BENCH_THREADS` (runtime threads, default 2), `BENCH_USER_PREFIX`
 //! (default `bench-user-`), `BENCH_TARGET_P99_MS` (50), `BENCH_TARGET_RSS_MB` (300).
 
+mod support;
+
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -43,7 +45,9 @@ use mentor_scheduler::auth::jwt::JwtKeys;
 use mentor_scheduler::auth::{Principal, Role};
 use mentor_scheduler::config::Secret;
 use mentor_scheduler::domain::time::TimeZone;
+use mentor_scheduler::pubsub::RedisBus;
 use serde_json::{json, Value};
+use support::post;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -477,30 +481,6 @@ async fn send_batch(
     }
 }
 
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    body: &Value,
-) -> Result<Value, String> {
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("reading the response failed: {e}"))?;
-    if !status.is_success() {
-        return Err(format!("HTTP {status}: {text}"));
-    }
-    serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
-}
-
 /// What `/proc` says about a process at one moment.
 #[derive(Clone, Copy, Default)]
 struct ProcSample {
@@ -684,7 +664,7 @@ async fn run() -> Result<u8, String> {
 
     let redis =
         redis::Client::open(redis_url.as_str()).map_err(|e| format!("BENCH_REDIS_URL: {e}"))?;
-    let pattern = format!("{}user:*", escape_glob(&prefix));
+    let pattern = RedisBus::pattern(&format!("{prefix}user:"));
     let raw_channel: Arc<str> = format!(
         "notifications-bench-raw:{}:{}",
         std::process::id(),
@@ -1014,18 +994,6 @@ async fn run() -> Result<u8, String> {
     } else {
         0
     })
-}
-
-/// PSUBSCRIBE patterns are globs: the prefix must match only itself.
-fn escape_glob(prefix: &str) -> String {
-    let mut escaped = String::with_capacity(prefix.len());
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 fn main() -> ExitCode {

@@ -80,6 +80,11 @@ impl Drop for Inner {
 }
 
 impl RedisBus {
+    /// The PSUBSCRIBE pattern matching every channel under `prefix` (glob characters in it escaped).
+    pub fn pattern(prefix: &str) -> String {
+        format!("{}*", escape_glob(prefix))
+    }
+
     /// Connects both connections and PSUBSCRIBEs to `{prefix}*` before returning, so that whatever is
     /// published after `connect` and `subscribe` is heard. Fails (within a few seconds) when Redis is
     /// unreachable: a node with a bad `REDIS_URL` must not start and silently miss every event.
@@ -87,7 +92,7 @@ impl RedisBus {
         // Neither the URL nor the client's errors are logged as they are: the URL may hold a password.
         let client = Client::open(url).context("not a valid Redis URL")?;
         let addr = client.get_connection_info().addr().to_string();
-        let pattern = format!("{}*", escape_glob(prefix));
+        let pattern = Self::pattern(prefix);
         let pubsub = subscribe_prefix(&client, &pattern)
             .await
             .with_context(|| format!("subscribing to Redis at {addr}"))?;

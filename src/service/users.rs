@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
@@ -117,19 +117,27 @@ impl UserService {
 
     /// Users by id, for a data loader; unknown ids are left out.
     pub async fn by_ids(&self, ids: &[String]) -> AppResult<HashMap<String, User>> {
-        user::Entity::find()
-            .filter(user::Column::Id.is_in(ids.iter().cloned()))
-            .all(self.db.conn())
-            .await?
-            .into_iter()
-            .map(|m| User::try_from(m).map(|u| (u.id.clone(), u)))
-            .collect()
+        users_by_id(self.db.conn(), ids).await
     }
 
     /// The mentor with this id, or `NOT_FOUND` (also for users who are not mentors).
     pub async fn mentor(&self, id: &str) -> AppResult<User> {
         find_mentor(&self.db, id).await
     }
+}
+
+/// Users by id on any connection (a transaction included); unknown ids are left out.
+pub(crate) async fn users_by_id(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+) -> AppResult<HashMap<String, User>> {
+    user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().cloned()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| User::try_from(m).map(|u| (u.id.clone(), u)))
+        .collect()
 }
 
 pub(crate) async fn find_mentor(db: &Db, id: &str) -> AppResult<User> {

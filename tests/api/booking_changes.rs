@@ -126,6 +126,16 @@ on_both_backends! {
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0]["start"], "2026-02-04T09:00:00Z");
         assert_eq!(skipped[0]["reasonCode"], "OUTSIDE_AVAILABILITY");
+        // Both participants are told the week could not be booked.
+        for token in [&student, &mentor] {
+            let told = crate::notifications::inbox(&app, token).await;
+            let skip = told
+                .iter()
+                .find(|n| n["title"].as_str().unwrap().contains("could not be scheduled"))
+                .unwrap_or_else(|| panic!("{told:?}"));
+            assert_eq!(skip["type"], "SESSION_CANCELLED");
+            assert!(skip["body"].as_str().unwrap().contains("Wednesday 4 February 2026, 09:00 GMT"), "{skip}");
+        }
         // The next run was queued by this one; a week on it adds week 6 on its own.
         app.clock.set("2026-01-19T00:00:00Z".parse().unwrap());
         app.jobs.drain().await.unwrap();

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mentor_scheduler::auth::Role;
-use mentor_scheduler::entity::notification;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use crate::bookings::{book, request, tutor_and_student, STUDENT};
 use crate::helpers::TestApp;
-use crate::notifications::{send_many, ADMIN, LIST, SEND};
+use crate::notifications::{rows_in_order, send_many, ADMIN, LIST, SEND};
 use crate::on_both_backends;
 use crate::ws::{next_json, send, signed_in, Socket};
 
@@ -78,12 +76,8 @@ async fn newest_cursor(app: &TestApp, token: &str) -> String {
 }
 
 async fn ids_in_seq_order(app: &TestApp, user: &str) -> Vec<String> {
-    notification::Entity::find()
-        .filter(notification::Column::UserId.eq(user))
-        .order_by_asc(notification::Column::Seq)
-        .all(app.services.db.conn())
+    rows_in_order(app, user)
         .await
-        .unwrap()
         .into_iter()
         .map(|n| n.id)
         .collect()
@@ -199,6 +193,25 @@ on_both_backends! {
             assert_eq!(next_for(tab, "c", stash).await["unreadNotificationCount"], 0);
             quiet(tab).await;
         }
+    }
+
+    async fn a_subscriber_that_falls_behind_misses_nothing(app) {
+        app.user(STUDENT, Role::Student, "UTC").await;
+        let mut stream = Box::pin(app.services.notifications.received(STUDENT.into(), None).await.unwrap());
+        send_many(&app, STUDENT, 1).await;
+        assert_eq!(stream.next().await.unwrap().unwrap().title, "update 0");
+        // Not read while 40 more ring: more than the bus keeps for a slow subscriber.
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        for i in 1..=40 {
+            app.ok(&admin, SEND, json!({"i": {"userIds": [STUDENT], "type": "SYSTEM_UPDATE", "title": format!("update {i}"), "body": ""}})).await;
+        }
+        let mut titles = Vec::new();
+        for _ in 0..40 {
+            titles.push(stream.next().await.unwrap().unwrap().title);
+        }
+        assert_eq!(titles, (1..=40).map(|i| format!("update {i}")).collect::<Vec<_>>());
+        let more = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+        assert!(more.is_err(), "nothing twice: {more:?}");
     }
 
     async fn users_hear_only_their_own(app) {

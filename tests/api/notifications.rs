@@ -43,13 +43,19 @@ pub async fn send_many(app: &TestApp, user: &str, count: usize) -> String {
     admin
 }
 
-async fn seqs(app: &TestApp, user: &str) -> Vec<i64> {
+/// The user's notification rows, by `seq`.
+pub async fn rows_in_order(app: &TestApp, user: &str) -> Vec<notification::Model> {
     notification::Entity::find()
         .filter(notification::Column::UserId.eq(user))
         .order_by_asc(notification::Column::Seq)
         .all(app.services.db.conn())
         .await
         .unwrap()
+}
+
+async fn seqs(app: &TestApp, user: &str) -> Vec<i64> {
+    rows_in_order(app, user)
+        .await
         .into_iter()
         .map(|n| n.seq)
         .collect()
@@ -214,11 +220,15 @@ on_both_backends! {
         assert_eq!(sent["sendNotification"], json!({"delivered": 2, "skipped": 0}));
         let again = app.ok(&admin, SEND, input(json!({"idempotencyKey": "match-42"}))).await;
         assert_eq!(again["sendNotification"], json!({"delivered": 0, "skipped": 2}));
+        // Numbers reserved for the skipped duplicates are given back: the next one follows on.
+        assert_eq!(seqs(&app, STUDENT).await, [1]);
+        send_many(&app, STUDENT, 1).await;
+        assert_eq!(seqs(&app, STUDENT).await, [1, 2]);
         let mine = inbox(&app, &student).await;
-        assert_eq!(mine.len(), 1);
-        assert_eq!(mine[0]["title"], "A new match");
-        assert_eq!(mine[0]["type"], "NEW_MENTOR_MATCH");
-        assert_eq!(mine[0]["data"], json!({"mentorId": "maya"}));
+        assert_eq!(mine.len(), 2);
+        assert_eq!(mine[1]["title"], "A new match");
+        assert_eq!(mine[1]["type"], "NEW_MENTOR_MATCH");
+        assert_eq!(mine[1]["data"], json!({"mentorId": "maya"}));
     }
 
     async fn concurrent_producers_number_a_users_notifications_without_gaps(app) {

@@ -71,7 +71,7 @@ impl Bells {
 
 /// Writes each outgoing notification its recipient has not switched off, numbering each user's in
 /// order under a lock on their counter row (taken in user id order, so concurrent writers to the same
-/// users cannot deadlock).
+/// users cannot deadlock). Costs one statement per recipient plus one insert for all.
 pub async fn deliver(
     conn: &impl ConnectionTrait,
     outgoing: Vec<Outgoing>,
@@ -87,46 +87,51 @@ pub async fn deliver(
             by_user.entry(o.to.clone()).or_default().push(o);
         }
     }
-    let mut bells = Bells::default();
+    let mut rows = Vec::new();
     for (user_id, mut items) in by_user {
-        let last = lock_counter(conn, &user_id).await?;
+        let wanted = items.len();
+        let last = reserve_seqs(conn, &user_id, wanted as i64).await?;
         drop_already_delivered(conn, &user_id, &mut items).await?;
-        if items.is_empty() {
-            continue;
+        if items.len() < wanted {
+            // Give back what was reserved for duplicates: numbers stay gap-free.
+            set_counter(conn, &user_id, last + items.len() as i64).await?;
         }
-        let rows: Vec<notification::Model> = items
-            .into_iter()
-            .zip(last + 1..)
-            .map(|(o, seq)| notification::Model {
-                id: new_id(),
-                user_id: user_id.clone(),
-                seq,
-                kind: o.message.kind.as_str().into(),
-                title: o.message.title,
-                body: o.message.body,
-                link: o.message.link,
-                data: o.message.data.to_string(),
-                dedupe_key: o.dedupe_key,
-                created_at: now,
-                read_at: None,
-            })
-            .collect();
-        let new_last = last + rows.len() as i64;
-        set_counter(conn, &user_id, new_last).await?;
+        rows.extend(
+            items
+                .into_iter()
+                .zip(last + 1..)
+                .map(|(o, seq)| notification::Model {
+                    id: new_id(),
+                    user_id: user_id.clone(),
+                    seq,
+                    kind: o.message.kind.as_str().into(),
+                    title: o.message.title,
+                    body: o.message.body,
+                    link: o.message.link,
+                    data: o.message.data.to_string(),
+                    dedupe_key: o.dedupe_key,
+                    created_at: now,
+                    read_at: None,
+                }),
+        );
+    }
+    // One statement per thousand rows, whatever the number of recipients.
+    for chunk in rows.chunks(1000) {
         notification::Entity::insert_many(
-            rows.iter().cloned().map(notification::ActiveModel::from),
+            chunk.iter().cloned().map(notification::ActiveModel::from),
         )
         .exec_without_returning(conn)
         .await?;
-        for row in rows {
-            let n = Notification::try_from(row)?;
-            bells.rings.push((
-                user_id.clone(),
-                UserRing::New {
-                    notification: Box::new(n),
-                },
-            ));
-        }
+    }
+    let mut bells = Bells::default();
+    for row in rows {
+        let user_id = row.user_id.clone();
+        bells.rings.push((
+            user_id,
+            UserRing::New {
+                notification: Box::new(Notification::try_from(row)?),
+            },
+        ));
     }
     Ok(bells)
 }
@@ -153,16 +158,20 @@ async fn muted_in_app(
         .collect())
 }
 
-/// Locks the user's counter row (creating it at 0) and returns the last `seq` given out.
-async fn lock_counter(conn: &impl ConnectionTrait, user_id: &str) -> AppResult<i64> {
+/// Reserves `count` numbers for the user: bumps their counter row (creating it), which locks it until
+/// the transaction ends, and returns the last number given out before this reservation.
+async fn reserve_seqs(conn: &impl ConnectionTrait, user_id: &str, count: i64) -> AppResult<i64> {
     use crate::entity::notification_counter::{Column, Entity};
     let upsert = Query::insert()
         .into_table(Entity)
         .columns([Column::UserId, Column::LastSeq])
-        .values_panic([user_id.into(), 0i64.into()])
+        .values_panic([user_id.into(), count.into()])
         .on_conflict(
             OnConflict::column(Column::UserId)
-                .value(Column::LastSeq, Expr::col((Entity, Column::LastSeq)))
+                .value(
+                    Column::LastSeq,
+                    Expr::col((Entity, Column::LastSeq)).add(count),
+                )
                 .to_owned(),
         )
         .returning_col(Column::LastSeq)
@@ -171,7 +180,7 @@ async fn lock_counter(conn: &impl ConnectionTrait, user_id: &str) -> AppResult<i
         .query_one(conn.get_database_backend().build(&upsert))
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("counter upsert returned no row")))?;
-    Ok(row.try_get_by_index::<i64>(0)?)
+    Ok(row.try_get_by_index::<i64>(0)? - count)
 }
 
 async fn set_counter(conn: &impl ConnectionTrait, user_id: &str, last: i64) -> AppResult<()> {

@@ -1,7 +1,5 @@
 //! Turning a booking's domain event into in-app notifications for the people involved.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
@@ -12,7 +10,7 @@ use crate::domain::notification::messages::{self, Addressed, BookingFacts, Party
 use crate::entity::{booking, session, user};
 use crate::error::{AppError, AppResult};
 use crate::service::events::DomainEvent;
-use crate::service::users::User;
+use crate::service::users::{users_by_id, User};
 
 /// The booking and the people a message about it may go to.
 pub(crate) struct Cast {
@@ -27,7 +25,11 @@ impl Cast {
             .one(conn)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("booking {booking_id} vanished")))?;
-        let mut users = users_by_id(conn, [&booking.mentor_id, &booking.student_id]).await?;
+        let mut users = users_by_id(
+            conn,
+            &[booking.mentor_id.clone(), booking.student_id.clone()],
+        )
+        .await?;
         let missing = |id: &str| AppError::Internal(anyhow::anyhow!("user {id} vanished"));
         let mentor = users
             .remove(&booking.mentor_id)
@@ -59,19 +61,6 @@ pub(crate) fn party(u: &User) -> Party<'_> {
         name: &u.name,
         zone: u.time_zone,
     }
-}
-
-async fn users_by_id(
-    conn: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = &String>,
-) -> AppResult<HashMap<String, User>> {
-    user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.into_iter().cloned()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|m| User::try_from(m).map(|u| (u.id.clone(), u)))
-        .collect()
 }
 
 async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {

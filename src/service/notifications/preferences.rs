@@ -26,24 +26,18 @@ const MAX_CHANGES: usize = NotificationKind::ALL.len() * Channel::ALL.len();
 impl NotificationService {
     /// Every (kind, channel) pair, in the API's order, with the user's choice or the default.
     pub async fn preferences(&self, user_id: &str) -> AppResult<Vec<Preference>> {
-        let stored: HashMap<(String, String), bool> = pref::Entity::find()
+        // Rows naming a kind or channel this build does not know are ignored.
+        let stored: HashMap<(NotificationKind, Channel), bool> = pref::Entity::find()
             .filter(Column::UserId.eq(user_id))
             .all(self.db.conn())
             .await?
             .into_iter()
-            .map(|r| ((r.kind, r.channel), r.enabled))
+            .filter_map(|r| Some(((r.kind.parse().ok()?, r.channel.parse().ok()?), r.enabled)))
             .collect();
         Ok(NotificationKind::ALL
             .iter()
-            .flat_map(|&kind| {
-                let stored = &stored;
-                Channel::ALL.iter().map(move |&channel| {
-                    let choice = stored
-                        .get(&(kind.as_str().to_string(), channel.as_str().to_string()))
-                        .copied();
-                    preference(kind, channel, choice)
-                })
-            })
+            .flat_map(|&kind| Channel::ALL.iter().map(move |&channel| (kind, channel)))
+            .map(|(kind, channel)| preference(kind, channel, stored.get(&(kind, channel)).copied()))
             .collect())
     }
 

@@ -48,47 +48,54 @@ impl NotificationService {
 
     /// Marks one of the caller's notifications read; marking it again keeps the first time.
     pub async fn mark_read(&self, p: &Principal, id: &str) -> AppResult<Notification> {
-        let row = notification::Entity::find_by_id(id)
-            .one(self.db.conn())
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("no notification with id {id:?}")))?;
+        let mut row = self.find(id).await?;
         if row.user_id != p.user_id {
             return Err(AppError::Forbidden(
                 "this notification belongs to someone else".into(),
             ));
         }
-        if row.read_at.is_some() {
-            return row.try_into();
+        if row.read_at.is_none() {
+            let now = self.clock.now();
+            if self.mark_unread(&p.user_id, Some(id), now).await? > 0 {
+                row.read_at = Some(now);
+            } else {
+                // Another request marked it in the meantime: show its time.
+                row = self.find(id).await?;
+            }
         }
-        let now = self.clock.now();
-        let changed = notification::Entity::update_many()
-            .col_expr(Column::ReadAt, Expr::value(now))
-            .filter(Column::Id.eq(id))
-            .filter(Column::ReadAt.is_null())
-            .exec(self.db.conn())
-            .await?
-            .rows_affected;
-        if changed > 0 {
-            Bells::read(&p.user_id).ring(self.bus.as_ref()).await;
-        }
-        let row = notification::Entity::find_by_id(id)
-            .one(self.db.conn())
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("no notification with id {id:?}")))?;
         row.try_into()
     }
 
     /// Marks every unread notification of the caller read; returns how many changed.
     pub async fn mark_all_read(&self, p: &Principal) -> AppResult<u64> {
-        let changed = notification::Entity::update_many()
-            .col_expr(Column::ReadAt, Expr::value(self.clock.now()))
-            .filter(Column::UserId.eq(p.user_id.as_str()))
-            .filter(Column::ReadAt.is_null())
-            .exec(self.db.conn())
+        self.mark_unread(&p.user_id, None, self.clock.now()).await
+    }
+
+    async fn find(&self, id: &str) -> AppResult<notification::Model> {
+        notification::Entity::find_by_id(id)
+            .one(self.db.conn())
             .await?
-            .rows_affected;
+            .ok_or_else(|| AppError::NotFound(format!("no notification with id {id:?}")))
+    }
+
+    /// Sets `read_at` on the user's unread notifications (only `id`, when given) and rings their
+    /// counts when anything changed.
+    async fn mark_unread(
+        &self,
+        user_id: &str,
+        id: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<u64> {
+        let mut update = notification::Entity::update_many()
+            .col_expr(Column::ReadAt, Expr::value(now))
+            .filter(Column::UserId.eq(user_id))
+            .filter(Column::ReadAt.is_null());
+        if let Some(id) = id {
+            update = update.filter(Column::Id.eq(id));
+        }
+        let changed = update.exec(self.db.conn()).await?.rows_affected;
         if changed > 0 {
-            Bells::read(&p.user_id).ring(self.bus.as_ref()).await;
+            Bells::read(user_id).ring(self.bus.as_ref()).await;
         }
         Ok(changed)
     }

@@ -75,6 +75,7 @@ impl NotificationService {
             ));
         }
         let mut user_ids = Vec::with_capacity(input.user_ids.len());
+        let mut seen = std::collections::HashSet::new();
         for (i, id) in input.user_ids.iter().enumerate() {
             let id = id.trim();
             if id.is_empty() || id.len() > MAX_USER_ID {
@@ -83,7 +84,7 @@ impl NotificationService {
                     format!("must be 1 to {MAX_USER_ID} bytes"),
                 ));
             }
-            if !user_ids.contains(&id) {
+            if seen.insert(id) {
                 user_ids.push(id);
             }
         }

@@ -1,0 +1,29 @@
+//! What the load generators share.
+
+use serde_json::Value;
+
+/// POSTs `body` as JSON with a bearer token; a non-2xx status or a body that is not JSON is an error
+/// with the text the server sent.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("reading the response failed: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))
+}
