@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `schema`, `token`, `seed-demo`.
+//! The command line: `serve` (default), `migrate`, `schema`, `token`, `seed-demo`, `email-preview`.
 
 use clap::{Parser, Subcommand};
 
@@ -39,4 +39,12 @@ pub enum Command {
     },
     /// Create a demo mentor (with availability) and a demo student; print their tokens and a query.
     SeedDemo,
+    /// Render an email template with sample data and the configured branding (no name: list them).
+    EmailPreview {
+        /// The template, as named under templates/email/ (e.g. booking_confirmation_student).
+        name: Option<String>,
+        /// What to print: html, text or subject.
+        #[arg(long, default_value = "html")]
+        part: String,
+    },
 }

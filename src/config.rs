@@ -76,6 +76,31 @@ pub struct Settings {
     /// `REDIS_CHANNEL_PREFIX`: this deployment's Redis channels are `{prefix}{topic}`, so several
     /// deployments can share one Redis.
     pub redis_channel_prefix: String,
+    /// `SMTP_URL`: send email through this server (`smtp://user:pass@host:587?tls=required`,
+    /// `smtps://host:465`, `smtp://host:25` for a local relay); absent = write `.eml` files under
+    /// `$DATA_DIR/outbox/`. A secret: it may hold a password.
+    pub smtp_url: Option<Secret>,
+    /// `EMAIL_FROM`: the sender (and invite organizer), `Name <address>`; its domain also names
+    /// `Message-ID`s and invite `UID`s.
+    pub email_from: String,
+    /// `EMAIL_MAX_ATTEMPTS`: tries before an email that keeps failing temporarily is `FAILED`.
+    pub email_max_attempts: i32,
+    /// `EMAIL_DIGEST_WINDOW_SECONDS`: non-urgent emails (new matches, system updates) for one user
+    /// within this window go out as one digest.
+    pub email_digest_window_seconds: u64,
+    /// `EMAIL_WEBHOOK_TOKEN`: the `token` query parameter the provider webhooks must carry; absent =
+    /// the webhooks answer 503.
+    pub email_webhook_token: Option<Secret>,
+    /// `DASHBOARD_URL`: where the dashboard lives; links in emails point under it.
+    pub dashboard_url: String,
+    /// Branding of every email: `BRAND_NAME`, `BRAND_PRIMARY_COLOR`, `BRAND_ACCENT_COLOR`
+    /// (`#rrggbb`), `BRAND_LOGO_URL`, `BRAND_FOOTER`, `BRAND_SUPPORT_EMAIL`.
+    pub brand_name: String,
+    pub brand_primary_color: String,
+    pub brand_accent_color: String,
+    pub brand_logo_url: Option<String>,
+    pub brand_footer: String,
+    pub brand_support_email: String,
 }
 
 impl Settings {
@@ -123,6 +148,26 @@ impl Settings {
             redis_channel_prefix: get("REDIS_CHANNEL_PREFIX")
                 .map(|p| p.trim().to_string())
                 .unwrap_or_else(|| "mentor:".into()),
+            smtp_url: get("SMTP_URL").map(Secret::new),
+            email_from: get("EMAIL_FROM").unwrap_or_else(|| {
+                "EmpowerEd Learnings <no-reply@empoweredlearnings.example>".into()
+            }),
+            email_max_attempts: parse(&get, "EMAIL_MAX_ATTEMPTS", "6")?,
+            email_digest_window_seconds: parse(&get, "EMAIL_DIGEST_WINDOW_SECONDS", "900")?,
+            email_webhook_token: get("EMAIL_WEBHOOK_TOKEN").map(Secret::new),
+            dashboard_url: get("DASHBOARD_URL")
+                .unwrap_or_else(|| "http://localhost:3000".into())
+                .trim_end_matches('/')
+                .to_string(),
+            brand_name: get("BRAND_NAME").unwrap_or_else(|| "EmpowerEd Learnings".into()),
+            brand_primary_color: color(&get, "BRAND_PRIMARY_COLOR", "#4f46e5")?,
+            brand_accent_color: color(&get, "BRAND_ACCENT_COLOR", "#f59e0b")?,
+            brand_logo_url: get("BRAND_LOGO_URL"),
+            brand_footer: get("BRAND_FOOTER").unwrap_or_else(|| {
+                "You get this email because you have an account on EmpowerEd Learnings.".into()
+            }),
+            brand_support_email: get("BRAND_SUPPORT_EMAIL")
+                .unwrap_or_else(|| "support@empoweredlearnings.example".into()),
             data_dir,
         })
     }
@@ -130,6 +175,21 @@ impl Settings {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.expose().starts_with("sqlite:")
     }
+}
+
+/// A `#rrggbb` colour (it goes into inline CSS, so nothing else is let through).
+fn color(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: &str,
+) -> anyhow::Result<String> {
+    let raw = get(key).unwrap_or_else(|| default.to_string());
+    let value = raw.trim();
+    let ok = value.len() == 7
+        && value.starts_with('#')
+        && value[1..].chars().all(|c| c.is_ascii_hexdigit());
+    anyhow::ensure!(ok, "{key}={raw:?} is not valid: use #rrggbb");
+    Ok(value.to_ascii_lowercase())
 }
 
 fn parse<T: FromStr>(
@@ -218,6 +278,28 @@ mod tests {
         assert_eq!(s.redis_channel_prefix, "staging:");
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn email_settings_default_to_files_and_check_colours() {
+        let s = settings(&[]).unwrap();
+        assert!(s.smtp_url.is_none() && s.email_webhook_token.is_none());
+        assert_eq!(
+            (s.email_max_attempts, s.email_digest_window_seconds),
+            (6, 900)
+        );
+        assert_eq!(s.brand_primary_color, "#4f46e5");
+        let s = settings(&[
+            ("SMTP_URL", "smtp://u:p4ss@mail:587"),
+            ("BRAND_ACCENT_COLOR", "#ABCDEF"),
+        ])
+        .unwrap();
+        assert_eq!(s.brand_accent_color, "#abcdef");
+        assert!(!format!("{s:?}").contains("p4ss"));
+        for bad in ["red", "#12345", "#1234567", "#12345g", "#fff;x:y"] {
+            let err = settings(&[("BRAND_PRIMARY_COLOR", bad)]).unwrap_err();
+            assert!(format!("{err:#}").contains("BRAND_PRIMARY_COLOR"), "{bad}");
+        }
     }
 
     /// Every variable this file reads is documented in `.env.example`, and nothing more.

@@ -12,7 +12,7 @@ use mentor_scheduler::cli::{Cli, Command};
 use mentor_scheduler::clock::SystemClock;
 use mentor_scheduler::config::Settings;
 use mentor_scheduler::startup::{jwt_secret, shutdown_signal, Application};
-use mentor_scheduler::{db, graphql, seed, telemetry};
+use mentor_scheduler::{db, email, graphql, seed, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -60,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::SeedDemo => {
             print!("{}", seed::seed_demo(&settings).await?);
+            Ok(())
+        }
+        Command::EmailPreview { name, part } => {
+            print!("{}", email::preview(&settings, name.as_deref(), &part)?);
             Ok(())
         }
     }

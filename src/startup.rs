@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::auth::dev_secret;
+use crate::auth::email_links::EmailLinks;
 use crate::auth::join::JoinLinks;
 use crate::auth::jwt::JwtKeys;
 use crate::clock::Clock;
@@ -16,9 +17,11 @@ use crate::config::{Secret, Settings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, AppState, WsSettings};
+use crate::integrations::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{self, JobRunner, RunnerConfig};
 use crate::pubsub::{EventBus, InProcessBus, RedisBus};
+use crate::service::email::Outbox;
 use crate::service::{Adapters, Services};
 
 pub struct Application {
@@ -52,12 +55,37 @@ pub async fn connect_services(
 ) -> anyhow::Result<Services> {
     let db = Db::connect(settings).await?;
     db.migrate().await?;
+    let secret = jwt_secret(settings)?;
+    let join_links = Arc::new(JoinLinks::new(&secret, &settings.public_base_url));
+    let outbox = Outbox::new(
+        settings,
+        EmailLinks::new(&secret, &settings.public_base_url),
+        join_links.clone(),
+    )?;
     let adapters = Adapters {
         bus: event_bus(settings).await?,
         meetings: Arc::new(BuiltInRooms::new(&settings.meeting_base_url)),
-        join_links: JoinLinks::new(&jwt_secret(settings)?, &settings.public_base_url),
+        join_links,
+        mailer: mailer(settings)?,
+        outbox: Arc::new(outbox),
+        email_max_attempts: settings.email_max_attempts,
     };
     Ok(Services::new(db, adapters, clock))
+}
+
+/// SMTP when `SMTP_URL` is set, else `.eml` files under `$DATA_DIR/outbox/`.
+pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    match &settings.smtp_url {
+        Some(url) => {
+            tracing::info!("email: SMTP");
+            Ok(Arc::new(SmtpMailer::from_url(url.expose())?))
+        }
+        None => {
+            let dir = settings.data_dir.join("outbox");
+            tracing::info!(dir = %dir.display(), "email: .eml files (SMTP_URL is not set)");
+            Ok(Arc::new(FileMailer::new(dir)))
+        }
+    }
 }
 
 /// Redis pub/sub when `REDIS_URL` is set (several nodes), else the in-process bus (one node).
@@ -126,6 +154,7 @@ impl Application {
                 init_timeout: Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
             },
             shutdown,
+            email_webhook_token: settings.email_webhook_token.clone(),
         };
         Ok(Application {
             listener,

@@ -6,6 +6,7 @@ mod m20261121_000001_foundation;
 mod m20261121_000002_jobs;
 mod m20261121_000003_bookings;
 mod m20261122_000004_notifications;
+mod m20261123_000005_email;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_jobs::Migration),
             Box::new(m20261121_000003_bookings::Migration),
             Box::new(m20261122_000004_notifications::Migration),
+            Box::new(m20261123_000005_email::Migration),
         ]
     }
 }

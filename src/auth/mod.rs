@@ -1,6 +1,7 @@
 //! Who is calling: platform JWTs verified into a [`Principal`], and the checks built on it.
 
 pub mod dev_secret;
+pub mod email_links;
 pub mod join;
 pub mod jwt;
 

@@ -22,6 +22,7 @@ macro_rules! stored_enum {
 }
 
 pub mod booking;
+pub mod email;
 pub mod error;
 pub mod interval;
 pub mod join;

@@ -1,6 +1,5 @@
-//! What happens around each session, in order: "starting soon" 10 minutes before it, then, at its
-//! end, completion and the feedback request. (Email reminders 24 hours and 1 hour ahead will join
-//! the front of this list.)
+//! What happens around each session, in order: email reminders 24 hours and 1 hour ahead, "starting
+//! soon" 10 minutes before it, then, at its end, completion and the feedback request.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,17 +7,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    Reminder24h,
+    Reminder1h,
     StartingSoon,
     Ended,
 }
 
 pub const STARTING_SOON_LEAD: Duration = Duration::minutes(10);
+pub const REMINDER_24H_LEAD: Duration = Duration::hours(24);
+pub const REMINDER_1H_LEAD: Duration = Duration::hours(1);
 
 impl Phase {
-    pub const ALL: [Phase; 2] = [Phase::StartingSoon, Phase::Ended];
+    pub const ALL: [Phase; 4] = [
+        Phase::Reminder24h,
+        Phase::Reminder1h,
+        Phase::StartingSoon,
+        Phase::Ended,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Phase::Reminder24h => "reminder_24h",
+            Phase::Reminder1h => "reminder_1h",
             Phase::StartingSoon => "starting_soon",
             Phase::Ended => "ended",
         }
@@ -27,15 +37,20 @@ impl Phase {
     /// When this phase is due for a session running `[start, end)`.
     pub fn due(self, start: DateTime<Utc>, end: DateTime<Utc>) -> DateTime<Utc> {
         match self {
+            Phase::Reminder24h => start - REMINDER_24H_LEAD,
+            Phase::Reminder1h => start - REMINDER_1H_LEAD,
             Phase::StartingSoon => start - STARTING_SOON_LEAD,
             Phase::Ended => end,
         }
     }
 
-    /// Whether acting now still makes sense (a late run after a restart): "starting soon" only
-    /// before the start; the end always.
+    /// Whether acting now still makes sense (a late run after a restart): a reminder only until the
+    /// next one is due (no "tomorrow" email an hour before), "starting soon" only before the start;
+    /// the end always.
     pub fn still_useful(self, start: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         match self {
+            Phase::Reminder24h => now < start - REMINDER_1H_LEAD,
+            Phase::Reminder1h => now < start - STARTING_SOON_LEAD,
             Phase::StartingSoon => now < start,
             Phase::Ended => true,
         }
@@ -48,8 +63,9 @@ impl Phase {
     }
 }
 
-/// The first phase still ahead of a session created (or moved) at `now`: a session booked five
-/// minutes ahead gets no "starting soon", but always its end.
+/// The first phase still ahead of a session created (or moved) at `now`: a session booked 30 minutes
+/// ahead gets no reminder, one booked five minutes ahead no "starting soon", but every session its
+/// end.
 pub fn first_phase(start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Option<Phase> {
     Phase::ALL.into_iter().find(|p| p.due(start, end) > now)
 }
@@ -66,12 +82,34 @@ mod tests {
     #[test]
     fn phases_run_in_order_and_skip_what_has_passed() {
         let (start, end) = (t(10, 0), t(11, 0));
-        assert_eq!(first_phase(start, end, t(8, 0)), Some(Phase::StartingSoon));
+        let day_before = start - Duration::hours(30);
+        assert_eq!(
+            first_phase(start, end, day_before),
+            Some(Phase::Reminder24h)
+        );
+        assert_eq!(
+            Phase::Reminder24h.due(start, end),
+            start - Duration::hours(24)
+        );
+        assert_eq!(first_phase(start, end, t(8, 0)), Some(Phase::Reminder1h));
+        assert_eq!(first_phase(start, end, t(9, 0)), Some(Phase::StartingSoon));
+        assert_eq!(first_phase(start, end, t(9, 30)), Some(Phase::StartingSoon));
         assert_eq!(first_phase(start, end, t(9, 55)), Some(Phase::Ended));
         assert_eq!(first_phase(start, end, t(11, 0)), None);
         assert_eq!(Phase::StartingSoon.due(start, end), t(9, 50));
+        assert_eq!(Phase::Reminder24h.next(), Some(Phase::Reminder1h));
+        assert_eq!(Phase::Reminder1h.next(), Some(Phase::StartingSoon));
         assert_eq!(Phase::StartingSoon.next(), Some(Phase::Ended));
         assert_eq!(Phase::Ended.next(), None);
+    }
+
+    #[test]
+    fn a_late_reminder_gives_way_to_the_next_one() {
+        let start = t(10, 0);
+        assert!(Phase::Reminder24h.still_useful(start, t(8, 59)));
+        assert!(!Phase::Reminder24h.still_useful(start, t(9, 0)));
+        assert!(Phase::Reminder1h.still_useful(start, t(9, 49)));
+        assert!(!Phase::Reminder1h.still_useful(start, t(9, 50)));
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod availability_template;
 pub mod booking;
 pub mod busy_block;
 pub mod domain_event;
+pub mod email_notification;
+pub mod email_suppression;
 pub mod job;
 pub mod notification;
 pub mod notification_counter;

@@ -1,6 +1,7 @@
 //! HTTP transport: routes, limits and tracing around the GraphQL endpoints and health checks.
 
 mod auth;
+mod email;
 mod graphql;
 mod health;
 mod join;
@@ -19,6 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::jwt::JwtKeys;
+use crate::config::Secret;
 use crate::graphql::AppSchema;
 use crate::service::Services;
 
@@ -31,6 +33,8 @@ pub struct AppState {
     pub ws: WsSettings,
     /// Flips to `true` when the server starts shutting down; open sockets close with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// `EMAIL_WEBHOOK_TOKEN`: what provider webhooks must carry; `None` turns them off.
+    pub email_webhook_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +56,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/notifications/preferences",
             get(notifications::preferences).put(notifications::update_preferences),
         )
+        .route("/email/open/{id}", get(email::open))
+        .route("/email/click/{id}", get(email::click))
+        .route("/webhooks/email/sendgrid", post(email::sendgrid))
+        .route("/webhooks/email/ses", post(email::ses))
         // axum's extractors honour DefaultBodyLimit; async-graphql-axum reads the body stream itself,
         // so the tower layer caps that too.
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -1,3 +1,4 @@
-//! Adapters to the outside world, each behind a trait: meeting rooms now; calendars and mail later.
+//! Adapters to the outside world, each behind a trait: meeting rooms and mail; calendars later.
 
+pub mod mailer;
 pub mod meeting;

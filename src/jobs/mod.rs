@@ -20,6 +20,7 @@
 //! `MAX_ATTEMPTS`, then the job is `dead` with its last error kept for inspection.
 
 mod backoff;
+pub mod email_send;
 pub mod extend_booking;
 mod queue;
 mod registry;
@@ -61,6 +62,7 @@ impl JobError {
 /// Every job kind this service runs. Register new kinds here.
 pub fn registry(services: &Services) -> Registry {
     let mut registry = Registry::new();
+    email_send::register(&mut registry, services);
     extend_booking::register(&mut registry, services);
     session_timeline::register(&mut registry, services);
     registry

@@ -1,13 +1,14 @@
 //! Domain events: what happened to bookings, recorded in the same transaction as the change.
 //!
-//! Recording an event also writes the in-app notifications it calls for, in the same transaction,
-//! and hands back the bells to ring once it commits. The payload is the whole event as JSON, tagged
+//! Recording an event also writes the in-app notifications and the emails it calls for, in the same
+//! transaction, and hands back the bells to ring once it commits. The payload is the whole event as JSON, tagged
 //! with its kind.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
+use super::email::{self, Outbox};
 use super::new_id;
 use super::notifications::{self, Bells};
 use crate::domain::booking::ClashReason;
@@ -95,10 +96,11 @@ impl DomainEvent {
     }
 }
 
-/// Writes `event` and its notifications with the caller's connection (a transaction, so they commit
-/// with the change). Ring the returned bells after the commit.
+/// Writes `event`, its notifications and its emails with the caller's connection (a transaction, so
+/// they commit with the change). Ring the returned bells after the commit.
 pub async fn record(
     conn: &impl ConnectionTrait,
+    outbox: &Outbox,
     event: &DomainEvent,
     actor: Option<&str>,
     now: DateTime<Utc>,
@@ -117,5 +119,8 @@ pub async fn record(
     .exec_without_returning(conn)
     .await?;
     let outgoing = notifications::for_event(conn, event, actor).await?;
-    notifications::deliver(conn, outgoing, now).await
+    let bells = notifications::deliver(conn, outgoing, now).await?;
+    let emails = email::produce::for_event(conn, outbox, event, actor, now).await?;
+    email::queue(conn, outbox, emails, now).await?;
+    Ok(bells)
 }

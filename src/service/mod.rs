@@ -2,6 +2,7 @@
 
 pub mod availability;
 pub mod bookings;
+pub mod email;
 pub mod events;
 pub mod notifications;
 pub mod page;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use crate::auth::join::JoinLinks;
 use crate::clock::Clock;
 use crate::db::Db;
+use crate::integrations::mailer::Mailer;
 use crate::integrations::meeting::MeetingProvider;
 use crate::pubsub::EventBus;
 
@@ -27,6 +29,7 @@ pub struct Services {
     pub bookings: Arc<bookings::BookingService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub timeline: Arc<timeline::TimelineService>,
+    pub email: Arc<email::EmailService>,
     pub join_links: Arc<JoinLinks>,
     pub clock: Arc<dyn Clock>,
     pub bus: Arc<dyn EventBus>,
@@ -37,7 +40,11 @@ pub struct Services {
 pub struct Adapters {
     pub bus: Arc<dyn EventBus>,
     pub meetings: Arc<dyn MeetingProvider>,
-    pub join_links: JoinLinks,
+    pub join_links: Arc<JoinLinks>,
+    pub mailer: Arc<dyn Mailer>,
+    pub outbox: Arc<email::Outbox>,
+    /// `EMAIL_MAX_ATTEMPTS`.
+    pub email_max_attempts: i32,
 }
 
 impl Services {
@@ -46,14 +53,24 @@ impl Services {
             bus,
             meetings,
             join_links,
+            mailer,
+            outbox,
+            email_max_attempts,
         } = adapters;
-        let join_links = Arc::new(join_links);
         Services {
             timeline: Arc::new(timeline::TimelineService::new(
                 db.clone(),
                 bus.clone(),
                 clock.clone(),
                 join_links.clone(),
+                outbox.clone(),
+            )),
+            email: Arc::new(email::EmailService::new(
+                db.clone(),
+                clock.clone(),
+                mailer,
+                outbox.clone(),
+                email_max_attempts,
             )),
             users: Arc::new(users::UserService::new(db.clone(), clock.clone())),
             availability: Arc::new(availability::AvailabilityService::new(
@@ -67,11 +84,13 @@ impl Services {
                 bus.clone(),
                 clock.clone(),
                 meetings,
+                outbox.clone(),
             )),
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),
                 bus.clone(),
                 clock.clone(),
+                outbox,
             )),
             join_links,
             clock,

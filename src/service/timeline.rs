@@ -1,12 +1,13 @@
-//! Running a session's timeline phases: "starting soon" notifications with each participant's join
-//! link, then at the end marking the session (and a finished booking) completed, which asks the
-//! student for feedback.
+//! Running a session's timeline phases: reminder emails 24 hours and 1 hour ahead, "starting soon"
+//! notifications with each participant's join link, then at the end marking the session (and a
+//! finished booking) completed, which asks the student for feedback.
 
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
+use super::email::{self, Outbox};
 use super::events::{record, DomainEvent};
 use super::notifications::{deliver, Bells, Outgoing};
 use crate::auth::join::JoinLinks;
@@ -26,6 +27,7 @@ pub struct TimelineService {
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     join_links: Arc<JoinLinks>,
+    outbox: Arc<Outbox>,
 }
 
 impl TimelineService {
@@ -34,12 +36,14 @@ impl TimelineService {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         join_links: Arc<JoinLinks>,
+        outbox: Arc<Outbox>,
     ) -> Self {
         TimelineService {
             db,
             bus,
             clock,
             join_links,
+            outbox,
         }
     }
 
@@ -61,8 +65,11 @@ impl TimelineService {
         }
         let bells = if job.phase.still_useful(row.start_at, now) {
             match job.phase {
+                Phase::Reminder24h | Phase::Reminder1h => {
+                    self.remind(txn, &row, job.phase, now).await?
+                }
                 Phase::StartingSoon => self.starting_soon(txn, &row, now).await?,
-                Phase::Ended => complete(txn, &row, now).await?,
+                Phase::Ended => complete(txn, &self.outbox, &row, now).await?,
             }
         } else {
             Bells::default()
@@ -78,6 +85,29 @@ impl TimelineService {
         write.commit().await?;
         bells.ring(self.bus.as_ref()).await;
         Ok(())
+    }
+
+    /// Queues the reminder emails (keyed by session, sequence and phase, so a repeated run sends
+    /// nothing more) and notes the reminder as sent on the session.
+    async fn remind(
+        &self,
+        txn: &impl ConnectionTrait,
+        row: &session::Model,
+        phase: Phase,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AppResult<Bells> {
+        let emails = email::produce::reminders(txn, &self.outbox, row, phase, now).await?;
+        email::queue(txn, &self.outbox, emails, now).await?;
+        let flag = match phase {
+            Phase::Reminder24h => session::Column::Reminder24hSent,
+            _ => session::Column::Reminder1hSent,
+        };
+        session::Entity::update_many()
+            .col_expr(flag, Expr::value(true))
+            .filter(session::Column::Id.eq(row.id.as_str()))
+            .exec(txn)
+            .await?;
+        Ok(Bells::default())
     }
 
     async fn starting_soon(
@@ -105,6 +135,7 @@ impl TimelineService {
 /// scheduled; records `SESSION_COMPLETED` (which asks the student for feedback).
 async fn complete(
     txn: &impl ConnectionTrait,
+    outbox: &Outbox,
     row: &session::Model,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<Bells> {
@@ -137,6 +168,7 @@ async fn complete(
     }
     record(
         txn,
+        outbox,
         &DomainEvent::SessionCompleted {
             booking_id: row.booking_id.clone(),
             session_id: row.id.clone(),

@@ -152,6 +152,11 @@ impl TestApp {
         })
     }
 
+    /// `DATA_DIR` of this app (the SQLite file, the `.eml` outbox).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

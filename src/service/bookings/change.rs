@@ -78,6 +78,7 @@ impl BookingService {
         let updated = booking::Entity::update(active).exec(txn).await?;
         let bells = record(
             txn,
+            &self.outbox,
             &DomainEvent::BookingCancelled {
                 booking_id: id.into(),
                 cancelled_session_ids: future,
@@ -117,6 +118,7 @@ impl BookingService {
         let updated = session::Entity::update(active).exec(txn).await?;
         let bells = record(
             txn,
+            &self.outbox,
             &DomainEvent::SessionCancelled {
                 booking_id,
                 session_id: id.into(),
@@ -192,6 +194,7 @@ impl BookingService {
             .await?;
         let bells = record(
             txn,
+            &self.outbox,
             &DomainEvent::SessionRescheduled {
                 booking_id,
                 session_id: id.into(),

@@ -124,6 +124,7 @@ impl BookingService {
         }
         let bells = record(
             txn,
+            &self.outbox,
             &DomainEvent::BookingCreated {
                 booking_id: row.id.clone(),
                 session_ids: sessions.iter().map(|s| s.id.clone()).collect(),

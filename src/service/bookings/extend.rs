@@ -79,6 +79,7 @@ impl BookingService {
             bells.merge(
                 record(
                     txn,
+                    &self.outbox,
                     &DomainEvent::OccurrenceSkipped {
                         booking_id: booking_id.into(),
                         slot: o.slot,
@@ -97,6 +98,7 @@ impl BookingService {
             bells.merge(
                 record(
                     txn,
+                    &self.outbox,
                     &DomainEvent::SessionsAdded {
                         booking_id: booking_id.into(),
                         session_ids: sessions.iter().map(|s| s.id.clone()).collect(),

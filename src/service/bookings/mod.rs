@@ -32,12 +32,14 @@ use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::MeetingProvider;
 use crate::pubsub::EventBus;
+use crate::service::email::Outbox;
 
 pub struct BookingService {
     db: Db,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     meetings: Arc<dyn MeetingProvider>,
+    outbox: Arc<Outbox>,
 }
 
 impl BookingService {
@@ -46,12 +48,14 @@ impl BookingService {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         meetings: Arc<dyn MeetingProvider>,
+        outbox: Arc<Outbox>,
     ) -> Self {
         BookingService {
             db,
             bus,
             clock,
             meetings,
+            outbox,
         }
     }
 }

@@ -80,7 +80,7 @@ pub async fn deliver(
     if outgoing.is_empty() {
         return Ok(Bells::default());
     }
-    let muted = muted_in_app(conn, &outgoing).await?;
+    let muted = muted(conn, outgoing.iter().map(|o| o.to.as_str()), Channel::InApp).await?;
     let mut by_user: BTreeMap<String, Vec<Outgoing>> = BTreeMap::new();
     for o in outgoing {
         if !muted.contains(&(o.to.clone(), o.message.kind.as_str())) {
@@ -136,15 +136,19 @@ pub async fn deliver(
     Ok(bells)
 }
 
-/// (user, kind) pairs whose in-app channel the user switched off.
-async fn muted_in_app(
+/// (user, kind) pairs among `users` whose `channel` the user switched off.
+pub(crate) async fn muted<'a>(
     conn: &impl ConnectionTrait,
-    outgoing: &[Outgoing],
+    users: impl IntoIterator<Item = &'a str>,
+    channel: Channel,
 ) -> AppResult<HashSet<(String, &'static str)>> {
-    let users: HashSet<&str> = outgoing.iter().map(|o| o.to.as_str()).collect();
+    let users: HashSet<&str> = users.into_iter().collect();
+    if users.is_empty() {
+        return Ok(HashSet::new());
+    }
     let stored = pref::Entity::find()
         .filter(pref::Column::UserId.is_in(users))
-        .filter(pref::Column::Channel.eq(Channel::InApp.as_str()))
+        .filter(pref::Column::Channel.eq(channel.as_str()))
         .filter(pref::Column::Enabled.eq(false))
         .all(conn)
         .await?;
@@ -152,7 +156,7 @@ async fn muted_in_app(
         .into_iter()
         .filter_map(|row| {
             let kind = row.kind.parse().ok()?;
-            let p = preference(kind, Channel::InApp, Some(row.enabled));
+            let p = preference(kind, channel, Some(row.enabled));
             (!p.enabled).then(|| (row.user_id, kind.as_str()))
         })
         .collect())

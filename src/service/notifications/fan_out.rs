@@ -63,7 +63,7 @@ pub(crate) fn party(u: &User) -> Party<'_> {
     }
 }
 
-async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {
+pub(crate) async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {
     user::Entity::find()
         .filter(user::Column::Role.eq(Role::Admin.as_str()))
         .all(conn)

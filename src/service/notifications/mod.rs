@@ -17,6 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use deliver::muted;
 pub use deliver::{deliver, Bells, Outgoing};
 pub use fan_out::for_event;
 pub use preferences::PreferenceChange;
@@ -28,16 +29,23 @@ use crate::domain::notification::NotificationKind;
 use crate::entity::notification;
 use crate::error::{AppError, AppResult};
 use crate::pubsub::EventBus;
+use crate::service::email::Outbox;
 
 pub struct NotificationService {
     db: Db,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
+    outbox: Arc<Outbox>,
 }
 
 impl NotificationService {
-    pub fn new(db: Db, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        NotificationService { db, bus, clock }
+    pub fn new(db: Db, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>, outbox: Arc<Outbox>) -> Self {
+        NotificationService {
+            db,
+            bus,
+            clock,
+            outbox,
+        }
     }
 }
 

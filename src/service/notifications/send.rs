@@ -7,6 +7,8 @@ use super::{deliver, NotificationService, Outgoing};
 use crate::auth::{Principal, Role};
 use crate::domain::notification::{Message, NotificationKind};
 use crate::error::{AppError, AppResult};
+use crate::service::email;
+use crate::service::users::users_by_id;
 
 pub const MAX_RECIPIENTS: usize = 1000;
 const MAX_TITLE: usize = 200;
@@ -121,8 +123,22 @@ impl NotificationService {
                 dedupe_key: key.as_ref().map(|k| format!("send:{k}")),
             })
             .collect();
+        let now = self.clock.now();
         let write = self.db.begin_write().await?;
-        let bells = deliver(&write.txn, outgoing, self.clock.now()).await?;
+        let recipients = users_by_id(
+            &write.txn,
+            &user_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        )
+        .await?;
+        let emails = outgoing
+            .iter()
+            .filter_map(|o| {
+                let to = recipients.get(&o.to)?;
+                email::produce::platform(to, &o.message, key.as_deref())
+            })
+            .collect();
+        let bells = deliver(&write.txn, outgoing, now).await?;
+        email::queue(&write.txn, &self.outbox, emails, now).await?;
         write.commit().await?;
         let delivered = bells.new_notifications().count();
         bells.ring(self.bus.as_ref()).await;

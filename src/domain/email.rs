@@ -1,0 +1,300 @@
+//! Email rules: which templates exist and which notification kind each belongs to (preferences are
+//! per kind), which kinds wait to be batched into a digest, an email's life (`EmailStatus`), and
+//! how an SMTP reply or a provider's report is classified. The invite format is in `invite`, the
+//! providers' webhook payloads in `webhook`.
+
+pub mod invite;
+pub mod webhook;
+
+use serde::{Deserialize, Serialize};
+
+use super::notification::NotificationKind;
+
+/// Every email the platform sends; the name is its directory under `templates/email/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmailTemplate {
+    BookingConfirmationStudent,
+    BookingConfirmationMentor,
+    BookingConfirmationAdmin,
+    Reminder24hStudent,
+    Reminder24hMentor,
+    Reminder1h,
+    Cancellation,
+    Reschedule,
+    TrialBooking,
+    DemoCall,
+    MentorOnboarding,
+    ProfileVerification,
+    FeedbackRequest,
+    SupportTicket,
+    SubscriptionUpdate,
+    PaymentReceipt,
+    NewMentorMatch,
+    SystemUpdate,
+    Digest,
+}
+
+stored_enum!(EmailTemplate {
+    BookingConfirmationStudent = "booking_confirmation_student",
+    BookingConfirmationMentor = "booking_confirmation_mentor",
+    BookingConfirmationAdmin = "booking_confirmation_admin",
+    Reminder24hStudent = "reminder_24h_student",
+    Reminder24hMentor = "reminder_24h_mentor",
+    Reminder1h = "reminder_1h",
+    Cancellation = "cancellation",
+    Reschedule = "reschedule",
+    TrialBooking = "trial_booking",
+    DemoCall = "demo_call",
+    MentorOnboarding = "mentor_onboarding",
+    ProfileVerification = "profile_verification",
+    FeedbackRequest = "feedback_request",
+    SupportTicket = "support_ticket",
+    SubscriptionUpdate = "subscription_update",
+    PaymentReceipt = "payment_receipt",
+    NewMentorMatch = "new_mentor_match",
+    SystemUpdate = "system_update",
+    Digest = "digest",
+});
+
+impl EmailTemplate {
+    pub const ALL: [EmailTemplate; 19] = [
+        EmailTemplate::BookingConfirmationStudent,
+        EmailTemplate::BookingConfirmationMentor,
+        EmailTemplate::BookingConfirmationAdmin,
+        EmailTemplate::Reminder24hStudent,
+        EmailTemplate::Reminder24hMentor,
+        EmailTemplate::Reminder1h,
+        EmailTemplate::Cancellation,
+        EmailTemplate::Reschedule,
+        EmailTemplate::TrialBooking,
+        EmailTemplate::DemoCall,
+        EmailTemplate::MentorOnboarding,
+        EmailTemplate::ProfileVerification,
+        EmailTemplate::FeedbackRequest,
+        EmailTemplate::SupportTicket,
+        EmailTemplate::SubscriptionUpdate,
+        EmailTemplate::PaymentReceipt,
+        EmailTemplate::NewMentorMatch,
+        EmailTemplate::SystemUpdate,
+        EmailTemplate::Digest,
+    ];
+
+    /// The notification kind whose email preference governs this template.
+    pub fn kind(self) -> NotificationKind {
+        use EmailTemplate::*;
+        match self {
+            BookingConfirmationStudent | BookingConfirmationMentor | BookingConfirmationAdmin => {
+                NotificationKind::SessionConfirmation
+            }
+            Reminder24hStudent | Reminder24hMentor | Reminder1h => {
+                NotificationKind::SessionReminder
+            }
+            Cancellation => NotificationKind::SessionCancelled,
+            Reschedule => NotificationKind::SessionRescheduled,
+            TrialBooking => NotificationKind::TrialBooking,
+            DemoCall => NotificationKind::DemoCall,
+            MentorOnboarding => NotificationKind::MentorOnboarding,
+            ProfileVerification => NotificationKind::ProfileVerification,
+            FeedbackRequest => NotificationKind::FeedbackRequest,
+            SupportTicket => NotificationKind::SupportTicket,
+            SubscriptionUpdate => NotificationKind::SubscriptionUpdate,
+            PaymentReceipt => NotificationKind::PaymentReceipt,
+            NewMentorMatch => NotificationKind::NewMentorMatch,
+            SystemUpdate | Digest => NotificationKind::SystemUpdate,
+        }
+    }
+
+    /// The template a platform notification of `kind` is emailed with (`sendNotification`), if
+    /// that kind has one of its own.
+    pub fn for_platform_kind(kind: NotificationKind) -> Option<EmailTemplate> {
+        use NotificationKind::*;
+        Some(match kind {
+            NewMentorMatch => EmailTemplate::NewMentorMatch,
+            SystemUpdate => EmailTemplate::SystemUpdate,
+            PaymentReceipt => EmailTemplate::PaymentReceipt,
+            DemoCall => EmailTemplate::DemoCall,
+            MentorOnboarding => EmailTemplate::MentorOnboarding,
+            ProfileVerification => EmailTemplate::ProfileVerification,
+            SupportTicket => EmailTemplate::SupportTicket,
+            SubscriptionUpdate => EmailTemplate::SubscriptionUpdate,
+            // Booking kinds are emailed by the booking events themselves, with their invites;
+            // calendar kinds are in-app only.
+            SessionReminder | SessionConfirmation | SessionCancelled | SessionRescheduled
+            | FeedbackRequest | TrialBooking | CalendarConflict | CalendarDisconnected => {
+                return None
+            }
+        })
+    }
+}
+
+/// Kinds that are not urgent: several arriving for one user within the digest window go out as one
+/// email.
+pub fn is_digestible(kind: NotificationKind) -> bool {
+    matches!(
+        kind,
+        NotificationKind::NewMentorMatch | NotificationKind::SystemUpdate
+    )
+}
+
+/// Where an email is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmailStatus {
+    /// A digest still gathering items until its window closes.
+    Collecting,
+    /// Waiting to be sent, or to be tried again after a temporary failure.
+    Pending,
+    /// Accepted by the SMTP server (or written to the outbox directory).
+    Sent,
+    /// The provider reported it delivered.
+    Delivered,
+    /// Folded into a digest (`digest_id`), which is sent instead.
+    Batched,
+    /// Not sent: the address bounced for good or complained before.
+    Suppressed,
+    /// Gave up: a permanent refusal, or every try failed. `error_message` says why.
+    Failed,
+    /// Sent, then reported bounced for good.
+    Bounced,
+    /// Sent, then the recipient marked it as spam.
+    Complained,
+}
+
+stored_enum!(EmailStatus {
+    Collecting = "COLLECTING",
+    Pending = "PENDING",
+    Sent = "SENT",
+    Delivered = "DELIVERED",
+    Batched = "BATCHED",
+    Suppressed = "SUPPRESSED",
+    Failed = "FAILED",
+    Bounced = "BOUNCED",
+    Complained = "COMPLAINED",
+});
+
+/// Why an address is suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressionReason {
+    Bounce,
+    Complaint,
+}
+
+stored_enum!(SuppressionReason {
+    Bounce = "BOUNCE",
+    Complaint = "COMPLAINT"
+});
+
+/// Addresses compare without case (the local part is case-sensitive in theory, never in practice).
+pub fn normalize_address(address: &str) -> String {
+    address.trim().to_ascii_lowercase()
+}
+
+/// What to do after a failed try: another try later, or give up now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// A 4xx reply, a dropped connection, a timeout: worth trying again.
+    Temporary(String),
+    /// A 5xx reply (or a message that cannot be built): it will never be taken.
+    Permanent { code: Option<u16>, message: String },
+}
+
+impl SendFailure {
+    pub fn message(&self) -> &str {
+        match self {
+            SendFailure::Temporary(m) | SendFailure::Permanent { message: m, .. } => m,
+        }
+    }
+
+    /// The mailbox does not exist or cannot take mail (550, 551, 553): a hard bounce, so the
+    /// address is suppressed. Other permanent replies (a message too large, a policy refusal) fail
+    /// this email only.
+    pub fn is_hard_bounce(&self) -> bool {
+        matches!(
+            self,
+            SendFailure::Permanent {
+                code: Some(550 | 551 | 553),
+                ..
+            }
+        )
+    }
+}
+
+/// After `tries` failed tries (this one included): try again, or give up as `Failed`.
+pub fn after_failure(failure: &SendFailure, tries: i32, max_tries: i32) -> EmailStatus {
+    match failure {
+        SendFailure::Temporary(_) if tries < max_tries => EmailStatus::Pending,
+        _ => EmailStatus::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_names_round_trip_and_every_kind_with_a_template_maps_back() {
+        for t in EmailTemplate::ALL {
+            assert_eq!(t.as_str().parse::<EmailTemplate>(), Ok(t));
+        }
+        for kind in NotificationKind::ALL {
+            if let Some(t) = EmailTemplate::for_platform_kind(kind) {
+                assert_eq!(t.kind(), kind, "{t:?}");
+            }
+        }
+        for s in [
+            EmailStatus::Collecting,
+            EmailStatus::Pending,
+            EmailStatus::Sent,
+            EmailStatus::Delivered,
+            EmailStatus::Batched,
+            EmailStatus::Suppressed,
+            EmailStatus::Failed,
+            EmailStatus::Bounced,
+            EmailStatus::Complained,
+        ] {
+            assert_eq!(s.as_str().parse::<EmailStatus>(), Ok(s));
+        }
+    }
+
+    #[test]
+    fn only_matches_and_system_updates_wait_for_a_digest() {
+        let digestible: Vec<_> = NotificationKind::ALL
+            .into_iter()
+            .filter(|k| is_digestible(*k))
+            .collect();
+        assert_eq!(
+            digestible,
+            [
+                NotificationKind::NewMentorMatch,
+                NotificationKind::SystemUpdate
+            ]
+        );
+    }
+
+    #[test]
+    fn temporary_failures_are_retried_until_the_last_try() {
+        let temp = SendFailure::Temporary("451 try later".into());
+        let perm = SendFailure::Permanent {
+            code: Some(550),
+            message: "no such user".into(),
+        };
+        assert!(perm.is_hard_bounce() && !temp.is_hard_bounce());
+        let too_big = SendFailure::Permanent {
+            code: Some(552),
+            message: "too big".into(),
+        };
+        assert!(!too_big.is_hard_bounce());
+        assert_eq!(after_failure(&temp, 1, 3), EmailStatus::Pending);
+        assert_eq!(after_failure(&temp, 2, 3), EmailStatus::Pending);
+        assert_eq!(after_failure(&temp, 3, 3), EmailStatus::Failed);
+        assert_eq!(after_failure(&perm, 1, 3), EmailStatus::Failed);
+    }
+
+    #[test]
+    fn addresses_compare_without_case_or_spaces() {
+        assert_eq!(
+            normalize_address(" Jane.Doe@Example.COM "),
+            "jane.doe@example.com"
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! What email providers report after sending, parsed from their webhook payloads into one shape.
+//!
+//! - SendGrid's Event Webhook: a JSON array of events (`email`, `event`, `timestamp`, ...). Our own
+//!   email id travels as the custom argument `email_id`; `smtp-id` is our `Message-ID`.
+//! - Amazon SES through SNS: an SNS envelope whose `Message` is a JSON string with
+//!   `notificationType` (or `eventType`, with configuration sets) and the `mail` it concerns.
+//!
+//! A payload is parsed whole before anything is applied: one bad event rejects the lot.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use super::normalize_address;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryKind {
+    Delivered,
+    Bounce {
+        permanent: bool,
+    },
+    Complaint,
+    Open,
+    Click {
+        url: Option<String>,
+    },
+    /// A known event that changes nothing here (processed, deferred, dropped, unsubscribe, send...).
+    Noted,
+}
+
+/// One provider report about one recipient of one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub address: String,
+    /// Our email id, when the provider echoed it back.
+    pub email_id: Option<String>,
+    /// Our `Message-ID` (with angle brackets), when the provider echoed it back.
+    pub message_id: Option<String>,
+    pub kind: DeliveryKind,
+    pub at: DateTime<Utc>,
+    pub detail: Option<String>,
+}
+
+/// What an SNS envelope held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnsMessage {
+    Reports(Vec<DeliveryReport>),
+    /// The topic asks to confirm the subscription at this URL (done by an operator).
+    SubscriptionConfirmation {
+        subscribe_url: String,
+    },
+    UnsubscribeConfirmation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("unknown event type {0:?}")]
+    UnknownEvent(String),
+}
+
+fn malformed(what: impl Into<String>) -> WebhookError {
+    WebhookError::Malformed(what.into())
+}
+
+fn text<'a>(v: &'a Value, key: &str, at: &str) -> Result<&'a str, WebhookError> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| malformed(format!("{at}: `{key}` must be a non-empty string")))
+}
+
+fn address(raw: &str, at: &str) -> Result<String, WebhookError> {
+    let a = normalize_address(raw);
+    match a.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') => Ok(a),
+        _ => Err(malformed(format!("{at}: {raw:?} is not an email address"))),
+    }
+}
+
+/// Parses SendGrid's Event Webhook body.
+pub fn parse_sendgrid(body: &[u8]) -> Result<Vec<DeliveryReport>, WebhookError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+    let events = value
+        .as_array()
+        .ok_or_else(|| malformed("the body must be a JSON array of events"))?;
+    if events.is_empty() {
+        return Err(malformed("the array holds no events"));
+    }
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| sendgrid_event(e, &format!("event {i}")))
+        .collect()
+}
+
+fn sendgrid_event(e: &Value, at: &str) -> Result<DeliveryReport, WebhookError> {
+    if !e.is_object() {
+        return Err(malformed(format!("{at}: must be an object")));
+    }
+    let event = text(e, "event", at)?;
+    let seconds = e
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| malformed(format!("{at}: `timestamp` must be an integer")))?;
+    let when = Utc
+        .timestamp_opt(seconds, 0)
+        .single()
+        .ok_or_else(|| malformed(format!("{at}: `timestamp` {seconds} is out of range")))?;
+    let kind = match event {
+        "delivered" => DeliveryKind::Delivered,
+        "bounce" => DeliveryKind::Bounce {
+            // `blocked` is a refusal that may pass later (reputation, content); `bounce` is final.
+            permanent: e.get("type").and_then(Value::as_str) != Some("blocked"),
+        },
+        "spamreport" => DeliveryKind::Complaint,
+        "open" => DeliveryKind::Open,
+        "click" => DeliveryKind::Click {
+            url: e.get("url").and_then(Value::as_str).map(str::to_string),
+        },
+        "processed" | "deferred" | "dropped" | "unsubscribe" | "group_unsubscribe"
+        | "group_resubscribe" => DeliveryKind::Noted,
+        other => return Err(WebhookError::UnknownEvent(other.to_string())),
+    };
+    let detail = ["reason", "response", "status"]
+        .iter()
+        .find_map(|k| e.get(*k).and_then(Value::as_str))
+        .map(str::to_string);
+    Ok(DeliveryReport {
+        address: address(text(e, "email", at)?, at)?,
+        email_id: e
+            .get("email_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        message_id: e.get("smtp-id").and_then(Value::as_str).map(str::to_string),
+        kind,
+        at: when,
+        detail,
+    })
+}
+
+/// Parses an SNS HTTP delivery carrying SES notifications.
+pub fn parse_sns(body: &[u8]) -> Result<SnsMessage, WebhookError> {
+    let envelope: Value =
+        serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+    match text(&envelope, "Type", "envelope")? {
+        "Notification" => {
+            let raw = text(&envelope, "Message", "envelope")?;
+            let message: Value = serde_json::from_str(raw)
+                .map_err(|e| malformed(format!("envelope: `Message` is not JSON: {e}")))?;
+            ses_notification(&message).map(SnsMessage::Reports)
+        }
+        "SubscriptionConfirmation" => Ok(SnsMessage::SubscriptionConfirmation {
+            subscribe_url: text(&envelope, "SubscribeURL", "envelope")?.to_string(),
+        }),
+        "UnsubscribeConfirmation" => Ok(SnsMessage::UnsubscribeConfirmation),
+        other => Err(WebhookError::UnknownEvent(other.to_string())),
+    }
+}
+
+fn ses_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    v.and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn ses_notification(n: &Value) -> Result<Vec<DeliveryReport>, WebhookError> {
+    let kind = n
+        .get("notificationType")
+        .or_else(|| n.get("eventType"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("message: `notificationType` (or `eventType`) is missing"))?;
+    let mail = n
+        .get("mail")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| malformed("message: `mail` must be an object"))?;
+    let mail_at = ses_time(mail.get("timestamp"))
+        .ok_or_else(|| malformed("mail: `timestamp` must be an RFC 3339 time"))?;
+    let header = |name: &str| -> Option<String> {
+        mail.get("headers")?
+            .as_array()?
+            .iter()
+            .find(|h| {
+                h.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })?
+            .get("value")?
+            .as_str()
+            .map(str::to_string)
+    };
+    let email_id = header("X-Mentor-Email-Id");
+    let message_id = mail
+        .get("commonHeaders")
+        .and_then(|h| h.get("messageId"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| header("Message-ID"));
+    let section = |key: &str| {
+        n.get(key)
+            .filter(|v| v.is_object())
+            .ok_or_else(|| malformed(format!("message: `{key}` must be an object")))
+    };
+    let recipients = |list: &Value, key: &str, field: Option<&str>| {
+        let items = list
+            .get(key)
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| malformed(format!("`{key}` must be a non-empty array")))?;
+        items
+            .iter()
+            .map(|r| {
+                let raw = match field {
+                    Some(f) => r.get(f).and_then(Value::as_str),
+                    None => r.as_str(),
+                };
+                raw.ok_or_else(|| malformed(format!("`{key}` holds an entry without an address")))
+                    .and_then(|a| address(a, key))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let (kind, addresses, at, detail) = match kind {
+        "Bounce" => {
+            let b = section("bounce")?;
+            let permanent = match b.get("bounceType").and_then(Value::as_str) {
+                Some("Permanent") => true,
+                Some("Transient" | "Undetermined") => false,
+                other => return Err(malformed(format!("bounce: unknown `bounceType` {other:?}"))),
+            };
+            let sub = b.get("bounceSubType").and_then(Value::as_str);
+            (
+                DeliveryKind::Bounce { permanent },
+                recipients(b, "bouncedRecipients", Some("emailAddress"))?,
+                ses_time(b.get("timestamp")),
+                sub.map(str::to_string),
+            )
+        }
+        "Complaint" => {
+            let c = section("complaint")?;
+            (
+                DeliveryKind::Complaint,
+                recipients(c, "complainedRecipients", Some("emailAddress"))?,
+                ses_time(c.get("timestamp")),
+                c.get("complaintFeedbackType")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            )
+        }
+        "Delivery" => {
+            let d = section("delivery")?;
+            (
+                DeliveryKind::Delivered,
+                recipients(d, "recipients", None)?,
+                ses_time(d.get("timestamp")),
+                d.get("smtpResponse")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            )
+        }
+        "Open" => {
+            let o = section("open")?;
+            (
+                DeliveryKind::Open,
+                recipients(mail, "destination", None)?,
+                ses_time(o.get("timestamp")),
+                None,
+            )
+        }
+        "Click" => {
+            let c = section("click")?;
+            (
+                DeliveryKind::Click {
+                    url: c.get("link").and_then(Value::as_str).map(str::to_string),
+                },
+                recipients(mail, "destination", None)?,
+                ses_time(c.get("timestamp")),
+                None,
+            )
+        }
+        "Send" | "Reject" | "DeliveryDelay" | "Rendering Failure" | "Subscription" => (
+            DeliveryKind::Noted,
+            recipients(mail, "destination", None)?,
+            None,
+            None,
+        ),
+        other => return Err(WebhookError::UnknownEvent(other.to_string())),
+    };
+    Ok(addresses
+        .into_iter()
+        .map(|address| DeliveryReport {
+            address,
+            email_id: email_id.clone(),
+            message_id: message_id.clone(),
+            kind: kind.clone(),
+            at: at.unwrap_or(mail_at),
+            detail: detail.clone(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sendgrid_events_of_every_kind_parse() {
+        let body = json!([
+            {"email": "A@x.com", "timestamp": 1700000000, "event": "delivered", "email_id": "e1", "smtp-id": "<e1@x>"},
+            {"email": "a@x.com", "timestamp": 1700000001, "event": "bounce", "type": "bounce", "reason": "550 no such user"},
+            {"email": "a@x.com", "timestamp": 1700000002, "event": "bounce", "type": "blocked"},
+            {"email": "a@x.com", "timestamp": 1700000003, "event": "spamreport"},
+            {"email": "a@x.com", "timestamp": 1700000004, "event": "click", "url": "https://x.com/a"},
+            {"email": "a@x.com", "timestamp": 1700000005, "event": "deferred", "response": "451"}
+        ]);
+        let r = parse_sendgrid(body.to_string().as_bytes()).unwrap();
+        assert_eq!(r[0].address, "a@x.com");
+        assert_eq!(r[0].email_id.as_deref(), Some("e1"));
+        assert_eq!(r[1].kind, DeliveryKind::Bounce { permanent: true });
+        assert_eq!(r[1].detail.as_deref(), Some("550 no such user"));
+        assert_eq!(r[2].kind, DeliveryKind::Bounce { permanent: false });
+        assert_eq!(r[3].kind, DeliveryKind::Complaint);
+        assert_eq!(
+            r[4].kind,
+            DeliveryKind::Click {
+                url: Some("https://x.com/a".into())
+            }
+        );
+        assert_eq!(r[5].kind, DeliveryKind::Noted);
+    }
+
+    #[test]
+    fn bad_sendgrid_bodies_are_refused_whole() {
+        let cases: [&[u8]; 7] = [
+            b"not json",
+            b"{}",
+            b"[]",
+            br#"[{"email":"a@x.com","timestamp":1,"event":"exploded"}]"#,
+            br#"[{"email":"a@x.com","event":"open"}]"#,
+            br#"[{"email":"nobody","timestamp":1,"event":"open"}]"#,
+            br#"[{"email":"a@x.com","timestamp":1,"event":"open"}, 7]"#,
+        ];
+        for body in cases {
+            assert!(
+                parse_sendgrid(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    fn sns(message: Value) -> Vec<u8> {
+        json!({"Type": "Notification", "MessageId": "m", "Message": message.to_string()})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn mail() -> Value {
+        json!({
+            "timestamp": "2026-11-21T10:00:00.000Z",
+            "messageId": "ses-1",
+            "destination": ["jane@example.com"],
+            "headers": [{"name": "X-Mentor-Email-Id", "value": "e9"}],
+            "commonHeaders": {"messageId": "<e9@mentors.example>"}
+        })
+    }
+
+    #[test]
+    fn ses_bounces_complaints_and_deliveries_parse() {
+        let bounce = sns(json!({
+            "notificationType": "Bounce", "mail": mail(),
+            "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
+                       "bouncedRecipients": [{"emailAddress": "Jane@Example.com"}],
+                       "timestamp": "2026-11-21T10:00:05.000Z"}
+        }));
+        let SnsMessage::Reports(r) = parse_sns(&bounce).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].kind, DeliveryKind::Bounce { permanent: true });
+        assert_eq!(r[0].address, "jane@example.com");
+        assert_eq!(r[0].email_id.as_deref(), Some("e9"));
+        assert_eq!(r[0].message_id.as_deref(), Some("<e9@mentors.example>"));
+        assert_eq!(r[0].at.to_rfc3339(), "2026-11-21T10:00:05+00:00");
+
+        let complaint = sns(json!({
+            "eventType": "Complaint", "mail": mail(),
+            "complaint": {"complainedRecipients": [{"emailAddress": "jane@example.com"}]}
+        }));
+        let SnsMessage::Reports(r) = parse_sns(&complaint).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r[0].kind, DeliveryKind::Complaint);
+
+        let transient = sns(json!({
+            "notificationType": "Bounce", "mail": mail(),
+            "bounce": {"bounceType": "Transient", "bouncedRecipients": [{"emailAddress": "jane@example.com"}]}
+        }));
+        let SnsMessage::Reports(r) = parse_sns(&transient).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r[0].kind, DeliveryKind::Bounce { permanent: false });
+    }
+
+    #[test]
+    fn bad_sns_bodies_are_refused() {
+        let cases = vec![
+            b"nope".to_vec(),
+            json!({"Type": "Weird"}).to_string().into_bytes(),
+            json!({"Type": "Notification", "Message": "not json"})
+                .to_string()
+                .into_bytes(),
+            sns(json!({"notificationType": "Bounce", "mail": mail()})),
+            sns(json!({"notificationType": "Bounce", "mail": mail(),
+                "bounce": {"bounceType": "Sideways", "bouncedRecipients": [{"emailAddress": "a@x.com"}]}})),
+            sns(json!({"notificationType": "Bounce", "mail": mail(),
+                "bounce": {"bounceType": "Permanent", "bouncedRecipients": []}})),
+            sns(json!({"notificationType": "Explosion", "mail": mail()})),
+            sns(json!({"notificationType": "Delivery"})),
+        ];
+        for body in cases {
+            assert!(
+                parse_sns(&body).is_err(),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm"});
+        assert_eq!(
+            parse_sns(confirm.to_string().as_bytes()).unwrap(),
+            SnsMessage::SubscriptionConfirmation {
+                subscribe_url: "https://sns.example/confirm".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! Handing a message to the world: an SMTP server (`SMTP_URL`, with STARTTLS or TLS and
+//! authentication as the URL says), or, on the embedded default, `.eml` files in a directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncTransport, Message, Tokio1Executor};
+
+use crate::domain::email::SendFailure;
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends `message` (its envelope says to whom); `email_id` names it where a name is needed.
+    async fn send(&self, email_id: &str, message: &Message) -> Result<(), SendFailure>;
+}
+
+/// Through an SMTP server.
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl SmtpMailer {
+    /// `smtp://[user:pass@]host[:port][?tls=required|opportunistic]` or `smtps://...` (TLS from the
+    /// first byte). Connects lazily, on the first send.
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| anyhow::anyhow!("SMTP_URL is not valid: {e}"))?
+            .timeout(Some(Duration::from_secs(30)))
+            .build();
+        Ok(SmtpMailer { transport })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, _email_id: &str, message: &Message) -> Result<(), SendFailure> {
+        match self.transport.send(message.clone()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendFailure::Permanent {
+                code: e.status().and_then(|c| c.to_string().parse().ok()),
+                message: e.to_string(),
+            }),
+            // 4xx replies, refused or dropped connections, TLS hiccups, timeouts: try again later.
+            Err(e) => Err(SendFailure::Temporary(e.to_string())),
+        }
+    }
+}
+
+/// Into `{dir}/{email id}.eml`, for development: open them in any mail client.
+pub struct FileMailer {
+    dir: PathBuf,
+}
+
+impl FileMailer {
+    pub fn new(dir: PathBuf) -> Self {
+        FileMailer { dir }
+    }
+}
+
+#[async_trait]
+impl Mailer for FileMailer {
+    async fn send(&self, email_id: &str, message: &Message) -> Result<(), SendFailure> {
+        let safe = email_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !safe || email_id.is_empty() {
+            return Err(SendFailure::Permanent {
+                code: None,
+                message: format!("{email_id:?} cannot name a file"),
+            });
+        }
+        let temporary =
+            |e: std::io::Error| SendFailure::Temporary(format!("writing the outbox: {e}"));
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(temporary)?;
+        // Written under a temporary name and renamed, so a reader never sees half a message.
+        let path = self.dir.join(format!("{email_id}.eml"));
+        let partial = self.dir.join(format!(".{email_id}.eml.partial"));
+        tokio::fs::write(&partial, message.formatted())
+            .await
+            .map_err(temporary)?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(temporary)?;
+        tracing::info!(email_id, path = %path.display(), "email written to the outbox directory");
+        Ok(())
+    }
+}

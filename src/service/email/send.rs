@@ -1,0 +1,160 @@
+//! Sending one email of the outbox: the `email.send` job.
+//!
+//! At least once, like every job: a worker that dies after the SMTP server took the message but
+//! before `SENT` was written leaves the job to run again, and the resend carries the same
+//! `Message-ID`, which is as far as SMTP lets anyone go. Temporary failures are retried by the job
+//! runner (exponential backoff with jitter) until `EMAIL_MAX_ATTEMPTS`, then the email is `FAILED`
+//! with the last error; a permanent refusal fails it at once, and a hard bounce also suppresses
+//! the address.
+
+use lettre::message::Mailbox;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::{digest, outbox, tracking, EmailService};
+use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
+use crate::email::mime::{self, Parts};
+use crate::entity::email_notification as row;
+use crate::error::AppResult;
+use crate::jobs::email_send::retry;
+use crate::jobs::JobError;
+
+impl EmailService {
+    /// Sends `email_id` if it is still to be sent; a no-op for one already settled.
+    pub async fn send(&self, email_id: &str) -> Result<(), JobError> {
+        let row = match self.ready(email_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(JobError::Retry(e.into())),
+        };
+        if self
+            .is_suppressed(&row)
+            .await
+            .map_err(|e| JobError::Retry(e.into()))?
+        {
+            self.settle(&row.id, EmailStatus::Suppressed, None, None)
+                .await
+                .map_err(|e| JobError::Retry(e.into()))?;
+            return Ok(());
+        }
+        let outcome = match self.message(&row) {
+            Ok(message) => self.mailer.send(&row.id, &message).await,
+            Err(failure) => Err(failure),
+        };
+        let result = match outcome {
+            Ok(()) => self.settle(&row.id, EmailStatus::Sent, None, None).await,
+            Err(failure) => return self.failed(&row, failure).await,
+        };
+        result.map_err(|e| JobError::Retry(e.into()))
+    }
+
+    /// The row to send: a pending email, or a collecting digest sealed now. `None` when there is
+    /// nothing (left) to send.
+    async fn ready(&self, email_id: &str) -> AppResult<Option<row::Model>> {
+        let Some(found) = row::Entity::find_by_id(email_id)
+            .one(self.db.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        match found.status.parse::<EmailStatus>() {
+            Ok(EmailStatus::Pending) => Ok(Some(found)),
+            Ok(EmailStatus::Collecting) => {
+                let write = self.db.begin_write().await?;
+                let sealed =
+                    digest::seal(&write.txn, &self.outbox, email_id, self.clock.now()).await?;
+                write.commit().await?;
+                Ok(sealed)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn is_suppressed(&self, row: &row::Model) -> AppResult<bool> {
+        let found = outbox::suppressed(self.db.conn(), [row.to_address.as_str()]).await?;
+        Ok(!found.is_empty())
+    }
+
+    fn message(&self, row: &row::Model) -> Result<lettre::Message, SendFailure> {
+        let permanent = |message: String| SendFailure::Permanent {
+            code: None,
+            message,
+        };
+        let to: Mailbox = row
+            .to_address
+            .parse()
+            .map_err(|e| permanent(format!("{:?} is not an address: {e}", row.to_address)))?;
+        mime::build(Parts {
+            email_id: &row.id,
+            message_id: &row.message_id,
+            from: &self.outbox.from,
+            to,
+            subject: &row.subject,
+            html: row.body_html.as_deref().unwrap_or_default(),
+            text: row.body_text.as_deref().unwrap_or_default(),
+            invite: row.ics_file.as_deref().zip(row.ics_method.as_deref()),
+        })
+        .map_err(|e| permanent(format!("building the message: {e}")))
+    }
+
+    async fn failed(&self, row: &row::Model, failure: SendFailure) -> Result<(), JobError> {
+        let tries = row.retry_count + 1;
+        let status = after_failure(&failure, tries, self.max_attempts);
+        tracing::warn!(email_id = %row.id, tries, status = status.as_str(), error = failure.message(), "sending an email failed");
+        let settled = async {
+            self.settle(&row.id, status, Some(failure.message()), Some(tries))
+                .await?;
+            if failure.is_hard_bounce() {
+                let write = self.db.begin_write().await?;
+                tracking::suppress(
+                    &write.txn,
+                    &row.to_address,
+                    SuppressionReason::Bounce,
+                    Some(failure.message()),
+                    self.clock.now(),
+                )
+                .await?;
+                write.commit().await?;
+            }
+            AppResult::Ok(())
+        };
+        settled.await.map_err(|e| JobError::Retry(e.into()))?;
+        match status {
+            EmailStatus::Pending => Err(retry(failure.message())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves a pending email to `status` (only from `PENDING`, so a late duplicate run cannot undo
+    /// a result).
+    async fn settle(
+        &self,
+        email_id: &str,
+        status: EmailStatus,
+        error: Option<&str>,
+        tries: Option<i32>,
+    ) -> AppResult<()> {
+        let now = self.clock.now();
+        let mut update = row::Entity::update_many()
+            .col_expr(row::Column::Status, Expr::value(status.as_str()))
+            .col_expr(
+                row::Column::ErrorMessage,
+                Expr::value(error.map(str::to_string)),
+            )
+            .col_expr(row::Column::UpdatedAt, Expr::value(now));
+        if status == EmailStatus::Sent {
+            update = update.col_expr(row::Column::SentAt, Expr::value(now));
+        }
+        if let Some(tries) = tries {
+            update = update.col_expr(row::Column::RetryCount, Expr::value(tries));
+        }
+        let write = self.db.begin_write().await?;
+        update
+            .filter(row::Column::Id.eq(email_id))
+            .filter(row::Column::Status.eq(EmailStatus::Pending.as_str()))
+            .exec(&write.txn)
+            .await?;
+        write.commit().await?;
+        Ok(())
+    }
+}

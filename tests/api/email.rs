@@ -1,0 +1,508 @@
+//! Email end to end: bookings, moves and cancellations through a real SMTP server (the MIME, the
+//! invite read back by an independent iCalendar parser, the links), reminders exactly once with two
+//! workers racing, retries, final failure, suppression, digests, preferences, the `.eml` outbox.
+
+use std::io::BufReader;
+
+use chrono::{DateTime, Utc};
+use mailparse::{MailHeaderMap, ParsedMail};
+use mentor_scheduler::auth::{Principal, Role};
+use mentor_scheduler::entity::{email_notification as email, email_suppression};
+use mentor_scheduler::jobs::{self, JobRunner, RunnerConfig};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use crate::bookings::{book, request, tutor_and_student, STUDENT, TUTOR};
+use crate::helpers::{Backend, TestApp};
+use crate::notifications::{ADMIN, SEND};
+use crate::on_both_backends;
+use crate::smtp::SmtpServer;
+
+const RESCHEDULE: &str =
+    "mutation($id: ID!, $s: DateTime!) { rescheduleSession(id: $id, start: $s) { id sequence } }";
+const CANCEL_SESSION: &str =
+    "mutation($id: ID!, $r: String) { cancelSession(id: $id, reason: $r) { id } }";
+const SET_PREFS: &str = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type } }";
+
+async fn smtp_app(backend: Backend) -> Option<(TestApp, SmtpServer)> {
+    let smtp = SmtpServer::start(None)?;
+    let url = smtp.url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("SMTP_URL", url.as_str()),
+            ("EMAIL_MAX_ATTEMPTS", "3"),
+            ("EMAIL_FROM", "Mentor Hub <bookings@mentors.example>"),
+        ],
+    )
+    .await?;
+    Some((app, smtp))
+}
+
+macro_rules! with_smtp {
+    ($(async fn $name:ident($app:ident, $smtp:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($app: TestApp, $smtp: SmtpServer) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some((app, smtp)) = smtp_app(Backend::Sqlite).await {
+                        run(app, smtp).await
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    match smtp_app(Backend::Postgres).await {
+                        Some((app, smtp)) => run(app, smtp).await,
+                        None => crate::helpers::say_skipped(concat!(module_path!(), "::postgres")),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub async fn emails(app: &TestApp) -> Vec<email::Model> {
+    email::Entity::find()
+        .order_by_asc(email::Column::Id)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+}
+
+async fn with_template(app: &TestApp, template: &str) -> Vec<email::Model> {
+    email::Entity::find()
+        .filter(email::Column::Template.eq(template))
+        .order_by_asc(email::Column::Id)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+}
+
+/// Signs `sub` in again with another address (later tokens update the local copy).
+async fn readdress(app: &TestApp, sub: &str, role: Role, address: &str) -> String {
+    let token = app.token_for(&Principal {
+        user_id: sub.into(),
+        role,
+        email: address.into(),
+        name: format!("User {sub}"),
+        time_zone: "Europe/London".parse().unwrap(),
+    });
+    app.ok(&token, "{ me { id } }", json!({})).await;
+    token
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn to_of(mail: &ParsedMail) -> String {
+    mail.headers.get_first_value("To").unwrap_or_default()
+}
+
+fn find<'a>(mails: &'a [ParsedMail<'a>], to: &str) -> &'a ParsedMail<'a> {
+    mails
+        .iter()
+        .find(|m| to_of(m).contains(to))
+        .unwrap_or_else(|| panic!("no mail to {to}"))
+}
+
+/// The parts of a message, depth first, as (mime type, params, decoded body).
+fn parts(mail: &ParsedMail) -> Vec<(String, std::collections::BTreeMap<String, String>, String)> {
+    let mut out = Vec::new();
+    fn walk(
+        m: &ParsedMail,
+        out: &mut Vec<(String, std::collections::BTreeMap<String, String>, String)>,
+    ) {
+        let params = m.ctype.params.clone().into_iter().collect();
+        if m.subparts.is_empty() {
+            out.push((
+                m.ctype.mimetype.clone(),
+                params,
+                m.get_body().unwrap_or_default(),
+            ));
+        } else {
+            out.push((m.ctype.mimetype.clone(), params, String::new()));
+            for p in &m.subparts {
+                walk(p, out);
+            }
+        }
+    }
+    walk(mail, &mut out);
+    out
+}
+
+/// The invite read back with the `ical` crate: METHOD and each event's properties.
+fn read_invite(ics: &str) -> (String, Vec<std::collections::HashMap<String, String>>) {
+    let mut parser = ical::IcalParser::new(BufReader::new(ics.as_bytes()));
+    let calendar = parser
+        .next()
+        .expect("one calendar")
+        .expect("a valid calendar");
+    let method = calendar
+        .properties
+        .iter()
+        .find(|p| p.name == "METHOD")
+        .and_then(|p| p.value.clone())
+        .expect("METHOD");
+    let events = calendar
+        .events
+        .iter()
+        .map(|e| {
+            e.properties
+                .iter()
+                .map(|p| {
+                    let params = p
+                        .params
+                        .as_ref()
+                        .map(|ps| {
+                            ps.iter()
+                                .map(|(k, v)| format!(";{k}={}", v.join(",")))
+                                .collect::<String>()
+                        })
+                        .unwrap_or_default();
+                    (
+                        p.name.clone(),
+                        format!("{params}:{}", p.value.clone().unwrap_or_default()),
+                    )
+                })
+                .fold(std::collections::HashMap::new(), |mut m, (k, v)| {
+                    m.entry(k)
+                        .and_modify(|e: &mut String| e.push_str(&format!("\n{v}")))
+                        .or_insert(v);
+                    m
+                })
+        })
+        .collect();
+    (method, events)
+}
+
+fn value(event: &std::collections::HashMap<String, String>, name: &str) -> String {
+    let raw = event
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {event:?}"));
+    raw.rsplit_once(':')
+        .map(|(_, v)| v)
+        .unwrap_or(raw)
+        .to_string()
+}
+
+/// The invite of a message: its `text/calendar` part (checked against the attachment).
+fn invite_of(
+    mail: &ParsedMail,
+) -> (
+    String,
+    Vec<std::collections::HashMap<String, String>>,
+    String,
+) {
+    let all = parts(mail);
+    let (_, params, ics) = all
+        .iter()
+        .find(|(t, _, _)| t == "text/calendar")
+        .expect("a text/calendar part")
+        .clone();
+    let attached = all
+        .iter()
+        .find(|(t, _, _)| t == "application/ics")
+        .expect("an invite.ics attachment");
+    assert_eq!(attached.2, ics, "the attachment is the same invite");
+    let (method, events) = read_invite(&ics);
+    assert_eq!(
+        params.get("method"),
+        Some(&method),
+        "the part's method= matches METHOD"
+    );
+    (method, events, ics)
+}
+
+with_smtp! {
+    async fn a_booking_mails_invites_through_a_real_smtp_server(app, smtp) {
+        let admin = app.user(ADMIN, Role::Admin, "America/New_York").await;
+        let _ = admin;
+        let (_mentor, student) = tutor_and_student(&app).await;
+        let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(2))).await;
+        let report = app.jobs.drain().await.unwrap();
+        assert_eq!(report.dead, 0);
+        let raw = smtp.wait_for(3).await;
+        assert_eq!(raw.len(), 3, "student, mentor, admin");
+        let mails: Vec<ParsedMail> = raw.iter().map(|r| mailparse::parse_mail(r).unwrap()).collect();
+
+        let to_student = find(&mails, &format!("{STUDENT}@example.com"));
+        assert_eq!(to_student.headers.get_first_value("Subject").unwrap(), format!("✅ Your session with User {TUTOR} is confirmed!"));
+        assert!(to_student.headers.get_first_value("From").unwrap().contains("bookings@mentors.example"));
+        let message_id = to_student.headers.get_first_value("Message-ID").unwrap();
+        let row = emails(&app).await.into_iter().find(|e| e.to_address.starts_with(STUDENT)).unwrap();
+        assert_eq!(message_id.trim(), row.message_id, "the Message-ID is the stored one");
+        assert_eq!((row.status.as_str(), row.retry_count), ("SENT", 0));
+        assert!(row.sent_at.is_some());
+        let structure: Vec<String> = parts(to_student).into_iter().map(|(t, _, _)| t).collect();
+        assert_eq!(structure, ["multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar", "application/ics"]);
+
+        let (method, events, ics) = invite_of(to_student);
+        assert_eq!(method, "REQUEST");
+        assert_eq!(events.len(), 2, "one event per session");
+        let ids: Vec<&str> = booking["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        for (event, id) in events.iter().zip(&ids) {
+            assert_eq!(value(event, "UID"), format!("{id}@mentors.example"));
+            assert_eq!(value(event, "SEQUENCE"), "0");
+            assert_eq!(value(event, "STATUS"), "CONFIRMED");
+            assert!(event["ORGANIZER"].contains("mailto:bookings@mentors.example"), "{event:?}");
+            assert!(event["ATTENDEE"].contains(&format!("mailto:{STUDENT}@example.com")));
+            assert!(event["ATTENDEE"].contains(&format!("mailto:{TUTOR}@example.com")));
+            assert!(value(event, "LOCATION").contains(&format!("/join/{id}?token=")));
+        }
+        assert_eq!(value(&events[0], "DTSTART"), "20260107T100000Z");
+        assert_eq!(value(&events[1], "DTSTART"), "20260114T100000Z");
+        assert!(ics.contains("\r\n") && !ics.replace("\r\n", "").contains('\n'));
+
+        let all = parts(to_student);
+        let html = &all.iter().find(|(t, _, _)| t == "text/html").unwrap().2;
+        let text = &all.iter().find(|(t, _, _)| t == "text/plain").unwrap().2;
+        assert!(html.contains("/email/open/") && html.contains("/email/click/"), "tracked links in the HTML");
+        assert!(text.contains("Wednesday 7 January 2026, 10:00 GMT (Europe/London)"), "{text}");
+        assert!(text.contains(&format!("/join/{}?token=", ids[0])), "the student's own join link: {text}");
+
+        let to_admin = find(&mails, &format!("{ADMIN}@example.com"));
+        assert!(to_admin.headers.get_first_value("Subject").unwrap().starts_with("🆕 New booking"));
+        assert!(parts(to_admin).iter().all(|(t, _, _)| t != "text/calendar"), "no invite for admins");
+        let admin_text = parts(to_admin).into_iter().find(|(t, _, _)| t == "text/plain").unwrap().2;
+        assert!(admin_text.contains("Wednesday 7 January 2026, 05:00 EST (America/New_York)"), "the admin's own zone: {admin_text}");
+    }
+
+    async fn moves_and_cancellations_update_the_same_calendar_event(app, smtp) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(2))).await;
+        let second = booking["sessions"][1]["id"].as_str().unwrap().to_string();
+        app.jobs.drain().await.unwrap();
+        smtp.wait_for(2).await;
+        app.ok(&student, RESCHEDULE, json!({"id": second, "s": "2026-01-15T14:00:00Z"})).await;
+        app.jobs.drain().await.unwrap();
+        let raw = smtp.wait_for(4).await;
+        assert_eq!(raw.len(), 4, "both participants hear of the move");
+        let moved: Vec<ParsedMail> = raw[2..].iter().map(|r| mailparse::parse_mail(r).unwrap()).collect();
+        for mail in &moved {
+            assert!(mail.headers.get_first_value("Subject").unwrap().starts_with("🔁 Moved"));
+            let (method, events, _) = invite_of(mail);
+            assert_eq!(method, "REQUEST");
+            assert_eq!(events.len(), 1);
+            assert_eq!(value(&events[0], "UID"), format!("{second}@mentors.example"));
+            assert_eq!(value(&events[0], "SEQUENCE"), "1", "raised by the move");
+            assert_eq!(value(&events[0], "DTSTART"), "20260115T140000Z");
+        }
+        let text = parts(find(&moved, STUDENT)).into_iter().find(|(t, _, _)| t == "text/plain").unwrap().2;
+        assert!(text.contains("Was: Wednesday 14 January 2026, 10:00 GMT") && text.contains("Now: Thursday 15 January 2026, 14:00 GMT"), "{text}");
+
+        app.ok(&mentor, CANCEL_SESSION, json!({"id": second, "r": "Mentor <b>ill</b>"})).await;
+        app.jobs.drain().await.unwrap();
+        let raw = smtp.wait_for(6).await;
+        assert_eq!(raw.len(), 6);
+        for r in &raw[4..] {
+            let mail = mailparse::parse_mail(r).unwrap();
+            let (method, events, _) = invite_of(&mail);
+            assert_eq!(method, "CANCEL");
+            assert_eq!(value(&events[0], "UID"), format!("{second}@mentors.example"));
+            assert_eq!(value(&events[0], "STATUS"), "CANCELLED");
+            assert_eq!(value(&events[0], "SEQUENCE"), "2");
+            let html = parts(&mail).into_iter().find(|(t, _, _)| t == "text/html").unwrap().2;
+            assert!(html.contains("Mentor &#60;b&#62;ill&#60;/b&#62;") && !html.contains("<b>ill"), "the reason is escaped: {html}");
+        }
+    }
+
+    async fn temporary_failures_back_off_and_permanent_ones_suppress(app, smtp) {
+        let (_mentor, _) = tutor_and_student(&app).await;
+        let student = readdress(&app, STUDENT, Role::Student, "flaky2-jane@example.com").await;
+        book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+        let report = app.jobs.drain().await.unwrap();
+        assert_eq!(report.retried, 1, "{report:?}");
+        let mine = || async { emails(&app).await.into_iter().find(|e| e.to_address.starts_with("flaky2")).unwrap() };
+        let row = mine().await;
+        assert_eq!((row.status.as_str(), row.retry_count), ("PENDING", 1));
+        assert!(row.error_message.as_deref().unwrap().contains("451"), "{:?}", row.error_message);
+        // Not again before the backoff has passed...
+        app.jobs.drain().await.unwrap();
+        assert_eq!(mine().await.retry_count, 1);
+        // ...then again, with the same Message-ID each time, until the server takes it.
+        app.clock.set(at("2026-01-05T02:00:00Z"));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(mine().await.retry_count, 2);
+        app.clock.set(at("2026-01-05T04:00:00Z"));
+        app.jobs.drain().await.unwrap();
+        let row = mine().await;
+        assert_eq!((row.status.as_str(), row.retry_count), ("SENT", 2));
+        let raw = smtp.wait_for(2).await;
+        let delivered = raw.iter().map(|r| mailparse::parse_mail(r).unwrap()).find(|m| to_of(m).contains("flaky2")).unwrap();
+        assert_eq!(delivered.headers.get_first_value("Message-ID").unwrap().trim(), row.message_id);
+
+        // Always 4xx: FAILED after EMAIL_MAX_ATTEMPTS (3) tries, with the last error.
+        let student = readdress(&app, STUDENT, Role::Student, "tempfail@example.com").await;
+        book(&app, &student, request(&["2026-01-08T10:00:00Z"], json!(1))).await;
+        for hour in [6, 8, 10, 12] {
+            app.jobs.drain().await.unwrap();
+            app.clock.set(at(&format!("2026-01-05T{hour:02}:00:00Z")));
+        }
+        let row = emails(&app).await.into_iter().find(|e| e.to_address == "tempfail@example.com").unwrap();
+        assert_eq!((row.status.as_str(), row.retry_count), ("FAILED", 3));
+        assert!(row.error_message.unwrap().contains("451"));
+
+        // 550: FAILED at once, and the address is suppressed for what comes next.
+        let student = readdress(&app, STUDENT, Role::Student, "nosuchuser@example.com").await;
+        book(&app, &student, request(&["2026-01-09T10:00:00Z"], json!(1))).await;
+        app.jobs.drain().await.unwrap();
+        let row = emails(&app).await.into_iter().find(|e| e.to_address == "nosuchuser@example.com").unwrap();
+        assert_eq!((row.status.as_str(), row.retry_count), ("FAILED", 1));
+        let suppressed = email_suppression::Entity::find_by_id("nosuchuser@example.com").one(app.services.db.conn()).await.unwrap().unwrap();
+        assert_eq!(suppressed.reason, "BOUNCE");
+        let before = smtp.messages().len();
+        book(&app, &student, request(&["2026-01-12T10:00:00Z"], json!(1))).await;
+        app.jobs.drain().await.unwrap();
+        let rows: Vec<_> = emails(&app).await.into_iter().filter(|e| e.to_address == "nosuchuser@example.com").collect();
+        assert_eq!(rows.last().unwrap().status, "SUPPRESSED");
+        assert_eq!(smtp.messages().len(), before + 1, "only the mentor's email went out");
+    }
+
+    async fn digests_batch_non_urgent_emails_within_the_window(app, smtp) {
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        let (_, _) = tutor_and_student(&app).await;
+        let other = app.user("ckdigestother00000000001", Role::Student, "UTC").await;
+        let _ = other;
+        let send = |user: &str, kind: &str, title: &str| json!({"i": {"userIds": [user], "type": kind, "title": title, "body": format!("About {title}"), "link": "/mentors/ana", "data": {"mentorName": "Ana"}}});
+        app.ok(&admin, SEND, send(STUDENT, "NEW_MENTOR_MATCH", "Ana matches")).await;
+        app.clock.set(at("2026-01-05T00:05:00Z"));
+        app.ok(&admin, SEND, send(STUDENT, "SYSTEM_UPDATE", "Shared <notes>")).await;
+        app.ok(&admin, SEND, send("ckdigestother00000000001", "NEW_MENTOR_MATCH", "Only one")).await;
+        // An urgent kind is not held back.
+        app.ok(&admin, SEND, send(STUDENT, "PAYMENT_RECEIPT", "Paid")).await;
+        app.jobs.drain().await.unwrap();
+        let raw = smtp.wait_for(1).await;
+        assert_eq!(raw.len(), 1, "only the receipt before the window closes");
+        let batched = emails(&app).await.into_iter().filter(|e| e.status == "BATCHED").count();
+        assert_eq!(batched, 3);
+        // The windows (15 minutes from each user's first) close.
+        app.clock.set(at("2026-01-05T00:15:00Z"));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(smtp.wait_for(2).await.len(), 2, "the student's digest, not yet the other's");
+        app.clock.set(at("2026-01-05T00:20:00Z"));
+        app.jobs.drain().await.unwrap();
+        let raw = smtp.wait_for(3).await;
+        assert_eq!(raw.len(), 3, "one digest per user");
+        let mails: Vec<ParsedMail> = raw.iter().map(|r| mailparse::parse_mail(r).unwrap()).collect();
+        let digest = find(&mails, STUDENT);
+        let digest = if digest.headers.get_first_value("Subject").unwrap().contains("Payment") {
+            mails.iter().filter(|m| to_of(m).contains(STUDENT)).nth(1).unwrap()
+        } else {
+            digest
+        };
+        assert!(digest.headers.get_first_value("Subject").unwrap().starts_with("📬 2 updates"), "{:?}", digest.headers.get_first_value("Subject"));
+        let html = parts(digest).into_iter().find(|(t, _, _)| t == "text/html").unwrap().2;
+        assert!(html.contains("Ana matches") && html.contains("Shared &#60;notes&#62;"), "{html}");
+        let single = find(&mails, "ckdigestother");
+        assert!(single.headers.get_first_value("Subject").unwrap().starts_with("✨ New mentor match: Ana"), "a digest of one is the email itself");
+        // A new match after the seal starts a new digest.
+        app.ok(&admin, SEND, send(STUDENT, "NEW_MENTOR_MATCH", "Later")).await;
+        let collecting = email::Entity::find().filter(email::Column::Status.eq("COLLECTING")).count(app.services.db.conn()).await.unwrap();
+        assert_eq!(collecting, 1);
+    }
+}
+
+/// Two runners claiming from the same queue at once, as two worker processes would.
+async fn drain_racing(app: &TestApp) {
+    let second = JobRunner::new(
+        app.services.db.clone(),
+        app.services.clock.clone(),
+        Arc::new(jobs::registry(&app.services)),
+        RunnerConfig {
+            workers: 0,
+            ..RunnerConfig::default()
+        },
+    );
+    let (a, b) = tokio::join!(app.jobs.drain(), second.drain());
+    a.unwrap();
+    b.unwrap();
+}
+
+async fn count(app: &TestApp, template: &str) -> usize {
+    with_template(app, template).await.len()
+}
+
+on_both_backends! {
+    async fn reminders_go_once_follow_moves_and_stop_on_cancel(app) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
+        let ids: Vec<String> = booking["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+        app.ok(&student, RESCHEDULE, json!({"id": ids[1], "s": "2026-01-15T14:00:00Z"})).await;
+        app.ok(&mentor, CANCEL_SESSION, json!({"id": ids[2]})).await;
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_24h_student").await, 0);
+
+        app.clock.set(at("2026-01-06T10:00:00Z"));
+        drain_racing(&app).await;
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_24h_student").await, 1);
+        assert_eq!(count(&app, "reminder_24h_mentor").await, 1);
+        app.clock.set(at("2026-01-07T09:00:00Z"));
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_1h").await, 2);
+
+        // The moved session: nothing at its old time, a reminder of its new time.
+        app.clock.set(at("2026-01-13T10:00:00Z"));
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_24h_student").await, 1);
+        app.clock.set(at("2026-01-14T14:00:00Z"));
+        drain_racing(&app).await;
+        let reminders = with_template(&app, "reminder_24h_student").await;
+        assert_eq!(reminders.len(), 2);
+        assert!(reminders[1].body_text.as_deref().unwrap().contains("Thursday 15 January 2026, 14:00 GMT"));
+        assert_eq!(reminders[1].subject, format!("⏰ Reminder: Session tomorrow with User {TUTOR}"));
+        app.clock.set(at("2026-01-15T13:00:00Z"));
+        drain_racing(&app).await;
+        // The cancelled one: nothing.
+        app.clock.set(at("2026-01-21T09:00:00Z"));
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_24h_student").await, 2);
+        assert_eq!(count(&app, "reminder_1h").await, 4);
+        assert_eq!(count(&app, "feedback_request").await, 2, "after each held session");
+        // Every email went to the .eml outbox (no SMTP_URL), once.
+        let sent = emails(&app).await.into_iter().filter(|e| e.status == "SENT").count();
+        let files = std::fs::read_dir(app.data_dir().join("outbox")).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml")).count();
+        assert_eq!(files, sent);
+    }
+
+    async fn a_session_booked_30_minutes_ahead_gets_no_day_before_reminder(app) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let q = "mutation($i: WeeklyScheduleInput!) { setWeeklySchedule(input: $i) { timeZone } }";
+        let blocks: Vec<Value> = ["MONDAY", "TUESDAY"].iter().map(|d| json!({"weekday": d, "start": "09:00", "end": "17:00"})).collect();
+        app.ok(&mentor, q, json!({"i": {"timeZone": "Europe/London", "blocks": blocks, "minimumNoticeMinutes": 0}})).await;
+        app.clock.set(at("2026-01-05T09:30:00Z"));
+        book(&app, &student, request(&["2026-01-05T10:00:00Z"], json!(1))).await;
+        drain_racing(&app).await;
+        app.clock.set(at("2026-01-05T09:55:00Z"));
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_24h_student").await + count(&app, "reminder_1h").await, 0);
+        // One booked 23 hours ahead gets the 1-hour one only.
+        book(&app, &student, request(&["2026-01-06T09:00:00Z"], json!(1))).await;
+        app.clock.set(at("2026-01-06T08:00:00Z"));
+        drain_racing(&app).await;
+        assert_eq!(count(&app, "reminder_24h_student").await, 0);
+        assert_eq!(count(&app, "reminder_1h").await, 2);
+    }
+
+    async fn preferences_decide_what_is_emailed(app) {
+        let (_, student) = tutor_and_student(&app).await;
+        app.ok(&student, SET_PREFS, json!({"i": [
+            {"type": "SESSION_REMINDER", "channel": "EMAIL", "enabled": false},
+            {"type": "SESSION_CONFIRMATION", "channel": "EMAIL", "enabled": false},
+        ]})).await;
+        book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+        app.clock.set(at("2026-01-07T09:00:00Z"));
+        app.jobs.drain().await.unwrap();
+        let to_student: Vec<String> = emails(&app).await.into_iter().filter(|e| e.user_id == STUDENT).map(|e| e.template).collect();
+        assert!(to_student.is_empty(), "{to_student:?}");
+        assert_eq!(count(&app, "reminder_1h").await, 1, "the mentor's");
+        assert_eq!(count(&app, "booking_confirmation_mentor").await, 1);
+    }
+}

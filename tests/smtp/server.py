@@ -1,0 +1,97 @@
+"""A real SMTP server (aiosmtpd) for the API tests.
+
+Saves every accepted message as <n>.eml in --dir and answers by recipient, so tests can provoke
+what real servers do:
+  tempfail...@   451 on RCPT, always
+  flakyN-...@    451 on RCPT for the first N tries, then accepted
+  nosuchuser...@ 550 on RCPT (a hard bounce)
+  anything else  accepted
+With --auth user:password, AUTH (PLAIN/LOGIN) is required before MAIL.
+Prints "READY <port>" once listening; runs until killed.
+"""
+
+import argparse
+import os
+import re
+import socket
+import sys
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class Recorder:
+    def __init__(self, directory):
+        self.directory = directory
+        self.lock = threading.Lock()
+        self.count = 0
+        self.tries = {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@", 1)[0].lower()
+        if local.startswith("tempfail"):
+            return "451 4.3.0 Try again later"
+        if local.startswith("nosuchuser"):
+            return "550 5.1.1 No such user here"
+        flaky = re.match(r"flaky(\d+)-", local)
+        if flaky:
+            with self.lock:
+                seen = self.tries.get(address, 0)
+                self.tries[address] = seen + 1
+            if seen < int(flaky.group(1)):
+                return "451 4.3.0 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+            n = self.count
+        path = os.path.join(self.directory, "%06d.eml" % n)
+        partial = path + ".partial"
+        with open(partial, "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        os.rename(partial, path)
+        return "250 Message accepted for delivery"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--auth")
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    options = {}
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and auth_data.login.decode() == user
+                and auth_data.password.decode() == password
+            )
+            return AuthResult(success=ok)
+
+        options = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    port = free_port()
+    controller = Controller(Recorder(args.dir), hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    print("READY %d" % port, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
