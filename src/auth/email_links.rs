@@ -55,9 +55,9 @@ impl EmailLinks {
     /// A link through the redirect to `target`, marking `email_id` clicked.
     pub fn click_url(&self, email_id: &str, target: &str) -> String {
         let sig = self.sign(&["click", email_id, target]);
-        let mut url = format!("{}/email/click/{email_id}?", self.base_url);
-        url.push_str(&form_encode(&[("url", target), ("sig", &sig)]));
-        url
+        let query = serde_urlencoded::to_string([("url", target), ("sig", sig.as_str())])
+            .expect("string pairs always encode");
+        format!("{}/email/click/{email_id}?{query}", self.base_url)
     }
 
     pub fn verify_open(&self, email_id: &str, signature: &str) -> bool {
@@ -67,27 +67,6 @@ impl EmailLinks {
     pub fn verify_click(&self, email_id: &str, target: &str, signature: &str) -> bool {
         self.verify(&["click", email_id, target], signature)
     }
-}
-
-/// `application/x-www-form-urlencoded`, as `serde_urlencoded` (axum's `Query`) reads it back.
-fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let encode = |s: &str| {
-        let mut out = String::with_capacity(s.len());
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    out.push(b as char)
-                }
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::rest::ApiError;
 use super::AppState;
@@ -102,15 +103,7 @@ fn refuse(state: &AppState, token: Option<&str>, headers: &HeaderMap) -> Option<
         ));
     };
     let given = token.unwrap_or_default().as_bytes();
-    let wanted = expected.expose().as_bytes();
-    // Compared in constant time for equal lengths.
-    let same = given.len() == wanted.len()
-        && given
-            .iter()
-            .zip(wanted)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    if !bool::from(given.ct_eq(expected.expose().as_bytes())) {
         return Some(status(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",

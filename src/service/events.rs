@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::email::{self, Outbox};
 use super::new_id;
+use super::notifications::fan_out::Cast;
 use super::notifications::{self, Bells};
 use crate::domain::booking::ClashReason;
 use crate::entity::domain_event;
@@ -74,7 +75,7 @@ impl DomainEvent {
         }
     }
 
-    fn booking_id(&self) -> &str {
+    pub fn booking_id(&self) -> &str {
         match self {
             DomainEvent::BookingCreated { booking_id, .. }
             | DomainEvent::SessionsAdded { booking_id, .. }
@@ -118,9 +119,11 @@ pub async fn record(
     })
     .exec_without_returning(conn)
     .await?;
-    let outgoing = notifications::for_event(conn, event, actor).await?;
+    // Everything told about the event is about this booking and its people: read them once.
+    let cast = Cast::load(conn, event.booking_id()).await?;
+    let outgoing = notifications::for_event(conn, &cast, event, actor).await?;
     let bells = notifications::deliver(conn, outgoing, now).await?;
-    let emails = email::produce::for_event(conn, outbox, event, actor, now).await?;
+    let emails = email::produce::for_event(conn, outbox, &cast, event, now).await?;
     email::queue(conn, outbox, emails, now).await?;
     Ok(bells)
 }

@@ -26,8 +26,17 @@ const CANCEL_SESSION: &str =
 const SET_PREFS: &str = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type } }";
 
 async fn smtp_app(backend: Backend) -> Option<(TestApp, SmtpServer)> {
-    let smtp = SmtpServer::start(None)?;
-    let url = smtp.url();
+    smtp_app_with(backend, None).await
+}
+
+async fn smtp_app_with(backend: Backend, auth: Option<&str>) -> Option<(TestApp, SmtpServer)> {
+    let smtp = SmtpServer::start(auth)?;
+    let url = match auth {
+        Some(credentials) => smtp
+            .url()
+            .replace("smtp://", &format!("smtp://{credentials}@")),
+        None => smtp.url(),
+    };
     let app = TestApp::spawn_with(
         backend,
         &[
@@ -430,6 +439,28 @@ async fn count(app: &TestApp, template: &str) -> usize {
 }
 
 on_both_backends! {
+    async fn producers_racing_for_one_user_share_one_digest(app) {
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        tutor_and_student(&app).await;
+        let sends = (0..12).map(|i| {
+            let input = json!({"i": {"userIds": [STUDENT], "type": "NEW_MENTOR_MATCH", "title": format!("Match {i}"), "body": "b"}});
+            let (app, admin) = (&app, &admin);
+            async move { app.ok(admin, SEND, input).await }
+        });
+        futures::future::join_all(sends).await;
+        let rows = emails(&app).await;
+        let digests: Vec<_> = rows.iter().filter(|e| e.status == "COLLECTING").collect();
+        assert_eq!(digests.len(), 1, "one digest for the user");
+        let items: Vec<_> = rows.iter().filter(|e| e.status == "BATCHED").collect();
+        assert_eq!(items.len(), 12);
+        assert!(items.iter().all(|i| i.digest_id.as_deref() == Some(digests[0].id.as_str())));
+        app.clock.set(at("2026-01-05T00:15:00Z"));
+        app.jobs.drain().await.unwrap();
+        let digest = emails(&app).await.into_iter().find(|e| e.id == digests[0].id).unwrap();
+        assert_eq!(digest.status, "SENT");
+        assert!(digest.subject.starts_with("📬 12 updates"), "{}", digest.subject);
+    }
+
     async fn reminders_go_once_follow_moves_and_stop_on_cancel(app) {
         let (mentor, student) = tutor_and_student(&app).await;
         let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
@@ -504,5 +535,36 @@ on_both_backends! {
         assert!(to_student.is_empty(), "{to_student:?}");
         assert_eq!(count(&app, "reminder_1h").await, 1, "the mentor's");
         assert_eq!(count(&app, "booking_confirmation_mentor").await, 1);
+    }
+}
+
+/// `SMTP_URL` credentials are used: the server refuses mail before AUTH, and takes it after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_authentication_from_the_url() {
+    let Some((app, smtp)) = smtp_app_with(Backend::Sqlite, Some("mailer:s3cret")).await else {
+        return;
+    };
+    let (_, student) = tutor_and_student(&app).await;
+    book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+    app.jobs.drain().await.unwrap();
+    assert_eq!(smtp.wait_for(2).await.len(), 2);
+    assert!(emails(&app).await.iter().all(|e| e.status == "SENT"));
+
+    // The same kind of server, and a URL without credentials: refused (530), FAILED, not retried.
+    let smtp = SmtpServer::start(Some("mailer:s3cret")).unwrap();
+    let url = smtp.url();
+    drop(app);
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("SMTP_URL", url.as_str())])
+        .await
+        .unwrap();
+    let (_, student) = tutor_and_student(&app).await;
+    book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+    app.jobs.drain().await.unwrap();
+    assert!(smtp.messages().is_empty(), "nothing accepted without AUTH");
+    let rows = emails(&app).await;
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row.status, "FAILED");
+        assert!(row.error_message.unwrap().contains("530"));
     }
 }

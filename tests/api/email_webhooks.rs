@@ -99,6 +99,11 @@ async fn sendgrid_reports_update_emails_and_suppress_addresses() {
         let complaint = email_suppression::Entity::find_by_id("stranger@example.com").one(app.services.db.conn()).await.unwrap().unwrap();
         assert_eq!(complaint.reason, "COMPLAINT");
 
+        // A report naming our email but another address is not applied to it.
+        let elsewhere = json!([{"email": "someone@else.example", "timestamp": 1767571650, "event": "open", "email_id": row.id}]);
+        let (status, body) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", elsewhere.to_string()).await;
+        assert_eq!((status, body), (200, json!({"applied": 0, "unmatched": 1, "suppressed": 0})));
+
         // A hard bounce marks the email and suppresses the address: the next email is not sent.
         let bounce = json!([{"email": row.to_address.to_uppercase(), "timestamp": 1767571700, "event": "bounce", "type": "bounce", "reason": "550 5.1.1 unknown", "smtp-id": row.message_id}]);
         let (status, body) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", bounce.to_string()).await;
@@ -308,4 +313,24 @@ async fn the_open_pixel_and_click_redirect_are_signed() {
         })
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_suppressed_after_queueing_is_not_mailed() {
+    both(|app| Box::pin(async move {
+        let (_, student) = tutor_and_student(&app).await;
+        book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+        let queued = emails(&app).await.into_iter().find(|e| e.user_id == STUDENT).unwrap();
+        assert_eq!(queued.status, "PENDING");
+        // A complaint about an earlier email arrives before the worker gets to this one.
+        let complaint = json!([{"email": queued.to_address, "timestamp": 1767571300, "event": "spamreport"}]);
+        let (status, _) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", complaint.to_string()).await;
+        assert_eq!(status, 200);
+        app.jobs.drain().await.unwrap();
+        let row = emails(&app).await.into_iter().find(|e| e.id == queued.id).unwrap();
+        assert_eq!(row.status, "SUPPRESSED");
+        assert!(row.sent_at.is_none());
+        let outbox = app.data_dir().join("outbox").join(format!("{}.eml", row.id));
+        assert!(!outbox.exists(), "nothing was written for it");
+    })).await;
 }

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::outbox::{model, render_tracked, NewEmail, Recipient};
 use super::Outbox;
@@ -117,9 +117,9 @@ pub(super) async fn seal(
         [] => {
             // Nothing joined (cannot happen: a digest starts with its first item); nothing to send.
             let mut active: row::ActiveModel = digest.clone().into();
-            active.status = sea_orm::Set(EmailStatus::Failed.as_str().into());
-            active.error_message = sea_orm::Set(Some("empty digest".into()));
-            active.updated_at = sea_orm::Set(now);
+            active.status = Set(EmailStatus::Failed.as_str().into());
+            active.error_message = Set(Some("empty digest".into()));
+            active.updated_at = Set(now);
             row::Entity::update(active).exec(conn).await?;
             return Ok(None);
         }
@@ -140,15 +140,14 @@ pub(super) async fn seal(
     };
     let rendered = render_tracked(outbox, digest_id, template, &view)?;
     let mut active: row::ActiveModel = digest.into();
-    active.status = sea_orm::Set(EmailStatus::Pending.as_str().into());
-    active.template = sea_orm::Set(template.as_str().into());
-    active.kind = sea_orm::Set(template.kind().as_str().into());
-    active.variables = sea_orm::Set(
-        serde_json::to_string(&view).map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
-    );
-    active.subject = sea_orm::Set(rendered.subject);
-    active.body_html = sea_orm::Set(Some(rendered.html));
-    active.body_text = sea_orm::Set(Some(rendered.text));
-    active.updated_at = sea_orm::Set(now);
+    active.status = Set(EmailStatus::Pending.as_str().into());
+    active.template = Set(template.as_str().into());
+    active.kind = Set(template.kind().as_str().into());
+    active.variables =
+        Set(serde_json::to_string(&view).map_err(|e| AppError::Internal(anyhow::Error::new(e)))?);
+    active.subject = Set(rendered.subject);
+    active.body_html = Set(Some(rendered.html));
+    active.body_text = Set(Some(rendered.text));
+    active.updated_at = Set(now);
     Ok(Some(row::Entity::update(active).exec(conn).await?))
 }

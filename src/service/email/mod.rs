@@ -82,8 +82,4 @@ impl EmailService {
             max_attempts: max_attempts.max(1),
         }
     }
-
-    pub fn outbox(&self) -> &Outbox {
-        &self.outbox
-    }
 }

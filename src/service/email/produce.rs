@@ -162,55 +162,34 @@ impl Writer<'_> {
     }
 }
 
-/// The emails `event` calls for.
+/// The emails `event` (about `cast`'s booking) calls for.
 pub async fn for_event(
     conn: &impl ConnectionTrait,
     outbox: &Outbox,
+    cast: &Cast,
     event: &DomainEvent,
-    actor: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<NewEmail>> {
-    let _ = actor;
-    let (booking_id, ids): (&str, Vec<String>) = match event {
-        DomainEvent::BookingCreated {
-            booking_id,
-            session_ids,
-        } => (booking_id, session_ids.clone()),
+    let ids: Vec<String> = match event {
+        DomainEvent::BookingCreated { session_ids, .. } => session_ids.clone(),
         DomainEvent::BookingCancelled {
-            booking_id,
             cancelled_session_ids,
             ..
-        } => (booking_id, cancelled_session_ids.clone()),
-        DomainEvent::SessionCancelled {
-            booking_id,
-            session_id,
-            ..
-        }
-        | DomainEvent::SessionRescheduled {
-            booking_id,
-            session_id,
-            ..
-        }
-        | DomainEvent::SessionCompleted {
-            booking_id,
-            session_id,
-        } => (booking_id, vec![session_id.clone()]),
+        } => cancelled_session_ids.clone(),
+        DomainEvent::SessionCancelled { session_id, .. }
+        | DomainEvent::SessionRescheduled { session_id, .. }
+        | DomainEvent::SessionCompleted { session_id, .. } => vec![session_id.clone()],
         // Sessions added to an ongoing booking, and a week that could not be booked, are told in
         // the app only.
         DomainEvent::SessionsAdded { .. } | DomainEvent::OccurrenceSkipped { .. } => {
             return Ok(Vec::new())
         }
     };
-    let cast = Cast::load(conn, booking_id).await?;
     let sessions = sessions(conn, &ids).await?;
     if sessions.is_empty() {
         return Ok(Vec::new());
     }
-    let w = Writer {
-        outbox,
-        cast: &cast,
-        now,
-    };
+    let w = Writer { outbox, cast, now };
     let mut out = Vec::new();
     match event {
         DomainEvent::BookingCreated { .. } => {

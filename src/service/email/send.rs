@@ -7,45 +7,40 @@
 //! with the last error; a permanent refusal fails it at once, and a hard bounce also suppresses
 //! the address.
 
+use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::{digest, outbox, tracking, EmailService};
 use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
 use crate::email::mime::{self, Parts};
 use crate::entity::email_notification as row;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::jobs::email_send::retry;
 use crate::jobs::JobError;
 
 impl EmailService {
     /// Sends `email_id` if it is still to be sent; a no-op for one already settled.
     pub async fn send(&self, email_id: &str) -> Result<(), JobError> {
-        let row = match self.ready(email_id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(JobError::Retry(e.into())),
-        };
-        if self
-            .is_suppressed(&row)
-            .await
-            .map_err(|e| JobError::Retry(e.into()))?
-        {
-            self.settle(&row.id, EmailStatus::Suppressed, None, None)
-                .await
-                .map_err(|e| JobError::Retry(e.into()))?;
+        let Some(row) = self.ready(email_id).await.map_err(again)? else {
             return Ok(());
+        };
+        if self.is_suppressed(&row).await.map_err(again)? {
+            let settled = self.settle_alone(&row.id, EmailStatus::Suppressed).await;
+            return settled.map_err(again);
         }
         let outcome = match self.message(&row) {
             Ok(message) => self.mailer.send(&row.id, &message).await,
             Err(failure) => Err(failure),
         };
-        let result = match outcome {
-            Ok(()) => self.settle(&row.id, EmailStatus::Sent, None, None).await,
-            Err(failure) => return self.failed(&row, failure).await,
-        };
-        result.map_err(|e| JobError::Retry(e.into()))
+        match outcome {
+            Ok(()) => {
+                let settled = self.settle_alone(&row.id, EmailStatus::Sent).await;
+                settled.map_err(again)
+            }
+            Err(failure) => self.failed(&row, failure).await,
+        }
     }
 
     /// The row to send: a pending email, or a collecting digest sealed now. `None` when there is
@@ -101,60 +96,75 @@ impl EmailService {
         let tries = row.retry_count + 1;
         let status = after_failure(&failure, tries, self.max_attempts);
         tracing::warn!(email_id = %row.id, tries, status = status.as_str(), error = failure.message(), "sending an email failed");
+        // The email's new state and, for a hard bounce, the suppression: together or not at all.
         let settled = async {
-            self.settle(&row.id, status, Some(failure.message()), Some(tries))
-                .await?;
+            let write = self.db.begin_write().await?;
+            let now = self.clock.now();
+            settle(
+                &write.txn,
+                &row.id,
+                status,
+                Some(failure.message()),
+                Some(tries),
+                now,
+            )
+            .await?;
             if failure.is_hard_bounce() {
-                let write = self.db.begin_write().await?;
-                tracking::suppress(
-                    &write.txn,
-                    &row.to_address,
-                    SuppressionReason::Bounce,
-                    Some(failure.message()),
-                    self.clock.now(),
-                )
-                .await?;
-                write.commit().await?;
+                let reason = SuppressionReason::Bounce;
+                let detail = Some(failure.message());
+                tracking::suppress(&write.txn, &row.to_address, reason, detail, now).await?;
             }
+            write.commit().await?;
             AppResult::Ok(())
         };
-        settled.await.map_err(|e| JobError::Retry(e.into()))?;
+        settled.await.map_err(again)?;
         match status {
             EmailStatus::Pending => Err(retry(failure.message())),
             _ => Ok(()),
         }
     }
 
-    /// Moves a pending email to `status` (only from `PENDING`, so a late duplicate run cannot undo
-    /// a result).
-    async fn settle(
-        &self,
-        email_id: &str,
-        status: EmailStatus,
-        error: Option<&str>,
-        tries: Option<i32>,
-    ) -> AppResult<()> {
-        let now = self.clock.now();
-        let mut update = row::Entity::update_many()
-            .col_expr(row::Column::Status, Expr::value(status.as_str()))
-            .col_expr(
-                row::Column::ErrorMessage,
-                Expr::value(error.map(str::to_string)),
-            )
-            .col_expr(row::Column::UpdatedAt, Expr::value(now));
-        if status == EmailStatus::Sent {
-            update = update.col_expr(row::Column::SentAt, Expr::value(now));
-        }
-        if let Some(tries) = tries {
-            update = update.col_expr(row::Column::RetryCount, Expr::value(tries));
-        }
+    /// [`settle`] in a transaction of its own, with no error.
+    async fn settle_alone(&self, email_id: &str, status: EmailStatus) -> AppResult<()> {
         let write = self.db.begin_write().await?;
-        update
-            .filter(row::Column::Id.eq(email_id))
-            .filter(row::Column::Status.eq(EmailStatus::Pending.as_str()))
-            .exec(&write.txn)
-            .await?;
+        settle(&write.txn, email_id, status, None, None, self.clock.now()).await?;
         write.commit().await?;
         Ok(())
     }
+}
+
+/// A failure to read or write the database: the job tries again later.
+fn again(e: AppError) -> JobError {
+    JobError::Retry(e.into())
+}
+
+/// Moves a pending email to `status` (only from `PENDING`, so a late duplicate run cannot undo a
+/// result).
+async fn settle(
+    conn: &impl ConnectionTrait,
+    email_id: &str,
+    status: EmailStatus,
+    error: Option<&str>,
+    tries: Option<i32>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut update = row::Entity::update_many()
+        .col_expr(row::Column::Status, Expr::value(status.as_str()))
+        .col_expr(
+            row::Column::ErrorMessage,
+            Expr::value(error.map(str::to_string)),
+        )
+        .col_expr(row::Column::UpdatedAt, Expr::value(now));
+    if status == EmailStatus::Sent {
+        update = update.col_expr(row::Column::SentAt, Expr::value(now));
+    }
+    if let Some(tries) = tries {
+        update = update.col_expr(row::Column::RetryCount, Expr::value(tries));
+    }
+    update
+        .filter(row::Column::Id.eq(email_id))
+        .filter(row::Column::Status.eq(EmailStatus::Pending.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

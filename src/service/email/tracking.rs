@@ -6,13 +6,16 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::EmailService;
 use crate::domain::email::webhook::{DeliveryKind, DeliveryReport};
 use crate::domain::email::{normalize_address, EmailStatus, SuppressionReason};
 use crate::entity::{email_notification as row, email_suppression};
 use crate::error::{AppError, AppResult};
+use crate::jobs::backoff;
 use crate::jobs::email_send::{self, EmailSend};
 
 /// Where a valid click goes.
@@ -50,6 +53,73 @@ pub async fn suppress(
     .exec_without_returning(conn)
     .await?;
     Ok(result == 1)
+}
+
+/// A mailbox that bounced for now (full, busy) is tried again after this, doubling each time.
+const TRANSIENT_BOUNCE_BASE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+const TRANSIENT_BOUNCE_MAX: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// The emails a batch of reports names, by our id and by `Message-ID`.
+struct Named {
+    by_id: HashMap<String, row::Model>,
+    by_message_id: HashMap<String, String>,
+}
+
+impl Named {
+    /// The email `report` is about: by our id, else by `Message-ID`, and only if it went to the
+    /// reported address.
+    fn about(&self, report: &DeliveryReport) -> Option<&row::Model> {
+        let id = match (&report.email_id, &report.message_id) {
+            (Some(id), _) => Some(id),
+            (None, Some(message_id)) => self.by_message_id.get(&bracketed(message_id)),
+            (None, None) => None,
+        }?;
+        self.by_id
+            .get(id)
+            .filter(|e| normalize_address(&e.to_address) == report.address)
+    }
+}
+
+/// `<id@host>`, whether or not the provider kept the angle brackets.
+fn bracketed(message_id: &str) -> String {
+    if message_id.starts_with('<') {
+        message_id.to_string()
+    } else {
+        format!("<{message_id}>")
+    }
+}
+
+async fn named_emails(conn: &impl ConnectionTrait, reports: &[DeliveryReport]) -> AppResult<Named> {
+    let ids: HashSet<&str> = reports
+        .iter()
+        .filter_map(|r| r.email_id.as_deref())
+        .collect();
+    let message_ids: HashSet<String> = reports
+        .iter()
+        .filter(|r| r.email_id.is_none())
+        .filter_map(|r| r.message_id.as_deref().map(bracketed))
+        .collect();
+    if ids.is_empty() && message_ids.is_empty() {
+        return Ok(Named {
+            by_id: HashMap::new(),
+            by_message_id: HashMap::new(),
+        });
+    }
+    let rows = row::Entity::find()
+        .filter(
+            Condition::any()
+                .add(row::Column::Id.is_in(ids))
+                .add(row::Column::MessageId.is_in(message_ids)),
+        )
+        .all(conn)
+        .await?;
+    Ok(Named {
+        by_message_id: rows
+            .iter()
+            .map(|r| (r.message_id.clone(), r.id.clone()))
+            .collect(),
+        by_id: rows.into_iter().map(|r| (r.id.clone(), r)).collect(),
+    })
 }
 
 /// First time only: a later open or click keeps the first instant.
@@ -101,10 +171,12 @@ impl EmailService {
         }))
     }
 
-    /// Applies a provider's reports, all in one transaction.
+    /// Applies a provider's reports, all in one transaction; the emails they name are read in one
+    /// query whatever the batch size.
     pub async fn apply_reports(&self, reports: &[DeliveryReport]) -> AppResult<WebhookOutcome> {
         let now = self.clock.now();
         let write = self.db.begin_write().await?;
+        let known = named_emails(&write.txn, reports).await?;
         let mut outcome = WebhookOutcome::default();
         for report in reports {
             let reason = match report.kind {
@@ -125,9 +197,9 @@ impl EmailService {
                     outcome.suppressed += 1;
                 }
             }
-            match self.find(&write.txn, report).await? {
+            match known.about(report) {
                 Some(email) => {
-                    self.apply(&write.txn, &email, report, now).await?;
+                    self.apply(&write.txn, email, report, now).await?;
                     outcome.applied += 1;
                 }
                 None => outcome.unmatched += 1,
@@ -135,31 +207,6 @@ impl EmailService {
         }
         write.commit().await?;
         Ok(outcome)
-    }
-
-    /// The email a report is about: by our id, else by `Message-ID`, and only if it went to the
-    /// reported address.
-    async fn find(
-        &self,
-        conn: &impl ConnectionTrait,
-        report: &DeliveryReport,
-    ) -> AppResult<Option<row::Model>> {
-        let found = match (&report.email_id, &report.message_id) {
-            (Some(id), _) => row::Entity::find_by_id(id.as_str()).one(conn).await?,
-            (None, Some(message_id)) => {
-                let bracketed = if message_id.starts_with('<') {
-                    message_id.clone()
-                } else {
-                    format!("<{message_id}>")
-                };
-                row::Entity::find()
-                    .filter(row::Column::MessageId.eq(bracketed))
-                    .one(conn)
-                    .await?
-            }
-            (None, None) => None,
-        };
-        Ok(found.filter(|e| normalize_address(&e.to_address) == report.address))
     }
 
     async fn apply(
@@ -195,7 +242,13 @@ impl EmailService {
                     .clone()
                     .unwrap_or_else(|| "transient bounce".into());
                 if tries < self.max_attempts {
-                    let again = now + Duration::minutes(15 * i64::from(1 << tries.min(6)));
+                    let wait = backoff(
+                        tries,
+                        TRANSIENT_BOUNCE_BASE,
+                        TRANSIENT_BOUNCE_MAX,
+                        &mut rand::thread_rng(),
+                    );
+                    let again = now + Duration::from_std(wait).unwrap_or(Duration::hours(6));
                     changes.push((C::Status, Expr::value(EmailStatus::Pending.as_str())));
                     email_send::queue(
                         conn,

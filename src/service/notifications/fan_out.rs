@@ -89,19 +89,17 @@ async fn session_starts(
         .await?)
 }
 
-/// The notifications `event` calls for; `actor` (who caused it) is not told of their own change.
-pub async fn for_event(
+/// The notifications `event` (about `cast`'s booking) calls for; `actor` (who caused it) is not told
+/// of their own change.
+pub(crate) async fn for_event(
     conn: &impl ConnectionTrait,
+    cast: &Cast,
     event: &DomainEvent,
     actor: Option<&str>,
 ) -> AppResult<Vec<Outgoing>> {
     let addressed: Vec<Addressed> = match event {
         DomainEvent::SessionsAdded { .. } => Vec::new(),
-        DomainEvent::BookingCreated {
-            booking_id,
-            session_ids,
-        } => {
-            let cast = Cast::load(conn, booking_id).await?;
+        DomainEvent::BookingCreated { session_ids, .. } => {
             let admins = admins(conn).await?;
             let admin_parties: Vec<Party> = admins.iter().map(party).collect();
             messages::booking_created(
@@ -112,38 +110,26 @@ pub async fn for_event(
             )
         }
         DomainEvent::BookingCancelled {
-            booking_id,
             cancelled_session_ids,
             reason,
+            ..
         } => {
-            let cast = Cast::load(conn, booking_id).await?;
             let starts = session_starts(conn, cancelled_session_ids).await?;
             messages::cancelled(&cast.facts(), &starts, true, actor, reason.as_deref())
         }
         DomainEvent::SessionCancelled {
-            booking_id,
-            session_id,
-            reason,
+            session_id, reason, ..
         } => {
-            let cast = Cast::load(conn, booking_id).await?;
             let starts = session_starts(conn, std::slice::from_ref(session_id)).await?;
             messages::cancelled(&cast.facts(), &starts, false, actor, reason.as_deref())
         }
         DomainEvent::SessionRescheduled {
-            booking_id,
             session_id,
             from,
             to,
             ..
-        } => {
-            let cast = Cast::load(conn, booking_id).await?;
-            messages::rescheduled(&cast.facts(), session_id, *from, *to, actor)
-        }
-        DomainEvent::SessionCompleted {
-            booking_id,
-            session_id,
-        } => {
-            let cast = Cast::load(conn, booking_id).await?;
+        } => messages::rescheduled(&cast.facts(), session_id, *from, *to, actor),
+        DomainEvent::SessionCompleted { session_id, .. } => {
             let start = session_starts(conn, std::slice::from_ref(session_id)).await?;
             start
                 .first()
@@ -151,13 +137,7 @@ pub async fn for_event(
                 .into_iter()
                 .collect()
         }
-        DomainEvent::OccurrenceSkipped {
-            booking_id,
-            start,
-            reason,
-            ..
-        } => {
-            let cast = Cast::load(conn, booking_id).await?;
+        DomainEvent::OccurrenceSkipped { start, reason, .. } => {
             messages::occurrence_skipped(&cast.facts(), *start, *reason)
         }
     };

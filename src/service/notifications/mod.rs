@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use deliver::muted;
 pub use deliver::{deliver, Bells, Outgoing};
-pub use fan_out::for_event;
+pub(crate) use fan_out::for_event;
 pub use preferences::PreferenceChange;
 pub use send::{SendNotification, Sent};
 
