@@ -57,6 +57,10 @@ wrk.headers["content-type"] = "application/json"
 wrk.headers["authorization"] = "Bearer $STUDENT_TOKEN"
 wrk.body = [[$BODY]]
 LUA
-[ -n "${PROFILE:-}" ] && { perf record -F 999 -g -p "$PID" -o /tmp/perf.data -- sleep 8 & wrk -t1 -c4 -d8s -s "$WORK/post.lua" "http://127.0.0.1:$PORT/graphql"; wait; }
+if [ -n "${PROFILE:-}" ]; then
+  perf record -F 999 -g -p "$PID" -o /tmp/perf.data -- sleep 8 & PERF=$!
+  wrk -t2 -c64 -d8s -s "$WORK/post.lua" "http://127.0.0.1:$PORT/graphql" >/dev/null
+  wait "$PERF"
+fi
 wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$PORT/graphql" | tee "$WORK/wrk.out"
 if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "FAILED: some requests were not answered with 2xx"; exit 1; fi

@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use mentor_scheduler::domain::interval::Interval;
 use mentor_scheduler::domain::settings::BookingRules;
-use mentor_scheduler::domain::slots::{available_slots, Schedule, SlotQuery};
+use mentor_scheduler::domain::slots::{
+    available_slots, blocked_time, slots_outside, DailyIntervals, Schedule, SlotQuery,
+};
 use mentor_scheduler::domain::time::WEEKDAYS;
 use mentor_scheduler::domain::weekly::{DateOverrides, TimeRange, WeeklyPattern};
 
@@ -58,6 +60,28 @@ fn bench(c: &mut Criterion) {
             available_slots(
                 black_box(&schedule),
                 black_box(&busy),
+                black_box(&query),
+                black_box(now),
+            )
+        })
+    });
+    // What a cached query does: days resolved and busy time widened once, at load.
+    let days = DailyIntervals::new(
+        &schedule,
+        (now - Duration::days(3)).date_naive(),
+        (now + Duration::days(66)).date_naive(),
+    );
+    let blocked = blocked_time(&busy, schedule.rules.buffer());
+    assert_eq!(
+        slots_outside(&schedule, Some(&days), &blocked, &query, now),
+        available_slots(&schedule, &busy, &query, now)
+    );
+    c.bench_function("slots_outside/the same, from the slot cache", |b| {
+        b.iter(|| {
+            slots_outside(
+                black_box(&schedule),
+                black_box(Some(&days)),
+                black_box(&blocked),
                 black_box(&query),
                 black_box(now),
             )

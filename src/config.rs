@@ -70,6 +70,10 @@ pub struct Settings {
     pub job_workers: usize,
     /// `JOB_POLL_INTERVAL_MS`: how often an idle job runner looks for due jobs.
     pub job_poll_interval_ms: u64,
+    /// `SLOT_CACHE_SECONDS`: a mentor's slot inputs (schedule, busy time, sessions) are kept in memory
+    /// at most this long; every change through the service drops them at once, on every node. 0 = read
+    /// the database on every `availableSlots`.
+    pub slot_cache_seconds: u64,
     /// `REDIS_URL`: the event bus across nodes (Redis pub/sub); absent = the in-process bus, for a
     /// single node. A secret: it may hold a password.
     pub redis_url: Option<Secret>,
@@ -131,6 +135,7 @@ impl Settings {
             shutdown_grace_seconds: parse(&get, "SHUTDOWN_GRACE_SECONDS", "10")?,
             job_workers: parse(&get, "JOB_WORKERS", "2")?,
             job_poll_interval_ms: parse(&get, "JOB_POLL_INTERVAL_MS", "500")?,
+            slot_cache_seconds: parse(&get, "SLOT_CACHE_SECONDS", "30")?,
             log_format: match get("LOG_FORMAT").as_deref().unwrap_or("pretty") {
                 "pretty" => LogFormat::Pretty,
                 "json" => LogFormat::Json,
@@ -254,6 +259,9 @@ mod tests {
         assert_eq!((s.job_workers, s.job_poll_interval_ms), (2, 500));
         let s = settings(&[("JOB_WORKERS", "0"), ("JOB_POLL_INTERVAL_MS", "25")]).unwrap();
         assert_eq!((s.job_workers, s.job_poll_interval_ms), (0, 25));
+        assert_eq!(s.slot_cache_seconds, 30);
+        let err = settings(&[("SLOT_CACHE_SECONDS", "soon")]).unwrap_err();
+        assert!(format!("{err:#}").contains("SLOT_CACHE_SECONDS"));
         let err = settings(&[("JOB_WORKERS", "-1")]).unwrap_err();
         assert!(format!("{err:#}").contains("JOB_WORKERS"));
     }

@@ -14,6 +14,11 @@ use mentor_scheduler::config::Settings;
 use mentor_scheduler::startup::{jwt_secret, shutdown_signal, Application};
 use mentor_scheduler::{db, email, graphql, seed, telemetry};
 
+/// The service allocates many small, short-lived values per request; mimalloc serves them faster than
+/// the system allocator (see `bench/slots-load.sh`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();

@@ -69,6 +69,7 @@ pub async fn connect_services(
         mailer: mailer(settings)?,
         outbox: Arc::new(outbox),
         email_max_attempts: settings.email_max_attempts,
+        slot_cache_ttl: std::time::Duration::from_secs(settings.slot_cache_seconds),
     };
     Ok(Services::new(db, adapters, clock))
 }
@@ -155,6 +156,7 @@ impl Application {
             },
             shutdown,
             email_webhook_token: settings.email_webhook_token.clone(),
+            parsed: Default::default(),
         };
         Ok(Application {
             listener,

@@ -95,24 +95,61 @@ pub fn availability_intervals(
     first: NaiveDate,
     last: NaiveDate,
 ) -> Vec<Interval> {
-    let mut intervals = Vec::new();
-    let mut date = first;
-    while date <= last {
-        let ranges = match schedule.overrides.get(&date) {
-            Some(ranges) => ranges.as_slice(),
-            None => schedule.weekly.day(date.weekday()),
-        };
-        intervals.extend(ranges.iter().map(|r| {
-            Interval::new(
-                resolve(schedule.zone, date, r.start()),
-                resolve(schedule.zone, date, r.end()),
-            )
-        }));
-        date = date
-            .succ_opt()
-            .expect("dates stay far from chrono's limits");
+    DailyIntervals::new(schedule, first, last)
+        .merged(first, last)
+        .expect("the days were built for exactly these dates")
+}
+
+/// Each local date's availability as UTC intervals, not yet merged, over a span of dates. Resolving
+/// wall-clock times in the zone is the costly part of a slot query, so a cache builds this once for a
+/// mentor and answers many queries from it.
+#[derive(Debug, Clone)]
+pub struct DailyIntervals {
+    first: NaiveDate,
+    /// The intervals of date `first + i days` are `intervals[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+    intervals: Vec<Interval>,
+}
+
+impl DailyIntervals {
+    pub fn new(schedule: &Schedule, first: NaiveDate, last: NaiveDate) -> Self {
+        let mut starts = vec![0];
+        let mut intervals = Vec::new();
+        let mut date = first;
+        while date <= last {
+            let ranges = match schedule.overrides.get(&date) {
+                Some(ranges) => ranges.as_slice(),
+                None => schedule.weekly.day(date.weekday()),
+            };
+            intervals.extend(ranges.iter().map(|r| {
+                Interval::new(
+                    resolve(schedule.zone, date, r.start()),
+                    resolve(schedule.zone, date, r.end()),
+                )
+            }));
+            starts.push(intervals.len());
+            date = date
+                .succ_opt()
+                .expect("dates stay far from chrono's limits");
+        }
+        DailyIntervals {
+            first,
+            starts,
+            intervals,
+        }
     }
-    merge(intervals)
+
+    /// The merged availability of the dates `first..=last`, or `None` when they are not all here.
+    pub fn merged(&self, first: NaiveDate, last: NaiveDate) -> Option<Vec<Interval>> {
+        let index = |date: NaiveDate| usize::try_from((date - self.first).num_days()).ok();
+        let (from, to) = (index(first)?, index(last)? + 1);
+        if from >= to || to >= self.starts.len() {
+            return None;
+        }
+        Some(merge(
+            self.intervals[self.starts[from]..self.starts[to]].to_vec(),
+        ))
+    }
 }
 
 /// The local dates whose blocks can reach into `[from, to)`, one day of margin either side.
@@ -125,6 +162,22 @@ fn local_dates(zone: TimeZone, from: DateTime<Utc>, to: DateTime<Utc>) -> (Naive
     )
 }
 
+/// Where the slots of `query` can lie, given the rules and the time now: from the later of the window's
+/// start and `now + minimum notice`, to the end of the last start allowed by the window and the
+/// horizon. `None` when no slot can fit.
+pub fn reach(rules: &BookingRules, query: &SlotQuery, now: DateTime<Utc>) -> Option<Interval> {
+    let earliest_start = query.window.start.max(now + rules.minimum_notice());
+    let latest_start = (query.window.end - query.duration).min(now + rules.horizon());
+    (latest_start >= earliest_start)
+        .then_some(Interval::new(earliest_start, latest_start + query.duration))
+}
+
+/// Busy time as the slot engine takes it: each interval widened by the buffer, then sorted and merged.
+/// Compute it once and reuse it for many queries with [`slots_outside`].
+pub fn blocked_time(busy: &[Interval], buffer: Duration) -> Vec<Interval> {
+    merge(busy.iter().map(|b| b.widen(buffer)).collect())
+}
+
 /// The bookable slots, sorted by start. `busy` may be unsorted and overlapping.
 pub fn available_slots(
     schedule: &Schedule,
@@ -132,20 +185,34 @@ pub fn available_slots(
     query: &SlotQuery,
     now: DateTime<Utc>,
 ) -> Vec<Interval> {
+    let blocked = blocked_time(busy, schedule.rules.buffer());
+    slots_outside(schedule, None, &blocked, query, now)
+}
+
+/// The bookable slots, sorted by start, given `blocked` from [`blocked_time`] with this schedule's
+/// buffer (sorted, merged, already widened). Availability comes from `days` (built from this
+/// schedule) where they hold every date the query needs, and is resolved afresh otherwise.
+pub fn slots_outside(
+    schedule: &Schedule,
+    days: Option<&DailyIntervals>,
+    blocked: &[Interval],
+    query: &SlotQuery,
+    now: DateTime<Utc>,
+) -> Vec<Interval> {
+    let Some(reach) = reach(&schedule.rules, query, now) else {
+        return Vec::new();
+    };
     let duration = query.duration;
     let step = grid_step(duration);
-    let earliest_start = query
-        .window
-        .start
-        .max(now + schedule.rules.minimum_notice());
-    let latest_start = (query.window.end - duration).min(now + schedule.rules.horizon());
-    if latest_start < earliest_start {
-        return Vec::new();
-    }
-    let (first, last) = local_dates(schedule.zone, earliest_start, latest_start + duration);
-    let available = availability_intervals(schedule, first, last);
-    let buffer = schedule.rules.buffer();
-    let blocked = merge(busy.iter().map(|b| b.widen(buffer)).collect());
+    let earliest_start = reach.start;
+    let latest_start = reach.end - duration;
+    let (first, last) = local_dates(schedule.zone, reach.start, reach.end);
+    let available = days
+        .and_then(|d| d.merged(first, last))
+        .unwrap_or_else(|| availability_intervals(schedule, first, last));
+    // Skip straight to the first blocked interval that can matter.
+    let from = blocked.partition_point(|b| b.end <= reach.start);
+    let blocked = &blocked[from..];
 
     let mut slots = Vec::new();
     let mut next_busy = 0;

@@ -26,11 +26,11 @@ pub async fn execute(
 ) -> GraphQLResponse {
     let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     match auth::caller(&state, authorization).await {
-        Ok(caller) => state
-            .schema
-            .execute_batch(request.into_inner().data(caller))
-            .await
-            .into(),
+        Ok(caller) => {
+            let mut batch = request.into_inner();
+            batch.iter_mut().for_each(|r| state.parsed.prepare(r));
+            state.schema.execute_batch(batch.data(caller)).await.into()
+        }
         Err(e) => {
             async_graphql::Response::from_errors(vec![gql(e).into_server_error(Default::default())])
                 .into()

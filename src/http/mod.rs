@@ -6,6 +6,7 @@ mod graphql;
 mod health;
 mod join;
 mod notifications;
+mod parsed;
 mod rest;
 mod ws;
 
@@ -23,6 +24,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::config::Secret;
 use crate::graphql::AppSchema;
 use crate::service::Services;
+use parsed::ParsedQueries;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,6 +37,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// `EMAIL_WEBHOOK_TOKEN`: what provider webhooks must carry; `None` turns them off.
     pub email_webhook_token: Option<Secret>,
+    /// Documents of the queries seen so far, so that each text is parsed once.
+    pub parsed: Arc<ParsedQueries>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -14,6 +14,11 @@ pub mod topic {
         format!("availability:{mentor_id}")
     }
 
+    /// Mentors whose bookable time changed (payload: the mentor id), for every node's slot cache.
+    pub fn schedules() -> String {
+        "schedules".into()
+    }
+
     /// Everything that changes what one user sees in the notification center.
     pub fn user(user_id: &str) -> String {
         format!("user:{user_id}")

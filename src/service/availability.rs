@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::new_id;
+use super::slots::SlotCache;
 use super::users::{find_mentor, User};
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
@@ -74,11 +75,22 @@ pub struct AvailabilityService {
     db: Db,
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
+    slot_cache: Arc<SlotCache>,
 }
 
 impl AvailabilityService {
-    pub fn new(db: Db, bus: Arc<dyn EventBus>, clock: Arc<dyn Clock>) -> Self {
-        AvailabilityService { db, bus, clock }
+    pub fn new(
+        db: Db,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        slot_cache: Arc<SlotCache>,
+    ) -> Self {
+        AvailabilityService {
+            db,
+            bus,
+            clock,
+            slot_cache,
+        }
     }
 
     /// Anyone signed in may read a mentor's availability (students need it to book).
@@ -396,8 +408,9 @@ impl AvailabilityService {
         find_mentor(&self.db, &p.user_id).await
     }
 
-    /// Tells live subscribers, then returns the new state.
+    /// Tells slot caches and live subscribers, then returns the new state.
     async fn changed(&self, mentor_id: &str) -> AppResult<Availability> {
+        self.slot_cache.changed(mentor_id).await;
         self.bus
             .publish(&topic::availability(mentor_id), serde_json::Value::Null)
             .await;

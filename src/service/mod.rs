@@ -26,6 +26,8 @@ pub struct Services {
     pub users: Arc<users::UserService>,
     pub availability: Arc<availability::AvailabilityService>,
     pub slots: Arc<slots::SlotService>,
+    /// Drop a mentor's cached slot inputs after changing their busy time around the other services.
+    pub slot_cache: Arc<slots::SlotCache>,
     pub bookings: Arc<bookings::BookingService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub timeline: Arc<timeline::TimelineService>,
@@ -45,6 +47,8 @@ pub struct Adapters {
     pub outbox: Arc<email::Outbox>,
     /// `EMAIL_MAX_ATTEMPTS`.
     pub email_max_attempts: i32,
+    /// `SLOT_CACHE_SECONDS`: how long a mentor's cached slot inputs live at most.
+    pub slot_cache_ttl: std::time::Duration,
 }
 
 impl Services {
@@ -56,7 +60,10 @@ impl Services {
             mailer,
             outbox,
             email_max_attempts,
+            slot_cache_ttl,
         } = adapters;
+        let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
+        slot_cache.listen();
         Services {
             timeline: Arc::new(timeline::TimelineService::new(
                 db.clone(),
@@ -72,20 +79,31 @@ impl Services {
                 outbox.clone(),
                 email_max_attempts,
             )),
-            users: Arc::new(users::UserService::new(db.clone(), clock.clone())),
+            users: Arc::new(users::UserService::new(
+                db.clone(),
+                clock.clone(),
+                slot_cache.clone(),
+            )),
             availability: Arc::new(availability::AvailabilityService::new(
                 db.clone(),
                 bus.clone(),
                 clock.clone(),
+                slot_cache.clone(),
             )),
-            slots: Arc::new(slots::SlotService::new(db.clone(), clock.clone())),
             bookings: Arc::new(bookings::BookingService::new(
                 db.clone(),
                 bus.clone(),
                 clock.clone(),
                 meetings,
                 outbox.clone(),
+                slot_cache.clone(),
             )),
+            slots: Arc::new(slots::SlotService::new(
+                db.clone(),
+                clock.clone(),
+                slot_cache.clone(),
+            )),
+            slot_cache,
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),
                 bus.clone(),

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use super::slots::SlotCache;
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
 use crate::db::Db;
@@ -57,14 +58,16 @@ pub struct UserService {
     db: Db,
     clock: Arc<dyn Clock>,
     synced: Mutex<HashMap<String, User>>,
+    slot_cache: Arc<SlotCache>,
 }
 
 impl UserService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, slot_cache: Arc<SlotCache>) -> Self {
         UserService {
             db,
             clock,
             synced: Mutex::new(HashMap::new()),
+            slot_cache,
         }
     }
 
@@ -99,6 +102,8 @@ impl UserService {
             )
             .exec_without_returning(self.db.conn())
             .await?;
+        // A mentor's zone (without settings of their own) and role decide their slots.
+        self.slot_cache.changed(&wanted.id).await;
         let mut cache = self.synced.lock().expect("user cache");
         if cache.len() >= SYNC_CACHE_LIMIT {
             cache.clear();

@@ -198,6 +198,8 @@ impl TestApp {
         .exec_without_returning(self.services.db.conn())
         .await
         .unwrap();
+        // As calendar sync does after writing busy time.
+        self.services.slot_cache.changed(mentor).await;
     }
 
     /// The raw GraphQL response body.

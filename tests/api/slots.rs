@@ -101,3 +101,57 @@ on_both_backends! {
         assert_eq!(seen, ["2026-01-06T14:45:00+05:45"]);
     }
 }
+
+on_both_backends! {
+    async fn cached_slots_follow_every_change_at_once(app) {
+        // SLOT_CACHE_SECONDS is 30 here: every step below is seen at once, so none of it waits out
+        // the expiry.
+        let mentor = app.user(MENTOR, Role::Mentor, "UTC").await;
+        let student = app.user("ckstudent0000000000000001", Role::Student, "UTC").await;
+        schedule(&app, &mentor, json!({"timeZone": "UTC", "blocks": every_day("09:00", "12:00"), "bufferMinutes": 0, "minimumNoticeMinutes": 0, "horizonDays": 30})).await;
+        app.clock.set("2026-03-02T00:00:00Z".parse().unwrap());
+        let day = json!({"m": MENTOR, "from": "2026-03-03T00:00:00Z", "to": "2026-03-04T00:00:00Z", "tz": "UTC"});
+        let at = |hours: &[u32]| hours.iter().map(|h| format!("2026-03-03T{h:02}:00:00+00:00")).collect::<Vec<_>>();
+        assert_eq!(starts(&app, &student, day.clone()).await, at(&[9, 10, 11]));
+
+        app.ok(&mentor, "mutation { addAvailabilityBlock(input: {weekday: TUESDAY, start: \"14:00\", end: \"15:00\"}) { mentorId } }", json!({})).await;
+        assert_eq!(starts(&app, &student, day.clone()).await, at(&[9, 10, 11, 14]), "a new block");
+
+        app.busy(MENTOR, "2026-03-03T10:00:00Z", "2026-03-03T10:30:00Z").await;
+        assert_eq!(starts(&app, &student, day.clone()).await, at(&[9, 11, 14]), "calendar busy time");
+
+        let booking = app.ok(&student, "mutation($i: CreateBookingInput!) { createBooking(input: $i) { id sessions { id } } }",
+            json!({"i": {"mentorId": MENTOR, "frequency": "ONCE_WEEKLY", "slots": ["2026-03-03T11:00:00Z"], "weeks": 1, "subject": "Algebra"}})).await;
+        assert_eq!(starts(&app, &student, day.clone()).await, at(&[9, 14]), "a booked session");
+
+        let session = booking["createBooking"]["sessions"][0]["id"].as_str().unwrap().to_string();
+        app.ok(&student, "mutation($id: ID!) { rescheduleSession(id: $id, start: \"2026-03-03T09:00:00Z\") { id } }", json!({"id": session})).await;
+        assert_eq!(starts(&app, &student, day.clone()).await, at(&[11, 14]), "a moved session");
+
+        app.ok(&student, "mutation($id: ID!) { cancelSession(id: $id) { id } }", json!({"id": session})).await;
+        assert_eq!(starts(&app, &student, day.clone()).await, at(&[9, 11, 14]), "a cancelled session");
+
+        schedule(&app, &mentor, json!({"timeZone": "UTC", "blocks": every_day("09:00", "12:00"), "bufferMinutes": 60, "minimumNoticeMinutes": 0, "horizonDays": 30})).await;
+        assert_eq!(starts(&app, &student, day.clone()).await, Vec::<String>::new(), "a wider buffer");
+
+        // A query the cached read does not reach (the clock moved weeks on) reads again.
+        app.clock.set("2026-03-20T00:00:00Z".parse().unwrap());
+        let later = json!({"m": MENTOR, "from": "2026-04-14T00:00:00Z", "to": "2026-04-15T00:00:00Z", "tz": "UTC"});
+        assert_eq!(starts(&app, &student, later).await, ["2026-04-14T09:00:00+00:00", "2026-04-14T10:00:00+00:00", "2026-04-14T11:00:00+00:00"]);
+    }
+
+    async fn cached_slots_follow_the_mentors_token(app) {
+        let mentor = app.user(MENTOR, Role::Mentor, "UTC").await;
+        let student = app.user("ckstudent0000000000000001", Role::Student, "UTC").await;
+        let vars = json!({"m": MENTOR, "from": "2026-03-03T00:00:00Z", "to": "2026-03-04T00:00:00Z", "tz": "UTC"});
+        app.clock.set("2026-03-01T00:00:00Z".parse().unwrap());
+        app.ok(&mentor, "mutation { addAvailabilityBlock(input: {weekday: TUESDAY, start: \"09:00\", end: \"10:00\"}) { mentorId } }", json!({})).await;
+        assert_eq!(starts(&app, &student, vars.clone()).await, ["2026-03-03T09:00:00+00:00"]);
+        // Adding a block saved settings in the zone the mentor had then; a token in a new zone keeps them.
+        app.user(MENTOR, Role::Mentor, "Asia/Kolkata").await;
+        assert_eq!(starts(&app, &student, vars.clone()).await, ["2026-03-03T09:00:00+00:00"]);
+        // The mentor is no longer a mentor: the cached mentor must not outlive that.
+        app.user(MENTOR, Role::Student, "UTC").await;
+        app.fails(Some(&student), SLOTS, vars, "NOT_FOUND").await;
+    }
+}

@@ -82,6 +82,8 @@ impl Node {
             .env("JWT_SECRET", SECRET)
             .env("DATA_DIR", dir.path())
             .env("RUST_LOG", "info,sqlx=warn,hyper=warn,tower_http=warn")
+            // Far longer than any wait below: only the bus can make another node's change seen.
+            .env("SLOT_CACHE_SECONDS", "600")
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -185,4 +187,83 @@ async fn a_subscriber_on_one_node_hears_a_mutation_on_the_other_even_across_a_re
         count = next_for(&mut socket, "c", &mut stash).await["unreadNotificationCount"].clone();
     }
     quiet(&mut socket).await;
+}
+
+const SLOTS: &str = "query($m: ID!, $from: DateTime!, $to: DateTime!) { availableSlots(mentorId: $m, from: $from, to: $to, durationMinutes: 60) { start } }";
+
+/// The slot starts node `at` offers now.
+async fn slot_count(at: &Node, token: &str, variables: &Value) -> usize {
+    at.gql(token, SLOTS, variables.clone()).await["availableSlots"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// Polls node `at` until it offers `want` slots (for at most 5 s, far less than the cache's expiry).
+async fn until_slots(at: &Node, token: &str, variables: &Value, want: usize) {
+    let mut got = 0;
+    for _ in 0..100 {
+        got = slot_count(at, token, variables).await;
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("node {} offers {got} slots, expected {want}", at.addr);
+}
+
+#[tokio::test]
+async fn a_change_on_one_node_drops_the_slots_the_other_node_cached() {
+    let Some(database_url) = fresh_postgres_database().await else {
+        crate::helpers::say_skipped("two_nodes");
+        return;
+    };
+    let redis_port = free_port();
+    let _redis = Redis::start(redis_port).await;
+    let a = Node::start(&database_url, redis_port).await;
+    let b = Node::start(&database_url, redis_port).await;
+    let mentor_id = "cktwonodementor000000001";
+    let mentor = token(mentor_id, Role::Mentor);
+    let student = token("cktwonodestudent00000002", Role::Student);
+    let weekly = |end: &str| {
+        let blocks: Vec<Value> = [
+            "MONDAY",
+            "TUESDAY",
+            "WEDNESDAY",
+            "THURSDAY",
+            "FRIDAY",
+            "SATURDAY",
+            "SUNDAY",
+        ]
+        .iter()
+        .map(|d| json!({"weekday": d, "start": "09:00", "end": end}))
+        .collect();
+        json!({"i": {"timeZone": "UTC", "blocks": blocks, "bufferMinutes": 0, "minimumNoticeMinutes": 0, "horizonDays": 30}})
+    };
+    const SCHEDULE: &str =
+        "mutation($i: WeeklyScheduleInput!) { setWeeklySchedule(input: $i) { mentorId } }";
+    a.gql(&mentor, SCHEDULE, weekly("10:00")).await;
+    let day = (chrono::Utc::now() + Span::days(2)).date_naive();
+    let variables = json!({"m": mentor_id, "from": format!("{day}T00:00:00Z"), "to": format!("{day}T23:59:00Z")});
+    // Node B reads, and keeps, one slot that day.
+    assert_eq!(slot_count(&b, &student, &variables).await, 1);
+
+    a.gql(&mentor, SCHEDULE, weekly("12:00")).await;
+    until_slots(&b, &student, &variables, 3).await;
+
+    let booked = a
+        .gql(
+            &student,
+            "mutation($i: CreateBookingInput!) { createBooking(input: $i) { id } }",
+            json!({"i": {"mentorId": mentor_id, "frequency": "ONCE_WEEKLY", "slots": [format!("{day}T10:00:00Z")], "weeks": 1, "subject": "Two nodes"}}),
+        )
+        .await;
+    until_slots(&b, &student, &variables, 2).await;
+    a.gql(
+        &student,
+        "mutation($id: ID!) { cancelBooking(id: $id) { id } }",
+        json!({"id": booked["createBooking"]["id"]}),
+    )
+    .await;
+    until_slots(&b, &student, &variables, 3).await;
 }

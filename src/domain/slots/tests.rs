@@ -690,6 +690,26 @@ proptest! {
     }
 
     #[test]
+    fn precomputed_days_and_blocked_time_give_the_same_slots((schedule, busy, query, now) in arb_case(), before in 0i64..5, after in 0i64..5) {
+        // As the slot cache does: days resolved once over a wider span, busy time widened once.
+        let window = query.window();
+        let first = (window.start - Duration::days(2 + before)).date_naive();
+        let last = (window.end + Duration::days(2 + after)).date_naive();
+        let days = DailyIntervals::new(&schedule, first, last);
+        let blocked = blocked_time(&busy, schedule.rules.buffer());
+        prop_assert_eq!(
+            slots_outside(&schedule, Some(&days), &blocked, &query, now),
+            available_slots(&schedule, &busy, &query, now)
+        );
+        // Days that do not hold the query's dates are not used.
+        let elsewhere = DailyIntervals::new(&schedule, last + Duration::days(10), last + Duration::days(20));
+        prop_assert_eq!(
+            slots_outside(&schedule, Some(&elsewhere), &blocked, &query, now),
+            available_slots(&schedule, &busy, &query, now)
+        );
+    }
+
+    #[test]
     fn the_viewer_zone_never_changes_the_instants((schedule, busy, query, now) in arb_case(), a in 0usize..ZONES.len(), b in 0usize..ZONES.len()) {
         let slots = available_slots(&schedule, &busy, &query, now);
         let (za, zb): (TimeZone, TimeZone) = (ZONES[a].parse().unwrap(), ZONES[b].parse().unwrap());

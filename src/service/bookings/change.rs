@@ -89,7 +89,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
-        bells.ring(self.bus.as_ref()).await;
+        self.announce(&updated.mentor_id, bells).await;
         updated.try_into()
     }
 
@@ -129,7 +129,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
-        bells.ring(self.bus.as_ref()).await;
+        self.announce(&updated.mentor_id, bells).await;
         updated.try_into()
     }
 
@@ -207,7 +207,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
-        bells.ring(self.bus.as_ref()).await;
+        self.announce(&updated.mentor_id, bells).await;
         updated.try_into()
     }
 }

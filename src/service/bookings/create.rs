@@ -134,7 +134,7 @@ impl BookingService {
         )
         .await?;
         write.commit().await?;
-        bells.ring(self.bus.as_ref()).await;
+        self.announce(&row.mentor_id, bells).await;
         tracing::info!(booking = %row.id, sessions = sessions.len(), "booking created");
         Ok((row.try_into()?, sessions))
     }

@@ -112,12 +112,13 @@ impl BookingService {
         if let Some(at) = comes_into_view(zone, &slots, to_week) {
             extend_booking::schedule(txn, now, booking_id, to_week, at).await?;
         }
+        let mentor_id = row.mentor_id.clone();
         let mut active: booking::ActiveModel = row.into();
         active.weeks_created = Set(to_week as i32);
         active.updated_at = Set(now);
         booking::Entity::update(active).exec(txn).await?;
         write.commit().await?;
-        bells.ring(self.bus.as_ref()).await;
+        self.announce(&mentor_id, bells).await;
         Ok(Extended {
             created: sessions.len(),
             skipped: clashes.len(),

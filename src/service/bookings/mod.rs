@@ -33,6 +33,8 @@ use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::MeetingProvider;
 use crate::pubsub::EventBus;
 use crate::service::email::Outbox;
+use crate::service::notifications::Bells;
+use crate::service::slots::SlotCache;
 
 pub struct BookingService {
     db: Db,
@@ -40,6 +42,7 @@ pub struct BookingService {
     clock: Arc<dyn Clock>,
     meetings: Arc<dyn MeetingProvider>,
     outbox: Arc<Outbox>,
+    slot_cache: Arc<SlotCache>,
 }
 
 impl BookingService {
@@ -49,6 +52,7 @@ impl BookingService {
         clock: Arc<dyn Clock>,
         meetings: Arc<dyn MeetingProvider>,
         outbox: Arc<Outbox>,
+        slot_cache: Arc<SlotCache>,
     ) -> Self {
         BookingService {
             db,
@@ -56,7 +60,15 @@ impl BookingService {
             clock,
             meetings,
             outbox,
+            slot_cache,
         }
+    }
+
+    /// After a commit that placed, moved or freed sessions of `mentor_id`: drops the mentor's cached
+    /// slots everywhere, then rings the bells.
+    async fn announce(&self, mentor_id: &str, bells: Bells) {
+        self.slot_cache.changed(mentor_id).await;
+        bells.ring(self.bus.as_ref()).await;
     }
 }
 

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Load test: email through the outbox to a real SMTP server, on PostgreSQL, and how late reminders fire.
+# Usage: bench/email-load.sh [emails [reminders]]   (defaults 2000 and 200; needs psql, curl, python3)
+# Builds the release binary, creates a fresh database, starts tests/smtp/server.py (aiosmtpd, which
+# writes every message it accepts to a file) and the server with SMTP_URL pointing at it.
+# 1. Throughput: `emails` students are inserted, then `sendNotification` (SUPPORT_TICKET, which is
+#    emailed at once) goes to all of them, 1000 per call. Every email is rendered and queued in the
+#    call's transaction and sent by the server's `email.send` jobs (JOB_WORKERS, default 8). Reported:
+#    emails/s from the first queued to the last sent, the queueing part alone, and the count the SMTP
+#    server wrote (it must equal `emails`).
+# 2. Reminders: `reminders` mentors (available all day, no minimum notice) each get one 30-minute
+#    booking starting about 62 minutes ahead, all at the same minute, so every 1-hour reminder (two a
+#    session: student and mentor) falls due at one instant. Reported, per email: due -> queued
+#    (the session timeline job's lateness), queued -> sent, and due -> sent, as p50/p99/max.
+# JOB_POLL_INTERVAL_MS (default 500 here too) bounds how long an idle runner takes to notice due work.
+# Everything stays on 127.0.0.1; the server, PostgreSQL, the SMTP server and curl share the cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EMAILS="${1:-2000}"
+REMINDERS="${2:-200}"
+PORT="${PORT:-18183}"
+BASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+DB="mentor_bench_email_$$"
+SERVER="${BASE_URL%/*}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mentor-target}"
+python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd==1.4.6
+
+cargo build --release -q --bin mentor-scheduler
+BIN="$CARGO_TARGET_DIR/release/mentor-scheduler"
+psql "$BASE_URL" -qc "CREATE DATABASE $DB"
+WORK=$(mktemp -d)
+cleanup() {
+  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null && wait "$SMTP_PID" 2>/dev/null || true
+  psql "$BASE_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 tests/smtp/server.py --dir "$WORK/smtp" > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
+for _ in $(seq 1 100); do grep -q READY "$WORK/smtp.out" && break; sleep 0.1; done
+SMTP_PORT=$(awk '/READY/ {print $2}' "$WORK/smtp.out")
+[ -n "$SMTP_PORT" ] || { echo "FAILED: the SMTP server did not start"; cat "$WORK/smtp.out"; exit 1; }
+
+export DATABASE_URL="$SERVER/$DB?sslmode=${BENCH_SSLMODE:-disable}" BIND_ADDR="127.0.0.1:$PORT" \
+  DATA_DIR="$WORK" JWT_SECRET=bench-secret RUST_LOG=warn DB_MAX_CONNECTIONS=32 \
+  SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" JOB_WORKERS="${JOB_WORKERS:-8}" \
+  JOB_POLL_INTERVAL_MS="${JOB_POLL_INTERVAL_MS:-500}" EMAIL_FROM="Bench <no-reply@bench.example>"
+"$BIN" migrate
+"$BIN" serve > "$WORK/server.log" 2>&1 & PID=$!
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+
+gql() { curl -sf "http://127.0.0.1:$PORT/graphql" -H 'content-type: application/json' -H "authorization: Bearer $1" -d "$2"; }
+sql() { psql "$SERVER/$DB" -qAtc "$1"; }
+# Waits until `query` prints `want`, for at most `seconds`.
+wait_for() {
+  local query=$1 want=$2 seconds=$3 got
+  for _ in $(seq 1 $((seconds * 10))); do
+    got=$(sql "$query"); [ "$got" = "$want" ] && return 0; sleep 0.1
+  done
+  echo "FAILED: waited ${seconds}s for $want, have $got"; exit 1
+}
+ADMIN=$("$BIN" token --sub clbenchadmin000000000001 --role admin --tz UTC --ttl-hours 2)
+
+echo "== 1. $EMAILS emails through the outbox to SMTP (JOB_WORKERS=$JOB_WORKERS)"
+sql "INSERT INTO users (id, role, name, email, time_zone, created_at, updated_at)
+     SELECT 'clbenchstudent' || lpad(i::text, 11, '0'), 'student', 'Student ' || i,
+            'student' || i || '@bench.example', 'Europe/London', now(), now()
+     FROM generate_series(1, $EMAILS) AS i"
+for first in $(seq 1 1000 "$EMAILS"); do
+  last=$(( first + 999 < EMAILS ? first + 999 : EMAILS ))
+  BODY=$(python3 -c "
+import json, sys
+ids = ['clbenchstudent%011d' % i for i in range($first, $last + 1)]
+print(json.dumps({'query': 'mutation(\$i: SendNotificationInput!) { sendNotification(input: \$i) { delivered } }',
+                  'variables': {'i': {'userIds': ids, 'type': 'SUPPORT_TICKET', 'title': 'Ticket #1042 updated',
+                                      'body': 'We answered your question about rescheduling.', 'link': '/support/1042'}}}))")
+  OUT=$(gql "$ADMIN" "$BODY")
+  case "$OUT" in *'"errors"'*|'') echo "FAILED: sendNotification: $OUT"; exit 1;; esac
+done
+wait_for "SELECT count(*) FROM email_notifications WHERE template = 'SUPPORT_TICKET' AND status = 'SENT'" "$EMAILS" 600
+sql "SELECT format('queued %s emails in %s s; first queued to last sent %s s: %s emails/s',
+            count(*), round(extract(epoch FROM max(created_at) - min(created_at))::numeric, 2),
+            round(extract(epoch FROM max(sent_at) - min(created_at))::numeric, 2),
+            round(count(*) / extract(epoch FROM max(sent_at) - min(created_at))::numeric))
+     FROM email_notifications WHERE template = 'SUPPORT_TICKET'"
+RECEIVED=$(find "$WORK/smtp" -name '*.eml' | wc -l)
+echo "the SMTP server wrote $RECEIVED messages"
+[ "$RECEIVED" -eq "$EMAILS" ] || { echo "FAILED: expected $EMAILS messages"; exit 1; }
+
+echo "== 2. $REMINDERS sessions whose 1-hour reminders fall due at one instant"
+BLOCKS=$(for d in MONDAY TUESDAY WEDNESDAY THURSDAY FRIDAY SATURDAY SUNDAY; do printf '{"weekday":"%s","start":"00:00","end":"24:00"},' $d; done)
+ZONES=(America/New_York Europe/London Asia/Kolkata Australia/Sydney Australia/Lord_Howe UTC)
+# Two minutes ahead, rounded up to a whole minute, leaves time to book before the reminders are due.
+START=$(date -u -d "@$(( ($(date +%s) + 120 + 59) / 60 * 60 + 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+for i in $(seq 1 "$REMINDERS"); do
+  MENTOR=$(printf 'clbenchmentor%012d' "$i"); ZONE=${ZONES[$(( i % ${#ZONES[@]} ))]}
+  MT=$("$BIN" token --sub "$MENTOR" --role mentor --tz "$ZONE" --ttl-hours 2)
+  ST=$("$BIN" token --sub "$(printf 'clbenchpupil%013d' "$i")" --role student --tz Europe/London --ttl-hours 2)
+  OUT=$(gql "$MT" "{\"query\":\"mutation(\$i: WeeklyScheduleInput!) { setWeeklySchedule(input: \$i) { mentorId } }\",\"variables\":{\"i\":{\"timeZone\":\"$ZONE\",\"minimumNoticeMinutes\":0,\"bufferMinutes\":0,\"blocks\":[${BLOCKS%,}]}}}")
+  case "$OUT" in *'"errors"'*|'') echo "FAILED: setWeeklySchedule: $OUT"; exit 1;; esac
+  OUT=$(gql "$ST" "{\"query\":\"mutation(\$i: CreateBookingInput!) { createBooking(input: \$i) { id } }\",\"variables\":{\"i\":{\"mentorId\":\"$MENTOR\",\"frequency\":\"ONCE_WEEKLY\",\"slots\":[\"$START\"],\"durationMinutes\":30,\"weeks\":1,\"subject\":\"Bench\"}}}")
+  case "$OUT" in *'"errors"'*|'') echo "FAILED: createBooking: $OUT"; exit 1;; esac
+done
+DUE_IN=$(( $(date -d "$START" +%s) - 3600 - $(date +%s) ))
+echo "booked $REMINDERS sessions at $START; the reminders are due in ${DUE_IN}s"
+[ "$DUE_IN" -gt 0 ] || { echo "FAILED: booking took too long, the reminders were due before the last booking"; exit 1; }
+wait_for "SELECT count(*) FROM email_notifications WHERE template = 'reminder_1h' AND status = 'SENT'" \
+  "$(( REMINDERS * 2 ))" $(( DUE_IN + 300 ))
+sql "WITH r AS (
+       SELECT extract(epoch FROM e.created_at - (s.start_at - interval '1 hour')) AS queued,
+              extract(epoch FROM e.sent_at - e.created_at) AS sending,
+              extract(epoch FROM e.sent_at - (s.start_at - interval '1 hour')) AS total
+       FROM email_notifications e JOIN sessions s ON s.id = split_part(e.dedupe_key, ':', 2)
+       WHERE e.template = 'reminder_1h')
+     SELECT format('%s reminders; seconds after due, p50 / p99 / max: due->queued %s / %s / %s, queued->sent %s / %s / %s, due->sent %s / %s / %s',
+       count(*),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY queued)::numeric, 3),
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY queued)::numeric, 3), round(max(queued)::numeric, 3),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY sending)::numeric, 3),
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY sending)::numeric, 3), round(max(sending)::numeric, 3),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY total)::numeric, 3),
+       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY total)::numeric, 3), round(max(total)::numeric, 3))
+     FROM r"
+EARLY=$(sql "SELECT count(*) FROM email_notifications e JOIN sessions s ON s.id = split_part(e.dedupe_key, ':', 2)
+             WHERE e.template = 'reminder_1h' AND e.created_at < s.start_at - interval '1 hour'")
+[ "$EARLY" = 0 ] || { echo "FAILED: $EARLY reminders were queued before they were due"; exit 1; }
+ERRORS=$(grep -c ERROR "$WORK/server.log" || true)
+echo "server log: $ERRORS ERROR lines"
