@@ -55,10 +55,12 @@ struct State {
 
 /// A load may be kept only if nothing changed since it began: it carries the stamp read at its start.
 #[derive(Debug, Clone, Copy)]
-pub struct LoadTicket(u64);
+struct LoadTicket(u64);
 
 pub struct SlotCache {
     state: Mutex<State>,
+    /// One load at a time per mentor: callers that miss together wait for the first one's load.
+    gates: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     ttl: Duration,
     bus: Arc<dyn EventBus>,
 }
@@ -69,6 +71,7 @@ impl SlotCache {
     pub fn new(ttl: Duration, bus: Arc<dyn EventBus>) -> Arc<Self> {
         Arc::new(SlotCache {
             state: Mutex::new(State::default()),
+            gates: Mutex::new(HashMap::new()),
             ttl,
             bus,
         })
@@ -94,8 +97,49 @@ impl SlotCache {
         });
     }
 
+    /// The mentor's times: the cached ones when fresh and `usable`, otherwise what `load` reads. Callers
+    /// that miss together share one load (each re-checks the cache after waiting for the one before).
+    pub async fn get_or_load<E, F, Fut>(
+        &self,
+        mentor_id: &str,
+        usable: impl Fn(&MentorTimes) -> bool,
+        load: F,
+    ) -> Result<Arc<MentorTimes>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<MentorTimes, E>>,
+    {
+        let cached = || self.get(mentor_id).filter(|t| usable(t));
+        if let Some(times) = cached() {
+            return Ok(times);
+        }
+        let gate = self.gate(mentor_id);
+        let _turn = gate.lock().await;
+        if let Some(times) = cached() {
+            return Ok(times);
+        }
+        let ticket = self.ticket();
+        let times = Arc::new(load().await?);
+        self.put(mentor_id, ticket, times.clone());
+        Ok(times)
+    }
+
+    /// The mentor's load gate, shared by everyone loading that mentor right now.
+    fn gate(&self, mentor_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(gate) = gates.get(mentor_id).and_then(Weak::upgrade) {
+            return gate;
+        }
+        if gates.len() >= MAX_ENTRIES {
+            gates.retain(|_, gate| gate.strong_count() > 0);
+        }
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        gates.insert(mentor_id.to_string(), Arc::downgrade(&gate));
+        gate
+    }
+
     /// The cached times of `mentor_id`, if fresh.
-    pub fn get(&self, mentor_id: &str) -> Option<Arc<MentorTimes>> {
+    fn get(&self, mentor_id: &str) -> Option<Arc<MentorTimes>> {
         let state = self.lock();
         match state.entries.get(mentor_id).and_then(|e| e.times.as_ref()) {
             Some((times, at)) if at.elapsed() < self.ttl => Some(times.clone()),
@@ -104,12 +148,12 @@ impl SlotCache {
     }
 
     /// Take one before a load starts, and hand it to [`SlotCache::put`] with what the load read.
-    pub fn ticket(&self) -> LoadTicket {
+    fn ticket(&self) -> LoadTicket {
         LoadTicket(self.lock().stamp)
     }
 
     /// Keeps what a load read, unless the mentor changed (or everything was dropped) since it began.
-    pub fn put(&self, mentor_id: &str, ticket: LoadTicket, times: Arc<MentorTimes>) {
+    fn put(&self, mentor_id: &str, ticket: LoadTicket, times: Arc<MentorTimes>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -245,6 +289,30 @@ mod tests {
         cache.changed("other").await;
         cache.put("m", ticket, times());
         assert!(cache.get("m").is_some());
+    }
+
+    #[tokio::test]
+    async fn callers_that_miss_together_share_one_load() {
+        let cache = cache(Duration::from_secs(60));
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, ()>(Arc::into_inner(times()).unwrap())
+        };
+        let callers = (0..16).map(|_| cache.get_or_load("m", |_| true, load));
+        let got = futures::future::join_all(callers).await;
+        assert!(got.iter().all(Result::is_ok));
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A cached entry that does not suit the caller is read again.
+        cache.get_or_load("m", |_| false, load).await.unwrap();
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A failed load is not kept, and the next caller tries again.
+        cache.changed("m").await;
+        let failed = cache.get_or_load("m", |_| true, || async { Err::<MentorTimes, _>("down") });
+        assert_eq!(failed.await.unwrap_err(), "down");
+        cache.get_or_load("m", |_| true, load).await.unwrap();
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -56,15 +56,14 @@ impl SlotService {
     ) -> AppResult<Slots> {
         let query = SlotQuery::new(from, to, duration_minutes)?;
         let now = self.clock.now();
-        let times = match self.cache.get(mentor_id) {
-            Some(times) if covered(&times, &query, now) => times,
-            _ => {
-                let ticket = self.cache.ticket();
-                let times = Arc::new(self.load(mentor_id, now).await?);
-                self.cache.put(mentor_id, ticket, times.clone());
-                times
-            }
-        };
+        let times = self
+            .cache
+            .get_or_load(
+                mentor_id,
+                |times| covered(times, &query, now),
+                || self.load(mentor_id, now),
+            )
+            .await?;
         Ok(Slots {
             zone: times.schedule.zone,
             slots: slots_outside(
