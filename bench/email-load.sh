@@ -78,12 +78,12 @@ print(json.dumps({'query': 'mutation(\$i: SendNotificationInput!) { sendNotifica
   OUT=$(gql "$ADMIN" "$BODY")
   case "$OUT" in *'"errors"'*|'') echo "FAILED: sendNotification: $OUT"; exit 1;; esac
 done
-wait_for "SELECT count(*) FROM email_notifications WHERE template = 'SUPPORT_TICKET' AND status = 'SENT'" "$EMAILS" 600
+wait_for "SELECT count(*) FROM email_notifications WHERE template = 'support_ticket' AND status = 'SENT'" "$EMAILS" 600
 sql "SELECT format('queued %s emails in %s s; first queued to last sent %s s: %s emails/s',
             count(*), round(extract(epoch FROM max(created_at) - min(created_at))::numeric, 2),
             round(extract(epoch FROM max(sent_at) - min(created_at))::numeric, 2),
             round(count(*) / extract(epoch FROM max(sent_at) - min(created_at))::numeric))
-     FROM email_notifications WHERE template = 'SUPPORT_TICKET'"
+     FROM email_notifications WHERE template = 'support_ticket'"
 RECEIVED=$(find "$WORK/smtp" -name '*.eml' | wc -l)
 echo "the SMTP server wrote $RECEIVED messages"
 [ "$RECEIVED" -eq "$EMAILS" ] || { echo "FAILED: expected $EMAILS messages"; exit 1; }
@@ -95,8 +95,9 @@ ZONES=(America/New_York Europe/London Asia/Kolkata Australia/Sydney Australia/Lo
 START=$(date -u -d "@$(( ($(date +%s) + 120 + 59) / 60 * 60 + 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
 for i in $(seq 1 "$REMINDERS"); do
   MENTOR=$(printf 'clbenchmentor%012d' "$i"); ZONE=${ZONES[$(( i % ${#ZONES[@]} ))]}
-  MT=$("$BIN" token --sub "$MENTOR" --role mentor --tz "$ZONE" --ttl-hours 2)
-  ST=$("$BIN" token --sub "$(printf 'clbenchpupil%013d' "$i")" --role student --tz Europe/London --ttl-hours 2)
+  PUPIL=$(printf 'clbenchpupil%013d' "$i")
+  MT=$("$BIN" token --sub "$MENTOR" --role mentor --tz "$ZONE" --email "$MENTOR@bench.example" --ttl-hours 2)
+  ST=$("$BIN" token --sub "$PUPIL" --role student --tz Europe/London --email "$PUPIL@bench.example" --ttl-hours 2)
   OUT=$(gql "$MT" "{\"query\":\"mutation(\$i: WeeklyScheduleInput!) { setWeeklySchedule(input: \$i) { mentorId } }\",\"variables\":{\"i\":{\"timeZone\":\"$ZONE\",\"minimumNoticeMinutes\":0,\"bufferMinutes\":0,\"blocks\":[${BLOCKS%,}]}}}")
   case "$OUT" in *'"errors"'*|'') echo "FAILED: setWeeklySchedule: $OUT"; exit 1;; esac
   OUT=$(gql "$ST" "{\"query\":\"mutation(\$i: CreateBookingInput!) { createBooking(input: \$i) { id } }\",\"variables\":{\"i\":{\"mentorId\":\"$MENTOR\",\"frequency\":\"ONCE_WEEKLY\",\"slots\":[\"$START\"],\"durationMinutes\":30,\"weeks\":1,\"subject\":\"Bench\"}}}")

@@ -84,6 +84,9 @@ pub struct Settings {
     /// `smtps://host:465`, `smtp://host:25` for a local relay); absent = write `.eml` files under
     /// `$DATA_DIR/outbox/`. A secret: it may hold a password.
     pub smtp_url: Option<Secret>,
+    /// `SMTP_TLS_CA_FILE`: PEM certificates to trust for the SMTP server's TLS besides the system's
+    /// roots (a relay with a private CA); needs an `SMTP_URL` that asks for TLS.
+    pub smtp_tls_ca_file: Option<PathBuf>,
     /// `EMAIL_FROM`: the sender (and invite organizer), `Name <address>`; its domain also names
     /// `Message-ID`s and invite `UID`s.
     pub email_from: String,
@@ -154,6 +157,7 @@ impl Settings {
                 .map(|p| p.trim().to_string())
                 .unwrap_or_else(|| "mentor:".into()),
             smtp_url: get("SMTP_URL").map(Secret::new),
+            smtp_tls_ca_file: get("SMTP_TLS_CA_FILE").map(PathBuf::from),
             email_from: get("EMAIL_FROM").unwrap_or_else(|| {
                 "EmpowerEd Learnings <no-reply@empoweredlearnings.example>".into()
             }),

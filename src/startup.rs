@@ -79,7 +79,17 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     match &settings.smtp_url {
         Some(url) => {
             tracing::info!("email: SMTP");
-            Ok(Arc::new(SmtpMailer::from_url(url.expose())?))
+            let extra_roots = match &settings.smtp_tls_ca_file {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .with_context(|| format!("SMTP_TLS_CA_FILE: reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            Ok(Arc::new(SmtpMailer::from_url(
+                url.expose(),
+                extra_roots.as_deref(),
+            )?))
         }
         None => {
             let dir = settings.data_dir.join("outbox");

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use async_trait::async_trait;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
 
@@ -23,13 +25,44 @@ pub struct SmtpMailer {
 
 impl SmtpMailer {
     /// `smtp://[user:pass@]host[:port][?tls=required|opportunistic]` or `smtps://...` (TLS from the
-    /// first byte). Connects lazily, on the first send.
-    pub fn from_url(url: &str) -> anyhow::Result<Self> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+    /// first byte). Server certificates are checked against the system's roots, plus `extra_roots`
+    /// (PEM, for a relay with a private CA) when given. Connects lazily, on the first send.
+    pub fn from_url(url: &str, extra_roots: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| anyhow::anyhow!("SMTP_URL is not valid: {e}"))?
-            .timeout(Some(Duration::from_secs(30)))
-            .build();
-        Ok(SmtpMailer { transport })
+            .timeout(Some(Duration::from_secs(30)));
+        if let Some(pem) = extra_roots {
+            builder = builder.tls(tls_trusting(url, pem)?);
+        }
+        Ok(SmtpMailer {
+            transport: builder.build(),
+        })
+    }
+}
+
+/// The TLS mode `url` asks for, trusting the certificates in `pem` as well as the system's roots.
+fn tls_trusting(url: &str, pem: &[u8]) -> anyhow::Result<Tls> {
+    let url = url::Url::parse(url).context("SMTP_URL is not valid")?;
+    let host = url.host_str().context("SMTP_URL has no host")?;
+    let roots = Certificate::from_pem(pem)
+        .ok()
+        .filter(|_| String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----"))
+        .context("SMTP_TLS_CA_FILE holds no PEM certificate")?;
+    let parameters = TlsParameters::builder(host.to_string())
+        .add_root_certificate(roots)
+        .build_rustls()
+        .context("SMTP_TLS_CA_FILE")?;
+    let asked = url
+        .query_pairs()
+        .find(|(key, _)| key == "tls")
+        .map(|(_, value)| value.into_owned());
+    match (url.scheme(), asked.as_deref()) {
+        ("smtps", _) => Ok(Tls::Wrapper(parameters)),
+        ("smtp", Some("required")) => Ok(Tls::Required(parameters)),
+        ("smtp", Some("opportunistic")) => Ok(Tls::Opportunistic(parameters)),
+        _ => anyhow::bail!(
+            "SMTP_TLS_CA_FILE is set but SMTP_URL asks for no TLS (use smtps:// or ?tls=required)"
+        ),
     }
 }
 

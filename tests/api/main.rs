@@ -9,6 +9,7 @@ mod booking_changes;
 mod booking_race;
 mod bookings;
 mod email;
+mod email_tls;
 mod email_webhooks;
 mod http;
 mod jobs;

@@ -7,6 +7,9 @@ what real servers do:
   nosuchuser...@ 550 on RCPT (a hard bounce)
   anything else  accepted
 With --auth user:password, AUTH (PLAIN/LOGIN) is required before MAIL.
+With --tls-cert and --tls-key (PEM files), --tls starttls requires STARTTLS before MAIL (530 otherwise)
+and --tls implicit speaks TLS from the first byte (SMTPS); every message saved over TLS then starts
+with an "X-Test-TLS: <version>" line.
 Prints "READY <port>" once listening; runs until killed.
 """
 
@@ -14,6 +17,7 @@ import argparse
 import os
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -52,6 +56,9 @@ class Recorder:
         path = os.path.join(self.directory, "%06d.eml" % n)
         partial = path + ".partial"
         with open(partial, "wb") as f:
+            tls = server.transport.get_extra_info("ssl_object")
+            if tls is not None:
+                f.write(b"X-Test-TLS: %s\r\n" % tls.version().encode())
             f.write(envelope.original_content or envelope.content)
         os.rename(partial, path)
         return "250 Message accepted for delivery"
@@ -67,6 +74,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
     parser.add_argument("--auth")
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     options = {}
@@ -82,6 +92,13 @@ def main():
             return AuthResult(success=ok)
 
         options = dict(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    if args.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            options.update(ssl_context=context)
     port = free_port()
     controller = Controller(Recorder(args.dir), hostname="127.0.0.1", port=port, **options)
     controller.start()
