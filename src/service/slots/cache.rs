@@ -187,11 +187,28 @@ impl SlotCache {
             .await;
     }
 
+    /// Empties the mentor's entry. A mentor with no entry needs a trace of the change only while a
+    /// load of theirs is in flight (it may have read before the commit); a load that starts later reads
+    /// after it. So changes to users nobody loads (students, through their tokens) leave nothing behind.
     fn forget(&self, mentor_id: &str) {
+        let loading = self
+            .gates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(mentor_id)
+            .is_some_and(|gate| gate.strong_count() > 0);
         let mut state = self.lock();
         state.stamp += 1;
         let stamp = state.stamp;
-        if state.entries.len() >= MAX_ENTRIES && !state.entries.contains_key(mentor_id) {
+        if let Some(entry) = state.entries.get_mut(mentor_id) {
+            entry.times = None;
+            entry.changed = stamp;
+            return;
+        }
+        if !loading {
+            return;
+        }
+        if state.entries.len() >= MAX_ENTRIES {
             clear(&mut state);
             return;
         }
@@ -262,15 +279,58 @@ mod tests {
     #[tokio::test]
     async fn a_load_that_raced_a_change_is_not_kept() {
         let cache = cache(Duration::from_secs(60));
-        let ticket = cache.ticket();
         // The change commits while the load is reading: what it read may predate the change.
-        cache.changed("m").await;
-        cache.put("m", ticket, times());
+        let racing = cache.get_or_load(
+            "m",
+            |_| true,
+            || async {
+                cache.changed("m").await;
+                Ok::<_, ()>(Arc::into_inner(times()).unwrap())
+            },
+        );
+        racing.await.unwrap();
         assert!(cache.get("m").is_none(), "a racing load must not be kept");
         // A load that starts after the change is kept.
         let ticket = cache.ticket();
         cache.put("m", ticket, times());
         assert!(cache.get("m").is_some());
+    }
+
+    #[tokio::test]
+    async fn changes_to_users_nobody_loads_leave_nothing_behind() {
+        let cache = cache(Duration::from_secs(60));
+        let ticket = cache.ticket();
+        cache.put("m", ticket, times());
+        for i in 0..MAX_ENTRIES + 10 {
+            cache.changed(&format!("student{i}")).await;
+        }
+        assert_eq!(cache.lock().entries.len(), 1);
+        assert!(
+            cache.get("m").is_some(),
+            "other users' changes never evict a mentor"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_lost_messages_empties_the_cache() {
+        let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+        let here = SlotCache::new(Duration::from_secs(60), bus.clone());
+        here.listen();
+        let ticket = here.ticket();
+        here.put("m", ticket, times());
+        // More changes than the bus keeps, published before the listener runs: it hears `Lagged`,
+        // and cannot know whether "m" was among the lost ones.
+        for i in 0..100 {
+            bus.publish(&topic::schedules(), serde_json::json!(format!("other{i}")))
+                .await;
+        }
+        for _ in 0..100 {
+            if here.get("m").is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("a lagged bus never emptied the cache");
     }
 
     #[tokio::test]
