@@ -56,6 +56,10 @@ pub struct Settings {
     pub ws_keepalive_seconds: u64,
     /// `WS_INIT_TIMEOUT_SECONDS`: how long a socket may wait before `connection_init`.
     pub ws_init_timeout_seconds: u64,
+    /// `GRAPHIQL_ASSETS_DIR`: the npm packages GraphiQL's page loads (`npm ci --prefix web/graphiql`
+    /// installs them under `web/graphiql/node_modules`, the default); served by this service, so
+    /// GraphiQL needs no CDN.
+    pub graphiql_assets_dir: PathBuf,
     /// `SHUTDOWN_GRACE_SECONDS`: how long shutdown waits for requests in flight.
     pub shutdown_grace_seconds: u64,
     /// `LOG_FORMAT`: `pretty` or `json`. Levels come from `RUST_LOG`.
@@ -136,6 +140,9 @@ impl Settings {
             ws_keepalive_seconds: parse(&get, "WS_KEEPALIVE_SECONDS", "25")?,
             ws_init_timeout_seconds: parse(&get, "WS_INIT_TIMEOUT_SECONDS", "10")?,
             shutdown_grace_seconds: parse(&get, "SHUTDOWN_GRACE_SECONDS", "10")?,
+            graphiql_assets_dir: PathBuf::from(
+                get("GRAPHIQL_ASSETS_DIR").unwrap_or_else(|| "web/graphiql/node_modules".into()),
+            ),
             job_workers: parse(&get, "JOB_WORKERS", "2")?,
             job_poll_interval_ms: parse(&get, "JOB_POLL_INTERVAL_MS", "500")?,
             slot_cache_seconds: parse(&get, "SLOT_CACHE_SECONDS", "30")?,

@@ -167,6 +167,7 @@ impl Application {
             shutdown,
             email_webhook_token: settings.email_webhook_token.clone(),
             parsed: Default::default(),
+            graphiql_dir: settings.graphiql_assets_dir.clone(),
         };
         Ok(Application {
             listener,

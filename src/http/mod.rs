@@ -37,6 +37,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// `EMAIL_WEBHOOK_TOKEN`: what provider webhooks must carry; `None` turns them off.
     pub email_webhook_token: Option<Secret>,
+    /// `GRAPHIQL_ASSETS_DIR`: where GraphiQL's npm packages are installed.
+    pub graphiql_dir: std::path::PathBuf,
     /// Documents of the queries seen so far, so that each text is parsed once.
     pub parsed: Arc<ParsedQueries>,
 }
