@@ -42,6 +42,9 @@ pub struct Settings {
     pub database_url: Secret,
     /// `DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
+    /// `DB_LIVE_CONNECTIONS`: at most this many of them serve subscriptions at once (default a
+    /// quarter, at least one), so live traffic cannot starve queries and mutations.
+    pub db_live_connections: u32,
     /// `JWT_SECRET`: HS256 key; absent = development mode with a generated key under `$DATA_DIR`.
     pub jwt_secret: Option<Secret>,
     /// `JWT_ISSUER` / `JWT_AUDIENCE`: checked when set.
@@ -49,13 +52,34 @@ pub struct Settings {
     pub jwt_audience: Option<String>,
     /// `MAX_BODY_BYTES`: request bodies larger than this get 413.
     pub max_body_bytes: usize,
-    /// `GRAPHQL_MAX_DEPTH` / `GRAPHQL_MAX_COMPLEXITY`: query limits.
+    /// `GRAPHQL_MAX_DEPTH`: nesting limit of one operation.
     pub graphql_max_depth: usize,
+    /// `GRAPHQL_MAX_COMPLEXITY`: the cost budget of one HTTP request or one subscription, shared by
+    /// every operation of a batch (lists count their bound times their items' cost).
     pub graphql_max_complexity: usize,
+    /// `GRAPHQL_MAX_BATCH`: operations in one batched request.
+    pub graphql_max_batch: usize,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins whose pages may call the API (default: the
+    /// origin of `DASHBOARD_URL`); `none` allows no other origin.
+    pub cors_allowed_origins: Vec<String>,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`: a connection must deliver a request's headers within this
+    /// (also how long an idle keep-alive connection stays open).
+    pub http_header_timeout_seconds: u64,
+    /// `HTTP_BODY_TIMEOUT_SECONDS`: a request body must arrive within this.
+    pub http_body_timeout_seconds: u64,
+    /// `HTTP_REQUEST_TIMEOUT_SECONDS`: a whole request (body, work, answer) gets this long.
+    pub http_request_timeout_seconds: u64,
     /// `WS_KEEPALIVE_SECONDS`: server ping interval on WebSockets.
     pub ws_keepalive_seconds: u64,
     /// `WS_INIT_TIMEOUT_SECONDS`: how long a socket may wait before `connection_init`.
     pub ws_init_timeout_seconds: u64,
+    /// `WS_MAX_SUBSCRIPTIONS`: open subscriptions per socket.
+    pub ws_max_subscriptions: usize,
+    /// `WS_MAX_SOCKETS_PER_USER`: open sockets per user on one node.
+    pub ws_max_sockets_per_user: usize,
+    /// `WS_SEND_TIMEOUT_SECONDS`: a socket whose client does not take a message within this is
+    /// dropped.
+    pub ws_send_timeout_seconds: u64,
     /// `GRAPHIQL_ASSETS_DIR`: the npm packages GraphiQL's page loads (`npm ci --prefix web/graphiql`
     /// installs them under `web/graphiql/node_modules`, the default); served by this service, so
     /// GraphiQL needs no CDN.
@@ -127,18 +151,43 @@ impl Settings {
         let database_url = get("DATABASE_URL").unwrap_or_else(|| {
             format!("sqlite://{}?mode=rwc", data_dir.join("mentor.db").display())
         });
-        Ok(Settings {
+        let db_max_connections: u32 = parse(&get, "DB_MAX_CONNECTIONS", "16")?;
+        let dashboard_url = get("DASHBOARD_URL")
+            .unwrap_or_else(|| "http://localhost:3000".into())
+            .trim_end_matches('/')
+            .to_string();
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            Some(list) if list.trim().eq_ignore_ascii_case("none") => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|o| origin(o.trim(), "CORS_ALLOWED_ORIGINS"))
+                .collect::<anyhow::Result<_>>()?,
+            None => vec![origin(&dashboard_url, "DASHBOARD_URL")?],
+        };
+        let settings = Settings {
             bind_addr: parse(&get, "BIND_ADDR", "127.0.0.1:8080")?,
             database_url: Secret::new(database_url),
-            db_max_connections: parse(&get, "DB_MAX_CONNECTIONS", "16")?,
+            db_max_connections,
+            db_live_connections: match get("DB_LIVE_CONNECTIONS") {
+                Some(_) => parse(&get, "DB_LIVE_CONNECTIONS", "")?,
+                None => (db_max_connections / 4).max(1),
+            },
             jwt_secret: get("JWT_SECRET").map(Secret::new),
             jwt_issuer: get("JWT_ISSUER"),
             jwt_audience: get("JWT_AUDIENCE"),
             max_body_bytes: parse(&get, "MAX_BODY_BYTES", "262144")?,
             graphql_max_depth: parse(&get, "GRAPHQL_MAX_DEPTH", "16")?,
-            graphql_max_complexity: parse(&get, "GRAPHQL_MAX_COMPLEXITY", "2000")?,
+            graphql_max_complexity: parse(&get, "GRAPHQL_MAX_COMPLEXITY", "100000")?,
+            graphql_max_batch: parse(&get, "GRAPHQL_MAX_BATCH", "10")?,
+            cors_allowed_origins,
+            http_header_timeout_seconds: parse(&get, "HTTP_HEADER_TIMEOUT_SECONDS", "20")?,
+            http_body_timeout_seconds: parse(&get, "HTTP_BODY_TIMEOUT_SECONDS", "30")?,
+            http_request_timeout_seconds: parse(&get, "HTTP_REQUEST_TIMEOUT_SECONDS", "60")?,
             ws_keepalive_seconds: parse(&get, "WS_KEEPALIVE_SECONDS", "25")?,
             ws_init_timeout_seconds: parse(&get, "WS_INIT_TIMEOUT_SECONDS", "10")?,
+            ws_max_subscriptions: parse(&get, "WS_MAX_SUBSCRIPTIONS", "20")?,
+            ws_max_sockets_per_user: parse(&get, "WS_MAX_SOCKETS_PER_USER", "16")?,
+            ws_send_timeout_seconds: parse(&get, "WS_SEND_TIMEOUT_SECONDS", "30")?,
             shutdown_grace_seconds: parse(&get, "SHUTDOWN_GRACE_SECONDS", "10")?,
             graphiql_assets_dir: PathBuf::from(
                 get("GRAPHIQL_ASSETS_DIR").unwrap_or_else(|| "web/graphiql/node_modules".into()),
@@ -171,10 +220,7 @@ impl Settings {
             email_max_attempts: parse(&get, "EMAIL_MAX_ATTEMPTS", "6")?,
             email_digest_window_seconds: parse(&get, "EMAIL_DIGEST_WINDOW_SECONDS", "900")?,
             email_webhook_token: get("EMAIL_WEBHOOK_TOKEN").map(Secret::new),
-            dashboard_url: get("DASHBOARD_URL")
-                .unwrap_or_else(|| "http://localhost:3000".into())
-                .trim_end_matches('/')
-                .to_string(),
+            dashboard_url,
             brand_name: get("BRAND_NAME").unwrap_or_else(|| "EmpowerEd Learnings".into()),
             brand_primary_color: color(&get, "BRAND_PRIMARY_COLOR", "#4f46e5")?,
             brand_accent_color: color(&get, "BRAND_ACCENT_COLOR", "#f59e0b")?,
@@ -185,12 +231,48 @@ impl Settings {
             brand_support_email: get("BRAND_SUPPORT_EMAIL")
                 .unwrap_or_else(|| "support@empoweredlearnings.example".into()),
             data_dir,
-        })
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Values that parse but make no sense together.
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("GRAPHQL_MAX_BATCH", self.graphql_max_batch as u64),
+            ("WS_MAX_SUBSCRIPTIONS", self.ws_max_subscriptions as u64),
+            ("WS_MAX_SOCKETS_PER_USER", self.ws_max_sockets_per_user as u64),
+            ("WS_SEND_TIMEOUT_SECONDS", self.ws_send_timeout_seconds),
+            ("DB_LIVE_CONNECTIONS", self.db_live_connections.into()),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", self.http_header_timeout_seconds),
+            ("HTTP_BODY_TIMEOUT_SECONDS", self.http_body_timeout_seconds),
+            ("HTTP_REQUEST_TIMEOUT_SECONDS", self.http_request_timeout_seconds),
+        ];
+        for (key, value) in positive {
+            anyhow::ensure!(value > 0, "{key} must be at least 1");
+        }
+        anyhow::ensure!(
+            self.db_live_connections < self.db_max_connections || self.db_max_connections == 1,
+            "DB_LIVE_CONNECTIONS ({}) must leave connections for queries: set it below DB_MAX_CONNECTIONS ({})",
+            self.db_live_connections,
+            self.db_max_connections
+        );
+        Ok(())
     }
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.expose().starts_with("sqlite:")
     }
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
+fn origin(url: &str, key: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(url).with_context(|| format!("{key}: {url:?} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some(),
+        "{key}: {url:?} is not an http(s) origin"
+    );
+    Ok(parsed.origin().ascii_serialization())
 }
 
 /// A `#rrggbb` colour (it goes into inline CSS, so nothing else is let through).

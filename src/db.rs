@@ -14,13 +14,18 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, QuerySelect, Select, TransactionTrait,
 };
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 use crate::config::Settings;
 
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Connections that subscriptions may hold at once (`DB_LIVE_CONNECTIONS`).
+    live: Arc<Semaphore>,
+    /// Live turns held now, and the most ever held at once (tests prove the bound with it).
+    live_held: Arc<AtomicU64>,
+    live_peak: Arc<AtomicU64>,
     write_gate: Option<Arc<Mutex<()>>>,
     statements: Arc<AtomicU64>,
 }
@@ -34,6 +39,18 @@ pub struct WriteTxn<'a> {
 impl WriteTxn<'_> {
     pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
         self.txn.commit().await
+    }
+}
+
+/// One read's turn on the live connections; dropping it hands the turn on.
+pub struct LiveTurn<'a> {
+    _permit: SemaphorePermit<'a>,
+    held: &'a AtomicU64,
+}
+
+impl Drop for LiveTurn<'_> {
+    fn drop(&mut self) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -67,6 +84,9 @@ impl Db {
         }
         Ok(Db {
             conn,
+            live: Arc::new(Semaphore::new(settings.db_live_connections as usize)),
+            live_held: Default::default(),
+            live_peak: Default::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
             statements,
         })
@@ -84,6 +104,29 @@ impl Db {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.conn.get_database_backend()
+    }
+
+    /// A turn for one read on behalf of a subscription: subscriptions share `DB_LIVE_CONNECTIONS`
+    /// connections, so that a burst of them waits here instead of taking the pool from queries and
+    /// mutations. Hold it across one read, not across a stream's life.
+    pub async fn live_turn(&self) -> LiveTurn<'_> {
+        // Never closed, so acquiring cannot fail.
+        let permit = self
+            .live
+            .acquire()
+            .await
+            .expect("the live-read semaphore is never closed");
+        let held = self.live_held.fetch_add(1, Ordering::Relaxed) + 1;
+        self.live_peak.fetch_max(held, Ordering::Relaxed);
+        LiveTurn {
+            _permit: permit,
+            held: &self.live_held,
+        }
+    }
+
+    /// The most live turns ever held at once.
+    pub fn live_peak(&self) -> u64 {
+        self.live_peak.load(Ordering::Relaxed)
     }
 
     /// Begins a transaction for a business write (see the module docs).

@@ -27,6 +27,16 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The longest error message sent to a client, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] (with an ellipsis), or `None` when it is short enough.
+/// Messages can quote client input; a 100 KB id must not come back whole.
+pub fn clip(message: &str) -> Option<String> {
+    let (end, _) = message.char_indices().nth(MAX_MESSAGE_CHARS)?;
+    Some(format!("{}…", &message[..end]))
+}
+
 impl AppError {
     /// The stable code clients switch on.
     pub fn code(&self) -> &'static str {
@@ -74,7 +84,24 @@ impl From<DomainError> for AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if refuses_text(&e) {
+            // The edges refuse NUL before it gets here; this is the backstop for a path they miss.
+            return AppError::bad_input("input", "text must not contain the NUL character (U+0000)");
+        }
         AppError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+/// PostgreSQL refused a string it cannot store (SQLSTATE 22021, character_not_in_repertoire: a NUL
+/// byte in UTF-8 text).
+fn refuses_text(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{sqlx, DbErr, RuntimeErr};
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(db)))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(db))) => {
+            db.code().as_deref() == Some("22021")
+        }
+        _ => false,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
-use crate::http::{router, AppState, WsSettings};
+use crate::http::{router, serve, AppState, EdgeSettings, HttpLimits, SocketsPerUser, WsSettings};
 use crate::integrations::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{self, JobRunner, RunnerConfig};
@@ -28,7 +28,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
-    max_body_bytes: usize,
+    edge: EdgeSettings,
     grace: Duration,
     jobs: JobRunner,
 }
@@ -163,17 +163,33 @@ impl Application {
             ws: WsSettings {
                 keepalive: Duration::from_secs(settings.ws_keepalive_seconds.max(1)),
                 init_timeout: Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
+                max_subscriptions: settings.ws_max_subscriptions,
+                send_timeout: Duration::from_secs(settings.ws_send_timeout_seconds),
             },
+            sockets: SocketsPerUser::new(settings.ws_max_sockets_per_user),
             shutdown,
             email_webhook_token: settings.email_webhook_token.clone(),
             parsed: Default::default(),
+            persisted: Default::default(),
+            graphql: HttpLimits {
+                max_body_bytes: settings.max_body_bytes,
+                max_batch: settings.graphql_max_batch,
+                max_complexity: settings.graphql_max_complexity,
+            },
             graphiql_dir: settings.graphiql_assets_dir.clone(),
+        };
+        let edge = EdgeSettings {
+            max_body_bytes: settings.max_body_bytes,
+            cors_origins: settings.cors_allowed_origins.clone(),
+            header_timeout: Duration::from_secs(settings.http_header_timeout_seconds),
+            body_timeout: Duration::from_secs(settings.http_body_timeout_seconds),
+            request_timeout: Duration::from_secs(settings.http_request_timeout_seconds),
         };
         Ok(Application {
             listener,
             state,
             shutdown_tx,
-            max_body_bytes: settings.max_body_bytes,
+            edge,
             grace: Duration::from_secs(settings.shutdown_grace_seconds),
             jobs,
         })
@@ -201,8 +217,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
-        let app = router(self.state, self.max_body_bytes);
+        let app = router(self.state, &self.edge);
         let jobs = self.jobs.start(self.shutdown_tx.subscribe());
+        let stop_serving = self.shutdown_tx.subscribe();
         let shutdown_tx = self.shutdown_tx;
         let (stopping_tx, mut stopping) = watch::channel(false);
         let graceful = async move {
@@ -211,17 +228,17 @@ impl Application {
             let _ = shutdown_tx.send(true);
             let _ = stopping_tx.send(true);
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(graceful);
+        let edge = self.edge;
+        let listener = self.listener;
         let server_and_jobs = async move {
-            let (served, jobs) = tokio::join!(server, jobs);
+            let ((), jobs, ()) = tokio::join!(serve(listener, app, &edge, stop_serving), jobs, graceful);
             if let Err(error) = jobs {
                 tracing::error!(%error, "the job runner failed");
             }
-            served
         };
         let grace = self.grace;
         tokio::select! {
-            result = server_and_jobs => result.context("serving")?,
+            () = server_and_jobs => {},
             _ = async move {
                 let _ = stopping.wait_for(|s| *s).await;
                 tokio::time::sleep(grace).await;

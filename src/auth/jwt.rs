@@ -1,6 +1,6 @@
 //! HS256 JWTs: verifying the platform's tokens and minting development ones.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,8 @@ impl JwtKeys {
     pub fn new(secret: &Secret, issuer: Option<String>, audience: Option<String>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
+        // A token that is not valid yet (`nbf` ahead, beyond the leeway) is refused.
+        validation.validate_nbf = true;
         // A configured issuer or audience must be present in the token, not merely not contradicted.
         let mut required = vec!["exp", "sub"];
         required.extend(issuer.as_ref().map(|_| "iss"));
@@ -66,6 +68,11 @@ impl JwtKeys {
 
     /// Verifies signature, expiry (always), issuer and audience (when configured), then the claims.
     pub fn verify(&self, token: &str) -> Result<Principal, String> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// [`verify`](Self::verify), with the instant the token expires (a socket lives no longer).
+    pub fn verify_until(&self, token: &str) -> Result<(Principal, DateTime<Utc>), String> {
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
@@ -80,6 +87,12 @@ impl JwtKeys {
                 }
             })?;
         let claims = data.claims;
+        let texts = [&claims.sub, &claims.role, &claims.email, &claims.name];
+        if texts.iter().any(|t| t.contains('\0')) || claims.tz.as_ref().is_some_and(|t| t.contains('\0')) {
+            return Err("claims must not contain the NUL character".into());
+        }
+        let expires_at =
+            DateTime::from_timestamp(claims.exp, 0).ok_or("exp is out of range".to_string())?;
         if claims.sub.trim().is_empty() || claims.sub.len() > 191 {
             return Err("sub must be 1 to 191 characters".into());
         }
@@ -88,13 +101,14 @@ impl JwtKeys {
             None | Some("") => TimeZone::UTC,
             Some(name) => name.parse::<TimeZone>()?,
         };
-        Ok(Principal {
+        let principal = Principal {
             user_id: claims.sub,
             role,
             email: claims.email,
             name: claims.name,
             time_zone,
-        })
+        };
+        Ok((principal, expires_at))
     }
 
     /// Mints a token for `principal`, valid for `ttl`, with the configured issuer and audience.
@@ -173,5 +187,33 @@ mod tests {
             why == "missing claim iss" || why == "missing claim aud",
             "{why}"
         );
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let keys = JwtKeys::new(&Secret::new("s3cret"), None, None);
+        let now = Utc::now().timestamp();
+        let token = |nbf: i64| {
+            let claims = serde_json::json!({
+                "sub": "u1", "role": "student", "exp": now + 3600, "nbf": nbf,
+            });
+            encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        assert_eq!(
+            keys.verify(&token(now + 600)).unwrap_err(),
+            "token is not valid yet"
+        );
+        // Within the clock-skew leeway, and in the past, it is fine.
+        assert!(keys.verify(&token(now + 10)).is_ok());
+        assert!(keys.verify(&token(now - 60)).is_ok());
+    }
+
+    #[test]
+    fn verify_until_tells_when_the_token_expires() {
+        let keys = JwtKeys::new(&Secret::new("s3cret"), None, None);
+        let token = keys.mint(&principal(), Duration::minutes(5)).unwrap();
+        let (_, expires_at) = keys.verify_until(&token).unwrap();
+        let left = expires_at - Utc::now();
+        assert!(left > Duration::minutes(4) && left <= Duration::minutes(5), "{left}");
     }
 }

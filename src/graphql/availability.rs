@@ -5,6 +5,7 @@ use chrono::Weekday as ChronoWeekday;
 use futures::stream::{Stream, StreamExt};
 
 use super::context::{principal, services};
+use super::cost;
 use super::errors::gql;
 use super::scalars::{Date, DateTime, LocalTime, TimeZone};
 use super::types::{Availability, AvailabilityTemplate, Slot, Weekday};
@@ -79,7 +80,8 @@ impl AvailabilityQuery {
 
     /// Every bookable start of `durationMinutes` in `[from, to)` (at most 90 days), after the mentor's
     /// minimum notice, within the horizon, clear of busy time plus buffer. Shown in `timeZone`
-    /// (default: yours).
+    /// (default: yours). Costs the most slots the window can hold (one per grid step).
+    #[graphql(complexity = "cost::slots(&from, &to, duration_minutes, child_complexity)")]
     async fn available_slots(
         &self,
         ctx: &Context<'_>,
@@ -109,6 +111,7 @@ impl AvailabilityQuery {
     }
 
     /// Your saved availability templates (mentors only), by name.
+    #[graphql(complexity = "cost::templates(child_complexity)")]
     async fn availability_templates(
         &self,
         ctx: &Context<'_>,
@@ -314,12 +317,17 @@ impl AvailabilitySubscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Availability>>> {
         principal(ctx)?;
         let services = services(ctx).clone();
-        services.users.mentor(&mentor_id).await.map_err(gql)?;
+        {
+            // Subscriptions read on the database's live connections only.
+            let _turn = services.db.live_turn().await;
+            services.users.mentor(&mentor_id).await.map_err(gql)?;
+        }
         let changes = services.bus.subscribe(&topic::availability(&mentor_id));
         Ok(changes.then(move |_| {
             let services = services.clone();
             let mentor_id = mentor_id.clone();
             async move {
+                let _turn = services.db.live_turn().await;
                 services
                     .availability
                     .get(&mentor_id)

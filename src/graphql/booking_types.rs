@@ -6,11 +6,14 @@ use async_graphql::{Context, Object, OutputType, ID};
 use chrono::{DateTime as ChronoDateTime, Utc};
 
 use super::context::{principal, services};
+use super::cost;
+use super::errors::gql;
 use super::loaders::{loader_error, loaders};
 use super::scalars::{DateTime, TimeZone};
 use super::types::User;
 use crate::domain::booking as domain;
 use crate::domain::slots::in_zone;
+use crate::error::AppError;
 use crate::service::bookings as svc;
 
 mirror_enum!(
@@ -115,15 +118,37 @@ impl Booking {
     async fn cancel_reason(&self) -> Option<&str> {
         self.0.cancel_reason.as_deref()
     }
-    /// Every session, by start time, cancelled ones included.
-    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
+    /// The sessions starting in `[from, to)` (default: all), by start time, cancelled ones
+    /// included; at most `first` (1 to 500, default 200: a year of thrice-weekly sessions).
+    #[graphql(complexity = "cost::booking_sessions(first, child_complexity)")]
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime>,
+        to: Option<DateTime>,
+        #[graphql(default = 200)] first: Option<i32>,
+    ) -> async_graphql::Result<Vec<Session>> {
+        let first = first.unwrap_or(cost::DEFAULT_BOOKING_SESSIONS);
+        if !(1..=cost::MAX_BOOKING_SESSIONS).contains(&first) {
+            return Err(gql(AppError::bad_input(
+                "first",
+                format!("must be between 1 and {} (got {first})", cost::MAX_BOOKING_SESSIONS),
+            )));
+        }
+        let (from, to) = (from.map(|d| d.utc()), to.map(|d| d.utc()));
         let sessions = loaders(ctx)
             .sessions_of_booking
             .load_one(self.0.id.clone())
             .await
             .map_err(loader_error)?
             .unwrap_or_default();
-        Ok(sessions.into_iter().map(Session).collect())
+        Ok(sessions
+            .into_iter()
+            .filter(|s| from.is_none_or(|from| s.start_at >= from))
+            .filter(|s| to.is_none_or(|to| s.start_at < to))
+            .take(first as usize)
+            .map(Session)
+            .collect())
     }
     async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime> {
         shown(ctx, self.0.created_at)

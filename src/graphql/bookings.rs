@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Object, ID};
 
 use super::booking_types::{connection, Booking, BookingType, Frequency, Session};
 use super::context::{principal, services};
+use super::cost;
 use super::errors::gql;
 use super::scalars::DateTime;
 use crate::service::bookings::{NewBooking, SessionFilter};
@@ -43,6 +44,7 @@ impl BookingQuery {
     }
 
     /// The caller's bookings, newest first: a student's own, a mentor's with them, an admin's all.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn bookings(
         &self,
         ctx: &Context<'_>,
@@ -59,6 +61,7 @@ impl BookingQuery {
     }
 
     /// The caller's sessions starting in `[from, to)`, by start time.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

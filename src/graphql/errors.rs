@@ -14,7 +14,7 @@ use chrono::SecondsFormat;
 use futures::stream::{BoxStream, StreamExt};
 
 use crate::domain::booking::Clash;
-use crate::error::AppError;
+use crate::error::{clip, AppError};
 
 /// Converts a service error, logging internal ones. Use as `.map_err(gql)`.
 pub fn gql(e: AppError) -> async_graphql::Error {
@@ -69,6 +69,10 @@ fn label(response: &mut Response) {
 }
 
 fn label_error(error: &mut ServerError) {
+    // Messages may quote what the client sent (an id, a value): never more than a short prefix.
+    if let Some(clipped) = clip(&error.message) {
+        error.message = clipped;
+    }
     let has_code = error
         .extensions
         .as_ref()

@@ -25,7 +25,9 @@ pub mod availability;
 pub mod booking_types;
 pub mod bookings;
 pub mod context;
+pub mod cost;
 pub mod errors;
+pub mod input_guard;
 pub mod loaders;
 pub mod notifications;
 pub mod scalars;
@@ -65,7 +67,9 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Query limits. Introspection (GraphiQL's) fits comfortably inside the defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Nesting of one operation.
     pub max_depth: usize,
+    /// The cost budget of one request or subscription (see [`cost`]).
     pub max_complexity: usize,
 }
 
@@ -76,7 +80,10 @@ pub fn build_schema(services: Option<Services>, limits: Limits) -> AppSchema {
         SubscriptionRoot::default(),
     )
     .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
+    .extension(input_guard::InputGuard)
+    .extension(cost::CostLimit {
+        max: limits.max_complexity,
+    })
     .extension(errors::ErrorCodes);
     if let Some(services) = services {
         builder = builder

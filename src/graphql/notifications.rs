@@ -7,6 +7,7 @@ use futures::{Stream, StreamExt};
 
 use super::booking_types::connection;
 use super::context::{principal, services};
+use super::cost;
 use super::errors::gql;
 use super::scalars::DateTime;
 use crate::domain::notification as domain;
@@ -80,6 +81,8 @@ impl Notification {
 
 #[derive(SimpleObject)]
 pub struct NotificationPreference {
+    /// Stable for the user, type and channel (`{userId}:{TYPE}:{CHANNEL}`): a cache key for Apollo.
+    pub id: ID,
     #[graphql(name = "type")]
     pub kind: NotificationType,
     pub channel: NotificationChannel,
@@ -88,9 +91,14 @@ pub struct NotificationPreference {
     pub locked: bool,
 }
 
-impl From<domain::Preference> for NotificationPreference {
-    fn from(p: domain::Preference) -> Self {
+impl NotificationPreference {
+    fn of(user_id: &str, p: domain::Preference) -> Self {
         NotificationPreference {
+            id: ID(format!(
+                "{user_id}:{}:{}",
+                p.kind.as_str(),
+                p.channel.as_str()
+            )),
             kind: p.kind.into(),
             channel: p.channel.into(),
             enabled: p.enabled,
@@ -143,6 +151,7 @@ pub struct NotificationQuery;
 #[Object]
 impl NotificationQuery {
     /// The caller's notifications, newest first.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,
@@ -176,6 +185,7 @@ impl NotificationQuery {
     }
 
     /// Every type and channel, with the caller's choice or the default.
+    #[graphql(complexity = "cost::preferences(child_complexity)")]
     async fn notification_preferences(
         &self,
         ctx: &Context<'_>,
@@ -186,7 +196,10 @@ impl NotificationQuery {
             .preferences(&p.user_id)
             .await
             .map_err(gql)?;
-        Ok(prefs.into_iter().map(Into::into).collect())
+        Ok(prefs
+            .into_iter()
+            .map(|pref| NotificationPreference::of(&p.user_id, pref))
+            .collect())
     }
 }
 
@@ -222,6 +235,7 @@ impl NotificationMutation {
     }
 
     /// Changes some preferences, all or none; returns them all.
+    #[graphql(complexity = "cost::preferences(child_complexity)")]
     async fn update_notification_preferences(
         &self,
         ctx: &Context<'_>,
@@ -241,7 +255,10 @@ impl NotificationMutation {
             .update_preferences(&p.user_id, &changes)
             .await
             .map_err(gql)?;
-        Ok(prefs.into_iter().map(Into::into).collect())
+        Ok(prefs
+            .into_iter()
+            .map(|pref| NotificationPreference::of(&p.user_id, pref))
+            .collect())
     }
 
     /// Admins and platform services: notify users (respecting their preferences).

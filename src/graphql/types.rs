@@ -3,6 +3,7 @@
 use async_graphql::{Enum, Object, SimpleObject, ID};
 use chrono::Weekday as ChronoWeekday;
 
+use super::cost;
 use super::scalars::{Date, DateTime, LocalTime, TimeZone};
 use crate::auth;
 use crate::domain::interval::Interval;
@@ -136,12 +137,15 @@ impl From<av::Block> for AvailabilityBlock {
 #[derive(SimpleObject)]
 pub struct DateOverride {
     pub date: Date,
+    #[graphql(complexity = "cost::override_ranges(child_complexity)")]
     pub blocks: Vec<TimeRange>,
 }
 
 /// A mentor's availability: the weekly pattern (merged blocks), upcoming date overrides and rules.
 #[derive(SimpleObject)]
 pub struct Availability {
+    /// The mentor's id: one availability per mentor (a cache key for Apollo).
+    pub id: ID,
     pub mentor_id: ID,
     /// The zone the blocks' wall-clock times are in.
     pub time_zone: TimeZone,
@@ -152,14 +156,17 @@ pub struct Availability {
     /// How many days ahead slots are offered.
     pub horizon_days: i32,
     /// Sorted by weekday, then start; overlapping or touching blocks are merged.
+    #[graphql(complexity = "cost::week_blocks(child_complexity)")]
     pub blocks: Vec<AvailabilityBlock>,
     /// Overrides from today (in the mentor's zone) on, by date.
+    #[graphql(complexity = "cost::overrides(child_complexity)")]
     pub overrides: Vec<DateOverride>,
 }
 
 impl From<av::Availability> for Availability {
     fn from(a: av::Availability) -> Self {
         Availability {
+            id: ID(a.mentor_id.clone()),
             mentor_id: ID(a.mentor_id),
             time_zone: TimeZone(a.zone),
             buffer_minutes: a.rules.buffer_minutes(),
@@ -183,6 +190,7 @@ impl From<av::Availability> for Availability {
 pub struct AvailabilityTemplate {
     pub id: ID,
     pub name: String,
+    #[graphql(complexity = "cost::week_blocks(child_complexity)")]
     pub blocks: Vec<AvailabilityBlock>,
 }
 

@@ -1,6 +1,8 @@
 //! Turning an `Authorization` value into a [`Caller`], creating or refreshing the user's record.
 
-use crate::auth::{bearer_token, Caller};
+use chrono::{DateTime, Utc};
+
+use crate::auth::{bearer_token, Caller, Principal};
 use crate::error::AppResult;
 
 use super::AppState;
@@ -19,5 +21,23 @@ pub async fn caller(state: &AppState, authorization: Option<&str>) -> AppResult<
             Ok(Caller::Authenticated(principal))
         }
         Err(why) => Ok(Caller::Rejected(why)),
+    }
+}
+
+/// For sockets: the verified caller and when their token expires, or why the token was refused.
+/// A valid caller's local record is synced, as for a request.
+pub async fn principal_until(
+    state: &AppState,
+    authorization: Option<&str>,
+) -> AppResult<Result<(Principal, DateTime<Utc>), String>> {
+    let Some(token) = authorization.and_then(bearer_token) else {
+        return Ok(Err("a bearer token is required".into()));
+    };
+    match state.jwt.verify_until(token) {
+        Ok((principal, expires_at)) => {
+            state.services.users.sync_from_claims(&principal).await?;
+            Ok(Ok((principal, expires_at)))
+        }
+        Err(why) => Ok(Err(why)),
     }
 }

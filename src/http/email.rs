@@ -185,7 +185,8 @@ pub async fn ses(
         Ok(SnsMessage::SubscriptionConfirmation { subscribe_url }) => {
             // Confirming means fetching a URL the message names: left to an operator, who sees it
             // here and in the log, rather than done by the service for any caller with the token.
-            tracing::warn!(%subscribe_url, "SNS asks to confirm a subscription: open the URL to confirm");
+            // Only an https URL of Amazon SNS gets here; Debug formatting escapes it all the same.
+            tracing::warn!(subscribe_url = ?subscribe_url, "SNS asks to confirm a subscription: open the URL to confirm");
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({ "confirm": subscribe_url })),

@@ -1,30 +1,36 @@
-//! HTTP transport: routes, limits and tracing around the GraphQL endpoints and health checks.
+//! HTTP transport: routes, and the edge around them (CORS, timeouts, body limits, `nosniff`, tracing).
 
 mod auth;
+mod edge;
 mod email;
+mod graphiql;
 mod graphql;
 mod health;
 mod join;
 mod notifications;
 mod parsed;
 mod rest;
+mod serve;
 mod ws;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
-use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::Secret;
 use crate::graphql::AppSchema;
 use crate::service::Services;
+pub use edge::EdgeSettings;
+pub use graphql::{HttpLimits, PersistedQueries};
 use parsed::ParsedQueries;
+pub use serve::serve;
+pub use ws::{SocketsPerUser, WsSettings};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -33,6 +39,8 @@ pub struct AppState {
     pub services: Services,
     pub jwt: Arc<JwtKeys>,
     pub ws: WsSettings,
+    /// Open sockets per user on this node (`WS_MAX_SOCKETS_PER_USER`).
+    pub sockets: SocketsPerUser,
     /// Flips to `true` when the server starts shutting down; open sockets close with 1001.
     pub shutdown: watch::Receiver<bool>,
     /// `EMAIL_WEBHOOK_TOKEN`: what provider webhooks must carry; `None` turns them off.
@@ -41,18 +49,23 @@ pub struct AppState {
     pub graphiql_dir: std::path::PathBuf,
     /// Documents of the queries seen so far, so that each text is parsed once.
     pub parsed: Arc<ParsedQueries>,
+    /// Automatic persisted queries seen on this node.
+    pub persisted: Arc<PersistedQueries>,
+    /// Bounds of one request to `/graphql`.
+    pub graphql: HttpLimits,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct WsSettings {
-    pub keepalive: Duration,
-    pub init_timeout: Duration,
-}
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, edge: &EdgeSettings) -> Router {
     Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .fallback(graphql::other_method),
+        )
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphiql/assets/{*path}", get(graphiql::asset))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/join/{session_id}", get(join::join))
@@ -66,10 +79,19 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/email/click/{id}", get(email::click))
         .route("/webhooks/email/sendgrid", post(email::sendgrid))
         .route("/webhooks/email/ses", post(email::ses))
-        // axum's extractors honour DefaultBodyLimit; async-graphql-axum reads the body stream itself,
-        // so the tower layer caps that too.
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .fallback(edge::not_found)
+        // axum's body extractors honour DefaultBodyLimit; `/graphql` reads its body with the same
+        // limit itself, so that a chunked body over it is 413 too.
+        .layer(DefaultBodyLimit::max(edge.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(edge.body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.request_timeout,
+            edge::deadline,
+        ))
+        .layer(axum::middleware::from_fn(edge::json_errors))
+        .layer(axum::middleware::from_fn(edge::refuse_nul))
+        .layer(axum::middleware::from_fn(edge::nosniff))
+        .layer(edge::cors(&edge.cors_origins))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{auth, AppState};
 use crate::auth::Principal;
-use crate::error::AppError;
+use crate::error::{clip, AppError};
 
 /// A service error on the REST edge.
 pub struct ApiError(pub AppError);
@@ -33,7 +33,9 @@ impl IntoResponse for ApiError {
             AppError::Conflict(_) | AppError::Clashes(_) => StatusCode::CONFLICT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let mut error = json!({ "code": self.0.code(), "message": self.0.to_string() });
+        let message = self.0.to_string();
+        let message = clip(&message).unwrap_or(message);
+        let mut error = json!({ "code": self.0.code(), "message": message });
         if let Some(field) = self.0.field() {
             error["field"] = json!(field);
         }

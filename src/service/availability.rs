@@ -30,6 +30,10 @@ use crate::pubsub::{topic, EventBus};
 
 /// Most blocks one bulk replace may send.
 pub const MAX_INPUT_BLOCKS: usize = 200;
+/// Blocks a weekly pattern may hold after merging, however it was built (so lists stay bounded).
+pub const MAX_WEEK_BLOCKS: usize = MAX_INPUT_BLOCKS;
+/// How far ahead an override may be set: the longest horizon, and today.
+pub const MAX_OVERRIDE_DAYS_AHEAD: i64 = 366;
 /// Most ranges on one date override.
 pub const MAX_OVERRIDE_RANGES: usize = 48;
 /// Most templates one mentor keeps.
@@ -176,6 +180,7 @@ impl AvailabilityService {
         let tx = self.db.begin_write().await?;
         lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         place_block(&tx.txn, &mentor.id, new_id(), weekday, range, None).await?;
+        ensure_week_fits(&tx.txn, &mentor.id).await?;
         tx.commit().await?;
         self.changed(&mentor.id).await
     }
@@ -194,6 +199,7 @@ impl AvailabilityService {
         lock_mentor(&tx.txn, &mentor, self.clock.now()).await?;
         let row = owned_block(&tx.txn, &mentor.id, id).await?;
         place_block(&tx.txn, &mentor.id, row.id, weekday, range, Some(id)).await?;
+        ensure_week_fits(&tx.txn, &mentor.id).await?;
         tx.commit().await?;
         self.changed(&mentor.id).await
     }
@@ -237,6 +243,7 @@ impl AvailabilityService {
                 insert_block(&tx.txn, &mentor.id, new_id(), day, *range).await?;
             }
         }
+        ensure_week_fits(&tx.txn, &mentor.id).await?;
         tx.commit().await?;
         self.changed(&mentor.id).await
     }
@@ -267,6 +274,12 @@ impl AvailabilityService {
             return Err(AppError::bad_input(
                 "date",
                 format!("{date} is in the past in {zone}"),
+            ));
+        }
+        if date > today + chrono::Duration::days(MAX_OVERRIDE_DAYS_AHEAD) {
+            return Err(AppError::bad_input(
+                "date",
+                format!("overrides reach at most {MAX_OVERRIDE_DAYS_AHEAD} days ahead"),
             ));
         }
         let row = override_::ActiveModel {
@@ -495,6 +508,22 @@ async fn place_block(
     insert_block(txn, mentor_id, id, weekday, merged.range).await
 }
 
+/// Refuses a change that leaves the week with more than [`MAX_WEEK_BLOCKS`] blocks (the caller's
+/// transaction is then dropped, so nothing is written).
+async fn ensure_week_fits(txn: &impl ConnectionTrait, mentor_id: &str) -> AppResult<()> {
+    let count = block::Entity::find()
+        .filter(block::Column::MentorId.eq(mentor_id))
+        .count(txn)
+        .await?;
+    if count > MAX_WEEK_BLOCKS as u64 {
+        return Err(AppError::bad_input(
+            "input",
+            format!("a week holds at most {MAX_WEEK_BLOCKS} separate blocks; merge or delete some first"),
+        ));
+    }
+    Ok(())
+}
+
 async fn replace_blocks(
     txn: &impl ConnectionTrait,
     mentor_id: &str,
@@ -560,14 +589,14 @@ async fn all_blocks(txn: &impl ConnectionTrait, mentor_id: &str) -> AppResult<Ve
         .collect()
 }
 
-/// The block, which must be the mentor's: `NOT_FOUND` if it does not exist, `FORBIDDEN` if it is another's.
+/// The block, which must be the mentor's: `NOT_FOUND` if it does not exist or is another's.
 async fn owned_block(
     txn: &impl ConnectionTrait,
     mentor_id: &str,
     id: &str,
 ) -> AppResult<block::Model> {
     let row = block::Entity::find_by_id(id).one(txn).await?;
-    owned_by(row, |r| &r.mentor_id, mentor_id, "availability block", id)
+    owned_by(row, |r| &r.mentor_id, mentor_id, "availability block")
 }
 
 async fn owned_template(
@@ -576,13 +605,7 @@ async fn owned_template(
     id: &str,
 ) -> AppResult<template::Model> {
     let row = template::Entity::find_by_id(id).one(txn).await?;
-    owned_by(
-        row,
-        |r| &r.mentor_id,
-        mentor_id,
-        "availability template",
-        id,
-    )
+    owned_by(row, |r| &r.mentor_id, mentor_id, "availability template")
 }
 
 fn owned_by<M>(
@@ -590,14 +613,11 @@ fn owned_by<M>(
     owner: impl Fn(&M) -> &str,
     mentor_id: &str,
     what: &str,
-    id: &str,
 ) -> AppResult<M> {
+    // Another mentor's answers as an unknown id does, so ids cannot be probed.
     match row {
-        None => Err(AppError::NotFound(format!("no {what} with id {id:?}"))),
-        Some(row) if owner(&row) != mentor_id => Err(AppError::Forbidden(format!(
-            "that {what} belongs to another mentor"
-        ))),
-        Some(row) => Ok(row),
+        Some(row) if owner(&row) == mentor_id => Ok(row),
+        _ => Err(AppError::NotFound(format!("there is no such {what}"))),
     }
 }
 

@@ -103,7 +103,7 @@ on_both_backends! {
         let a = app.ok(&mentor, &q, json!({"id": wednesday})).await["deleteAvailabilityBlock"].clone();
         assert!(shape(&a).is_empty());
         let error = app.fails(Some(&mentor), &q, json!({"id": wednesday}), "NOT_FOUND").await;
-        assert!(error["message"].as_str().unwrap().contains(&wednesday));
+        assert!(error["message"].as_str().unwrap().contains("no such availability block"), "{error}");
     }
 
     async fn another_mentors_blocks_and_templates_are_forbidden(app) {
@@ -111,11 +111,11 @@ on_both_backends! {
         let other = app.user("ckothermentor000000000001", Role::Mentor, "UTC").await;
         let a = add(&app, &owner, "FRIDAY", "09:00", "10:00").await;
         let id = a["blocks"][0]["id"].as_str().unwrap();
-        app.fails(Some(&other), "mutation($id: ID!) { deleteAvailabilityBlock(id: $id) { mentorId } }", json!({"id": id}), "FORBIDDEN").await;
-        app.fails(Some(&other), "mutation($id: ID!) { updateAvailabilityBlock(id: $id, input: {weekday: FRIDAY, start: \"11:00\", end: \"12:00\"}) { mentorId } }", json!({"id": id}), "FORBIDDEN").await;
+        app.fails(Some(&other), "mutation($id: ID!) { deleteAvailabilityBlock(id: $id) { mentorId } }", json!({"id": id}), "NOT_FOUND").await;
+        app.fails(Some(&other), "mutation($id: ID!) { updateAvailabilityBlock(id: $id, input: {weekday: FRIDAY, start: \"11:00\", end: \"12:00\"}) { mentorId } }", json!({"id": id}), "NOT_FOUND").await;
         let template = app.ok(&owner, "mutation { saveAvailabilityTemplate(name: \"Term\") { id } }", json!({})).await;
         let template_id = template["saveAvailabilityTemplate"]["id"].as_str().unwrap();
-        app.fails(Some(&other), "mutation($id: ID!) { applyAvailabilityTemplate(id: $id) { mentorId } }", json!({"id": template_id}), "FORBIDDEN").await;
+        app.fails(Some(&other), "mutation($id: ID!) { applyAvailabilityTemplate(id: $id) { mentorId } }", json!({"id": template_id}), "NOT_FOUND").await;
         app.fails(Some(&other), "mutation($id: ID!) { applyAvailabilityTemplate(id: $id) { mentorId } }", json!({"id": "nope"}), "NOT_FOUND").await;
         // The owner's schedule is untouched.
         let q = format!("query($id: ID!) {{ availability(mentorId: $id) {{ {AVAILABILITY_FIELDS} }} }}");

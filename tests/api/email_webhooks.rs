@@ -142,9 +142,17 @@ async fn ses_bounces_complaints_and_transient_bounces() {
         assert_eq!(now.status, "COMPLAINED");
         assert!(now.complained_at.is_some());
 
-        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm?x=1"}).to_string();
+        let url = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:eu-west-1:123456789012:ses&Token=abc";
+        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": url}).to_string();
         let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", confirm).await;
-        assert_eq!((status, body["confirm"].clone()), (202, json!("https://sns.example/confirm?x=1")));
+        assert_eq!((status, body["confirm"].clone()), (202, json!(url)));
+        // Anything but an https URL of Amazon SNS is not shown to an operator as the link to open.
+        for forged in ["https://sns.example/confirm?x=1", "http://169.254.169.254/latest/meta-data/", "https://sns.eu-west-1.amazonaws.com/\nERROR forged line"] {
+            let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": forged}).to_string();
+            let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", confirm).await;
+            assert_eq!(status, 400, "{forged}: {body}");
+            assert!(body.get("confirm").is_none());
+        }
     })).await;
 }
 

@@ -175,6 +175,18 @@ impl TestApp {
         self.jwt.mint(p, Duration::hours(1)).unwrap()
     }
 
+    /// A token for `sub` that expires `ttl` from now.
+    pub fn token_expiring(&self, sub: &str, role: Role, ttl: Duration) -> String {
+        let p = Principal {
+            user_id: sub.into(),
+            role,
+            email: format!("{sub}@example.com"),
+            name: format!("User {sub}"),
+            time_zone: "UTC".parse().unwrap(),
+        };
+        self.jwt.mint(&p, ttl).unwrap()
+    }
+
     /// A signed-in user (their record created by a first request); returns their token.
     pub async fn user(&self, sub: &str, role: Role, tz: &str) -> String {
         let token = self.token(sub, role, tz);

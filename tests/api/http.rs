@@ -22,9 +22,20 @@ async fn health_and_readiness_answer() {
 }
 
 #[tokio::test]
-async fn graphiql_is_served_on_get() {
+async fn graphiql_is_served_to_browsers_asking_for_a_page() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let page = app.client.get(app.url("/graphql")).send().await.unwrap();
+    // An API client without a query gets a JSON error, not a page.
+    let bare = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(bare.status(), 400);
+    let error: Value = bare.json().await.unwrap();
+    assert_eq!(error["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(

@@ -154,10 +154,38 @@ pub fn parse_sns(body: &[u8]) -> Result<SnsMessage, WebhookError> {
             ses_notification(&message).map(SnsMessage::Reports)
         }
         "SubscriptionConfirmation" => Ok(SnsMessage::SubscriptionConfirmation {
-            subscribe_url: text(&envelope, "SubscribeURL", "envelope")?.to_string(),
+            subscribe_url: sns_url(text(&envelope, "SubscribeURL", "envelope")?)?,
         }),
         "UnsubscribeConfirmation" => Ok(SnsMessage::UnsubscribeConfirmation),
         other => Err(WebhookError::UnknownEvent(other.to_string())),
+    }
+}
+
+/// A URL an SNS message names, accepted only as `https://sns.<region>.amazonaws.com[.cn]/...` on the
+/// default port without credentials (what SNS really sends), and returned in its normalized form, so
+/// nothing else (another host, a link-local address, a line break that forges a log line) is shown
+/// to an operator as the link to open.
+pub fn sns_url(raw: &str) -> Result<String, WebhookError> {
+    let refuse = || malformed("envelope: `SubscribeURL` is not an https URL of Amazon SNS");
+    if raw.chars().any(char::is_control) {
+        return Err(refuse());
+    }
+    let url = url::Url::parse(raw).map_err(|_| refuse())?;
+    let host = url.host_str().unwrap_or_default();
+    let region = host
+        .strip_prefix("sns.")
+        .and_then(|h| h.strip_suffix(".amazonaws.com").or_else(|| h.strip_suffix(".amazonaws.com.cn")));
+    let region_ok = region.is_some_and(|r| {
+        !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    let plain = url.scheme() == "https"
+        && url.port().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if region_ok && plain {
+        Ok(url.to_string())
+    } else {
+        Err(refuse())
     }
 }
 
@@ -428,12 +456,34 @@ mod tests {
                 String::from_utf8_lossy(&body)
             );
         }
-        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/confirm"});
+        let url = "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-west-2:123456789012:MyTopic&Token=2336412f37";
+        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": url});
         assert_eq!(
             parse_sns(confirm.to_string().as_bytes()).unwrap(),
             SnsMessage::SubscriptionConfirmation {
-                subscribe_url: "https://sns.example/confirm".into()
+                subscribe_url: url.into()
             }
         );
+    }
+
+    #[test]
+    fn only_amazon_sns_urls_are_offered_for_confirmation() {
+        assert!(sns_url("https://sns.cn-north-1.amazonaws.com.cn/?Action=ConfirmSubscription").is_ok());
+        for bad in [
+            "http://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+            "https://sns.us-east-1.amazonaws.com.evil.net/",
+            "https://evil.net/sns.us-east-1.amazonaws.com/",
+            "https://sns..amazonaws.com/",
+            "https://sns.us-east-1.amazonaws.com:8443/",
+            "https://user:pw@sns.us-east-1.amazonaws.com/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://sns.us-east-1.amazonaws.com/\nINFO forged log line",
+            "https://sns.us-east-1.amazonaws.com/?a=1\r\nX: y",
+            "https://SNS.us-east-1.amazonaws.com@10.0.0.1/",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(sns_url(bad).is_err(), "{bad:?}");
+        }
     }
 }

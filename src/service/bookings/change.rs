@@ -5,7 +5,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use super::check::clashes_for;
-use super::{clean_reason, constraint_to_conflict, ensure_party, Booking, BookingService, Session};
+use super::{
+    clean_reason, constraint_to_conflict, ensure_party, no_such, Booking, BookingService, Session,
+};
 use crate::auth::Principal;
 use crate::db::for_update;
 use crate::domain::booking::{BookingStatus, SessionStatus};
@@ -32,7 +34,7 @@ impl BookingService {
         let write = self.db.begin_write().await?;
         let txn = &write.txn;
         let row = booking_for_update(txn, id).await?;
-        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        ensure_party(p, &row.mentor_id, &row.student_id, "booking")?;
         match row.status.parse::<BookingStatus>() {
             Ok(BookingStatus::Cancelled) => {
                 return Err(AppError::Conflict(
@@ -106,7 +108,7 @@ impl BookingService {
         let write = self.db.begin_write().await?;
         let txn = &write.txn;
         let row = session_for_update(txn, id).await?;
-        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        ensure_party(p, &row.mentor_id, &row.student_id, "session")?;
         ensure_changeable(&row, now, "cancelled")?;
         let booking_id = row.booking_id.clone();
         let mut active: session::ActiveModel = row.into();
@@ -150,14 +152,14 @@ impl BookingService {
         let mentor_id = session::Entity::find_by_id(id)
             .one(self.db.conn())
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("no session with id {id:?}")))?
+            .ok_or_else(|| no_such("session"))?
             .mentor_id;
         let mentor = find_user(&self.db, &mentor_id).await?;
         let write = self.db.begin_write().await?;
         let txn = &write.txn;
         let settings = lock_mentor(txn, &mentor, now).await?;
         let row = session_for_update(txn, id).await?;
-        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        ensure_party(p, &row.mentor_id, &row.student_id, "session")?;
         ensure_changeable(&row, now, "moved")?;
         if start == row.start_at {
             return Err(AppError::bad_input(
@@ -239,12 +241,12 @@ async fn booking_for_update(txn: &impl ConnectionTrait, id: &str) -> AppResult<b
     for_update(txn, booking::Entity::find_by_id(id))
         .one(txn)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no booking with id {id:?}")))
+        .ok_or_else(|| no_such("booking"))
 }
 
 async fn session_for_update(txn: &impl ConnectionTrait, id: &str) -> AppResult<session::Model> {
     for_update(txn, session::Entity::find_by_id(id))
         .one(txn)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no session with id {id:?}")))
+        .ok_or_else(|| no_such("session"))
 }

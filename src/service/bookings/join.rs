@@ -1,9 +1,9 @@
 //! Who may go through a session's `/join` link, and whether the room is open.
 
-use super::{BookingService, Session};
+use super::{no_such, BookingService, Session};
 use crate::domain::join::{door, Door};
 use crate::domain::time::TimeZone;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::service::users::find_user;
 
 /// What a participant finds at the door.
@@ -16,17 +16,14 @@ pub struct JoinAnswer {
 }
 
 impl BookingService {
-    /// `NOT_FOUND` for an unknown session, `FORBIDDEN` for anyone but its student and mentor.
+    /// `NOT_FOUND` for an unknown session, and the same for anyone but its student and mentor (so
+    /// session ids cannot be probed).
     pub async fn join(&self, session_id: &str, user_id: &str) -> AppResult<JoinAnswer> {
         let session = self
             .session_unchecked(session_id)
             .await?
-            .ok_or_else(|| AppError::NotFound("there is no such session".into()))?;
-        if !session.is_participant(user_id) {
-            return Err(AppError::Forbidden(
-                "only the session's student and mentor can join it".into(),
-            ));
-        }
+            .filter(|s| s.is_participant(user_id))
+            .ok_or_else(|| no_such("session"))?;
         let zone = find_user(&self.db, user_id).await?.time_zone;
         let door = door(
             session.status,

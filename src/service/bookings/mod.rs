@@ -167,13 +167,23 @@ impl TryFrom<session::Model> for Session {
     }
 }
 
-/// Students act on their own bookings, mentors on bookings with them, admins on all.
-fn ensure_party(p: &Principal, mentor_id: &str, student_id: &str) -> AppResult<()> {
-    if p.role == Role::Admin || p.user_id == mentor_id || p.user_id == student_id {
+/// Students act on their own bookings, mentors on bookings with them, admins on all. Someone else's
+/// booking or session answers exactly as an unknown id does, so ids cannot be probed.
+fn ensure_party(p: &Principal, mentor_id: &str, student_id: &str, what: &str) -> AppResult<()> {
+    if is_party(p, mentor_id, student_id) {
         Ok(())
     } else {
-        Err(AppError::Forbidden("this booking is not yours".to_string()))
+        Err(no_such(what))
     }
+}
+
+fn is_party(p: &Principal, mentor_id: &str, student_id: &str) -> bool {
+    p.role == Role::Admin || p.user_id == mentor_id || p.user_id == student_id
+}
+
+/// The answer for an id that is unknown, or not the caller's to see.
+fn no_such(what: &str) -> AppError {
+    AppError::NotFound(format!("there is no such {what}"))
 }
 
 /// The longest reason stored with a cancellation.

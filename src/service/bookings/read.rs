@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{ensure_party, Booking, BookingService, Session};
+use super::{ensure_party, is_party, no_such, Booking, BookingService, Session};
 use crate::auth::{Principal, Role};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
@@ -37,7 +37,9 @@ impl BookingService {
         let Some(row) = booking::Entity::find_by_id(id).one(self.db.conn()).await? else {
             return Ok(None);
         };
-        ensure_party(p, &row.mentor_id, &row.student_id)?;
+        if !is_party(p, &row.mentor_id, &row.student_id) {
+            return Ok(None);
+        }
         row.try_into().map(Some)
     }
 
@@ -122,8 +124,8 @@ impl BookingService {
         let row = session::Entity::find_by_id(id)
             .one(self.db.conn())
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("no session with id {id:?}")))?;
-        ensure_party(p, &row.mentor_id, &row.student_id)?;
+            .ok_or_else(|| no_such("session"))?;
+        ensure_party(p, &row.mentor_id, &row.student_id, "session")?;
         row.try_into()
     }
 

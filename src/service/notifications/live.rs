@@ -2,7 +2,8 @@
 //! unread count.
 //!
 //! Both subscribe to the user's topic before they read anything, so nothing committed after the
-//! first read can slip past: it either shows up in the read or rings afterwards.
+//! first read can slip past: it either shows up in the read or rings afterwards. Every read takes a
+//! turn on the database's live connections ([`Db::live_turn`](crate::db::Db::live_turn)).
 
 use std::sync::Arc;
 
@@ -80,12 +81,12 @@ impl NotificationService {
         let mut rings = self.bus.subscribe(&topic::user(&user_id));
         let this = self.clone();
         async_stream::try_stream! {
-            let mut last = Box::pin(unread_count(this.db.conn(), &user_id)).await?;
+            let mut last = Box::pin(this.live_unread_count(&user_id)).await?;
             yield last;
             while rings.next().await.is_some() {
                 // Several rings already waiting need one count, not one each.
                 while let Some(Some(_)) = rings.next().now_or_never() {}
-                let count = Box::pin(unread_count(this.db.conn(), &user_id)).await?;
+                let count = Box::pin(this.live_unread_count(&user_id)).await?;
                 if count != last {
                     last = count;
                     yield count;
@@ -94,7 +95,13 @@ impl NotificationService {
         }
     }
 
+    async fn live_unread_count(&self, user_id: &str) -> AppResult<i64> {
+        let _turn = self.db.live_turn().await;
+        unread_count(self.db.conn(), user_id).await
+    }
+
     async fn last_seq(&self, user_id: &str) -> AppResult<i64> {
+        let _turn = self.db.live_turn().await;
         Ok(notification_counter::Entity::find_by_id(user_id)
             .one(self.db.conn())
             .await?
@@ -102,6 +109,7 @@ impl NotificationService {
     }
 
     async fn after_seq(&self, user_id: &str, seq: i64) -> AppResult<Vec<Notification>> {
+        let _turn = self.db.live_turn().await;
         notification::Entity::find()
             .filter(notification::Column::UserId.eq(user_id))
             .filter(notification::Column::Seq.gt(seq))

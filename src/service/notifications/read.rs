@@ -48,19 +48,14 @@ impl NotificationService {
 
     /// Marks one of the caller's notifications read; marking it again keeps the first time.
     pub async fn mark_read(&self, p: &Principal, id: &str) -> AppResult<Notification> {
-        let mut row = self.find(id).await?;
-        if row.user_id != p.user_id {
-            return Err(AppError::Forbidden(
-                "this notification belongs to someone else".into(),
-            ));
-        }
+        let mut row = self.find(p, id).await?;
         if row.read_at.is_none() {
             let now = self.clock.now();
             if self.mark_unread(&p.user_id, Some(id), now).await? > 0 {
                 row.read_at = Some(now);
             } else {
                 // Another request marked it in the meantime: show its time.
-                row = self.find(id).await?;
+                row = self.find(p, id).await?;
             }
         }
         row.try_into()
@@ -71,11 +66,13 @@ impl NotificationService {
         self.mark_unread(&p.user_id, None, self.clock.now()).await
     }
 
-    async fn find(&self, id: &str) -> AppResult<notification::Model> {
+    /// The caller's notification `id`; someone else's answers as an unknown id does.
+    async fn find(&self, p: &Principal, id: &str) -> AppResult<notification::Model> {
         notification::Entity::find_by_id(id)
             .one(self.db.conn())
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("no notification with id {id:?}")))
+            .filter(|row| row.user_id == p.user_id)
+            .ok_or_else(|| AppError::NotFound("there is no such notification".into()))
     }
 
     /// Sets `read_at` on the user's unread notifications (only `id`, when given) and rings their
