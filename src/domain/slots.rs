@@ -12,7 +12,7 @@ use super::error::{DomainError, DomainResult};
 use super::interval::{merge, Interval};
 use super::settings::BookingRules;
 use super::time::TimeZone;
-use super::wallclock::resolve;
+use super::wallclock::resolve_edge;
 use super::weekly::{DateOverrides, WeeklyPattern};
 use chrono::Datelike;
 
@@ -123,8 +123,8 @@ impl DailyIntervals {
             };
             intervals.extend(ranges.iter().map(|r| {
                 Interval::new(
-                    resolve(schedule.zone, date, r.start()),
-                    resolve(schedule.zone, date, r.end()),
+                    resolve_edge(schedule.zone, date, r.start()),
+                    resolve_edge(schedule.zone, date, r.end()),
                 )
             }));
             starts.push(intervals.len());

@@ -374,7 +374,8 @@ fn night_block(
     minutes: i32,
 ) -> Vec<Interval> {
     let sch = schedule(zone, &[(day, s, e)], 0);
-    available_slots(&sch, &[], &query(from, to, minutes), utc(LONG_AGO))
+    let now = utc(from) - Duration::days(1);
+    available_slots(&sch, &[], &query(from, to, minutes), now)
 }
 
 #[test]
@@ -408,7 +409,8 @@ fn gap_rule_new_york() {
         15
     )
     .is_empty());
-    // A block starting in the gap (02:30 -> 03:30 EDT) starts an hour later than written.
+    // A block starting in the gap starts when the gap ends (03:00 EDT): the times 02:30-03:00 do not
+    // exist that night, and 03:00-05:00 are all times the mentor gave.
     let starts_in_gap = night_block(
         "America/New_York",
         Weekday::Sun,
@@ -420,7 +422,89 @@ fn gap_rule_new_york() {
     );
     assert_eq!(
         starts(&starts_in_gap, "America/New_York"),
-        ["2026-03-08T03:30:00-04:00"]
+        ["2026-03-08T03:00:00-04:00", "2026-03-08T04:00:00-04:00"]
+    );
+}
+
+/// The case: Sunday blocks 02:15-02:45 and 03:30-05:30 in New York on 14 March 2027. The first
+/// lies wholly inside the gap, so it is empty that night; it must not turn into 03:15-03:45, merge
+/// with the second, and shift the second's grid to 03:15.
+#[test]
+fn a_block_wholly_inside_the_gap_is_empty_and_does_not_move_its_neighbour() {
+    let sch = schedule(
+        "America/New_York",
+        &[(Weekday::Sun, "02:15", "02:45"), (Weekday::Sun, "03:30", "05:30")],
+        0,
+    );
+    let now = utc("2027-03-01T00:00:00Z");
+    let slots = available_slots(
+        &sch,
+        &[],
+        &query("2027-03-14T00:00:00Z", "2027-03-15T00:00:00Z", 15),
+        now,
+    );
+    let got = starts(&slots, "America/New_York");
+    assert_eq!(got.first().map(String::as_str), Some("2027-03-14T03:30:00-04:00"));
+    assert_eq!(got.last().map(String::as_str), Some("2027-03-14T05:15:00-04:00"));
+    assert_eq!(got.len(), 8);
+    // Alone, the block in the gap offers nothing (not 03:15 and 03:30).
+    let alone = night_block(
+        "America/New_York",
+        Weekday::Sun,
+        "02:15",
+        "02:45",
+        "2027-03-14T00:00:00Z",
+        "2027-03-15T00:00:00Z",
+        15,
+    );
+    assert!(alone.is_empty(), "{:?}", starts(&alone, "America/New_York"));
+    // The next Sunday, both blocks are there as written.
+    let week_later = available_slots(
+        &sch,
+        &[],
+        &query("2027-03-21T00:00:00Z", "2027-03-22T00:00:00Z", 15),
+        now,
+    );
+    assert_eq!(starts(&week_later, "America/New_York")[0], "2027-03-21T02:15:00-04:00");
+}
+
+/// The same in Jerusalem (springs forward on a Friday, 02:00 -> 03:00) and in Antarctica/Troll (a
+/// two-hour jump, 01:00 -> 03:00 UTC+2).
+#[test]
+fn blocks_inside_friday_and_two_hour_gaps_are_empty() {
+    let jerusalem = night_block(
+        "Asia/Jerusalem",
+        Weekday::Fri,
+        "02:10",
+        "02:50",
+        "2027-03-25T12:00:00Z",
+        "2027-03-27T00:00:00Z",
+        15,
+    );
+    assert!(jerusalem.is_empty(), "{:?}", starts(&jerusalem, "Asia/Jerusalem"));
+    let troll = night_block(
+        "Antarctica/Troll",
+        Weekday::Sun,
+        "01:15",
+        "02:45",
+        "2027-03-27T12:00:00Z",
+        "2027-03-29T00:00:00Z",
+        15,
+    );
+    assert!(troll.is_empty(), "{:?}", starts(&troll, "Antarctica/Troll"));
+    // A Troll block ending inside the gap is cut at it: 00:00-02:00 is 00:00-01:00 UTC.
+    let cut = night_block(
+        "Antarctica/Troll",
+        Weekday::Sun,
+        "00:00",
+        "02:00",
+        "2027-03-27T12:00:00Z",
+        "2027-03-29T00:00:00Z",
+        30,
+    );
+    assert_eq!(
+        starts(&cut, "Antarctica/Troll"),
+        ["2027-03-28T00:00:00+00:00", "2027-03-28T00:30:00+00:00"]
     );
 }
 
@@ -440,7 +524,8 @@ fn gap_rule_london_sydney_lord_howe() {
         starts(&london, "Europe/London"),
         ["2026-03-29T00:30:00+00:00", "2026-03-29T02:00:00+01:00"]
     );
-    // Sydney 4 October 2026: 02:00 AEST -> 03:00 AEDT. Block ending at 02:30 ends at 03:30 AEDT.
+    // Sydney 4 October 2026: 02:00 AEST -> 03:00 AEDT. A block ending at 02:30 ends at the gap
+    // (02:00 AEST): it is not stretched to 03:30 AEDT, past where the mentor put its end.
     let sydney = night_block(
         "Australia/Sydney",
         Weekday::Sun,
@@ -452,11 +537,7 @@ fn gap_rule_london_sydney_lord_howe() {
     );
     assert_eq!(
         starts(&sydney, "Australia/Sydney"),
-        [
-            "2026-10-04T01:00:00+10:00",
-            "2026-10-04T01:30:00+10:00",
-            "2026-10-04T03:00:00+11:00"
-        ]
+        ["2026-10-04T01:00:00+10:00", "2026-10-04T01:30:00+10:00"]
     );
     // Lord Howe 4 October 2026: 02:00 -> 02:30. Block 01:30-03:00 = 15:00Z..16:00Z.
     let lh = night_block(
