@@ -9,16 +9,14 @@
 //! skipped, unless `REQUIRE_BROWSER=1` (as in CI), when it fails instead.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mentor_scheduler::auth::Role;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::Command;
 
 use crate::helpers::{Backend, TestApp};
+use crate::node::{missing_node, may_run, repo, run_node, verdict};
 
 const STUDENT: &str = "ckstudent0000000000000001";
 
@@ -31,9 +29,6 @@ const PACKAGE_FILES: &[&str] = &[
     "graphiql/graphiql.min.js",
 ];
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// An assets directory with a stand-in for each package file (its own path as its content), plus a
 /// file that is not on the allow-list.
@@ -321,17 +316,9 @@ fn chromium() -> PathBuf {
 }
 
 /// Why the browser test cannot run here, if it cannot.
-async fn missing_prerequisite(js: &Path, packages: &Path) -> Option<String> {
-    match Command::new("node").arg("--version").output().await {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => return Some(format!("`node --version` failed: {}", out.status)),
-        Err(e) => return Some(format!("`node` is not available ({e})")),
-    }
-    if !js.join("node_modules/playwright-core").is_dir() {
-        return Some(format!(
-            "{}/node_modules has no playwright-core (run `npm ci` there)",
-            js.display()
-        ));
+async fn missing_prerequisite(packages: &Path) -> Option<String> {
+    if let Some(why) = missing_node(&["playwright-core"]).await {
+        return Some(why);
     }
     if let Some(file) = PACKAGE_FILES.iter().find(|f| !packages.join(f).is_file()) {
         return Some(format!(
@@ -351,16 +338,9 @@ async fn missing_prerequisite(js: &Path, packages: &Path) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_a_query_and_a_subscription_in_headless_chromium() {
-    let js = repo().join("tests/js");
     let packages = repo().join("web/graphiql/node_modules");
-    if let Some(why) = missing_prerequisite(&js, &packages).await {
-        let required = std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(!required, "REQUIRE_BROWSER=1 but {why}");
-        // Straight to stderr, past the harness's capture, like the PostgreSQL skips.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED graphiql::graphiql_runs_a_query_and_a_subscription_in_headless_chromium: {why}"
-        );
+    let test = "graphiql::graphiql_runs_a_query_and_a_subscription_in_headless_chromium";
+    if !may_run(test, "REQUIRE_BROWSER", missing_prerequisite(&packages).await) {
         return;
     }
 
@@ -368,36 +348,21 @@ async fn graphiql_runs_a_query_and_a_subscription_in_headless_chromium() {
     let token = app.user(STUDENT, Role::Student, "Europe/Berlin").await;
 
     let started = Instant::now();
-    let child = Command::new("node")
-        .arg("graphiql.mjs")
-        .current_dir(&js)
-        .env("GRAPHIQL_URL", app.url("/graphql"))
-        .env("TOKEN", &token)
-        .env("USER_ID", STUDENT)
-        .env("CHROMIUM", chromium())
-        .env("GRAPHIQL_TIMEOUT_MS", "45000")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn node");
-    // The script gives up by itself after 45 s; this is a backstop.
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("graphiql.mjs finished within 90 s")
-        .expect("graphiql.mjs output");
+    let chromium = chromium();
+    let out = run_node(
+        "graphiql.mjs",
+        &[
+            ("GRAPHIQL_URL", &app.url("/graphql")),
+            ("TOKEN", &token),
+            ("USER_ID", STUDENT),
+            ("CHROMIUM", chromium.to_str().unwrap_or("/usr/bin/chromium")),
+            ("GRAPHIQL_TIMEOUT_MS", "45000"),
+        ],
+    )
+    .await;
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "graphiql.mjs exited with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a summary line on stdout"))
-            .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}"));
+    let (stdout, _, summary) = verdict("graphiql.mjs", &out);
+    assert!(summary.is_object(), "no JSON summary line: {stdout}");
     assert_eq!(summary["ok"], true, "{summary}");
     assert_eq!(summary["me"]["data"]["me"]["id"], STUDENT, "{summary}");
     assert_eq!(

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod apollo_client;
 mod auth;
 mod availability;
 mod bad_input;
@@ -12,6 +13,7 @@ mod email;
 mod email_tls;
 mod email_webhooks;
 mod graphiql;
+mod graphql_audit;
 mod graphql_http;
 mod hostile_input;
 mod http;
@@ -19,6 +21,7 @@ mod jobs;
 mod join;
 mod js_client;
 mod notification_ws;
+mod node;
 mod notifications;
 mod query_cost;
 mod schema;

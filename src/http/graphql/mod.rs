@@ -311,6 +311,10 @@ fn refused(media: Media, refusal: Refusal) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Authorization"),
+    );
     response
 }
 
