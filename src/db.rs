@@ -56,14 +56,14 @@ impl Drop for LiveTurn<'_> {
 
 impl Db {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        if settings.is_sqlite() {
-            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-                format!("creating data directory {}", settings.data_dir.display())
-            })?;
+        let data_dir = &settings.server.data_dir;
+        if settings.database.is_sqlite() {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         }
-        let mut options = ConnectOptions::new(settings.database_url.expose().to_string());
+        let mut options = ConnectOptions::new(settings.database.url.expose().to_string());
         options
-            .max_connections(settings.db_max_connections)
+            .max_connections(settings.database.max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(10))
@@ -84,7 +84,7 @@ impl Db {
         }
         Ok(Db {
             conn,
-            live: Arc::new(Semaphore::new(settings.db_live_connections as usize)),
+            live: Arc::new(Semaphore::new(settings.database.live_connections as usize)),
             live_held: Default::default(),
             live_peak: Default::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),

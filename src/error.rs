@@ -21,6 +21,22 @@ pub enum AppError {
     /// Some requested occurrences cannot be booked; each is listed with why.
     #[error("{} of the requested sessions cannot be booked", .0.len())]
     Clashes(Vec<Clash>),
+    /// Too many requests: from this client, or to a provider that asked us to slow down. Try again
+    /// after `retry_after` when known.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A provider (calendar, payments, email) failed or answered what we cannot use; `provider`
+    /// names it for the client, the cause goes to the logs only.
+    #[error("{provider} failed: {message}")]
+    Upstream {
+        provider: &'static str,
+        message: String,
+        #[source]
+        cause: Option<anyhow::Error>,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -46,7 +62,17 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) | AppError::Clashes(_) => "CONFLICT",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Upstream { .. } => "UPSTREAM",
             AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// How long a rate-limited client should wait before trying again, when known.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AppError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -65,10 +91,22 @@ impl AppError {
         }
     }
 
-    /// Logs internal errors with their cause chain; the others are the client's business.
+    /// Logs internal errors with their cause chain, and provider failures (a warning: not our bug,
+    /// but an operator wants to know); the others are the client's business.
     pub fn log(&self) {
-        if let AppError::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+        match self {
+            AppError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+            }
+            AppError::Upstream {
+                provider,
+                message,
+                cause,
+            } => {
+                let cause = cause.as_ref().map(|c| format!("{c:#}"));
+                tracing::warn!(provider, message, cause, "provider failed");
+            }
+            _ => {}
         }
     }
 }
@@ -86,7 +124,10 @@ impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
         if refuses_text(&e) {
             // The edges refuse NUL before it gets here; this is the backstop for a path they miss.
-            return AppError::bad_input("input", "text must not contain the NUL character (U+0000)");
+            return AppError::bad_input(
+                "input",
+                "text must not contain the NUL character (U+0000)",
+            );
         }
         AppError::Internal(anyhow::Error::new(e).context("database"))
     }

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     let settings = Settings::from_env()?;
-    telemetry::init(settings.log_format);
+    telemetry::init(settings.server.log_format);
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -57,8 +57,8 @@ async fn main() -> anyhow::Result<()> {
             };
             let keys = JwtKeys::new(
                 &jwt_secret(&settings)?,
-                settings.jwt_issuer.clone(),
-                settings.jwt_audience.clone(),
+                settings.auth.jwt_issuer.clone(),
+                settings.auth.jwt_audience.clone(),
             );
             println!("{}", keys.mint(&principal, Duration::hours(ttl_hours))?);
             Ok(())

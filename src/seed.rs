@@ -72,8 +72,8 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<String> {
 
     let keys = JwtKeys::new(
         &jwt_secret(settings)?,
-        settings.jwt_issuer.clone(),
-        settings.jwt_audience.clone(),
+        settings.auth.jwt_issuer.clone(),
+        settings.auth.jwt_audience.clone(),
     );
     let mentor_token = keys.mint(&mentor, Duration::days(30))?;
     let student_token = keys.mint(&student, Duration::days(30))?;
@@ -85,6 +85,6 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<String> {
     Ok(format!(
         "Demo data is ready.\n\nmentor  {DEMO_MENTOR_ID} (Europe/London)\n  token: {mentor_token}\nstudent {DEMO_STUDENT_ID} (America/New_York)\n  token: {student_token}\n\n\
          Try, with the server running:\n\ncurl -s http://{addr}/graphql -H 'content-type: application/json' \\\n  -H 'authorization: Bearer {student_token}' \\\n  -d '{body}'\n",
-        addr = settings.bind_addr
+        addr = settings.server.bind_addr
     ))
 }

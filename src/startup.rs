@@ -13,10 +13,10 @@ use crate::auth::email_links::EmailLinks;
 use crate::auth::join::JoinLinks;
 use crate::auth::jwt::JwtKeys;
 use crate::clock::Clock;
-use crate::config::{Secret, Settings};
+use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
-use crate::http::{router, serve, AppState, EdgeSettings, HttpLimits, SocketsPerUser, WsSettings};
+use crate::http::{router, serve, AppState, SocketsPerUser};
 use crate::integrations::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{self, JobRunner, RunnerConfig};
@@ -28,19 +28,19 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
-    edge: EdgeSettings,
     grace: Duration,
     jobs: JobRunner,
 }
 
 /// The signing key: `JWT_SECRET`, or in development mode the generated one under the data directory.
 pub fn jwt_secret(settings: &Settings) -> anyhow::Result<Secret> {
-    match &settings.jwt_secret {
+    match &settings.auth.jwt_secret {
         Some(secret) => Ok(secret.clone()),
         None => {
-            let secret = dev_secret::load_or_create(&settings.data_dir)?;
+            let data_dir = &settings.server.data_dir;
+            let secret = dev_secret::load_or_create(data_dir)?;
             tracing::warn!(
-                path = %settings.data_dir.join("dev-jwt-secret").display(),
+                path = %data_dir.join("dev-jwt-secret").display(),
                 "JWT_SECRET is not set: development mode, tokens are signed with a generated local key"
             );
             Ok(secret)
@@ -56,30 +56,31 @@ pub async fn connect_services(
     let db = Db::connect(settings).await?;
     db.migrate().await?;
     let secret = jwt_secret(settings)?;
-    let join_links = Arc::new(JoinLinks::new(&secret, &settings.public_base_url));
+    let base_url = &settings.server.public_base_url;
+    let join_links = Arc::new(JoinLinks::new(&secret, base_url));
     let outbox = Outbox::new(
         settings,
-        EmailLinks::new(&secret, &settings.public_base_url),
+        EmailLinks::new(&secret, base_url),
         join_links.clone(),
     )?;
     let adapters = Adapters {
         bus: event_bus(settings).await?,
-        meetings: Arc::new(BuiltInRooms::new(&settings.meeting_base_url)),
+        meetings: Arc::new(BuiltInRooms::new(&settings.meeting.base_url)),
         join_links,
         mailer: mailer(settings)?,
         outbox: Arc::new(outbox),
-        email_max_attempts: settings.email_max_attempts,
-        slot_cache_ttl: std::time::Duration::from_secs(settings.slot_cache_seconds),
+        email_max_attempts: settings.email.max_attempts,
+        slot_cache_ttl: settings.slots.cache_ttl,
     };
     Ok(Services::new(db, adapters, clock))
 }
 
 /// SMTP when `SMTP_URL` is set, else `.eml` files under `$DATA_DIR/outbox/`.
 pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
-    match &settings.smtp_url {
-        Some(url) => {
+    match &settings.email.smtp {
+        Some(smtp) => {
             tracing::info!("email: SMTP");
-            let extra_roots = match &settings.smtp_tls_ca_file {
+            let extra_roots = match &smtp.tls_ca_file {
                 Some(path) => Some(
                     std::fs::read(path)
                         .with_context(|| format!("SMTP_TLS_CA_FILE: reading {}", path.display()))?,
@@ -87,12 +88,12 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
                 None => None,
             };
             Ok(Arc::new(SmtpMailer::from_url(
-                url.expose(),
+                smtp.url.expose(),
                 extra_roots.as_deref(),
             )?))
         }
         None => {
-            let dir = settings.data_dir.join("outbox");
+            let dir = settings.server.data_dir.join("outbox");
             tracing::info!(dir = %dir.display(), "email: .eml files (SMTP_URL is not set)");
             Ok(Arc::new(FileMailer::new(dir)))
         }
@@ -101,12 +102,12 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
 
 /// Redis pub/sub when `REDIS_URL` is set (several nodes), else the in-process bus (one node).
 async fn event_bus(settings: &Settings) -> anyhow::Result<Arc<dyn EventBus>> {
-    match &settings.redis_url {
-        Some(url) => {
-            let bus = RedisBus::connect(url.expose(), &settings.redis_channel_prefix)
+    match &settings.redis {
+        Some(redis) => {
+            let bus = RedisBus::connect(redis.url.expose(), &redis.channel_prefix)
                 .await
                 .context("REDIS_URL: starting the Redis event bus")?;
-            tracing::info!(prefix = %settings.redis_channel_prefix, "event bus: Redis pub/sub");
+            tracing::info!(prefix = %redis.channel_prefix, "event bus: Redis pub/sub");
             Ok(Arc::new(bus))
         }
         None => {
@@ -143,54 +144,41 @@ impl Application {
         );
         let jwt = Arc::new(JwtKeys::new(
             &jwt_secret(&settings)?,
-            settings.jwt_issuer.clone(),
-            settings.jwt_audience.clone(),
+            settings.auth.jwt_issuer.clone(),
+            settings.auth.jwt_audience.clone(),
         ));
         let schema = build_schema(
             Some(services.clone()),
             Limits {
-                max_depth: settings.graphql_max_depth,
-                max_complexity: settings.graphql_max_complexity,
+                max_depth: settings.graphql.max_depth,
+                max_complexity: settings.graphql.max_complexity,
             },
         );
-        let listener = listen(settings.bind_addr)
-            .with_context(|| format!("binding {}", settings.bind_addr))?;
+        let bind = settings.server.bind_addr;
+        let listener = listen(bind).with_context(|| format!("binding {bind}"))?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState {
             schema,
             services,
             jwt,
-            ws: WsSettings {
-                keepalive: Duration::from_secs(settings.ws_keepalive_seconds.max(1)),
-                init_timeout: Duration::from_secs(settings.ws_init_timeout_seconds.max(1)),
-                max_subscriptions: settings.ws_max_subscriptions,
-                send_timeout: Duration::from_secs(settings.ws_send_timeout_seconds),
+            ws: WebSocketSettings {
+                keepalive: settings.websocket.keepalive.max(Duration::from_secs(1)),
+                init_timeout: settings.websocket.init_timeout.max(Duration::from_secs(1)),
+                ..settings.websocket
             },
-            sockets: SocketsPerUser::new(settings.ws_max_sockets_per_user),
+            sockets: SocketsPerUser::new(settings.websocket.max_sockets_per_user),
             shutdown,
-            email_webhook_token: settings.email_webhook_token.clone(),
+            email_webhook_token: settings.email.webhook_token.clone(),
             parsed: Default::default(),
             persisted: Default::default(),
-            graphql: HttpLimits {
-                max_body_bytes: settings.max_body_bytes,
-                max_batch: settings.graphql_max_batch,
-                max_complexity: settings.graphql_max_complexity,
-            },
-            graphiql_dir: settings.graphiql_assets_dir.clone(),
-        };
-        let edge = EdgeSettings {
-            max_body_bytes: settings.max_body_bytes,
-            cors_origins: settings.cors_allowed_origins.clone(),
-            header_timeout: Duration::from_secs(settings.http_header_timeout_seconds),
-            body_timeout: Duration::from_secs(settings.http_body_timeout_seconds),
-            request_timeout: Duration::from_secs(settings.http_request_timeout_seconds),
+            http: settings.http.clone(),
+            graphql: settings.graphql,
         };
         Ok(Application {
             listener,
             state,
             shutdown_tx,
-            edge,
-            grace: Duration::from_secs(settings.shutdown_grace_seconds),
+            grace: settings.server.shutdown_grace,
             jobs,
         })
     }
@@ -217,7 +205,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
-        let app = router(self.state, &self.edge);
+        let edge = self.state.http.clone();
+        let app = router(self.state);
         let jobs = self.jobs.start(self.shutdown_tx.subscribe());
         let stop_serving = self.shutdown_tx.subscribe();
         let shutdown_tx = self.shutdown_tx;
@@ -228,10 +217,10 @@ impl Application {
             let _ = shutdown_tx.send(true);
             let _ = stopping_tx.send(true);
         };
-        let edge = self.edge;
         let listener = self.listener;
         let server_and_jobs = async move {
-            let ((), jobs, ()) = tokio::join!(serve(listener, app, &edge, stop_serving), jobs, graceful);
+            let ((), jobs, ()) =
+                tokio::join!(serve(listener, app, &edge, stop_serving), jobs, graceful);
             if let Err(error) = jobs {
                 tracing::error!(%error, "the job runner failed");
             }

@@ -52,7 +52,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = super::load_or_create(dir.path()).unwrap();
         let second = super::load_or_create(dir.path()).unwrap();
-        assert_eq!(first, second);
+        assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 64);
     }
 }

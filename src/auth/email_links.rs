@@ -2,12 +2,13 @@
 //! (`/email/click/{id}?url=...`).
 //!
 //! Each carries an HMAC-SHA256 over what it names (the email, and for a click the exact target), under
-//! a key derived from `JWT_SECRET` for this purpose only. So nobody can mark someone else's email
+//! a key derived from `JWT_SECRET` for this purpose only (HKDF, see [`keys`](super::keys)). So nobody can mark someone else's email
 //! opened, nor use the redirect to send people anywhere an email of ours did not link to.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::keys::{derive, Purpose};
 use crate::config::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -20,7 +21,7 @@ pub struct EmailLinks {
 impl EmailLinks {
     pub fn new(secret: &Secret, public_base_url: &str) -> Self {
         EmailLinks {
-            key: format!("{}\u{0}email-tracking", secret.expose()).into_bytes(),
+            key: derive(secret, Purpose::EmailTracking).to_vec(),
             base_url: public_base_url.trim_end_matches('/').to_string(),
         }
     }

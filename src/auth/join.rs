@@ -1,8 +1,8 @@
 //! Signed `/join/{sessionId}` links: a per-participant token in the link lets a browser in without a
 //! bearer header.
 //!
-//! The token is an HS256 JWT under a key derived from `JWT_SECRET` with a fixed suffix, so a join
-//! token is never accepted as an API token nor the other way round. It names the session and the
+//! The token is an HS256 JWT under a key derived from `JWT_SECRET` for this purpose only (HKDF, see
+//! [`keys`](super::keys)), so a join token is never accepted as an API token nor the other way round. It names the session and the
 //! participant and expires a week after the session's end; whether the room is open is decided on
 //! each visit from the session's current times. Expiry is checked against the service clock.
 
@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::keys::{derive, Purpose};
 use crate::config::Secret;
 
 const AUDIENCE: &str = "join";
@@ -33,14 +34,14 @@ pub struct JoinLinks {
 
 impl JoinLinks {
     pub fn new(secret: &Secret, public_base_url: &str) -> Self {
-        let key = format!("{}\u{0}join-links", secret.expose());
+        let key = derive(secret, Purpose::JoinLinks);
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["sub", "aud", "exp"]);
         validation.set_audience(&[AUDIENCE]);
         JoinLinks {
-            encoding: EncodingKey::from_secret(key.as_bytes()),
-            decoding: DecodingKey::from_secret(key.as_bytes()),
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
             validation,
             base_url: public_base_url.trim_end_matches('/').to_string(),
         }

@@ -88,7 +88,9 @@ impl JwtKeys {
             })?;
         let claims = data.claims;
         let texts = [&claims.sub, &claims.role, &claims.email, &claims.name];
-        if texts.iter().any(|t| t.contains('\0')) || claims.tz.as_ref().is_some_and(|t| t.contains('\0')) {
+        if texts.iter().any(|t| t.contains('\0'))
+            || claims.tz.as_ref().is_some_and(|t| t.contains('\0'))
+        {
             return Err("claims must not contain the NUL character".into());
         }
         let expires_at =
@@ -214,6 +216,9 @@ mod tests {
         let token = keys.mint(&principal(), Duration::minutes(5)).unwrap();
         let (_, expires_at) = keys.verify_until(&token).unwrap();
         let left = expires_at - Utc::now();
-        assert!(left > Duration::minutes(4) && left <= Duration::minutes(5), "{left}");
+        assert!(
+            left > Duration::minutes(4) && left <= Duration::minutes(5),
+            "{left}"
+        );
     }
 }

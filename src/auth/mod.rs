@@ -4,6 +4,7 @@ pub mod dev_secret;
 pub mod email_links;
 pub mod join;
 pub mod jwt;
+pub mod keys;
 
 use std::fmt;
 use std::str::FromStr;

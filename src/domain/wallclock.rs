@@ -48,8 +48,11 @@ pub fn resolve_edge(zone: TimeZone, date: NaiveDate, time: LocalTime) -> DateTim
 fn gap_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     let before = offset_before_gap(tz, local);
     let offset_at = |seconds: i64| {
-        DateTime::from_timestamp(seconds, 0)
-            .map(|at| tz.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc())
+        DateTime::from_timestamp(seconds, 0).map(|at| {
+            tz.offset_from_utc_datetime(&at.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
     };
     // `local` read with the earlier offset is at or after the change, and a day before that is before
     // it (no zone changes its offset twice in a day). Bisect to the second between the two, keeping
@@ -201,23 +204,45 @@ mod tests {
         // New York, 14 March 2027: 02:00 EST (07:00Z) jumps to 03:00 EDT.
         let ny = zone("America/New_York");
         for time in ["02:00", "02:15", "02:59", "03:00"] {
-            assert_eq!(resolve_edge(ny, d(2027, 3, 14), t(time)), utc("2027-03-14T07:00:00Z"), "{time}");
+            assert_eq!(
+                resolve_edge(ny, d(2027, 3, 14), t(time)),
+                utc("2027-03-14T07:00:00Z"),
+                "{time}"
+            );
         }
         // Times that exist resolve as moments do; overlaps take the first occurrence.
-        assert_eq!(resolve_edge(ny, d(2027, 3, 14), t("03:30")), utc("2027-03-14T07:30:00Z"));
-        assert_eq!(resolve_edge(ny, d(2027, 11, 7), t("01:30")), utc("2027-11-07T05:30:00Z"));
+        assert_eq!(
+            resolve_edge(ny, d(2027, 3, 14), t("03:30")),
+            utc("2027-03-14T07:30:00Z")
+        );
+        assert_eq!(
+            resolve_edge(ny, d(2027, 11, 7), t("01:30")),
+            utc("2027-11-07T05:30:00Z")
+        );
         // Lord Howe's 30-minute gap (02:00 -> 02:30, 15:30Z on 2 October 2027).
         let lh = zone("Australia/Lord_Howe");
-        assert_eq!(resolve_edge(lh, d(2027, 10, 3), t("02:10")), utc("2027-10-02T15:30:00Z"));
+        assert_eq!(
+            resolve_edge(lh, d(2027, 10, 3), t("02:10")),
+            utc("2027-10-02T15:30:00Z")
+        );
         // Antarctica/Troll's two-hour gap (01:00 UTC+0 -> 03:00 UTC+2, 28 March 2027).
         let troll = zone("Antarctica/Troll");
-        assert_eq!(resolve_edge(troll, d(2027, 3, 28), t("02:45")), utc("2027-03-28T01:00:00Z"));
+        assert_eq!(
+            resolve_edge(troll, d(2027, 3, 28), t("02:45")),
+            utc("2027-03-28T01:00:00Z")
+        );
         // Havana springs forward at midnight (00:00 CST -> 01:00 CDT, 14 March 2027).
         let havana = zone("America/Havana");
-        assert_eq!(resolve_edge(havana, d(2027, 3, 14), t("00:30")), utc("2027-03-14T05:00:00Z"));
+        assert_eq!(
+            resolve_edge(havana, d(2027, 3, 14), t("00:30")),
+            utc("2027-03-14T05:00:00Z")
+        );
         // Samoa's skipped day: every edge of 30 December 2011 is the one instant of the jump.
         let apia = zone("Pacific/Apia");
-        assert_eq!(resolve_edge(apia, d(2011, 12, 30), t("09:00")), utc("2011-12-30T10:00:00Z"));
+        assert_eq!(
+            resolve_edge(apia, d(2011, 12, 30), t("09:00")),
+            utc("2011-12-30T10:00:00Z")
+        );
     }
 
     #[test]

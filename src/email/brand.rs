@@ -18,13 +18,13 @@ pub struct Brand {
 impl Brand {
     pub fn from_settings(s: &Settings) -> Self {
         Brand {
-            name: s.brand_name.clone(),
-            primary_color: s.brand_primary_color.clone(),
-            accent_color: s.brand_accent_color.clone(),
-            logo_url: s.brand_logo_url.clone(),
-            footer: s.brand_footer.clone(),
-            support_email: s.brand_support_email.clone(),
-            dashboard_url: s.dashboard_url.clone(),
+            name: s.email.brand.name.clone(),
+            primary_color: s.email.brand.primary_color.clone(),
+            accent_color: s.email.brand.accent_color.clone(),
+            logo_url: s.email.brand.logo_url.clone(),
+            footer: s.email.brand.footer.clone(),
+            support_email: s.email.brand.support_email.clone(),
+            dashboard_url: s.server.dashboard_url.clone(),
         }
     }
 

@@ -132,7 +132,10 @@ impl Booking {
         if !(1..=cost::MAX_BOOKING_SESSIONS).contains(&first) {
             return Err(gql(AppError::bad_input(
                 "first",
-                format!("must be between 1 and {} (got {first})", cost::MAX_BOOKING_SESSIONS),
+                format!(
+                    "must be between 1 and {} (got {first})",
+                    cost::MAX_BOOKING_SESSIONS
+                ),
             )));
         }
         let (from, to) = (from.map(|d| d.utc()), to.map(|d| d.utc()));

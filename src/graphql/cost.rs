@@ -275,7 +275,9 @@ mod tests {
         assert_eq!(cost_of("{ me { id } }"), 0);
         let flat = cost_of("{ __schema { types { name } } }");
         assert_eq!(flat, 1 + schema_size::TYPES * 2);
-        let nested = cost_of("{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }");
+        let nested = cost_of(
+            "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }",
+        );
         assert!(nested > 100 * flat, "{nested} vs {flat}");
         // Aliases and fragments are paid for each time.
         let aliased = cost_of("{ a: __schema { types { name } } b: __schema { types { name } } }");

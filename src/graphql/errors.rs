@@ -21,6 +21,7 @@ pub fn gql(e: AppError) -> async_graphql::Error {
     e.log();
     let code = e.code();
     let field = e.field().map(str::to_owned);
+    let retry_after = e.retry_after().map(|d| d.as_secs().max(1));
     let clashes = match &e {
         AppError::Clashes(clashes) => Some(clashes_value(clashes)),
         _ => None,
@@ -32,6 +33,9 @@ pub fn gql(e: AppError) -> async_graphql::Error {
         }
         if let Some(clashes) = &clashes {
             ext.set("clashes", clashes.clone());
+        }
+        if let Some(seconds) = retry_after {
+            ext.set("retryAfter", seconds);
         }
     })
 }
@@ -173,6 +177,27 @@ mod tests {
         assert_eq!(
             labelled("Unknown field \"x\"", false).0,
             "\"BAD_USER_INPUT\""
+        );
+    }
+
+    #[test]
+    fn provider_and_rate_limit_errors_carry_their_codes() {
+        let upstream = gql(AppError::Upstream {
+            provider: "Stripe",
+            message: "the charge could not be created".into(),
+            cause: None,
+        });
+        let code = |e: &async_graphql::Error| e.extensions.as_ref().unwrap().get("code").cloned();
+        assert_eq!(code(&upstream), Some(Value::from("UPSTREAM")));
+        assert!(upstream.message.contains("Stripe"));
+        let limited = gql(AppError::RateLimited {
+            message: "Google asked us to slow down".into(),
+            retry_after: Some(std::time::Duration::from_secs(30)),
+        });
+        assert_eq!(code(&limited), Some(Value::from("RATE_LIMITED")));
+        assert_eq!(
+            limited.extensions.as_ref().unwrap().get("retryAfter"),
+            Some(&Value::from(30))
         );
     }
 }

@@ -51,10 +51,7 @@ impl Extension for InputGuard {
 }
 
 fn refusal() -> ServerError {
-    let mut error = ServerError::new(
-        "strings must not contain the NUL character (U+0000)",
-        None,
-    );
+    let mut error = ServerError::new("strings must not contain the NUL character (U+0000)", None);
     error
         .extensions
         .get_or_insert_with(Default::default)
@@ -120,9 +117,10 @@ fn document_has_nul(doc: &ExecutableDocument) -> bool {
                 .is_some_and(|d| const_has_nul(&d.node))
         }) || directives_have_nul(&op.node.directives)
             || set_has_nul(&op.node.selection_set)
-    }) || doc.fragments.values().any(|f| {
-        directives_have_nul(&f.node.directives) || set_has_nul(&f.node.selection_set)
-    })
+    }) || doc
+        .fragments
+        .values()
+        .any(|f| directives_have_nul(&f.node.directives) || set_has_nul(&f.node.selection_set))
 }
 
 #[cfg(test)]
@@ -152,8 +150,12 @@ mod tests {
     #[test]
     fn nul_in_any_variable_is_found() {
         let value = |json: serde_json::Value| ConstValue::from_json(json).unwrap();
-        assert!(!const_has_nul(&value(serde_json::json!({"a": ["x", {"b": "y"}]}))));
-        assert!(const_has_nul(&value(serde_json::json!({"a": ["x", {"b": "y\u{0}"}]}))));
+        assert!(!const_has_nul(&value(
+            serde_json::json!({"a": ["x", {"b": "y"}]})
+        )));
+        assert!(const_has_nul(&value(
+            serde_json::json!({"a": ["x", {"b": "y\u{0}"}]})
+        )));
         assert!(const_has_nul(&value(serde_json::json!({"k\u{0}": 1}))));
     }
 }

@@ -8,24 +8,9 @@ use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// What the edge needs from the settings.
-#[derive(Debug, Clone)]
-pub struct EdgeSettings {
-    /// `MAX_BODY_BYTES`.
-    pub max_body_bytes: usize,
-    /// `CORS_ALLOWED_ORIGINS` (serialized origins; empty = none).
-    pub cors_origins: Vec<String>,
-    /// `HTTP_HEADER_TIMEOUT_SECONDS`.
-    pub header_timeout: Duration,
-    /// `HTTP_BODY_TIMEOUT_SECONDS`.
-    pub body_timeout: Duration,
-    /// `HTTP_REQUEST_TIMEOUT_SECONDS`.
-    pub request_timeout: Duration,
-}
+use super::error::ApiError;
 
 /// Browsers on the allowed origins may call the API with a bearer token (no cookies); preflights are
 /// answered and cached for ten minutes. Other origins get no CORS headers, so browsers refuse them.
@@ -53,11 +38,11 @@ pub fn cors(origins: &[String]) -> CorsLayer {
 pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => json_error(
+        Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "TIMEOUT",
-            &format!("the request took longer than {} s", limit.as_secs()),
-        ),
+            format!("the request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
     }
 }
 
@@ -77,11 +62,11 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
     let uri = request.uri();
     let has_nul = |s: &str| s.contains("%00");
     if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
-        return json_error(
+        return ApiError::new(
             StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
             "the URL must not contain the NUL character (%00)",
-        );
+        )
+        .into_response();
     }
     next.run(request).await
 }
@@ -109,9 +94,9 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
     } else {
-        crate::error::clip(&text).unwrap_or(text)
+        text
     };
-    let mut rewritten = json_error(status, code_of(status), &message);
+    let mut rewritten = ApiError::new(status, message).into_response();
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(value) = parts.headers.get(&name) {
             rewritten.headers_mut().insert(name, value.clone());
@@ -120,31 +105,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     rewritten
 }
 
-fn code_of(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
-        StatusCode::FORBIDDEN => "FORBIDDEN",
-        StatusCode::NOT_FOUND => "NOT_FOUND",
-        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
-        StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
-        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
-        StatusCode::TOO_MANY_REQUESTS => "RATE_LIMITED",
-        s if s.is_server_error() => "INTERNAL",
-        _ => "BAD_USER_INPUT",
-    }
-}
-
 /// Unknown paths.
 pub async fn not_found() -> Response {
-    json_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
-}
-
-/// `{ "error": { "code", "message" } }`, as the REST routes answer.
-pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "code": code, "message": message } })),
-    )
-        .into_response()
+    ApiError::new(StatusCode::NOT_FOUND, "no such route").into_response()
 }

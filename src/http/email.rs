@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::rest::ApiError;
+use super::error::ApiError;
 use super::AppState;
 use crate::domain::email::webhook::{parse_sendgrid, parse_sns, SnsMessage, WebhookError};
 use crate::error::AppError;
@@ -47,13 +47,13 @@ pub struct TokenQuery {
 }
 
 fn forged() -> ApiError {
-    ApiError(AppError::Forbidden(
+    ApiError::from(AppError::Forbidden(
         "this link's signature is not valid".into(),
     ))
 }
 
 fn required(name: &str) -> ApiError {
-    ApiError(AppError::bad_input(name, "is required"))
+    ApiError::from(AppError::bad_input(name, "is required"))
 }
 
 pub async fn open(
@@ -97,8 +97,7 @@ pub async fn click(
 fn refuse(state: &AppState, token: Option<&str>, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = &state.email_webhook_token else {
         return Some(status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
+            StatusCode::NOT_FOUND,
             "email webhooks are off: EMAIL_WEBHOOK_TOKEN is not set",
         ));
     };
@@ -106,7 +105,6 @@ fn refuse(state: &AppState, token: Option<&str>, headers: &HeaderMap) -> Option<
     if !bool::from(given.ct_eq(expected.expose().as_bytes())) {
         return Some(status(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
             "missing or wrong webhook token",
         ));
     }
@@ -119,23 +117,18 @@ fn refuse(state: &AppState, token: Option<&str>, headers: &HeaderMap) -> Option<
     if !(content_type.starts_with("application/json") || content_type.starts_with("text/plain")) {
         return Some(status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
             "the body must be JSON (application/json or text/plain)",
         ));
     }
     None
 }
 
-fn status(code: StatusCode, name: &str, message: &str) -> Response {
-    (
-        code,
-        Json(json!({ "error": { "code": name, "message": message } })),
-    )
-        .into_response()
+fn status(code: StatusCode, message: &str) -> Response {
+    ApiError::new(code, message).into_response()
 }
 
 fn rejected(e: WebhookError) -> Response {
-    status(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &e.to_string())
+    status(StatusCode::BAD_REQUEST, &e.to_string())
 }
 
 fn applied(outcome: WebhookOutcome) -> Response {

@@ -171,15 +171,15 @@ fn bundle(dir: &FsPath) -> Result<Arc<Bundle>, Vec<&'static str>> {
 
 /// GraphiQL's page, or, without its packages, a page saying how to install them; 200 either way.
 pub fn page(state: &AppState) -> Response {
-    let html = match bundle(&state.graphiql_dir) {
+    let html = match bundle(&state.http.graphiql_assets_dir) {
         Ok(bundle) => graphiql_html(&bundle),
         Err(missing) => {
             tracing::warn!(
-                dir = %state.graphiql_dir.display(),
+                dir = %state.http.graphiql_assets_dir.display(),
                 ?missing,
                 "GraphiQL's npm packages are not installed (npm ci --prefix web/graphiql)"
             );
-            missing_html(&state.graphiql_dir, &missing)
+            missing_html(&state.http.graphiql_assets_dir, &missing)
         }
     };
     let mut response = Response::new(Body::from(html));
@@ -290,7 +290,7 @@ pub async fn asset(
     let Some(spec) = ASSETS.iter().find(|spec| spec.name == path) else {
         return not_found();
     };
-    let loaded = match (bundle(&state.graphiql_dir), &spec.source) {
+    let loaded = match (bundle(&state.http.graphiql_assets_dir), &spec.source) {
         (Ok(bundle), _) => bundle.files[spec.name].clone(),
         // Ours are served without the packages too (the install page uses page.css).
         (Err(_), Source::Ours(text)) => Loaded::new(Bytes::from_static(text.as_bytes())),

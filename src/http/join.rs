@@ -11,13 +11,13 @@ use std::sync::LazyLock;
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_FRAME_OPTIONS,
 };
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::{auth, AppState};
 use crate::auth::Caller;

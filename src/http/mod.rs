@@ -3,6 +3,7 @@
 mod auth;
 mod edge;
 mod email;
+mod error;
 mod graphiql;
 mod graphql;
 mod health;
@@ -23,14 +24,13 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::jwt::JwtKeys;
-use crate::config::Secret;
+use crate::config::{GraphqlSettings, HttpSettings, Secret, WebSocketSettings};
 use crate::graphql::AppSchema;
 use crate::service::Services;
-pub use edge::EdgeSettings;
-pub use graphql::{HttpLimits, PersistedQueries};
+pub use graphql::PersistedQueries;
 use parsed::ParsedQueries;
 pub use serve::serve;
-pub use ws::{SocketsPerUser, WsSettings};
+pub use ws::SocketsPerUser;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,25 +38,25 @@ pub struct AppState {
     pub schema: AppSchema,
     pub services: Services,
     pub jwt: Arc<JwtKeys>,
-    pub ws: WsSettings,
+    pub ws: WebSocketSettings,
     /// Open sockets per user on this node (`WS_MAX_SOCKETS_PER_USER`).
     pub sockets: SocketsPerUser,
     /// Flips to `true` when the server starts shutting down; open sockets close with 1001.
     pub shutdown: watch::Receiver<bool>,
     /// `EMAIL_WEBHOOK_TOKEN`: what provider webhooks must carry; `None` turns them off.
     pub email_webhook_token: Option<Secret>,
-    /// `GRAPHIQL_ASSETS_DIR`: where GraphiQL's npm packages are installed.
-    pub graphiql_dir: std::path::PathBuf,
     /// Documents of the queries seen so far, so that each text is parsed once.
     pub parsed: Arc<ParsedQueries>,
     /// Automatic persisted queries seen on this node.
     pub persisted: Arc<PersistedQueries>,
-    /// Bounds of one request to `/graphql`.
-    pub graphql: HttpLimits,
+    /// The HTTP edge's limits and timeouts, and where GraphiQL's packages are.
+    pub http: HttpSettings,
+    /// GraphQL's limits (the budget of one request, the batch size).
+    pub graphql: GraphqlSettings,
 }
 
-
-pub fn router(state: AppState, edge: &EdgeSettings) -> Router {
+pub fn router(state: AppState) -> Router {
+    let edge = state.http.clone();
     Router::new()
         .route(
             "/graphql",
@@ -91,7 +91,7 @@ pub fn router(state: AppState, edge: &EdgeSettings) -> Router {
         .layer(axum::middleware::from_fn(edge::json_errors))
         .layer(axum::middleware::from_fn(edge::refuse_nul))
         .layer(axum::middleware::from_fn(edge::nosniff))
-        .layer(edge::cors(&edge.cors_origins))
+        .layer(edge::cors(&edge.cors_allowed_origins))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -7,7 +7,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::rest::{ApiError, Signed};
+use super::error::ApiError;
+use super::rest::Signed;
 use super::AppState;
 use crate::domain::notification::{Channel, NotificationKind, Preference};
 use crate::domain::slots::in_zone;

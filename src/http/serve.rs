@@ -13,14 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_io_timeout::TimeoutStream;
 
-use super::EdgeSettings;
+use crate::config::HttpSettings;
 
 /// Serves `app` on `listener` until `shutdown` turns true, then stops accepting and lets each open
 /// connection finish its request in flight; returns when the last one has closed.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    edge: &EdgeSettings,
+    edge: &HttpSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut builder = http1::Builder::new();

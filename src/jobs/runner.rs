@@ -56,8 +56,8 @@ impl RunnerConfig {
     /// `JOB_WORKERS` and `JOB_POLL_INTERVAL_MS`; the rest as in `Default`.
     pub fn from_settings(settings: &Settings) -> Self {
         RunnerConfig {
-            workers: settings.job_workers,
-            poll_interval: Duration::from_millis(settings.job_poll_interval_ms.max(1)),
+            workers: settings.jobs.workers,
+            poll_interval: settings.jobs.poll_interval.max(Duration::from_millis(1)),
             ..RunnerConfig::default()
         }
     }

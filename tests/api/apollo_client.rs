@@ -11,8 +11,8 @@
 use mentor_scheduler::auth::Role;
 use serde_json::json;
 
-use crate::node::{node_available, run_node, verdict};
 use crate::helpers::{Backend, TestApp};
+use crate::node::{node_available, run_node, verdict};
 
 const STUDENT: &str = "ckapollostudent0000000001";
 const MENTOR: &str = "ckapollomentor00000000001";
@@ -76,7 +76,10 @@ async fn apollo_client_with_persisted_queries_works() {
         summary["validationError"]["code"], "BAD_USER_INPUT",
         "{summary}"
     );
-    assert_eq!(summary["wrongHash"], "refused twice, never kept", "{summary}");
+    assert_eq!(
+        summary["wrongHash"], "refused twice, never kept",
+        "{summary}"
+    );
     // Nothing more than the steps above: 3 + 3 + 3 + 4 (query and mutation, each missed once) + 2
     // + 4 (a wrong hash, twice).
     assert_eq!(summary["requests"], 19, "{summary}");

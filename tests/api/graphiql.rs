@@ -16,7 +16,7 @@ use mentor_scheduler::auth::Role;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{Backend, TestApp};
-use crate::node::{missing_node, may_run, repo, run_node, verdict};
+use crate::node::{may_run, missing_node, repo, run_node, verdict};
 
 const STUDENT: &str = "ckstudent0000000000000001";
 
@@ -28,7 +28,6 @@ const PACKAGE_FILES: &[&str] = &[
     "graphql-ws/umd/graphql-ws.min.js",
     "graphiql/graphiql.min.js",
 ];
-
 
 /// An assets directory with a stand-in for each package file (its own path as its content), plus a
 /// file that is not on the allow-list.
@@ -253,7 +252,12 @@ async fn graphiql_page_loads_only_its_own_allow_listed_assets() {
         assert_eq!(response.status(), 404, "{path}");
     }
     // A NUL is refused before any route (400, as everywhere).
-    let nul = app.client.get(app.url("/graphiql/assets/react.js%00")).send().await.unwrap();
+    let nul = app
+        .client
+        .get(app.url("/graphiql/assets/react.js%00"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(nul.status(), 400);
     for target in [
         "/graphiql/assets/../secret.txt",
@@ -340,7 +344,11 @@ async fn missing_prerequisite(packages: &Path) -> Option<String> {
 async fn graphiql_runs_a_query_and_a_subscription_in_headless_chromium() {
     let packages = repo().join("web/graphiql/node_modules");
     let test = "graphiql::graphiql_runs_a_query_and_a_subscription_in_headless_chromium";
-    if !may_run(test, "REQUIRE_BROWSER", missing_prerequisite(&packages).await) {
+    if !may_run(
+        test,
+        "REQUIRE_BROWSER",
+        missing_prerequisite(&packages).await,
+    ) {
         return;
     }
 

@@ -137,8 +137,8 @@ impl TestApp {
         }));
         let jwt = JwtKeys::new(
             &Secret::new(JWT_SECRET),
-            settings.jwt_issuer.clone(),
-            settings.jwt_audience.clone(),
+            settings.auth.jwt_issuer.clone(),
+            settings.auth.jwt_audience.clone(),
         );
         Some(TestApp {
             addr,

@@ -10,7 +10,9 @@ use crate::on_both_backends;
 const SLOTS: &str = "query($m: ID!) { availableSlots(mentorId: $m, from: \"2026-01-06T00:00:00Z\", to: \"2026-01-07T00:00:00Z\") { start } }";
 
 fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no code: {body}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code: {body}"))
 }
 
 on_both_backends! {
@@ -106,7 +108,9 @@ on_both_backends! {
 
 #[tokio::test]
 async fn a_token_not_valid_yet_is_refused() {
-    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
     let now = chrono::Utc::now().timestamp();
     let claims = json!({"sub": "cknbf000000000000000001", "role": "student", "exp": now + 3600, "nbf": now + 600});
     let token = jsonwebtoken::encode(
@@ -117,5 +121,11 @@ async fn a_token_not_valid_yet_is_refused() {
     .unwrap();
     let body = app.gql(Some(&token), "{ me { id } }", json!({})).await;
     assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("not valid yet"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid yet"),
+        "{body}"
+    );
 }

@@ -38,15 +38,31 @@ async fn visit(url: &str, bearer: Option<&str>) -> (StatusCode, String, Option<S
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    let policy = headers["content-security-policy"].to_str().unwrap().to_string();
-    assert!(policy.starts_with("default-src 'none'; style-src 'sha256-") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    let policy = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        policy.starts_with("default-src 'none'; style-src 'sha256-")
+            && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
     let body = response.text().await.unwrap();
     if let (Some(start), Some(end)) = (body.find("<style>"), body.find("</style>")) {
         // The page's one style is exactly the one the policy allows, and nothing is styled inline.
         let style = &body[start + "<style>".len()..end];
-        let hash = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, <sha2::Sha256 as sha2::Digest>::digest(style.as_bytes()));
-        assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy} vs {style}");
-        assert!(!body.contains("style=") && !body.contains("<script"), "{body}");
+        let hash = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            <sha2::Sha256 as sha2::Digest>::digest(style.as_bytes()),
+        );
+        assert!(
+            policy.contains(&format!("'sha256-{hash}'")),
+            "{policy} vs {style}"
+        );
+        assert!(
+            !body.contains("style=") && !body.contains("<script"),
+            "{body}"
+        );
     }
     (status, body, location)
 }

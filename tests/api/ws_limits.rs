@@ -47,10 +47,15 @@ async fn answers(socket: &mut Socket, subscriptions: usize) -> Answers {
         let id = message["id"].as_str().unwrap_or_default().to_string();
         match message["type"].as_str().unwrap() {
             "next" => {
-                answers.first_counts.entry(id).or_insert(message["payload"].clone());
+                answers
+                    .first_counts
+                    .entry(id)
+                    .or_insert(message["payload"].clone());
             }
             "error" => {
-                let code = message["payload"][0]["extensions"]["code"].as_str().unwrap();
+                let code = message["payload"][0]["extensions"]["code"]
+                    .as_str()
+                    .unwrap();
                 answers.refused.insert(id, code.to_string());
             }
             "pong" => answers.pongs += 1,
@@ -72,9 +77,9 @@ async fn subscribe_burst_on_many_sockets(app: TestApp) {
         sockets.push(signed_in(&app, &student).await);
     }
     for socket in &mut sockets {
-        let subscribes = (0..BURST).map(|i| {
-            json!({"id": format!("s{i}"), "type": "subscribe", "payload": {"query": COUNT}})
-        });
+        let subscribes = (0..BURST).map(
+            |i| json!({"id": format!("s{i}"), "type": "subscribe", "payload": {"query": COUNT}}),
+        );
         burst(socket, subscribes.chain([json!({"type": "ping"})])).await;
     }
 
@@ -82,7 +87,13 @@ async fn subscribe_burst_on_many_sockets(app: TestApp) {
     let probes = async {
         let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), 200);
-        let queries = (0..20).map(|_| app.gql(Some(&student), "{ me { id } unreadNotificationCount }", json!({})));
+        let queries = (0..20).map(|_| {
+            app.gql(
+                Some(&student),
+                "{ me { id } unreadNotificationCount }",
+                json!({}),
+            )
+        });
         for body in futures::future::join_all(queries).await {
             assert_eq!(body["data"]["me"]["id"], STUDENT, "{body}");
         }
@@ -92,7 +103,11 @@ async fn subscribe_burst_on_many_sockets(app: TestApp) {
 
     for answers in &all_answers {
         assert_eq!(answers.first_counts.len(), MAX_SUBSCRIPTIONS, "{answers:?}");
-        assert_eq!(answers.refused.len(), BURST - MAX_SUBSCRIPTIONS, "{answers:?}");
+        assert_eq!(
+            answers.refused.len(),
+            BURST - MAX_SUBSCRIPTIONS,
+            "{answers:?}"
+        );
         assert!(answers.refused.values().all(|code| code == "RATE_LIMITED"));
         assert!(answers
             .first_counts
@@ -100,7 +115,10 @@ async fn subscribe_burst_on_many_sockets(app: TestApp) {
             .all(|p| p["data"]["unreadNotificationCount"] == 0));
     }
     let peak = app.services.db.live_peak();
-    assert!((1..=2).contains(&peak), "subscriptions held {peak} connections at once");
+    assert!(
+        (1..=2).contains(&peak),
+        "subscriptions held {peak} connections at once"
+    );
 
     // A live subscription still works, and a refused id can be used once another one ended.
     let socket = &mut sockets[0];
@@ -123,7 +141,10 @@ async fn subscribe_burst_on_many_sockets(app: TestApp) {
     let mut fresh = signed_in(&app, &student).await;
     subscribe(&mut fresh, "1", COUNT, json!({})).await;
     let first = next_json(&mut fresh).await;
-    assert_eq!(first["payload"]["data"]["unreadNotificationCount"], 1, "{first}");
+    assert_eq!(
+        first["payload"]["data"]["unreadNotificationCount"], 1,
+        "{first}"
+    );
 }
 
 const BURST_SETTINGS: &[(&str, &str)] = &[
@@ -134,7 +155,9 @@ const BURST_SETTINGS: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_burst_on_many_sockets_sqlite() {
-    let app = TestApp::spawn_with(Backend::Sqlite, BURST_SETTINGS).await.unwrap();
+    let app = TestApp::spawn_with(Backend::Sqlite, BURST_SETTINGS)
+        .await
+        .unwrap();
     subscribe_burst_on_many_sockets(app).await;
 }
 
@@ -163,7 +186,9 @@ async fn a_user_holds_at_most_the_configured_sockets() {
         .await
         .unwrap();
     let student = app.user(STUDENT, Role::Student, "UTC").await;
-    let other = app.user("ckotherstudent00000000001", Role::Student, "UTC").await;
+    let other = app
+        .user("ckotherstudent00000000001", Role::Student, "UTC")
+        .await;
     let first = signed_in(&app, &student).await;
     let _second = signed_in(&app, &student).await;
 
@@ -179,7 +204,9 @@ async fn a_user_holds_at_most_the_configured_sockets() {
     loop {
         let mut socket = connect(&app, "graphql-transport-ws").await;
         send(&mut socket, json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {student}")}})).await;
-        let answer = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .unwrap();
         match answer {
             Some(Ok(Message::Text(text))) if text.contains("connection_ack") => break,
             other => assert!(
@@ -206,7 +233,10 @@ async fn a_socket_closes_with_4403_when_its_token_expires() {
     let mut socket = short_lived_socket(&app, chrono::Duration::seconds(2)).await;
     let started = std::time::Instant::now();
     assert_eq!(close_code(&mut socket).await, 4403);
-    assert!(started.elapsed() < Duration::from_secs(5), "closed at expiry, not later");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed at expiry, not later"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,14 +246,21 @@ async fn a_fresh_token_sent_on_ping_keeps_the_socket_open() {
     let admin = app.user(ADMIN, Role::Admin, "UTC").await;
     let expires = std::time::Instant::now() + Duration::from_secs(2);
     let mut socket = short_lived_socket(&app, chrono::Duration::seconds(2)).await;
-    send(&mut socket, json!({"type": "ping", "payload": {"authorization": format!("Bearer {long}")}})).await;
+    send(
+        &mut socket,
+        json!({"type": "ping", "payload": {"authorization": format!("Bearer {long}")}}),
+    )
+    .await;
     assert_eq!(next_json(&mut socket).await["type"], "pong");
 
     // Past the first token's expiry, the socket still delivers.
     tokio::time::sleep_until((expires + Duration::from_secs(1)).into()).await;
     app.ok(&admin, SEND, json!({"i": {"userIds": [STUDENT], "type": "SYSTEM_UPDATE", "title": "still here", "body": "b"}})).await;
     let message = next_json(&mut socket).await;
-    assert_eq!(message["payload"]["data"]["notificationReceived"]["title"], "still here", "{message}");
+    assert_eq!(
+        message["payload"]["data"]["notificationReceived"]["title"], "still here",
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -232,9 +269,17 @@ async fn a_fresh_token_for_someone_else_closes_the_socket() {
     let student = app.user(STUDENT, Role::Student, "UTC").await;
     let other = app.token("ckotherstudent00000000001", Role::Student, "UTC");
     let mut socket = signed_in(&app, &student).await;
-    send(&mut socket, json!({"type": "ping", "payload": {"authorization": other}})).await;
+    send(
+        &mut socket,
+        json!({"type": "ping", "payload": {"authorization": other}}),
+    )
+    .await;
     assert_eq!(close_code(&mut socket).await, 4403);
     let mut socket = signed_in(&app, &student).await;
-    send(&mut socket, json!({"type": "ping", "payload": {"authorization": "Bearer not.a.token"}})).await;
+    send(
+        &mut socket,
+        json!({"type": "ping", "payload": {"authorization": "Bearer not.a.token"}}),
+    )
+    .await;
     assert_eq!(close_code(&mut socket).await, 4403);
 }

@@ -172,11 +172,14 @@ pub fn sns_url(raw: &str) -> Result<String, WebhookError> {
     }
     let url = url::Url::parse(raw).map_err(|_| refuse())?;
     let host = url.host_str().unwrap_or_default();
-    let region = host
-        .strip_prefix("sns.")
-        .and_then(|h| h.strip_suffix(".amazonaws.com").or_else(|| h.strip_suffix(".amazonaws.com.cn")));
+    let region = host.strip_prefix("sns.").and_then(|h| {
+        h.strip_suffix(".amazonaws.com")
+            .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+    });
     let region_ok = region.is_some_and(|r| {
-        !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        !r.is_empty()
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     });
     let plain = url.scheme() == "https"
         && url.port().is_none()
@@ -468,7 +471,9 @@ mod tests {
 
     #[test]
     fn only_amazon_sns_urls_are_offered_for_confirmation() {
-        assert!(sns_url("https://sns.cn-north-1.amazonaws.com.cn/?Action=ConfirmSubscription").is_ok());
+        assert!(
+            sns_url("https://sns.cn-north-1.amazonaws.com.cn/?Action=ConfirmSubscription").is_ok()
+        );
         for bad in [
             "http://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
             "https://sns.us-east-1.amazonaws.com.evil.net/",

@@ -433,7 +433,10 @@ fn gap_rule_new_york() {
 fn a_block_wholly_inside_the_gap_is_empty_and_does_not_move_its_neighbour() {
     let sch = schedule(
         "America/New_York",
-        &[(Weekday::Sun, "02:15", "02:45"), (Weekday::Sun, "03:30", "05:30")],
+        &[
+            (Weekday::Sun, "02:15", "02:45"),
+            (Weekday::Sun, "03:30", "05:30"),
+        ],
         0,
     );
     let now = utc("2027-03-01T00:00:00Z");
@@ -444,8 +447,14 @@ fn a_block_wholly_inside_the_gap_is_empty_and_does_not_move_its_neighbour() {
         now,
     );
     let got = starts(&slots, "America/New_York");
-    assert_eq!(got.first().map(String::as_str), Some("2027-03-14T03:30:00-04:00"));
-    assert_eq!(got.last().map(String::as_str), Some("2027-03-14T05:15:00-04:00"));
+    assert_eq!(
+        got.first().map(String::as_str),
+        Some("2027-03-14T03:30:00-04:00")
+    );
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some("2027-03-14T05:15:00-04:00")
+    );
     assert_eq!(got.len(), 8);
     // Alone, the block in the gap offers nothing (not 03:15 and 03:30).
     let alone = night_block(
@@ -465,7 +474,10 @@ fn a_block_wholly_inside_the_gap_is_empty_and_does_not_move_its_neighbour() {
         &query("2027-03-21T00:00:00Z", "2027-03-22T00:00:00Z", 15),
         now,
     );
-    assert_eq!(starts(&week_later, "America/New_York")[0], "2027-03-21T02:15:00-04:00");
+    assert_eq!(
+        starts(&week_later, "America/New_York")[0],
+        "2027-03-21T02:15:00-04:00"
+    );
 }
 
 /// The same in Jerusalem (springs forward on a Friday, 02:00 -> 03:00) and in Antarctica/Troll (a
@@ -481,7 +493,11 @@ fn blocks_inside_friday_and_two_hour_gaps_are_empty() {
         "2027-03-27T00:00:00Z",
         15,
     );
-    assert!(jerusalem.is_empty(), "{:?}", starts(&jerusalem, "Asia/Jerusalem"));
+    assert!(
+        jerusalem.is_empty(),
+        "{:?}",
+        starts(&jerusalem, "Asia/Jerusalem")
+    );
     let troll = night_block(
         "Antarctica/Troll",
         Weekday::Sun,

@@ -33,17 +33,6 @@ use media::Media;
 use params::{Params, Refusal};
 pub use persisted::PersistedQueries;
 
-/// What bounds one HTTP request to `/graphql`.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
-    /// `MAX_BODY_BYTES`.
-    pub max_body_bytes: usize,
-    /// `GRAPHQL_MAX_BATCH`.
-    pub max_batch: usize,
-    /// `GRAPHQL_MAX_COMPLEXITY`: the cost budget of the whole request.
-    pub max_complexity: usize,
-}
-
 /// `GET /graphql`.
 pub async fn get(
     State(state): State<AppState>,
@@ -75,7 +64,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
     if let Err(refusal) = params::check_content_type(&headers) {
         return refused(media, refusal);
     }
-    let bytes = match read_body(body, state.graphql.max_body_bytes).await {
+    let bytes = match read_body(body, state.http.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(refusal) => return refused(media, refusal),
     };
@@ -91,7 +80,6 @@ pub async fn other_method() -> Response {
     let mut response = error_body(
         Media::Json,
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
         "use GET for queries or POST",
     );
     response
@@ -106,12 +94,10 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
             format!("the request body is larger than {limit} bytes"),
         )),
         Err(e) if is_timeout(e.as_ref()) => Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
             "the request body did not arrive in time",
         )),
         Err(_) => Err(Refusal::bad("the request body could not be read")),
@@ -209,11 +195,7 @@ async fn run(
     for mut op in ops {
         match state.persisted.resolve(&mut op) {
             Err(refusal) => answers.push(Answer::Refused(refusal)),
-            Ok(false) => answers.push(Answer::Refused(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "PERSISTED_QUERY_NOT_FOUND",
-                persisted::NOT_FOUND,
-            ))),
+            Ok(false) => answers.push(Answer::Refused(Refusal::persisted_query_not_found())),
             Ok(true) => {
                 let mut request = request_of(op);
                 state.parsed.prepare(&mut request);
@@ -298,8 +280,8 @@ fn refusal_body(r: &Refusal) -> Value {
     json!({ "errors": [{ "message": r.message, "extensions": { "code": r.code } }] })
 }
 
-fn error_body(media: Media, status: StatusCode, code: &'static str, message: &str) -> Response {
-    refused(media, Refusal::new(status, code, message))
+fn error_body(media: Media, status: StatusCode, message: &str) -> Response {
+    refused(media, Refusal::new(status, message))
 }
 
 fn refused(media: Media, refusal: Refusal) -> Response {
@@ -322,7 +304,6 @@ fn not_acceptable() -> Response {
     error_body(
         Media::Json,
         StatusCode::NOT_ACCEPTABLE,
-        "NOT_ACCEPTABLE",
         "this endpoint answers application/graphql-response+json or application/json",
     )
 }
@@ -331,7 +312,6 @@ fn mutation_over_get(media: Media) -> Response {
     let mut response = error_body(
         media,
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
         "mutations must be sent with POST",
     );
     response

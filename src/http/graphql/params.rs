@@ -4,6 +4,8 @@
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
+use crate::http::error::code_of;
+
 /// Why a request was refused before any GraphQL work: its status, code and message.
 #[derive(Debug, PartialEq)]
 pub struct Refusal {
@@ -21,11 +23,22 @@ impl Refusal {
         }
     }
 
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// A refusal whose code follows from its status (415, 413, 405... are `BAD_USER_INPUT`).
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Refusal {
             status,
-            code,
+            code: code_of(status),
             message: message.into(),
+        }
+    }
+
+    /// An automatic persisted query this node has not seen: Apollo's client knows this message and
+    /// code, and resends the query with its text.
+    pub fn persisted_query_not_found() -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            code: "PERSISTED_QUERY_NOT_FOUND",
+            message: "PersistedQueryNotFound".into(),
         }
     }
 }
@@ -47,7 +60,6 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
     let unsupported = |what: String| {
         Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
             format!("{what}; send the request as application/json"),
         )
     };
@@ -68,7 +80,8 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
     for param in parts {
         if let Some((key, charset)) = param.split_once('=') {
             let charset = charset.trim().trim_matches('"');
-            if key.trim().eq_ignore_ascii_case("charset") && !charset.eq_ignore_ascii_case("utf-8") {
+            if key.trim().eq_ignore_ascii_case("charset") && !charset.eq_ignore_ascii_case("utf-8")
+            {
                 return Err(unsupported(format!(
                     "charset {} is not supported (only utf-8)",
                     short(charset)
@@ -163,7 +176,9 @@ fn params(mut object: Map<String, Value>) -> Result<Params, Refusal> {
         extensions,
     };
     if params.query.is_none() && !params.extensions.contains_key("persistedQuery") {
-        return Err(Refusal::bad("query is required (a GraphQL document as a string)"));
+        return Err(Refusal::bad(
+            "query is required (a GraphQL document as a string)",
+        ));
     }
     Ok(params)
 }
@@ -190,15 +205,18 @@ mod tests {
 
     #[test]
     fn one_operation_or_a_bounded_batch() {
-        let (ops, batch) = body(r#"{"query":"{ me { id } }","variables":{"a":1},"operationName":"A"}"#).unwrap();
+        let (ops, batch) =
+            body(r#"{"query":"{ me { id } }","variables":{"a":1},"operationName":"A"}"#).unwrap();
         assert!(!batch);
         assert_eq!(ops[0].query.as_deref(), Some("{ me { id } }"));
         assert_eq!(ops[0].operation_name.as_deref(), Some("A"));
         assert_eq!(ops[0].variables["a"], 1);
         let (ops, batch) = body(r#"[{"query":"{a}"},{"query":"{b}"}]"#).unwrap();
         assert!(batch && ops.len() == 2);
-        assert!(refused(r#"[{"query":"{a}"},{"query":"{a}"},{"query":"{a}"},{"query":"{a}"}]"#)
-            .contains("at most 3"));
+        assert!(
+            refused(r#"[{"query":"{a}"},{"query":"{a}"},{"query":"{a}"},{"query":"{a}"}]"#)
+                .contains("at most 3")
+        );
         assert!(refused("[]").contains("at least one"));
     }
 
@@ -217,10 +235,22 @@ mod tests {
             (r#"{"query":0}"#, "query must be a string"),
             (r#"{"query":false}"#, "query must be a string"),
             (r#"{"query":["array"]}"#, "query must be a string"),
-            (r#"{"query":"{a}","variables":[1]}"#, "variables must be a JSON object"),
-            (r#"{"query":"{a}","variables":"x"}"#, "variables must be a JSON object"),
-            (r#"{"query":"{a}","operationName":1}"#, "operationName must be a string"),
-            (r#"{"query":"{a}","extensions":3}"#, "extensions must be a JSON object"),
+            (
+                r#"{"query":"{a}","variables":[1]}"#,
+                "variables must be a JSON object",
+            ),
+            (
+                r#"{"query":"{a}","variables":"x"}"#,
+                "variables must be a JSON object",
+            ),
+            (
+                r#"{"query":"{a}","operationName":1}"#,
+                "operationName must be a string",
+            ),
+            (
+                r#"{"query":"{a}","extensions":3}"#,
+                "extensions must be a JSON object",
+            ),
         ] {
             let message = refused(input);
             assert!(message.contains(says), "{input:?}: {message}");
@@ -248,8 +278,14 @@ mod tests {
             .unwrap_err()
             .message
             .contains("variables is not valid JSON"));
-        assert!(from_query_string("query=a&query=b").unwrap_err().message.contains("twice"));
-        assert!(from_query_string("").unwrap_err().message.contains("query is required"));
+        assert!(from_query_string("query=a&query=b")
+            .unwrap_err()
+            .message
+            .contains("twice"));
+        assert!(from_query_string("")
+            .unwrap_err()
+            .message
+            .contains("query is required"));
     }
 
     #[test]
@@ -272,7 +308,11 @@ mod tests {
             Some("application/json; charset=latin1"),
         ] {
             let refusal = check_content_type(&headers(bad)).unwrap_err();
-            assert_eq!(refusal.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{bad:?}");
+            assert_eq!(
+                refusal.status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{bad:?}"
+            );
         }
     }
 

@@ -28,9 +28,6 @@ struct Store {
     bytes: usize,
 }
 
-/// A request error the client resolves by itself (Apollo's link resends with the text).
-pub const NOT_FOUND: &str = "PersistedQueryNotFound";
-
 impl PersistedQueries {
     /// Fills in `params.query` from its persisted-query hash, or keeps a text sent with its hash.
     /// `Ok(false)`: the hash is unknown here (the client should send the text).
@@ -40,9 +37,7 @@ impl PersistedQueries {
         };
         let version = persisted.get("version").and_then(Value::as_i64);
         if version != Some(1) {
-            return Err(Refusal::bad(
-                "extensions.persistedQuery.version must be 1",
-            ));
+            return Err(Refusal::bad("extensions.persistedQuery.version must be 1"));
         }
         let hash = persisted
             .get("sha256Hash")
@@ -133,7 +128,10 @@ mod tests {
             .resolve(&mut params(Some("{ me { id } }"), &sha("{ other }")))
             .unwrap_err();
         assert!(refusal.message.contains("does not match"));
-        assert_eq!(store.resolve(&mut params(None, &sha("{ other }"))), Ok(false));
+        assert_eq!(
+            store.resolve(&mut params(None, &sha("{ other }"))),
+            Ok(false)
+        );
         for bad in ["", "xyz", &"g".repeat(64)] {
             assert!(store.resolve(&mut params(None, bad)).is_err(), "{bad}");
         }
@@ -147,7 +145,9 @@ mod tests {
         let store = PersistedQueries::default();
         for i in 0..MAX_ENTRIES + 50 {
             let text = format!("{{ a{i} }}");
-            store.resolve(&mut params(Some(&text), &sha(&text))).unwrap();
+            store
+                .resolve(&mut params(Some(&text), &sha(&text)))
+                .unwrap();
         }
         assert_eq!(store.lock().texts.len(), MAX_ENTRIES);
         let oldest = "{ a0 }";

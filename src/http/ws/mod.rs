@@ -46,18 +46,6 @@ const INBOX: usize = 4;
 /// Keep-alive periods without a frame from the client (a pong at least) before it counts as gone.
 const SILENT_PERIODS: u32 = 3;
 
-#[derive(Debug, Clone, Copy)]
-pub struct WsSettings {
-    /// `WS_KEEPALIVE_SECONDS`.
-    pub keepalive: Duration,
-    /// `WS_INIT_TIMEOUT_SECONDS`.
-    pub init_timeout: Duration,
-    /// `WS_MAX_SUBSCRIPTIONS`: open subscriptions per socket.
-    pub max_subscriptions: usize,
-    /// `WS_SEND_TIMEOUT_SECONDS`: how long a write may wait for a client that does not read.
-    pub send_timeout: Duration,
-}
-
 pub async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -150,9 +138,7 @@ async fn serve(state: AppState, socket: WebSocket) {
     let Some(_slot) = state.sockets.take(&principal.user_id) else {
         // 1013 (try again later): the reference client retries with backoff, and gets in once
         // one of the user's other sockets closes.
-        return out
-            .close(1013, "Too many open sockets for this user")
-            .await;
+        return out.close(1013, "Too many open sockets for this user").await;
     };
 
     // 2. Hand the socket to async-graphql, still screening each message.

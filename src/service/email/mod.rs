@@ -42,8 +42,8 @@ impl Outbox {
         links: EmailLinks,
         join_links: Arc<JoinLinks>,
     ) -> anyhow::Result<Self> {
-        let from: Mailbox = settings.email_from.parse().map_err(|e| {
-            anyhow::anyhow!("EMAIL_FROM={:?} is not valid: {e}", settings.email_from)
+        let from: Mailbox = settings.email.from.parse().map_err(|e| {
+            anyhow::anyhow!("EMAIL_FROM={:?} is not valid: {e}", settings.email.from)
         })?;
         let domain = from.email.domain().to_string();
         Ok(Outbox {
@@ -52,7 +52,8 @@ impl Outbox {
             domain,
             links,
             join_links,
-            digest_window: Duration::seconds(settings.email_digest_window_seconds as i64),
+            digest_window: Duration::from_std(settings.email.digest_window)
+                .unwrap_or(Duration::MAX),
         })
     }
 }

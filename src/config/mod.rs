@@ -1,0 +1,363 @@
+//! Typed configuration from the environment (and `.env` in development), in sections
+//! ([`sections`]). `.env.example` lists every variable with its default.
+
+mod read;
+mod secret;
+pub mod sections;
+
+use std::path::PathBuf;
+
+use read::{origin, Vars};
+pub use secret::Secret;
+pub use sections::*;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub http: HttpSettings,
+    pub graphql: GraphqlSettings,
+    pub websocket: WebSocketSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub jobs: JobSettings,
+    pub slots: SlotSettings,
+    pub redis: Option<RedisSettings>,
+    pub email: EmailSettings,
+    pub meeting: MeetingSettings,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let vars = Vars::new(&lookup);
+        let server = server(&vars)?;
+        let settings = Settings {
+            http: http(&vars, &server)?,
+            graphql: GraphqlSettings {
+                max_depth: vars.parse("GRAPHQL_MAX_DEPTH", "16")?,
+                max_complexity: vars.parse("GRAPHQL_MAX_COMPLEXITY", "100000")?,
+                max_batch: vars.parse("GRAPHQL_MAX_BATCH", "10")?,
+            },
+            websocket: WebSocketSettings {
+                keepalive: vars.seconds("WS_KEEPALIVE_SECONDS", "25")?,
+                init_timeout: vars.seconds("WS_INIT_TIMEOUT_SECONDS", "10")?,
+                max_subscriptions: vars.parse("WS_MAX_SUBSCRIPTIONS", "20")?,
+                max_sockets_per_user: vars.parse("WS_MAX_SOCKETS_PER_USER", "16")?,
+                send_timeout: vars.seconds("WS_SEND_TIMEOUT_SECONDS", "30")?,
+            },
+            database: database(&vars, &server)?,
+            auth: AuthSettings {
+                jwt_secret: vars.get("JWT_SECRET").map(Secret::new),
+                jwt_issuer: vars.get("JWT_ISSUER"),
+                jwt_audience: vars.get("JWT_AUDIENCE"),
+            },
+            jobs: JobSettings {
+                workers: vars.parse("JOB_WORKERS", "2")?,
+                poll_interval: std::time::Duration::from_millis(
+                    vars.parse("JOB_POLL_INTERVAL_MS", "500")?,
+                ),
+            },
+            slots: SlotSettings {
+                cache_ttl: vars.seconds("SLOT_CACHE_SECONDS", "30")?,
+            },
+            redis: vars.get("REDIS_URL").map(|url| RedisSettings {
+                url: Secret::new(url),
+                channel_prefix: vars.or("REDIS_CHANNEL_PREFIX", "mentor:"),
+            }),
+            email: email(&vars)?,
+            meeting: MeetingSettings {
+                base_url: vars.or("MEETING_BASE_URL", "https://meet.jit.si"),
+            },
+            server,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Values that parse but make no sense together.
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("GRAPHQL_MAX_BATCH", self.graphql.max_batch as u64),
+            (
+                "WS_MAX_SUBSCRIPTIONS",
+                self.websocket.max_subscriptions as u64,
+            ),
+            (
+                "WS_MAX_SOCKETS_PER_USER",
+                self.websocket.max_sockets_per_user as u64,
+            ),
+            (
+                "WS_SEND_TIMEOUT_SECONDS",
+                self.websocket.send_timeout.as_secs(),
+            ),
+            ("DB_LIVE_CONNECTIONS", self.database.live_connections.into()),
+            (
+                "HTTP_HEADER_TIMEOUT_SECONDS",
+                self.http.header_timeout.as_secs(),
+            ),
+            (
+                "HTTP_BODY_TIMEOUT_SECONDS",
+                self.http.body_timeout.as_secs(),
+            ),
+            (
+                "HTTP_REQUEST_TIMEOUT_SECONDS",
+                self.http.request_timeout.as_secs(),
+            ),
+        ];
+        for (key, value) in positive {
+            anyhow::ensure!(value > 0, "{key} must be at least 1");
+        }
+        let db = &self.database;
+        anyhow::ensure!(
+            db.live_connections < db.max_connections || db.max_connections == 1,
+            "DB_LIVE_CONNECTIONS ({}) must leave connections for queries: set it below DB_MAX_CONNECTIONS ({})",
+            db.live_connections,
+            db.max_connections
+        );
+        Ok(())
+    }
+}
+
+fn server(vars: &Vars) -> anyhow::Result<ServerSettings> {
+    let bind = vars.or("BIND_ADDR", "127.0.0.1:8080");
+    Ok(ServerSettings {
+        bind_addr: vars.parse("BIND_ADDR", "127.0.0.1:8080")?,
+        data_dir: PathBuf::from(vars.or("DATA_DIR", "./data")),
+        public_base_url: vars
+            .get("PUBLIC_BASE_URL")
+            .unwrap_or_else(|| format!("http://{bind}")),
+        dashboard_url: vars
+            .or("DASHBOARD_URL", "http://localhost:3000")
+            .trim_end_matches('/')
+            .to_string(),
+        shutdown_grace: vars.seconds("SHUTDOWN_GRACE_SECONDS", "10")?,
+        log_format: match vars.or("LOG_FORMAT", "pretty").as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => anyhow::bail!("LOG_FORMAT must be pretty or json, got {other:?}"),
+        },
+    })
+}
+
+fn http(vars: &Vars, server: &ServerSettings) -> anyhow::Result<HttpSettings> {
+    let cors_allowed_origins = match vars.get("CORS_ALLOWED_ORIGINS") {
+        Some(list) if list.eq_ignore_ascii_case("none") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|o| origin(o.trim(), "CORS_ALLOWED_ORIGINS"))
+            .collect::<anyhow::Result<_>>()?,
+        None => vec![origin(&server.dashboard_url, "DASHBOARD_URL")?],
+    };
+    Ok(HttpSettings {
+        max_body_bytes: vars.parse("MAX_BODY_BYTES", "262144")?,
+        cors_allowed_origins,
+        header_timeout: vars.seconds("HTTP_HEADER_TIMEOUT_SECONDS", "20")?,
+        body_timeout: vars.seconds("HTTP_BODY_TIMEOUT_SECONDS", "30")?,
+        request_timeout: vars.seconds("HTTP_REQUEST_TIMEOUT_SECONDS", "60")?,
+        graphiql_assets_dir: PathBuf::from(
+            vars.or("GRAPHIQL_ASSETS_DIR", "web/graphiql/node_modules"),
+        ),
+    })
+}
+
+fn database(vars: &Vars, server: &ServerSettings) -> anyhow::Result<DatabaseSettings> {
+    let url = vars.get("DATABASE_URL").unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            server.data_dir.join("mentor.db").display()
+        )
+    });
+    let max_connections: u32 = vars.parse("DB_MAX_CONNECTIONS", "16")?;
+    let live_connections = match vars.get("DB_LIVE_CONNECTIONS") {
+        Some(_) => vars.parse("DB_LIVE_CONNECTIONS", "")?,
+        None => (max_connections / 4).max(1),
+    };
+    Ok(DatabaseSettings {
+        url: Secret::new(url),
+        max_connections,
+        live_connections,
+    })
+}
+
+fn email(vars: &Vars) -> anyhow::Result<EmailSettings> {
+    Ok(EmailSettings {
+        smtp: vars.get("SMTP_URL").map(|url| SmtpSettings {
+            url: Secret::new(url),
+            tls_ca_file: vars.get("SMTP_TLS_CA_FILE").map(PathBuf::from),
+        }),
+        from: vars.or(
+            "EMAIL_FROM",
+            "EmpowerEd Learnings <no-reply@empoweredlearnings.example>",
+        ),
+        max_attempts: vars.parse("EMAIL_MAX_ATTEMPTS", "6")?,
+        digest_window: vars.seconds("EMAIL_DIGEST_WINDOW_SECONDS", "900")?,
+        webhook_token: vars.get("EMAIL_WEBHOOK_TOKEN").map(Secret::new),
+        brand: BrandSettings {
+            name: vars.or("BRAND_NAME", "EmpowerEd Learnings"),
+            primary_color: vars.color("BRAND_PRIMARY_COLOR", "#4f46e5")?,
+            accent_color: vars.color("BRAND_ACCENT_COLOR", "#f59e0b")?,
+            logo_url: vars.get("BRAND_LOGO_URL"),
+            footer: vars.or(
+                "BRAND_FOOTER",
+                "You get this email because you have an account on EmpowerEd Learnings.",
+            ),
+            support_email: vars.or("BRAND_SUPPORT_EMAIL", "support@empoweredlearnings.example"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.server.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database.url.expose(),
+            "sqlite://./data/mentor.db?mode=rwc"
+        );
+        assert!(s.database.is_sqlite() && s.auth.jwt_secret.is_none());
+        assert!(s.redis.is_none() && s.email.smtp.is_none());
+        assert_eq!(s.http.cors_allowed_origins, ["http://localhost:3000"]);
+        assert_eq!(s.database.live_connections, 4);
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_bad_values_name_the_variable() {
+        let s = settings(&[
+            ("JWT_SECRET", "hunter2"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@h"),
+            "{shown}"
+        );
+        let err = settings(&[("BIND_ADDR", "nowhere")]).unwrap_err();
+        assert!(format!("{err:#}").contains("BIND_ADDR"));
+        assert!(settings(&[("LOG_FORMAT", "xml")]).is_err());
+    }
+
+    #[test]
+    fn job_runner_settings_default_and_parse() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            (s.jobs.workers, s.jobs.poll_interval),
+            (2, Duration::from_millis(500))
+        );
+        let s = settings(&[("JOB_WORKERS", "0"), ("JOB_POLL_INTERVAL_MS", "25")]).unwrap();
+        assert_eq!(
+            (s.jobs.workers, s.jobs.poll_interval),
+            (0, Duration::from_millis(25))
+        );
+        assert_eq!(s.slots.cache_ttl, Duration::from_secs(30));
+        let err = settings(&[("SLOT_CACHE_SECONDS", "soon")]).unwrap_err();
+        assert!(format!("{err:#}").contains("SLOT_CACHE_SECONDS"));
+        let err = settings(&[("JOB_WORKERS", "-1")]).unwrap_err();
+        assert!(format!("{err:#}").contains("JOB_WORKERS"));
+    }
+
+    #[test]
+    fn redis_is_optional_and_its_url_is_a_secret() {
+        assert!(settings(&[]).unwrap().redis.is_none());
+        let s = settings(&[("REDIS_URL", "   "), ("REDIS_CHANNEL_PREFIX", "x:")]).unwrap();
+        assert!(s.redis.is_none());
+        let s = settings(&[
+            ("REDIS_URL", "redis://cache:6379"),
+            ("REDIS_CHANNEL_PREFIX", ""),
+        ])
+        .unwrap();
+        assert_eq!(s.redis.unwrap().channel_prefix, "mentor:");
+        let s = settings(&[
+            ("REDIS_URL", "redis://:s3cret@cache:6379/0"),
+            ("REDIS_CHANNEL_PREFIX", " staging: "),
+        ])
+        .unwrap();
+        let redis = s.redis.as_ref().unwrap();
+        assert_eq!(redis.url.expose(), "redis://:s3cret@cache:6379/0");
+        assert_eq!(redis.channel_prefix, "staging:");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn email_settings_default_to_files_and_check_colours() {
+        let s = settings(&[]).unwrap();
+        assert!(s.email.smtp.is_none() && s.email.webhook_token.is_none());
+        assert_eq!(
+            (s.email.max_attempts, s.email.digest_window),
+            (6, Duration::from_secs(900))
+        );
+        assert_eq!(s.email.brand.primary_color, "#4f46e5");
+        let s = settings(&[
+            ("SMTP_URL", "smtp://u:p4ss@mail:587"),
+            ("BRAND_ACCENT_COLOR", "#ABCDEF"),
+        ])
+        .unwrap();
+        assert_eq!(s.email.brand.accent_color, "#abcdef");
+        assert!(!format!("{s:?}").contains("p4ss"));
+        for bad in ["red", "#12345", "#1234567", "#12345g", "#fff;x:y"] {
+            let err = settings(&[("BRAND_PRIMARY_COLOR", bad)]).unwrap_err();
+            assert!(format!("{err:#}").contains("BRAND_PRIMARY_COLOR"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_that_make_no_sense_are_refused() {
+        for (key, value) in [
+            ("GRAPHQL_MAX_BATCH", "0"),
+            ("WS_MAX_SUBSCRIPTIONS", "0"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("DB_LIVE_CONNECTIONS", "16"),
+            ("CORS_ALLOWED_ORIGINS", "not a url"),
+        ] {
+            let err = settings(&[(key, value)]).unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{key}={value}: {err:#}");
+        }
+        let s = settings(&[("CORS_ALLOWED_ORIGINS", "none")]).unwrap();
+        assert!(s.http.cors_allowed_origins.is_empty());
+    }
+
+    /// Every variable the loader reads is documented in `.env.example`, and nothing more.
+    #[test]
+    fn env_example_lists_every_variable() {
+        let source = include_str!("mod.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut read: Vec<&str> = code
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.len() > 3 && s.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        let example = include_str!("../../.env.example");
+        let mut documented: Vec<&str> = example
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .filter(|k| *k != "RUST_LOG")
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(read, documented);
+    }
+}

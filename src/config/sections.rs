@@ -1,0 +1,181 @@
+//! The settings, one section per part of the service. Each field names its variable; `.env.example`
+//! lists them all with their defaults. A section that only exists when configured (Redis, SMTP) is
+//! an `Option`; the calendar and payment providers will be too.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The process and where it is reached.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `BIND_ADDR`: where the API listens (port 0 picks a free one).
+    pub bind_addr: SocketAddr,
+    /// `DATA_DIR`: the embedded database, the development JWT key, the `.eml` outbox.
+    pub data_dir: PathBuf,
+    /// `PUBLIC_BASE_URL`: where browsers reach this service (`/join` links, email tracking); default
+    /// `http://BIND_ADDR`.
+    pub public_base_url: String,
+    /// `DASHBOARD_URL`: where the dashboard lives; links in emails point under it.
+    pub dashboard_url: String,
+    /// `SHUTDOWN_GRACE_SECONDS`: how long shutdown waits for requests and jobs in flight.
+    pub shutdown_grace: Duration,
+    /// `LOG_FORMAT`: `pretty` or `json`. Levels come from `RUST_LOG`.
+    pub log_format: LogFormat,
+}
+
+/// The HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `MAX_BODY_BYTES`: request bodies larger than this get 413.
+    pub max_body_bytes: usize,
+    /// `CORS_ALLOWED_ORIGINS`: origins whose pages may call the API (default: the origin of
+    /// `DASHBOARD_URL`; `none` = no other origin).
+    pub cors_allowed_origins: Vec<String>,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`: a request's headers must arrive within this (also how long an
+    /// idle keep-alive connection stays open).
+    pub header_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT_SECONDS`: a request body must arrive within this.
+    pub body_timeout: Duration,
+    /// `HTTP_REQUEST_TIMEOUT_SECONDS`: a whole request (body, work, answer) gets this long.
+    pub request_timeout: Duration,
+    /// `GRAPHIQL_ASSETS_DIR`: the npm packages GraphiQL's page loads (`npm ci --prefix web/graphiql`
+    /// installs them under `web/graphiql/node_modules`, the default).
+    pub graphiql_assets_dir: PathBuf,
+}
+
+/// GraphQL's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphqlSettings {
+    /// `GRAPHQL_MAX_DEPTH`: nesting of one operation.
+    pub max_depth: usize,
+    /// `GRAPHQL_MAX_COMPLEXITY`: the cost budget of one HTTP request (shared by a batch) or one
+    /// subscription.
+    pub max_complexity: usize,
+    /// `GRAPHQL_MAX_BATCH`: operations in one batched request.
+    pub max_batch: usize,
+}
+
+/// GraphQL over WebSocket.
+#[derive(Debug, Clone, Copy)]
+pub struct WebSocketSettings {
+    /// `WS_KEEPALIVE_SECONDS`: server ping interval.
+    pub keepalive: Duration,
+    /// `WS_INIT_TIMEOUT_SECONDS`: how long a socket may wait before `connection_init`.
+    pub init_timeout: Duration,
+    /// `WS_MAX_SUBSCRIPTIONS`: open subscriptions per socket.
+    pub max_subscriptions: usize,
+    /// `WS_MAX_SOCKETS_PER_USER`: open sockets per user on one node.
+    pub max_sockets_per_user: usize,
+    /// `WS_SEND_TIMEOUT_SECONDS`: a socket whose client does not take a message within this is
+    /// dropped.
+    pub send_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `DATABASE_URL`: `sqlite://...` or `postgres://...`; default: SQLite at `$DATA_DIR/mentor.db`.
+    pub url: Secret,
+    /// `DB_MAX_CONNECTIONS`.
+    pub max_connections: u32,
+    /// `DB_LIVE_CONNECTIONS`: at most this many serve subscriptions at once (default a quarter, at
+    /// least one), so live traffic cannot starve queries and mutations.
+    pub live_connections: u32,
+}
+
+impl DatabaseSettings {
+    pub fn is_sqlite(&self) -> bool {
+        self.url.expose().starts_with("sqlite:")
+    }
+}
+
+/// The platform's tokens.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// `JWT_SECRET`: HS256 key; absent = development mode with a generated key under `$DATA_DIR`.
+    pub jwt_secret: Option<Secret>,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`: checked when set.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+}
+
+/// The background job runner of this process.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// `JOB_WORKERS`: jobs run at once in this process; 0 = none (jobs then run only through
+    /// `JobRunner::drain`, as in tests, or in another process on the same database).
+    pub workers: usize,
+    /// `JOB_POLL_INTERVAL_MS`: how often an idle runner looks for due jobs.
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SlotSettings {
+    /// `SLOT_CACHE_SECONDS`: a mentor's slot inputs are kept in memory at most this long; every change
+    /// through the service drops them at once, on every node. 0 = read the database every time.
+    pub cache_ttl: Duration,
+}
+
+/// Present when `REDIS_URL` is set: the event bus across nodes.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `REDIS_URL` (a secret: it may hold a password).
+    pub url: Secret,
+    /// `REDIS_CHANNEL_PREFIX`: this deployment's channels are `{prefix}{topic}`.
+    pub channel_prefix: String,
+}
+
+/// Present when `SMTP_URL` is set; otherwise emails are `.eml` files under `$DATA_DIR/outbox/`.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// `SMTP_URL`: `smtp://user:pass@host:587?tls=required`, `smtps://host:465`, `smtp://host:25`
+    /// (a secret: it may hold a password).
+    pub url: Secret,
+    /// `SMTP_TLS_CA_FILE`: PEM certificates to trust besides the system's roots.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// Branding of every email.
+#[derive(Debug, Clone)]
+pub struct BrandSettings {
+    /// `BRAND_NAME`.
+    pub name: String,
+    /// `BRAND_PRIMARY_COLOR`, `BRAND_ACCENT_COLOR`: `#rrggbb`.
+    pub primary_color: String,
+    pub accent_color: String,
+    /// `BRAND_LOGO_URL`.
+    pub logo_url: Option<String>,
+    /// `BRAND_FOOTER`.
+    pub footer: String,
+    /// `BRAND_SUPPORT_EMAIL`.
+    pub support_email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub smtp: Option<SmtpSettings>,
+    /// `EMAIL_FROM`: the sender and invite organizer; its domain names `Message-ID`s and `UID`s.
+    pub from: String,
+    /// `EMAIL_MAX_ATTEMPTS`: tries before an email that keeps failing temporarily is `FAILED`.
+    pub max_attempts: i32,
+    /// `EMAIL_DIGEST_WINDOW_SECONDS`: non-urgent emails for one user within this go out as one digest.
+    pub digest_window: Duration,
+    /// `EMAIL_WEBHOOK_TOKEN`: what the provider webhooks must carry; absent = they answer 503.
+    pub webhook_token: Option<Secret>,
+    pub brand: BrandSettings,
+}
+
+/// The built-in meeting provider.
+#[derive(Debug, Clone)]
+pub struct MeetingSettings {
+    /// `MEETING_BASE_URL`: one unguessable room per session under it.
+    pub base_url: String,
+}
