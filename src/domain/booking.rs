@@ -16,11 +16,33 @@ pub const ONGOING_WEEKS_AHEAD: u32 = 4;
 /// The longest session.
 pub const MAX_SESSION_MINUTES: i32 = 8 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frequency {
-    OnceWeekly,
-    TwiceWeekly,
-    ThriceWeekly,
+listed_enum! { $
+    /// How many sessions a week.
+    pub enum Frequency, frequencies, "SCREAMING_SNAKE_CASE" { OnceWeekly, TwiceWeekly, ThriceWeekly }
+}
+
+listed_enum! { $
+    /// A regular (paid, recurring) booking or a single free trial session.
+    pub enum BookingKind, booking_kinds, "SCREAMING_SNAKE_CASE" { Regular, Trial }
+}
+
+listed_enum! { $
+    pub enum BookingStatus, booking_statuses, "SCREAMING_SNAKE_CASE" {
+        Pending, Confirmed, Cancelled, Completed,
+    }
+}
+
+listed_enum! { $
+    pub enum SessionStatus, session_statuses, "SCREAMING_SNAKE_CASE" {
+        Scheduled, Cancelled, Completed, NoShow,
+    }
+}
+
+listed_enum! { $
+    /// `Free` for trials; regular bookings stay `Pending` until a payment integration settles them.
+    pub enum PaymentStatus, payment_statuses, "SCREAMING_SNAKE_CASE" {
+        Free, Pending, Paid, Failed, Refunded,
+    }
 }
 
 impl Frequency {
@@ -31,12 +53,6 @@ impl Frequency {
             Frequency::ThriceWeekly => 3,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BookingKind {
-    Regular,
-    Trial,
 }
 
 /// How long a booking runs.
@@ -278,38 +294,6 @@ fn overlaps_sibling(candidates: &[Occurrence], i: usize, buffer: Duration) -> bo
         .enumerate()
         .any(|(j, other)| j != i && me.overlaps(&other.interval))
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BookingStatus {
-    Pending,
-    Confirmed,
-    Cancelled,
-    Completed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionStatus {
-    Scheduled,
-    Cancelled,
-    Completed,
-    NoShow,
-}
-
-/// `Free` for trials; regular bookings stay `Pending` until a payment integration settles them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentStatus {
-    Free,
-    Pending,
-    Paid,
-    Failed,
-    Refunded,
-}
-
-stored_enum!(Frequency { OnceWeekly = "ONCE_WEEKLY", TwiceWeekly = "TWICE_WEEKLY", ThriceWeekly = "THRICE_WEEKLY" });
-stored_enum!(BookingKind { Regular = "REGULAR", Trial = "TRIAL" });
-stored_enum!(BookingStatus { Pending = "PENDING", Confirmed = "CONFIRMED", Cancelled = "CANCELLED", Completed = "COMPLETED" });
-stored_enum!(SessionStatus { Scheduled = "SCHEDULED", Cancelled = "CANCELLED", Completed = "COMPLETED", NoShow = "NO_SHOW" });
-stored_enum!(PaymentStatus { Free = "FREE", Pending = "PENDING", Paid = "PAID", Failed = "FAILED", Refunded = "REFUNDED" });
 
 #[cfg(test)]
 mod tests;

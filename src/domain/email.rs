@@ -6,79 +6,40 @@
 pub mod invite;
 pub mod webhook;
 
-use serde::{Deserialize, Serialize};
-
 use super::notification::NotificationKind;
 
-/// Every email the platform sends; the name is its directory under `templates/email/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EmailTemplate {
-    BookingConfirmationStudent,
-    BookingConfirmationMentor,
-    BookingConfirmationAdmin,
-    Reminder24hStudent,
-    Reminder24hMentor,
-    Reminder1h,
-    Cancellation,
-    Reschedule,
-    TrialBooking,
-    DemoCall,
-    MentorOnboarding,
-    ProfileVerification,
-    FeedbackRequest,
-    SupportTicket,
-    SubscriptionUpdate,
-    PaymentReceipt,
-    NewMentorMatch,
-    SystemUpdate,
-    Digest,
+listed_enum! { $
+    /// Every email the platform sends; the name is its directory under `templates/email/`.
+    pub enum EmailTemplate, email_templates, "snake_case" {
+        BookingConfirmationStudent,
+        BookingConfirmationMentor,
+        BookingConfirmationAdmin,
+        #[strum(serialize = "reminder_24h_student")]
+        #[serde(rename = "reminder_24h_student")]
+        Reminder24hStudent,
+        #[strum(serialize = "reminder_24h_mentor")]
+        #[serde(rename = "reminder_24h_mentor")]
+        Reminder24hMentor,
+        #[strum(serialize = "reminder_1h")]
+        #[serde(rename = "reminder_1h")]
+        Reminder1h,
+        Cancellation,
+        Reschedule,
+        TrialBooking,
+        DemoCall,
+        MentorOnboarding,
+        ProfileVerification,
+        FeedbackRequest,
+        SupportTicket,
+        SubscriptionUpdate,
+        PaymentReceipt,
+        NewMentorMatch,
+        SystemUpdate,
+        Digest,
+    }
 }
 
-stored_enum!(EmailTemplate {
-    BookingConfirmationStudent = "booking_confirmation_student",
-    BookingConfirmationMentor = "booking_confirmation_mentor",
-    BookingConfirmationAdmin = "booking_confirmation_admin",
-    Reminder24hStudent = "reminder_24h_student",
-    Reminder24hMentor = "reminder_24h_mentor",
-    Reminder1h = "reminder_1h",
-    Cancellation = "cancellation",
-    Reschedule = "reschedule",
-    TrialBooking = "trial_booking",
-    DemoCall = "demo_call",
-    MentorOnboarding = "mentor_onboarding",
-    ProfileVerification = "profile_verification",
-    FeedbackRequest = "feedback_request",
-    SupportTicket = "support_ticket",
-    SubscriptionUpdate = "subscription_update",
-    PaymentReceipt = "payment_receipt",
-    NewMentorMatch = "new_mentor_match",
-    SystemUpdate = "system_update",
-    Digest = "digest",
-});
-
 impl EmailTemplate {
-    pub const ALL: [EmailTemplate; 19] = [
-        EmailTemplate::BookingConfirmationStudent,
-        EmailTemplate::BookingConfirmationMentor,
-        EmailTemplate::BookingConfirmationAdmin,
-        EmailTemplate::Reminder24hStudent,
-        EmailTemplate::Reminder24hMentor,
-        EmailTemplate::Reminder1h,
-        EmailTemplate::Cancellation,
-        EmailTemplate::Reschedule,
-        EmailTemplate::TrialBooking,
-        EmailTemplate::DemoCall,
-        EmailTemplate::MentorOnboarding,
-        EmailTemplate::ProfileVerification,
-        EmailTemplate::FeedbackRequest,
-        EmailTemplate::SupportTicket,
-        EmailTemplate::SubscriptionUpdate,
-        EmailTemplate::PaymentReceipt,
-        EmailTemplate::NewMentorMatch,
-        EmailTemplate::SystemUpdate,
-        EmailTemplate::Digest,
-    ];
-
     /// The notification kind whose email preference governs this template.
     pub fn kind(self) -> NotificationKind {
         use EmailTemplate::*;
@@ -104,26 +65,23 @@ impl EmailTemplate {
         }
     }
 
-    /// The template a platform notification of `kind` is emailed with (`sendNotification`), if
-    /// that kind has one of its own.
+    /// The templates of platform notifications (`sendNotification`); booking kinds are emailed by
+    /// the booking events themselves, with their invites.
+    const PLATFORM: [EmailTemplate; 8] = [
+        EmailTemplate::NewMentorMatch,
+        EmailTemplate::SystemUpdate,
+        EmailTemplate::PaymentReceipt,
+        EmailTemplate::DemoCall,
+        EmailTemplate::MentorOnboarding,
+        EmailTemplate::ProfileVerification,
+        EmailTemplate::SupportTicket,
+        EmailTemplate::SubscriptionUpdate,
+    ];
+
+    /// The template a platform notification of `kind` is emailed with, if that kind has one of its
+    /// own (a kind without one, a calendar kind say, is in-app only).
     pub fn for_platform_kind(kind: NotificationKind) -> Option<EmailTemplate> {
-        use NotificationKind::*;
-        Some(match kind {
-            NewMentorMatch => EmailTemplate::NewMentorMatch,
-            SystemUpdate => EmailTemplate::SystemUpdate,
-            PaymentReceipt => EmailTemplate::PaymentReceipt,
-            DemoCall => EmailTemplate::DemoCall,
-            MentorOnboarding => EmailTemplate::MentorOnboarding,
-            ProfileVerification => EmailTemplate::ProfileVerification,
-            SupportTicket => EmailTemplate::SupportTicket,
-            SubscriptionUpdate => EmailTemplate::SubscriptionUpdate,
-            // Booking kinds are emailed by the booking events themselves, with their invites;
-            // calendar kinds are in-app only.
-            SessionReminder | SessionConfirmation | SessionCancelled | SessionRescheduled
-            | FeedbackRequest | TrialBooking | CalendarConflict | CalendarDisconnected => {
-                return None
-            }
-        })
+        Self::PLATFORM.into_iter().find(|t| t.kind() == kind)
     }
 }
 
@@ -136,53 +94,34 @@ pub fn is_digestible(kind: NotificationKind) -> bool {
     )
 }
 
-/// Where an email is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EmailStatus {
-    /// A digest still gathering items until its window closes.
-    Collecting,
-    /// Waiting to be sent, or to be tried again after a temporary failure.
-    Pending,
-    /// Accepted by the SMTP server (or written to the outbox directory).
-    Sent,
-    /// The provider reported it delivered.
-    Delivered,
-    /// Folded into a digest (`digest_id`), which is sent instead.
-    Batched,
-    /// Not sent: the address bounced for good or complained before.
-    Suppressed,
-    /// Gave up: a permanent refusal, or every try failed. `error_message` says why.
-    Failed,
-    /// Sent, then reported bounced for good.
-    Bounced,
-    /// Sent, then the recipient marked it as spam.
-    Complained,
+listed_enum! { $
+    /// Where an email is in its life.
+    pub enum EmailStatus, email_statuses, "SCREAMING_SNAKE_CASE" {
+        /// A digest still gathering items until its window closes.
+        Collecting,
+        /// Waiting to be sent, or to be tried again after a temporary failure.
+        Pending,
+        /// Accepted by the SMTP server (or written to the outbox directory).
+        Sent,
+        /// The provider reported it delivered.
+        Delivered,
+        /// Folded into a digest (`digest_id`), which is sent instead.
+        Batched,
+        /// Not sent: the address bounced for good or complained before.
+        Suppressed,
+        /// Gave up: a permanent refusal, or every try failed. `error_message` says why.
+        Failed,
+        /// Sent, then reported bounced for good.
+        Bounced,
+        /// Sent, then the recipient marked it as spam.
+        Complained,
+    }
 }
 
-stored_enum!(EmailStatus {
-    Collecting = "COLLECTING",
-    Pending = "PENDING",
-    Sent = "SENT",
-    Delivered = "DELIVERED",
-    Batched = "BATCHED",
-    Suppressed = "SUPPRESSED",
-    Failed = "FAILED",
-    Bounced = "BOUNCED",
-    Complained = "COMPLAINED",
-});
-
-/// Why an address is suppressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SuppressionReason {
-    Bounce,
-    Complaint,
+listed_enum! { $
+    /// Why an address is suppressed.
+    pub enum SuppressionReason, suppression_reasons, "SCREAMING_SNAKE_CASE" { Bounce, Complaint }
 }
-
-stored_enum!(SuppressionReason {
-    Bounce = "BOUNCE",
-    Complaint = "COMPLAINT"
-});
 
 /// Addresses compare without case (the local part is case-sensitive in theory, never in practice).
 pub fn normalize_address(address: &str) -> String {
@@ -233,25 +172,20 @@ mod tests {
 
     #[test]
     fn template_names_round_trip_and_every_kind_with_a_template_maps_back() {
-        for t in EmailTemplate::ALL {
+        for &t in EmailTemplate::ALL {
             assert_eq!(t.as_str().parse::<EmailTemplate>(), Ok(t));
         }
-        for kind in NotificationKind::ALL {
+        assert_eq!(
+            EmailTemplate::Reminder24hStudent.as_str(),
+            "reminder_24h_student"
+        );
+        assert_eq!(EmailTemplate::Reminder1h.as_str(), "reminder_1h");
+        for &kind in NotificationKind::ALL {
             if let Some(t) = EmailTemplate::for_platform_kind(kind) {
                 assert_eq!(t.kind(), kind, "{t:?}");
             }
         }
-        for s in [
-            EmailStatus::Collecting,
-            EmailStatus::Pending,
-            EmailStatus::Sent,
-            EmailStatus::Delivered,
-            EmailStatus::Batched,
-            EmailStatus::Suppressed,
-            EmailStatus::Failed,
-            EmailStatus::Bounced,
-            EmailStatus::Complained,
-        ] {
+        for &s in EmailStatus::ALL {
             assert_eq!(s.as_str().parse::<EmailStatus>(), Ok(s));
         }
     }
@@ -259,7 +193,8 @@ mod tests {
     #[test]
     fn only_matches_and_system_updates_wait_for_a_digest() {
         let digestible: Vec<_> = NotificationKind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|k| is_digestible(*k))
             .collect();
         assert_eq!(

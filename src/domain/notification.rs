@@ -4,84 +4,34 @@
 pub mod messages;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::domain::time::TimeZone;
 
-/// What a notification is about. The same words as the API's `NotificationType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum NotificationKind {
-    NewMentorMatch,
-    SessionReminder,
-    SessionConfirmation,
-    SessionCancelled,
-    SessionRescheduled,
-    FeedbackRequest,
-    SystemUpdate,
-    PaymentReceipt,
-    TrialBooking,
-    DemoCall,
-    MentorOnboarding,
-    ProfileVerification,
-    SupportTicket,
-    SubscriptionUpdate,
-    CalendarConflict,
-    CalendarDisconnected,
+listed_enum! { $
+    /// What a notification is about. The same words as the API's `NotificationType`.
+    pub enum NotificationKind, notification_kinds, "SCREAMING_SNAKE_CASE" {
+        NewMentorMatch,
+        SessionReminder,
+        SessionConfirmation,
+        SessionCancelled,
+        SessionRescheduled,
+        FeedbackRequest,
+        SystemUpdate,
+        PaymentReceipt,
+        TrialBooking,
+        DemoCall,
+        MentorOnboarding,
+        ProfileVerification,
+        SupportTicket,
+        SubscriptionUpdate,
+        CalendarConflict,
+        CalendarDisconnected,
+    }
 }
 
-stored_enum!(NotificationKind {
-    NewMentorMatch = "NEW_MENTOR_MATCH",
-    SessionReminder = "SESSION_REMINDER",
-    SessionConfirmation = "SESSION_CONFIRMATION",
-    SessionCancelled = "SESSION_CANCELLED",
-    SessionRescheduled = "SESSION_RESCHEDULED",
-    FeedbackRequest = "FEEDBACK_REQUEST",
-    SystemUpdate = "SYSTEM_UPDATE",
-    PaymentReceipt = "PAYMENT_RECEIPT",
-    TrialBooking = "TRIAL_BOOKING",
-    DemoCall = "DEMO_CALL",
-    MentorOnboarding = "MENTOR_ONBOARDING",
-    ProfileVerification = "PROFILE_VERIFICATION",
-    SupportTicket = "SUPPORT_TICKET",
-    SubscriptionUpdate = "SUBSCRIPTION_UPDATE",
-    CalendarConflict = "CALENDAR_CONFLICT",
-    CalendarDisconnected = "CALENDAR_DISCONNECTED",
-});
-
-impl NotificationKind {
-    pub const ALL: [NotificationKind; 16] = [
-        NotificationKind::NewMentorMatch,
-        NotificationKind::SessionReminder,
-        NotificationKind::SessionConfirmation,
-        NotificationKind::SessionCancelled,
-        NotificationKind::SessionRescheduled,
-        NotificationKind::FeedbackRequest,
-        NotificationKind::SystemUpdate,
-        NotificationKind::PaymentReceipt,
-        NotificationKind::TrialBooking,
-        NotificationKind::DemoCall,
-        NotificationKind::MentorOnboarding,
-        NotificationKind::ProfileVerification,
-        NotificationKind::SupportTicket,
-        NotificationKind::SubscriptionUpdate,
-        NotificationKind::CalendarConflict,
-        NotificationKind::CalendarDisconnected,
-    ];
-}
-
-/// Where a notification is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Channel {
-    InApp,
-    Email,
-    Sms,
-}
-
-stored_enum!(Channel { InApp = "IN_APP", Email = "EMAIL", Sms = "SMS" });
-
-impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::InApp, Channel::Email, Channel::Sms];
+listed_enum! { $
+    /// Where a notification is delivered.
+    pub enum Channel, channels, "SCREAMING_SNAKE_CASE" { InApp, Email, Sms }
 }
 
 /// A user's choice for one (kind, channel), or the default where they made none.
@@ -177,14 +127,14 @@ mod tests {
 
     #[test]
     fn stored_names_round_trip() {
-        for kind in NotificationKind::ALL {
+        for &kind in NotificationKind::ALL {
             assert_eq!(kind.as_str().parse::<NotificationKind>(), Ok(kind));
         }
-        for channel in Channel::ALL {
+        for &channel in Channel::ALL {
             assert_eq!(channel.as_str().parse::<Channel>(), Ok(channel));
         }
         assert!("SESSION_CANCELED".parse::<NotificationKind>().is_err());
-        for kind in NotificationKind::ALL {
+        for &kind in NotificationKind::ALL {
             let json = serde_json::to_value(kind).unwrap();
             assert_eq!(json, serde_json::json!(kind.as_str()));
         }

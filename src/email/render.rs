@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn every_template_renders_with_the_brand_and_a_one_line_subject() {
-        for template in EmailTemplate::ALL {
+        for &template in EmailTemplate::ALL {
             let r = render(template, &sample(template), &brand(), &Tracking::none()).unwrap();
             assert!(
                 !r.subject.is_empty() && !r.subject.contains('\n'),

@@ -16,33 +16,19 @@ use crate::domain::slots::in_zone;
 use crate::error::AppError;
 use crate::service::bookings as svc;
 
-mirror_enum!(
+domain::frequencies!(mirror_enum
     /// How many sessions a week.
-    Frequency = domain::Frequency { OnceWeekly, TwiceWeekly, ThriceWeekly }
+    Frequency = domain::
 );
-mirror_enum!(
+domain::booking_kinds!(mirror_enum
     /// A regular (paid, recurring) booking or a single free trial session.
-    BookingType = domain::BookingKind { Regular, Trial }
+    BookingType = domain::
 );
-mirror_enum!(
-    BookingStatus = domain::BookingStatus {
-        Pending,
-        Confirmed,
-        Cancelled,
-        Completed
-    }
-);
-mirror_enum!(
-    SessionStatus = domain::SessionStatus {
-        Scheduled,
-        Cancelled,
-        Completed,
-        NoShow
-    }
-);
-mirror_enum!(
+domain::booking_statuses!(mirror_enum BookingStatus = domain::);
+domain::session_statuses!(mirror_enum SessionStatus = domain::);
+domain::payment_statuses!(mirror_enum
     /// `FREE` for trials; `PENDING` until a payment integration settles a regular booking.
-    PaymentStatus = domain::PaymentStatus { Free, Pending, Paid, Failed, Refunded }
+    PaymentStatus = domain::
 );
 
 /// An instant with the offset the caller's zone has then.

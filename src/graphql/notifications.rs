@@ -15,30 +15,13 @@ use crate::domain::slots::in_zone;
 use crate::service::notifications::PreferenceChange;
 use crate::service::notifications::{self as svc, seq_of_cursor, SendNotification};
 
-mirror_enum!(
+crate::domain::notification::notification_kinds!(mirror_enum
     /// What a notification is about.
-    NotificationType = domain::NotificationKind {
-        NewMentorMatch,
-        SessionReminder,
-        SessionConfirmation,
-        SessionCancelled,
-        SessionRescheduled,
-        FeedbackRequest,
-        SystemUpdate,
-        PaymentReceipt,
-        TrialBooking,
-        DemoCall,
-        MentorOnboarding,
-        ProfileVerification,
-        SupportTicket,
-        SubscriptionUpdate,
-        CalendarConflict,
-        CalendarDisconnected,
-    }
+    NotificationType = domain::
 );
-mirror_enum!(
+crate::domain::notification::channels!(mirror_enum
     /// Where notifications are delivered.
-    NotificationChannel = domain::Channel { InApp, Email, Sms }
+    NotificationChannel = domain::
 );
 
 /// One in-app notification. Times carry the offset of the reader's zone.
