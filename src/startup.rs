@@ -17,7 +17,7 @@ use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, SocketsPerUser};
-use crate::integrations::mailer::{FileMailer, Mailer, SmtpMailer};
+use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{self, JobRunner, RunnerConfig};
 use crate::pubsub::{EventBus, InProcessBus, RedisBus};

@@ -1,10 +1,10 @@
 //! Email rules: which templates exist and which notification kind each belongs to (preferences are
 //! per kind), which kinds wait to be batched into a digest, an email's life (`EmailStatus`), and
-//! how an SMTP reply or a provider's report is classified. The invite format is in `invite`, the
-//! providers' webhook payloads in `webhook`.
+//! how an SMTP reply or a provider's report is classified. The invite format is in `invite`, what
+//! providers report in `report`.
 
 pub mod invite;
-pub mod webhook;
+pub mod report;
 
 use super::notification::NotificationKind;
 

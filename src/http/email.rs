@@ -19,8 +19,10 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::domain::email::webhook::{parse_sendgrid, parse_sns, SnsMessage, WebhookError};
 use crate::error::AppError;
+use crate::integrations::email::sendgrid::parse_sendgrid;
+use crate::integrations::email::ses::{parse_sns, SnsMessage};
+use crate::integrations::email::WebhookError;
 use crate::service::email::WebhookOutcome;
 
 /// A transparent 1x1 GIF.

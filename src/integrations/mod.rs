@@ -1,4 +1,6 @@
-//! Adapters to the outside world, each behind a trait: meeting rooms and mail; calendars later.
+//! Adapters to the outside, by kind: email (SMTP, files, provider webhooks), meeting rooms, and next
+//! calendar providers and payments. Each sits behind a trait the services use.
 
-pub mod mailer;
+pub mod calendar;
+pub mod email;
 pub mod meeting;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::auth::join::JoinLinks;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::integrations::mailer::Mailer;
+use crate::integrations::email::mailer::Mailer;
 use crate::integrations::meeting::MeetingProvider;
 use crate::pubsub::EventBus;
 

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::email::Brand;
-use crate::integrations::mailer::Mailer;
+use crate::integrations::email::mailer::Mailer;
 
 /// What writing an email needs: the look, the sender, and how links are made.
 pub struct Outbox {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::EmailService;
-use crate::domain::email::webhook::{DeliveryKind, DeliveryReport};
+use crate::domain::email::report::{DeliveryKind, DeliveryReport};
 use crate::domain::email::{normalize_address, EmailStatus, SuppressionReason};
 use crate::entity::{email_notification as row, email_suppression};
 use crate::error::{AppError, AppResult};

@@ -1,44 +1,12 @@
-//! What email providers report after sending, parsed from their webhook payloads into one shape.
-//!
-//! - SendGrid's Event Webhook: a JSON array of events (`email`, `event`, `timestamp`, ...). Our own
-//!   email id travels as the custom argument `email_id`; `smtp-id` is our `Message-ID`.
-//! - Amazon SES through SNS: an SNS envelope whose `Message` is a JSON string with
-//!   `notificationType` (or `eventType`, with configuration sets) and the `mail` it concerns.
-//!
-//! A payload is parsed whole before anything is applied: one bad event rejects the lot.
+//! Amazon SES through SNS: an SNS envelope whose `Message` is a JSON string with
+//! `notificationType` (or `eventType`, with configuration sets) and the `mail` it concerns; and the
+//! envelope's own subscription handshake.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::normalize_address;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryKind {
-    Delivered,
-    Bounce {
-        permanent: bool,
-    },
-    Complaint,
-    Open,
-    Click {
-        url: Option<String>,
-    },
-    /// A known event that changes nothing here (processed, deferred, dropped, unsubscribe, send...).
-    Noted,
-}
-
-/// One provider report about one recipient of one email.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryReport {
-    pub address: String,
-    /// Our email id, when the provider echoed it back.
-    pub email_id: Option<String>,
-    /// Our `Message-ID` (with angle brackets), when the provider echoed it back.
-    pub message_id: Option<String>,
-    pub kind: DeliveryKind,
-    pub at: DateTime<Utc>,
-    pub detail: Option<String>,
-}
+use super::payload::{address, malformed, text, WebhookError};
+use crate::domain::email::report::{DeliveryKind, DeliveryReport};
 
 /// What an SNS envelope held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,97 +17,6 @@ pub enum SnsMessage {
         subscribe_url: String,
     },
     UnsubscribeConfirmation,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
-    #[error("the body is not JSON: {0}")]
-    NotJson(String),
-    #[error("{0}")]
-    Malformed(String),
-    #[error("unknown event type {0:?}")]
-    UnknownEvent(String),
-}
-
-fn malformed(what: impl Into<String>) -> WebhookError {
-    WebhookError::Malformed(what.into())
-}
-
-fn text<'a>(v: &'a Value, key: &str, at: &str) -> Result<&'a str, WebhookError> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| malformed(format!("{at}: `{key}` must be a non-empty string")))
-}
-
-fn address(raw: &str, at: &str) -> Result<String, WebhookError> {
-    let a = normalize_address(raw);
-    match a.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && domain.contains('.') => Ok(a),
-        _ => Err(malformed(format!("{at}: {raw:?} is not an email address"))),
-    }
-}
-
-/// Parses SendGrid's Event Webhook body.
-pub fn parse_sendgrid(body: &[u8]) -> Result<Vec<DeliveryReport>, WebhookError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
-    let events = value
-        .as_array()
-        .ok_or_else(|| malformed("the body must be a JSON array of events"))?;
-    if events.is_empty() {
-        return Err(malformed("the array holds no events"));
-    }
-    events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| sendgrid_event(e, &format!("event {i}")))
-        .collect()
-}
-
-fn sendgrid_event(e: &Value, at: &str) -> Result<DeliveryReport, WebhookError> {
-    if !e.is_object() {
-        return Err(malformed(format!("{at}: must be an object")));
-    }
-    let event = text(e, "event", at)?;
-    let seconds = e
-        .get("timestamp")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| malformed(format!("{at}: `timestamp` must be an integer")))?;
-    let when = Utc
-        .timestamp_opt(seconds, 0)
-        .single()
-        .ok_or_else(|| malformed(format!("{at}: `timestamp` {seconds} is out of range")))?;
-    let kind = match event {
-        "delivered" => DeliveryKind::Delivered,
-        "bounce" => DeliveryKind::Bounce {
-            // `blocked` is a refusal that may pass later (reputation, content); `bounce` is final.
-            permanent: e.get("type").and_then(Value::as_str) != Some("blocked"),
-        },
-        "spamreport" => DeliveryKind::Complaint,
-        "open" => DeliveryKind::Open,
-        "click" => DeliveryKind::Click {
-            url: e.get("url").and_then(Value::as_str).map(str::to_string),
-        },
-        "processed" | "deferred" | "dropped" | "unsubscribe" | "group_unsubscribe"
-        | "group_resubscribe" => DeliveryKind::Noted,
-        other => return Err(WebhookError::UnknownEvent(other.to_string())),
-    };
-    let detail = ["reason", "response", "status"]
-        .iter()
-        .find_map(|k| e.get(*k).and_then(Value::as_str))
-        .map(str::to_string);
-    Ok(DeliveryReport {
-        address: address(text(e, "email", at)?, at)?,
-        email_id: e
-            .get("email_id")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        message_id: e.get("smtp-id").and_then(Value::as_str).map(str::to_string),
-        kind,
-        at: when,
-        detail,
-    })
 }
 
 /// Parses an SNS HTTP delivery carrying SES notifications.
@@ -334,54 +211,9 @@ fn ses_notification(n: &Value) -> Result<Vec<DeliveryReport>, WebhookError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
 
-    #[test]
-    fn sendgrid_events_of_every_kind_parse() {
-        let body = json!([
-            {"email": "A@x.com", "timestamp": 1700000000, "event": "delivered", "email_id": "e1", "smtp-id": "<e1@x>"},
-            {"email": "a@x.com", "timestamp": 1700000001, "event": "bounce", "type": "bounce", "reason": "550 no such user"},
-            {"email": "a@x.com", "timestamp": 1700000002, "event": "bounce", "type": "blocked"},
-            {"email": "a@x.com", "timestamp": 1700000003, "event": "spamreport"},
-            {"email": "a@x.com", "timestamp": 1700000004, "event": "click", "url": "https://x.com/a"},
-            {"email": "a@x.com", "timestamp": 1700000005, "event": "deferred", "response": "451"}
-        ]);
-        let r = parse_sendgrid(body.to_string().as_bytes()).unwrap();
-        assert_eq!(r[0].address, "a@x.com");
-        assert_eq!(r[0].email_id.as_deref(), Some("e1"));
-        assert_eq!(r[1].kind, DeliveryKind::Bounce { permanent: true });
-        assert_eq!(r[1].detail.as_deref(), Some("550 no such user"));
-        assert_eq!(r[2].kind, DeliveryKind::Bounce { permanent: false });
-        assert_eq!(r[3].kind, DeliveryKind::Complaint);
-        assert_eq!(
-            r[4].kind,
-            DeliveryKind::Click {
-                url: Some("https://x.com/a".into())
-            }
-        );
-        assert_eq!(r[5].kind, DeliveryKind::Noted);
-    }
-
-    #[test]
-    fn bad_sendgrid_bodies_are_refused_whole() {
-        let cases: [&[u8]; 7] = [
-            b"not json",
-            b"{}",
-            b"[]",
-            br#"[{"email":"a@x.com","timestamp":1,"event":"exploded"}]"#,
-            br#"[{"email":"a@x.com","event":"open"}]"#,
-            br#"[{"email":"nobody","timestamp":1,"event":"open"}]"#,
-            br#"[{"email":"a@x.com","timestamp":1,"event":"open"}, 7]"#,
-        ];
-        for body in cases {
-            assert!(
-                parse_sendgrid(body).is_err(),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-        }
-    }
+    use super::*;
 
     fn sns(message: Value) -> Vec<u8> {
         json!({"Type": "Notification", "MessageId": "m", "Message": message.to_string()})

@@ -1,26 +1,9 @@
-//! Meeting rooms: one per session, behind [`MeetingProvider`].
-//!
 //! The built-in provider needs no account: it names a room with 128 random bits under a base URL
-//! (Jitsi Meet by default, which opens a room on first visit). Clients never see this URL directly;
-//! they get the service's time-limited `/join/{sessionId}` link, which redirects to it.
+//! (Jitsi Meet by default, which opens a room on first visit).
 
-use chrono::{DateTime, Utc};
 use rand::RngCore;
 
-/// What a provider may need to set up a room.
-pub struct RoomRequest<'a> {
-    pub session_id: &'a str,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub title: &'a str,
-}
-
-#[async_trait::async_trait]
-pub trait MeetingProvider: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-    /// The room URL for one session; every session gets its own.
-    async fn create_room(&self, request: &RoomRequest<'_>) -> anyhow::Result<String>;
-}
+use super::{MeetingProvider, RoomRequest};
 
 pub struct BuiltInRooms {
     base_url: String,
@@ -49,6 +32,8 @@ impl MeetingProvider for BuiltInRooms {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
 
     #[tokio::test]

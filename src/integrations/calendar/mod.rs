@@ -1,0 +1,168 @@
+//! Calendar providers (Google Calendar, Microsoft Graph, CalDAV) behind one trait, and the one error
+//! every provider answers with, typed by what the caller must do about it: wait (rate limited), read
+//! everything again (sync token expired), ask the mentor to reconnect (grant revoked), forget the
+//! thing (not found), or try later (upstream failure). The providers themselves come with their
+//! issues; the sync engine will talk only to this trait.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::interval::Interval;
+use crate::error::AppError;
+
+/// How a provider call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider asked us to slow down (HTTP 429, or 403 `rateLimitExceeded`, or 503 with
+    /// `Retry-After`); `retry_after` when it said how long.
+    #[error("rate limited")]
+    RateLimited { retry_after: Option<Duration> },
+    /// The incremental sync token is no longer valid (Google's 410 Gone): read everything again.
+    #[error("the sync token has expired")]
+    SyncTokenExpired,
+    /// The refresh token was revoked or expired (OAuth `invalid_grant`): the mentor must reconnect.
+    #[error("the grant was revoked: {reason}")]
+    GrantRevoked { reason: String },
+    /// The calendar or event no longer exists there.
+    #[error("not found")]
+    NotFound,
+    /// Anything else: a 5xx, a timeout, a body we cannot read. `status` when there was an answer.
+    #[error("upstream failure ({}): {message}", status.map_or("no answer".to_string(), |s| s.to_string()))]
+    Upstream {
+        status: Option<u16>,
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// The service error for a call to `provider` that failed this way, when the caller has nothing
+    /// better to do with it than tell the client.
+    pub fn into_app(self, provider: &'static str) -> AppError {
+        match self {
+            ProviderError::RateLimited { retry_after } => AppError::RateLimited {
+                message: format!("{provider} asked us to slow down; try again shortly"),
+                retry_after,
+            },
+            ProviderError::NotFound => AppError::NotFound(format!("{provider} has no such item")),
+            other => AppError::Upstream {
+                provider,
+                message: match &other {
+                    ProviderError::GrantRevoked { .. } => {
+                        "access was revoked; reconnect the calendar".to_string()
+                    }
+                    _ => "the provider could not be reached or refused the call".to_string(),
+                },
+                cause: Some(anyhow::Error::new(other)),
+            },
+        }
+    }
+}
+
+/// A calendar of the connected account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalCalendar {
+    pub id: String,
+    pub name: String,
+    pub primary: bool,
+}
+
+/// One page of changes to a calendar's busy time since a sync token (or everything, without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyChanges {
+    /// Busy intervals added or changed, by the provider's event id.
+    pub busy: Vec<(String, Interval)>,
+    /// Event ids whose busy time is gone (deleted, cancelled, now free).
+    pub removed: Vec<String>,
+    /// Pass this to read the next page, when there is one.
+    pub next_page: Option<String>,
+    /// Pass this to read the next changes, once the last page is read.
+    pub sync_token: Option<String>,
+}
+
+/// A platform session written to the mentor's calendar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEvent {
+    /// Our session id: the provider's event carries it, so that a retried write finds it.
+    pub session_id: String,
+    pub title: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub attendees: Vec<String>,
+}
+
+/// What every calendar provider offers the sync engine. `access` is a valid access token (the
+/// caller refreshes it).
+#[async_trait::async_trait]
+pub trait CalendarProvider: Send + Sync + 'static {
+    /// A name for logs and errors ("Google Calendar").
+    fn name(&self) -> &'static str;
+
+    async fn calendars(&self, access: &str) -> Result<Vec<ExternalCalendar>, ProviderError>;
+
+    /// Busy time changed in `calendar` since `sync_token` (`None`: a full read), one page at a time
+    /// (`page`: the previous answer's `next_page`).
+    async fn busy_changes(
+        &self,
+        access: &str,
+        calendar: &str,
+        sync_token: Option<&str>,
+        page: Option<&str>,
+    ) -> Result<BusyChanges, ProviderError>;
+
+    /// Creates or updates the event of a session; returns the provider's event id.
+    async fn put_session(
+        &self,
+        access: &str,
+        calendar: &str,
+        event: &SessionEvent,
+    ) -> Result<String, ProviderError>;
+
+    /// Deletes the event of a session (already gone is not an error).
+    async fn delete_session(
+        &self,
+        access: &str,
+        calendar: &str,
+        event_id: &str,
+    ) -> Result<(), ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_provider_failure_reaches_the_client_with_its_code() {
+        let limited = ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(20)),
+        }
+        .into_app("Google Calendar");
+        assert_eq!(limited.code(), "RATE_LIMITED");
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(20)));
+        assert_eq!(
+            ProviderError::NotFound.into_app("Outlook").code(),
+            "NOT_FOUND"
+        );
+        for failure in [
+            ProviderError::SyncTokenExpired,
+            ProviderError::GrantRevoked {
+                reason: "invalid_grant".into(),
+            },
+            ProviderError::Upstream {
+                status: Some(503),
+                message: "backend error".into(),
+            },
+        ] {
+            let app = failure.into_app("Google Calendar");
+            assert_eq!(app.code(), "UPSTREAM");
+            assert!(
+                app.to_string().starts_with("Google Calendar failed"),
+                "{app}"
+            );
+            assert!(
+                !app.to_string().contains("backend error"),
+                "details stay in the logs: {app}"
+            );
+        }
+    }
+}
