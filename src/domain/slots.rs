@@ -1,17 +1,20 @@
 //! The slot engine: weekly pattern + overrides + rules - busy time = bookable starts.
 //!
-//! Slots lie on a grid that starts at the start of each (merged) availability interval, with a step
-//! of the largest of 60, 30 or 15 minutes that divides the duration, else the duration itself. A slot
-//! is offered when it lies inside availability, starts no earlier than `now + minimum notice` and no
-//! later than `now + horizon`, lies inside the requested window, and does not overlap any busy
-//! interval widened by the buffer on both sides.
+//! Slots lie on a grid that starts at the start of each (merged) availability interval, wherever that
+//! start lies (days before the query's window, for blocks that touch across midnights), with a step
+//! of the largest of 60, 30 or 15 minutes that divides the duration, else the duration itself. An
+//! interval that has run for a week or more restarts its grid at 00:00 on each Monday in the mentor's
+//! zone (a mentor open around the clock has no start to lay it from). A slot is offered when it lies
+//! inside availability, starts no earlier than `now + minimum notice` and no later than
+//! `now + horizon`, lies inside the requested window, and does not overlap any busy interval widened
+//! by the buffer on both sides.
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 
 use super::error::{DomainError, DomainResult};
 use super::interval::{merge, Interval};
 use super::settings::BookingRules;
-use super::time::TimeZone;
+use super::time::{LocalTime, TimeZone};
 use super::wallclock::resolve_edge;
 use super::weekly::{DateOverrides, WeeklyPattern};
 use chrono::Datelike;
@@ -20,6 +23,12 @@ use chrono::Datelike;
 pub const MAX_WINDOW_DAYS: i64 = 90;
 /// Longest session a slot can be computed for.
 pub const MAX_DURATION_MINUTES: i32 = 24 * 60;
+/// An interval that has run this long restarts its grid at each Monday 00:00 in the mentor's zone.
+const GRID_RESTART_AFTER_DAYS: i64 = 7;
+/// How many days before the slots' reach the engine reads availability to find where a grid starts:
+/// a week for an interval that has run that long, a week to the Monday before the reach, a day's
+/// margin for the zone.
+pub const GRID_LOOKBACK_DAYS: i64 = 2 * GRID_RESTART_AFTER_DAYS + 1;
 
 /// Everything about a mentor that decides where slots can be.
 #[derive(Debug, Clone)]
@@ -162,6 +171,48 @@ fn local_dates(zone: TimeZone, from: DateTime<Utc>, to: DateTime<Utc>) -> (Naive
     )
 }
 
+/// The merged availability of the dates `first..=last`, from `days` when they hold them, and the
+/// instant where the first date begins (an interval starting there may have begun earlier).
+fn merged_from(
+    schedule: &Schedule,
+    days: Option<&DailyIntervals>,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> (Vec<Interval>, DateTime<Utc>) {
+    let available = days
+        .and_then(|d| d.merged(first, last))
+        .unwrap_or_else(|| availability_intervals(schedule, first, last));
+    (available, resolve_edge(schedule.zone, first, LocalTime::MIDNIGHT))
+}
+
+/// Where the grids of `interval` start: at its start (when it lies after `boundary`, the first
+/// instant read; an interval reaching back to it may have begun earlier), and again at every Monday
+/// 00:00 in `zone` at least [`GRID_RESTART_AFTER_DAYS`] after its start, inside it.
+fn grid_origins(interval: &Interval, boundary: DateTime<Utc>, zone: TimeZone) -> Vec<DateTime<Utc>> {
+    let known_start = interval.start > boundary;
+    let mut origins = Vec::new();
+    if known_start {
+        origins.push(interval.start);
+    }
+    let restart_from = interval.start + Duration::days(GRID_RESTART_AFTER_DAYS);
+    let tz = zone.tz();
+    let mut date = interval.start.with_timezone(&tz).date_naive();
+    let last = interval.end.with_timezone(&tz).date_naive();
+    while date <= last {
+        if date.weekday() == chrono::Weekday::Mon {
+            let monday = resolve_edge(zone, date, LocalTime::MIDNIGHT);
+            let restarts = !known_start || monday >= restart_from;
+            if restarts && monday > interval.start && monday < interval.end {
+                origins.push(monday);
+            }
+        }
+        date = date
+            .succ_opt()
+            .expect("dates stay far from chrono's limits");
+    }
+    origins
+}
+
 /// Where the slots of `query` can lie, given the rules and the time now: from the later of the window's
 /// start and `now + minimum notice`, to the end of the last start allowed by the window and the
 /// horizon. `None` when no slot can fit.
@@ -207,9 +258,13 @@ pub fn slots_outside(
     let earliest_start = reach.start;
     let latest_start = reach.end - duration;
     let (first, last) = local_dates(schedule.zone, reach.start, reach.end);
-    let available = days
-        .and_then(|d| d.merged(first, last))
-        .unwrap_or_else(|| availability_intervals(schedule, first, last));
+    let (mut available, mut boundary) = merged_from(schedule, days, first, last);
+    if available.first().is_some_and(|i| i.start <= boundary) {
+        // Availability runs into the first date from before it: read back far enough to find where
+        // its grid starts (rarely needed: blocks must touch across midnight there).
+        let earlier = first - Duration::days(GRID_LOOKBACK_DAYS);
+        (available, boundary) = merged_from(schedule, days, earlier, last);
+    }
     // Skip straight to the first blocked interval that can matter.
     let from = blocked.partition_point(|b| b.end <= reach.start);
     let blocked = &blocked[from..];
@@ -217,20 +272,25 @@ pub fn slots_outside(
     let mut slots = Vec::new();
     let mut next_busy = 0;
     for interval in available {
-        let mut start = interval.start;
-        if start < earliest_start {
-            start = next_on_grid(interval.start, step, earliest_start);
+        if interval.end < earliest_start {
+            continue;
         }
-        while start <= latest_start && start + duration <= interval.end {
-            let slot = Interval::new(start, start + duration);
-            while next_busy < blocked.len() && blocked[next_busy].end <= slot.start {
-                next_busy += 1;
-            }
-            match blocked.get(next_busy) {
-                Some(b) if b.start < slot.end => start = next_on_grid(interval.start, step, b.end),
-                _ => {
-                    slots.push(slot);
-                    start += step;
+        let origins = grid_origins(&interval, boundary, schedule.zone);
+        for (k, &origin) in origins.iter().enumerate() {
+            // Each grid runs until the next one starts.
+            let until = origins.get(k + 1).copied().unwrap_or(interval.end);
+            let mut start = next_on_grid(origin, step, earliest_start);
+            while start <= latest_start && start < until && start + duration <= interval.end {
+                let slot = Interval::new(start, start + duration);
+                while next_busy < blocked.len() && blocked[next_busy].end <= slot.start {
+                    next_busy += 1;
+                }
+                match blocked.get(next_busy) {
+                    Some(b) if b.start < slot.end => start = next_on_grid(origin, step, b.end),
+                    _ => {
+                        slots.push(slot);
+                        start += step;
+                    }
                 }
             }
         }

@@ -27,6 +27,7 @@ mod query_cost;
 mod schema;
 mod slots;
 mod smtp;
+mod time_differential;
 mod timeouts;
 mod two_nodes;
 mod ws;

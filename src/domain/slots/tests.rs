@@ -816,3 +816,99 @@ proptest! {
         prop_assert_eq!(seen_a, slots.iter().map(|s| s.start).collect::<Vec<_>>());
     }
 }
+
+/// The blocks Monday 23:00-24:00, Tuesday all day and Wednesday 00:00-01:00 form one interval from
+/// Monday 23:00. Its grid starts there, days before a window on Wednesday, and the answer is the same
+/// whatever the window's start: with 50-minute slots, Wednesday 00:00 is 30 steps from Monday 23:00.
+#[test]
+fn an_interval_days_long_lays_its_grid_from_its_start() {
+    let sch = schedule(
+        "UTC",
+        &[
+            (Weekday::Mon, "23:00", "24:00"),
+            (Weekday::Tue, "00:00", "24:00"),
+            (Weekday::Wed, "00:00", "01:00"),
+        ],
+        0,
+    );
+    let now = utc("2027-01-01T00:00:00Z");
+    let narrow = available_slots(
+        &sch,
+        &[],
+        &query("2027-01-06T00:00:00Z", "2027-01-06T01:00:00Z", 50),
+        now,
+    );
+    assert_eq!(starts(&narrow, "UTC"), ["2027-01-06T00:00:00+00:00"]);
+    let wide = available_slots(
+        &sch,
+        &[],
+        &query("2027-01-05T12:00:00Z", "2027-01-06T01:00:00Z", 50),
+        now,
+    );
+    assert_eq!(
+        starts(&wide, "UTC").last().map(String::as_str),
+        Some("2027-01-06T00:00:00+00:00")
+    );
+    // The same with minimum notice reaching into the interval: the grid does not follow the clock.
+    let noticed = Schedule {
+        rules: BookingRules::new(0, 60 * 30, 366, "").unwrap(),
+        ..sch.clone()
+    };
+    let late = available_slots(
+        &noticed,
+        &[],
+        &query("2027-01-04T00:00:00Z", "2027-01-06T01:00:00Z", 50),
+        utc("2027-01-04T18:00:00Z"),
+    );
+    assert_eq!(
+        starts(&late, "UTC").last().map(String::as_str),
+        Some("2027-01-06T00:00:00+00:00")
+    );
+}
+
+/// A mentor open around the clock all week has no block start: the grid starts again at 00:00 each
+/// Monday in their zone. Slots of the old grid still start before Monday 00:00 (one crosses it), and
+/// the new grid runs from there.
+#[test]
+fn around_the_clock_grid_restarts_each_monday() {
+    let all_week: Vec<(Weekday, &str, &str)> = crate::domain::time::WEEKDAYS
+        .iter()
+        .map(|d| (*d, "00:00", "24:00"))
+        .collect();
+    let sch = schedule("UTC", &all_week, 0);
+    let now = utc("2027-01-01T00:00:00Z");
+    let around_monday = |from: &str| {
+        let slots = available_slots(
+            &sch,
+            &[],
+            &query(from, "2027-01-11T02:00:00Z", 50),
+            now,
+        );
+        starts(&slots, "UTC")
+            .into_iter()
+            .filter(|s| s.as_str() >= "2027-01-10T22:00:00+00:00")
+            .collect::<Vec<_>>()
+    };
+    // Monday 4 January + 201 steps of 50 minutes = Sunday 10 January 23:30.
+    let expected = [
+        "2027-01-10T22:40:00+00:00",
+        "2027-01-10T23:30:00+00:00",
+        "2027-01-11T00:00:00+00:00",
+        "2027-01-11T00:50:00+00:00",
+    ];
+    assert_eq!(around_monday("2027-01-10T22:00:00Z"), expected);
+    assert_eq!(around_monday("2027-01-07T05:00:00Z"), expected, "whatever the window");
+    // In another zone, Monday 00:00 is the zone's.
+    let kolkata = schedule("Asia/Kolkata", &all_week, 0);
+    let slots = available_slots(
+        &kolkata,
+        &[],
+        &query("2027-01-10T18:00:00Z", "2027-01-10T20:00:00Z", 50),
+        now,
+    );
+    assert!(
+        starts(&slots, "Asia/Kolkata").contains(&"2027-01-11T00:00:00+05:30".to_string()),
+        "{:?}",
+        starts(&slots, "Asia/Kolkata")
+    );
+}

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::domain::interval::Interval;
 use crate::domain::slots::{
-    blocked_time, reach, slots_outside, DailyIntervals, Schedule, SlotQuery,
+    blocked_time, reach, slots_outside, DailyIntervals, Schedule, SlotQuery, GRID_LOOKBACK_DAYS,
 };
 use crate::domain::time::TimeZone;
 use crate::entity::availability_settings as settings;
@@ -89,6 +89,8 @@ impl SlotService {
             now + rules.horizon() + Duration::days(COVER_SLACK_DAYS) + margin,
         );
         let (first_date, last_date) = override_dates(covers.start, covers.end);
+        // Slots' grids may start up to GRID_LOOKBACK_DAYS before where they can lie.
+        let first_date = first_date - Duration::days(GRID_LOOKBACK_DAYS);
         let (weekly, overrides, mut busy, sessions) = tokio::try_join!(
             weekly_of(conn, mentor_id),
             overrides_of(conn, mentor_id, first_date, last_date),
