@@ -151,6 +151,11 @@ impl Db {
     }
 }
 
+/// A new opaque row id: time-ordered, so listings sorted by id follow creation.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// `query` with `FOR UPDATE` on PostgreSQL. SQLite has no row locks; its writes are serialized by the
 /// write gate of [`Db::begin_write`] instead.
 pub fn for_update<E: EntityTrait>(conn: &impl ConnectionTrait, query: Select<E>) -> Select<E> {

@@ -182,13 +182,20 @@ fn merged_from(
     let available = days
         .and_then(|d| d.merged(first, last))
         .unwrap_or_else(|| availability_intervals(schedule, first, last));
-    (available, resolve_edge(schedule.zone, first, LocalTime::MIDNIGHT))
+    (
+        available,
+        resolve_edge(schedule.zone, first, LocalTime::MIDNIGHT),
+    )
 }
 
 /// Where the grids of `interval` start: at its start (when it lies after `boundary`, the first
 /// instant read; an interval reaching back to it may have begun earlier), and again at every Monday
 /// 00:00 in `zone` at least [`GRID_RESTART_AFTER_DAYS`] after its start, inside it.
-fn grid_origins(interval: &Interval, boundary: DateTime<Utc>, zone: TimeZone) -> Vec<DateTime<Utc>> {
+fn grid_origins(
+    interval: &Interval,
+    boundary: DateTime<Utc>,
+    zone: TimeZone,
+) -> Vec<DateTime<Utc>> {
     let known_start = interval.start > boundary;
     let mut origins = Vec::new();
     if known_start {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::{bearer_token, Caller, Principal};
 use crate::error::AppResult;
 
-use super::AppState;
+use super::state::AppState;
 
 /// Verifies the bearer token, if any. A valid caller's local record is synced before anything runs.
 pub async fn caller(state: &AppState, authorization: Option<&str>) -> AppResult<Caller> {

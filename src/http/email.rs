@@ -18,7 +18,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use crate::error::AppError;
 use crate::integrations::email::sendgrid::parse_sendgrid;
 use crate::integrations::email::ses::{parse_sns, SnsMessage};

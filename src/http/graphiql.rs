@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
+use super::state::AppState;
 
 /// Where the page sends queries and opens sockets (the routes in `super::router`).
 const ENDPOINT: &str = "/graphql";

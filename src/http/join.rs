@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{auth, AppState};
+use super::auth;
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::domain::join::Door;
 use crate::domain::time::TimeZone;

@@ -12,48 +12,19 @@ mod notifications;
 mod parsed;
 mod rest;
 mod serve;
+mod state;
 mod ws;
-
-use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::watch;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::jwt::JwtKeys;
-use crate::config::{GraphqlSettings, HttpSettings, Secret, WebSocketSettings};
-use crate::graphql::AppSchema;
-use crate::service::Services;
 pub use graphql::PersistedQueries;
-use parsed::ParsedQueries;
 pub use serve::serve;
+pub use state::AppState;
 pub use ws::SocketsPerUser;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub schema: AppSchema,
-    pub services: Services,
-    pub jwt: Arc<JwtKeys>,
-    pub ws: WebSocketSettings,
-    /// Open sockets per user on this node (`WS_MAX_SOCKETS_PER_USER`).
-    pub sockets: SocketsPerUser,
-    /// Flips to `true` when the server starts shutting down; open sockets close with 1001.
-    pub shutdown: watch::Receiver<bool>,
-    /// `EMAIL_WEBHOOK_TOKEN`: what provider webhooks must carry; `None` turns them off.
-    pub email_webhook_token: Option<Secret>,
-    /// Documents of the queries seen so far, so that each text is parsed once.
-    pub parsed: Arc<ParsedQueries>,
-    /// Automatic persisted queries seen on this node.
-    pub persisted: Arc<PersistedQueries>,
-    /// The HTTP edge's limits and timeouts, and where GraphiQL's packages are.
-    pub http: HttpSettings,
-    /// GraphQL's limits (the budget of one request, the batch size).
-    pub graphql: GraphqlSettings,
-}
 
 pub fn router(state: AppState) -> Router {
     let edge = state.http.clone();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::rest::Signed;
-use super::AppState;
+use super::state::AppState;
 use crate::domain::notification::{Channel, NotificationKind, Preference};
 use crate::domain::slots::in_zone;
 use crate::domain::time::TimeZone;

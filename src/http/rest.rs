@@ -4,8 +4,9 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::auth;
 use super::error::ApiError;
-use super::{auth, AppState};
+use super::state::AppState;
 use crate::auth::Principal;
 
 /// The verified caller of a REST route; anything else answers 401.

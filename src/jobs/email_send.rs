@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::{enqueue_all, EnqueueOptions, Job, JobError, Registry};
-use crate::service::Services;
+use super::job::Job;
+use super::queue::{enqueue_all, EnqueueOptions};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmailSend {
@@ -36,17 +36,4 @@ pub async fn queue(
         })
         .collect();
     enqueue_all(conn, now, jobs).await
-}
-
-pub fn register(registry: &mut Registry, services: &Services) {
-    let email = services.email.clone();
-    registry.register(move |job: EmailSend| {
-        let email = email.clone();
-        async move { email.send(&job.email_id).await }
-    });
-}
-
-/// The error a send hands back to the runner: try again later.
-pub fn retry(message: impl Into<String>) -> JobError {
-    JobError::Retry(anyhow::anyhow!(message.into()))
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::{enqueue, EnqueueOptions, Job, JobError, Registry};
-use crate::service::Services;
+use super::job::Job;
+use super::queue::{enqueue, EnqueueOptions};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExtendBooking {
@@ -41,18 +41,4 @@ pub async fn schedule(
     )
     .await
     .map(|_| ())
-}
-
-pub fn register(registry: &mut Registry, services: &Services) {
-    let bookings = services.bookings.clone();
-    registry.register(move |job: ExtendBooking| {
-        let bookings = bookings.clone();
-        async move {
-            bookings
-                .extend_ongoing(&job.booking_id)
-                .await
-                .map(|_| ())
-                .map_err(|e| JobError::Retry(anyhow::anyhow!("{e}")))
-        }
-    });
 }

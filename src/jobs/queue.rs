@@ -10,9 +10,9 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+use super::job::Job;
+use crate::db::new_id;
 use crate::entity::job::{self, Column};
-use crate::jobs::Job;
-use crate::service::new_id;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

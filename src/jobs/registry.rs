@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 
-use crate::jobs::{Job, JobError};
+use super::job::{Job, JobError};
 
 /// A handler with its job type erased: parses the payload, then runs.
 type ErasedHandler = Arc<

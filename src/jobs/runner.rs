@@ -14,11 +14,13 @@ use sea_orm::DbErr;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::job::JobError;
+use super::registry::Registry;
+use super::{backoff, queue};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::entity::job;
-use crate::jobs::{backoff, queue, JobError, Registry};
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 4000;

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::{enqueue_all, EnqueueOptions, Job, JobError, Registry};
+use super::job::Job;
+use super::queue::{enqueue_all, EnqueueOptions};
 use crate::domain::timeline::{first_phase, Phase};
-use crate::service::Services;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionTimeline {
@@ -75,17 +75,4 @@ fn options(job: &SessionTimeline, at: DateTime<Utc>) -> EnqueueOptions {
             job.phase.as_str()
         )),
     }
-}
-
-pub fn register(registry: &mut Registry, services: &Services) {
-    let timeline = services.timeline.clone();
-    registry.register(move |job: SessionTimeline| {
-        let timeline = timeline.clone();
-        async move {
-            timeline
-                .run(&job)
-                .await
-                .map_err(|e| JobError::Retry(e.into()))
-        }
-    });
 }

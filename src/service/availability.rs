@@ -12,11 +12,11 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
-use super::new_id;
 use super::slots::SlotCache;
 use super::users::{find_mentor, User};
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
+use crate::db::new_id;
 use crate::db::{for_update, Db};
 use crate::domain::settings::BookingRules;
 use crate::domain::time::{weekday_from_index, weekday_index, LocalTime, TimeZone, WEEKDAYS};

@@ -9,9 +9,9 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use super::email::{self, Outbox};
-use super::new_id;
 use super::notifications::fan_out::Cast;
 use super::notifications::{self, Bells};
+use crate::db::new_id;
 use crate::domain::booking::ClashReason;
 use crate::entity::domain_event;
 use crate::error::AppResult;

@@ -117,8 +117,3 @@ impl Services {
         }
     }
 }
-
-/// A new opaque id: time-ordered, so listings sorted by id follow creation.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use mailparse::{MailHeaderMap, ParsedMail};
 use mentor_scheduler::auth::{Principal, Role};
 use mentor_scheduler::entity::{email_notification as email, email_suppression};
-use mentor_scheduler::jobs::{self, JobRunner, RunnerConfig};
+use mentor_scheduler::jobs::{JobRunner, RunnerConfig};
+use mentor_scheduler::startup::job_handlers;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -423,7 +424,7 @@ async fn drain_racing(app: &TestApp) {
     let second = JobRunner::new(
         app.services.db.clone(),
         app.services.clock.clone(),
-        Arc::new(jobs::registry(&app.services)),
+        Arc::new(job_handlers::registry(&app.services)),
         RunnerConfig {
             workers: 0,
             ..RunnerConfig::default()

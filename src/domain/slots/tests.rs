@@ -878,12 +878,7 @@ fn around_the_clock_grid_restarts_each_monday() {
     let sch = schedule("UTC", &all_week, 0);
     let now = utc("2027-01-01T00:00:00Z");
     let around_monday = |from: &str| {
-        let slots = available_slots(
-            &sch,
-            &[],
-            &query(from, "2027-01-11T02:00:00Z", 50),
-            now,
-        );
+        let slots = available_slots(&sch, &[], &query(from, "2027-01-11T02:00:00Z", 50), now);
         starts(&slots, "UTC")
             .into_iter()
             .filter(|s| s.as_str() >= "2027-01-10T22:00:00+00:00")
@@ -897,7 +892,11 @@ fn around_the_clock_grid_restarts_each_monday() {
         "2027-01-11T00:50:00+00:00",
     ];
     assert_eq!(around_monday("2027-01-10T22:00:00Z"), expected);
-    assert_eq!(around_monday("2027-01-07T05:00:00Z"), expected, "whatever the window");
+    assert_eq!(
+        around_monday("2027-01-07T05:00:00Z"),
+        expected,
+        "whatever the window"
+    );
     // In another zone, Monday 00:00 is the zone's.
     let kolkata = schedule("Asia/Kolkata", &all_week, 0);
     let slots = available_slots(

@@ -13,7 +13,7 @@
 
 mod media;
 mod params;
-mod persisted;
+pub(super) mod persisted;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Response as GqlResponse, ServerError, Variables};
@@ -25,10 +25,11 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{json, Value};
 
-use super::{auth, AppState};
 use crate::auth::Caller;
 use crate::graphql::cost::Budget;
 use crate::graphql::errors::gql;
+use crate::http::auth;
+use crate::http::state::AppState;
 use media::Media;
 use params::{Params, Refusal};
 pub use persisted::PersistedQueries;

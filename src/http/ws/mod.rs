@@ -15,7 +15,7 @@
 //! for the same user in a `ping` payload (`{"type":"ping","payload":{"authorization":"Bearer ..."}}`).
 
 mod screen;
-mod sockets;
+pub(super) mod sockets;
 
 use std::time::Duration;
 
@@ -31,8 +31,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{auth, AppState};
 use crate::auth::{bearer_token, Caller, Principal};
+use crate::http::auth;
+use crate::http::state::AppState;
 use screen::{Admission, ClientFrame, OpenSubscriptions};
 pub use sockets::SocketsPerUser;
 

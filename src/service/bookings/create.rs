@@ -6,6 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFi
 use super::check::clashes_for;
 use super::{constraint_to_conflict, BookingService, Session};
 use crate::auth::{Principal, Role};
+use crate::db::new_id;
 use crate::domain::booking::{
     comes_into_view, BookingKind, BookingPlan, BookingStatus, Frequency, PaymentStatus,
     SessionStatus, Span,
@@ -17,7 +18,6 @@ use crate::integrations::meeting::{MeetingProvider, RoomRequest};
 use crate::jobs::{extend_booking, session_timeline};
 use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
-use crate::service::new_id;
 use crate::service::users::find_mentor;
 
 const MAX_SUBJECT_CHARS: usize = 200;

@@ -12,12 +12,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use super::outbox::{model, render_tracked, NewEmail, Recipient};
 use super::Outbox;
 use crate::db::for_update;
+use crate::db::new_id;
 use crate::domain::email::{EmailStatus, EmailTemplate};
 use crate::email::{DigestItem, EmailView};
 use crate::entity::email_notification as row;
 use crate::error::{AppError, AppResult};
 use crate::jobs::email_send::{self, EmailSend};
-use crate::service::new_id;
 
 async fn collecting(conn: &impl ConnectionTrait, user_id: &str) -> AppResult<Option<row::Model>> {
     Ok(for_update(

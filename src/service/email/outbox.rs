@@ -13,6 +13,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{digest, Outbox};
+use crate::db::new_id;
 use crate::domain::email::invite::Invite;
 use crate::domain::email::{is_digestible, normalize_address, EmailStatus, EmailTemplate};
 use crate::domain::notification::Channel;
@@ -21,7 +22,6 @@ use crate::email::EmailView;
 use crate::entity::{email_notification as row, email_suppression};
 use crate::error::{AppError, AppResult};
 use crate::jobs::email_send::{self, EmailSend};
-use crate::service::new_id;
 use crate::service::notifications::muted;
 
 /// Who an email goes to.

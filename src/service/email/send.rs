@@ -16,19 +16,27 @@ use super::{digest, outbox, tracking, EmailService};
 use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
 use crate::email::mime::{self, Parts};
 use crate::entity::email_notification as row;
-use crate::error::{AppError, AppResult};
-use crate::jobs::email_send::retry;
-use crate::jobs::JobError;
+use crate::error::AppResult;
+
+/// What became of a try to send an email.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Sent, failed for good, suppressed, or already settled: nothing more to do.
+    Settled,
+    /// A temporary failure (said here): try again later.
+    TryAgain(String),
+}
 
 impl EmailService {
-    /// Sends `email_id` if it is still to be sent; a no-op for one already settled.
-    pub async fn send(&self, email_id: &str) -> Result<(), JobError> {
-        let Some(row) = self.ready(email_id).await.map_err(again)? else {
-            return Ok(());
+    /// Sends `email_id` if it is still to be sent; a no-op for one already settled. A failure to
+    /// read or write the database is an error (worth another try).
+    pub async fn send(&self, email_id: &str) -> AppResult<Sent> {
+        let Some(row) = self.ready(email_id).await? else {
+            return Ok(Sent::Settled);
         };
-        if self.is_suppressed(&row).await.map_err(again)? {
-            let settled = self.settle_alone(&row.id, EmailStatus::Suppressed).await;
-            return settled.map_err(again);
+        if self.is_suppressed(&row).await? {
+            self.settle_alone(&row.id, EmailStatus::Suppressed).await?;
+            return Ok(Sent::Settled);
         }
         let outcome = match self.message(&row) {
             Ok(message) => self.mailer.send(&row.id, &message).await,
@@ -36,8 +44,8 @@ impl EmailService {
         };
         match outcome {
             Ok(()) => {
-                let settled = self.settle_alone(&row.id, EmailStatus::Sent).await;
-                settled.map_err(again)
+                self.settle_alone(&row.id, EmailStatus::Sent).await?;
+                Ok(Sent::Settled)
             }
             Err(failure) => self.failed(&row, failure).await,
         }
@@ -92,7 +100,7 @@ impl EmailService {
         .map_err(|e| permanent(format!("building the message: {e}")))
     }
 
-    async fn failed(&self, row: &row::Model, failure: SendFailure) -> Result<(), JobError> {
+    async fn failed(&self, row: &row::Model, failure: SendFailure) -> AppResult<Sent> {
         let tries = row.retry_count + 1;
         let status = after_failure(&failure, tries, self.max_attempts);
         tracing::warn!(email_id = %row.id, tries, status = status.as_str(), error = failure.message(), "sending an email failed");
@@ -117,10 +125,10 @@ impl EmailService {
             write.commit().await?;
             AppResult::Ok(())
         };
-        settled.await.map_err(again)?;
+        settled.await?;
         match status {
-            EmailStatus::Pending => Err(retry(failure.message())),
-            _ => Ok(()),
+            EmailStatus::Pending => Ok(Sent::TryAgain(failure.message().to_string())),
+            _ => Ok(Sent::Settled),
         }
     }
 
@@ -131,11 +139,6 @@ impl EmailService {
         write.commit().await?;
         Ok(())
     }
-}
-
-/// A failure to read or write the database: the job tries again later.
-fn again(e: AppError) -> JobError {
-    JobError::Retry(e.into())
 }
 
 /// Moves a pending email to `status` (only from `PENDING`, so a late duplicate run cannot undo a

@@ -8,11 +8,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use serde::{Deserialize, Serialize};
 
 use super::Notification;
+use crate::db::new_id;
 use crate::domain::notification::{preference, Channel, Message};
 use crate::entity::{notification, notification_preference as pref};
 use crate::error::{AppError, AppResult};
 use crate::pubsub::{topic, EventBus};
-use crate::service::new_id;
 
 /// A notification to write for `to`, unless they switched its kind off in the app. `dedupe_key`
 /// names it for producers that may run twice: a second write with the same key is skipped.

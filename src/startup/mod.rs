@@ -1,5 +1,7 @@
 //! Building the application from settings and running it until a shutdown signal.
 
+pub mod job_handlers;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, SocketsPerUser};
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
-use crate::jobs::{self, JobRunner, RunnerConfig};
+use crate::jobs::{JobRunner, RunnerConfig};
 use crate::pubsub::{EventBus, InProcessBus, RedisBus};
 use crate::service::email::Outbox;
 use crate::service::{Adapters, Services};
@@ -139,7 +141,7 @@ impl Application {
         let jobs = JobRunner::new(
             services.db.clone(),
             clock,
-            Arc::new(jobs::registry(&services)),
+            Arc::new(job_handlers::registry(&services)),
             RunnerConfig::from_settings(&settings),
         );
         let jwt = Arc::new(JwtKeys::new(

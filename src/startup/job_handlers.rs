@@ -1,0 +1,44 @@
+//! The one place that wires every job kind to the service that runs it. Job files hold only their
+//! payload and enqueue helpers; services return their own errors, turned into the runner's here
+//! with their causes kept (see `JobError::from`).
+
+use crate::jobs::email_send::EmailSend;
+use crate::jobs::extend_booking::ExtendBooking;
+use crate::jobs::session_timeline::SessionTimeline;
+use crate::jobs::{JobError, Registry};
+use crate::service::email::Sent;
+use crate::service::Services;
+
+/// Every job kind this service runs. Register new kinds here.
+pub fn registry(services: &Services) -> Registry {
+    let mut registry = Registry::new();
+
+    let email = services.email.clone();
+    registry.register(move |job: EmailSend| {
+        let email = email.clone();
+        async move {
+            match email.send(&job.email_id).await? {
+                Sent::Settled => Ok(()),
+                // The email row counts its own tries; the runner's backoff spaces them.
+                Sent::TryAgain(why) => Err(JobError::Retry(anyhow::anyhow!(why))),
+            }
+        }
+    });
+
+    let bookings = services.bookings.clone();
+    registry.register(move |job: ExtendBooking| {
+        let bookings = bookings.clone();
+        async move {
+            bookings.extend_ongoing(&job.booking_id).await?;
+            Ok(())
+        }
+    });
+
+    let timeline = services.timeline.clone();
+    registry.register(move |job: SessionTimeline| {
+        let timeline = timeline.clone();
+        async move { Ok(timeline.run(&job).await?) }
+    });
+
+    registry
+}
