@@ -8,6 +8,17 @@ use chrono::{NaiveDate, Weekday};
 use super::error::{DomainError, DomainResult};
 use super::time::{weekday_index, LocalTime};
 
+/// Most blocks one bulk replace may send.
+pub const MAX_INPUT_BLOCKS: usize = 200;
+/// Blocks a weekly pattern may hold after merging, however it was built (so lists stay bounded).
+pub const MAX_WEEK_BLOCKS: usize = MAX_INPUT_BLOCKS;
+/// How far ahead an override may be set: the longest horizon, and today.
+pub const MAX_OVERRIDE_DAYS_AHEAD: i64 = 366;
+/// Most ranges on one date override.
+pub const MAX_OVERRIDE_RANGES: usize = 48;
+/// Most templates one mentor keeps.
+pub const MAX_TEMPLATES: usize = 50;
+
 /// A wall-clock range within one day, `start < end`, `end` at most `24:00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeRange {

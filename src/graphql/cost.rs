@@ -23,7 +23,7 @@ use async_graphql::{Positioned, ServerError, ServerResult, ValidationResult, Var
 use super::scalars::DateTime;
 use crate::domain::notification::{Channel, NotificationKind};
 use crate::domain::slots::{grid_step, MAX_WINDOW_DAYS};
-use crate::service::availability::{
+use crate::domain::weekly::{
     MAX_OVERRIDE_DAYS_AHEAD, MAX_OVERRIDE_RANGES, MAX_TEMPLATES, MAX_WEEK_BLOCKS,
 };
 use crate::service::page::MAX_PAGE;

@@ -9,8 +9,8 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use super::email::{self, Outbox};
-use super::notifications::fan_out::Cast;
 use super::notifications::{self, Bells};
+use super::store::cast::Cast;
 use crate::db::new_id;
 use crate::domain::booking::ClashReason;
 use crate::entity::domain_event;

@@ -1,13 +1,14 @@
 //! Use cases. One transaction per command; transport layers call these and nothing below them.
 
+pub mod after_commit;
 pub mod availability;
 pub mod bookings;
 pub mod email;
 pub mod events;
 pub mod notifications;
 pub mod page;
-pub mod schedule;
 pub mod slots;
+pub mod store;
 pub mod timeline;
 pub mod users;
 
@@ -64,6 +65,7 @@ impl Services {
         } = adapters;
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
         slot_cache.listen();
+        let after_commit = after_commit::AfterCommit::new(bus.clone(), slot_cache.clone());
         Services {
             timeline: Arc::new(timeline::TimelineService::new(
                 db.clone(),
@@ -82,13 +84,12 @@ impl Services {
             users: Arc::new(users::UserService::new(
                 db.clone(),
                 clock.clone(),
-                slot_cache.clone(),
+                after_commit.clone(),
             )),
             availability: Arc::new(availability::AvailabilityService::new(
                 db.clone(),
-                bus.clone(),
                 clock.clone(),
-                slot_cache.clone(),
+                after_commit.clone(),
             )),
             bookings: Arc::new(bookings::BookingService::new(
                 db.clone(),

@@ -20,7 +20,7 @@ use crate::entity::{booking, session};
 use crate::error::AppResult;
 use crate::jobs::session_timeline::{self, SessionTimeline};
 use crate::pubsub::EventBus;
-use crate::service::notifications::fan_out::Cast;
+use crate::service::store::cast::Cast;
 
 pub struct TimelineService {
     db: Db,

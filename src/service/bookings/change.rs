@@ -16,9 +16,9 @@ use crate::domain::recurrence::Occurrence;
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::jobs::session_timeline;
-use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
-use crate::service::users::find_user;
+use crate::service::store::settings::{lock_mentor, rules_of};
+use crate::service::store::users::find_user;
 
 impl BookingService {
     /// Cancels every future session and the booking; sessions already started or past stay as they are.
@@ -154,7 +154,7 @@ impl BookingService {
             .await?
             .ok_or_else(|| no_such("session"))?
             .mentor_id;
-        let mentor = find_user(&self.db, &mentor_id).await?;
+        let mentor = find_user(self.db.conn(), &mentor_id).await?;
         let write = self.db.begin_write().await?;
         let txn = &write.txn;
         let settings = lock_mentor(txn, &mentor, now).await?;

@@ -8,7 +8,9 @@ use crate::domain::recurrence::Occurrence;
 use crate::domain::settings::BookingRules;
 use crate::domain::time::TimeZone;
 use crate::error::AppResult;
-use crate::service::schedule::{busy_between, override_dates, schedule_of, sessions_between};
+use crate::service::store::schedule::{
+    busy_between, override_dates, schedule_of, sessions_between,
+};
 
 /// The clashes of `candidates` with the mentor's schedule (in `zone`, the mentor's current zone),
 /// busy time and other sessions (except `except`, a session being moved).

@@ -16,9 +16,9 @@ use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::{MeetingProvider, RoomRequest};
 use crate::jobs::{extend_booking, session_timeline};
-use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
-use crate::service::users::find_mentor;
+use crate::service::store::settings::{lock_mentor, rules_of};
+use crate::service::store::users::find_mentor;
 
 const MAX_SUBJECT_CHARS: usize = 200;
 const MAX_GOALS: usize = 20;
@@ -50,7 +50,7 @@ impl BookingService {
         p.require_role(Role::Student)?;
         let subject = clean_subject(&input.subject)?;
         let goals = clean_goals(&input.goals)?;
-        let mentor = find_mentor(&self.db, &input.mentor_id).await?;
+        let mentor = find_mentor(self.db.conn(), &input.mentor_id).await?;
         let now = self.clock.now();
 
         let write = self.db.begin_write().await?;

@@ -16,10 +16,10 @@ use crate::domain::time::TimeZone;
 use crate::entity::booking;
 use crate::error::{AppError, AppResult};
 use crate::jobs::extend_booking;
-use crate::service::availability::{lock_mentor, rules_of};
 use crate::service::events::{record, DomainEvent};
 use crate::service::notifications::Bells;
-use crate::service::users::find_user;
+use crate::service::store::settings::{lock_mentor, rules_of};
+use crate::service::store::users::find_user;
 
 /// What one extension run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl BookingService {
         else {
             return Ok(Extended::default());
         };
-        let mentor = find_user(&self.db, &found.mentor_id).await?;
+        let mentor = find_user(self.db.conn(), &found.mentor_id).await?;
         let write = self.db.begin_write().await?;
         let txn = &write.txn;
         let settings = lock_mentor(txn, &mentor, now).await?;

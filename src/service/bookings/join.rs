@@ -4,7 +4,7 @@ use super::{no_such, BookingService, Session};
 use crate::domain::join::{door, Door};
 use crate::domain::time::TimeZone;
 use crate::error::AppResult;
-use crate::service::users::find_user;
+use crate::service::store::users::find_user;
 
 /// What a participant finds at the door.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ impl BookingService {
             .await?
             .filter(|s| s.is_participant(user_id))
             .ok_or_else(|| no_such("session"))?;
-        let zone = find_user(&self.db, user_id).await?.time_zone;
+        let zone = find_user(self.db.conn(), user_id).await?.time_zone;
         let door = door(
             session.status,
             session.start_at,

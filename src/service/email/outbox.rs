@@ -22,7 +22,7 @@ use crate::email::EmailView;
 use crate::entity::{email_notification as row, email_suppression};
 use crate::error::{AppError, AppResult};
 use crate::jobs::email_send::{self, EmailSend};
-use crate::service::notifications::muted;
+use crate::service::store::preferences::muted;
 
 /// Who an email goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,8 +21,9 @@ use crate::email::EmailView;
 use crate::entity::session;
 use crate::error::AppResult;
 use crate::service::events::DomainEvent;
-use crate::service::notifications::fan_out::{admins, Cast};
-use crate::service::users::User;
+use crate::service::store::cast::Cast;
+use crate::service::store::users::admins;
+use crate::service::store::users::User;
 
 fn recipient(u: &User) -> Recipient {
     Recipient {

@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::Notification;
 use crate::db::new_id;
-use crate::domain::notification::{preference, Channel, Message};
-use crate::entity::{notification, notification_preference as pref};
+use crate::domain::notification::{Channel, Message};
+use crate::entity::notification;
 use crate::error::{AppError, AppResult};
 use crate::pubsub::{topic, EventBus};
+use crate::service::store::preferences::muted;
 
 /// A notification to write for `to`, unless they switched its kind off in the app. `dedupe_key`
 /// names it for producers that may run twice: a second write with the same key is skipped.
@@ -134,32 +135,6 @@ pub async fn deliver(
         ));
     }
     Ok(bells)
-}
-
-/// (user, kind) pairs among `users` whose `channel` the user switched off.
-pub(crate) async fn muted<'a>(
-    conn: &impl ConnectionTrait,
-    users: impl IntoIterator<Item = &'a str>,
-    channel: Channel,
-) -> AppResult<HashSet<(String, &'static str)>> {
-    let users: HashSet<&str> = users.into_iter().collect();
-    if users.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let stored = pref::Entity::find()
-        .filter(pref::Column::UserId.is_in(users))
-        .filter(pref::Column::Channel.eq(channel.as_str()))
-        .filter(pref::Column::Enabled.eq(false))
-        .all(conn)
-        .await?;
-    Ok(stored
-        .into_iter()
-        .filter_map(|row| {
-            let kind = row.kind.parse().ok()?;
-            let p = preference(kind, channel, Some(row.enabled));
-            (!p.enabled).then(|| (row.user_id, kind.as_str()))
-        })
-        .collect())
 }
 
 /// Reserves `count` numbers for the user: bumps their counter row (creating it), which locks it until

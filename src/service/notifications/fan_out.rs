@@ -4,74 +4,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::Outgoing;
-use crate::auth::Role;
-use crate::domain::booking::BookingKind;
-use crate::domain::notification::messages::{self, Addressed, BookingFacts, Party};
-use crate::entity::{booking, session, user};
-use crate::error::{AppError, AppResult};
+use crate::domain::notification::messages::{self, Addressed, Party};
+use crate::entity::session;
+use crate::error::AppResult;
 use crate::service::events::DomainEvent;
-use crate::service::users::{users_by_id, User};
-
-/// The booking and the people a message about it may go to.
-pub(crate) struct Cast {
-    pub booking: booking::Model,
-    pub mentor: User,
-    pub student: User,
-}
-
-impl Cast {
-    pub async fn load(conn: &impl ConnectionTrait, booking_id: &str) -> AppResult<Cast> {
-        let booking = booking::Entity::find_by_id(booking_id)
-            .one(conn)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("booking {booking_id} vanished")))?;
-        let mut users = users_by_id(
-            conn,
-            &[booking.mentor_id.clone(), booking.student_id.clone()],
-        )
-        .await?;
-        let missing = |id: &str| AppError::Internal(anyhow::anyhow!("user {id} vanished"));
-        let mentor = users
-            .remove(&booking.mentor_id)
-            .ok_or_else(|| missing(&booking.mentor_id))?;
-        let student = users
-            .remove(&booking.student_id)
-            .ok_or_else(|| missing(&booking.student_id))?;
-        Ok(Cast {
-            booking,
-            mentor,
-            student,
-        })
-    }
-
-    pub fn facts(&self) -> BookingFacts<'_> {
-        BookingFacts {
-            booking_id: &self.booking.id,
-            subject: &self.booking.subject,
-            trial: self.booking.kind == BookingKind::Trial.as_str(),
-            mentor: party(&self.mentor),
-            student: party(&self.student),
-        }
-    }
-}
-
-pub(crate) fn party(u: &User) -> Party<'_> {
-    Party {
-        id: &u.id,
-        name: &u.name,
-        zone: u.time_zone,
-    }
-}
-
-pub(crate) async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {
-    user::Entity::find()
-        .filter(user::Column::Role.eq(Role::Admin.as_str()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(User::try_from)
-        .collect()
-}
+use crate::service::store::cast::{party, Cast};
+use crate::service::store::users::admins;
 
 async fn session_starts(
     conn: &impl ConnectionTrait,

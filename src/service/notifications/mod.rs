@@ -17,7 +17,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use deliver::muted;
 pub use deliver::{deliver, Bells, Outgoing};
 pub(crate) use fan_out::for_event;
 pub use preferences::PreferenceChange;

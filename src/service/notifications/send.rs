@@ -8,7 +8,7 @@ use crate::auth::{Principal, Role};
 use crate::domain::notification::{Message, NotificationKind};
 use crate::error::{AppError, AppResult};
 use crate::service::email;
-use crate::service::users::users_by_id;
+use crate::service::store::users::users_by_id;
 
 pub const MAX_RECIPIENTS: usize = 1000;
 const MAX_TITLE: usize = 200;

@@ -10,9 +10,6 @@ use sea_orm::EntityTrait;
 
 use self::cache::MentorTimes;
 pub use self::cache::SlotCache;
-use super::availability::rules_of;
-use super::schedule::{busy_between, override_dates, overrides_of, sessions_between, weekly_of};
-use super::users::find_mentor;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::domain::interval::Interval;
@@ -22,6 +19,11 @@ use crate::domain::slots::{
 use crate::domain::time::TimeZone;
 use crate::entity::availability_settings as settings;
 use crate::error::AppResult;
+use crate::service::store::schedule::{
+    busy_between, override_dates, overrides_of, sessions_between, weekly_of,
+};
+use crate::service::store::settings::rules_of;
+use crate::service::store::users::find_mentor;
 
 /// Busy time is read this far beyond the span slots can reach, which covers any buffer (at most
 /// 12 hours).
@@ -79,9 +81,10 @@ impl SlotService {
     /// Reads everything that decides the mentor's slots from now to past the horizon.
     async fn load(&self, mentor_id: &str, now: DateTime<Utc>) -> AppResult<MentorTimes> {
         let conn = self.db.conn();
-        let (mentor, settings_row) = tokio::try_join!(find_mentor(&self.db, mentor_id), async {
-            Ok(settings::Entity::find_by_id(mentor_id).one(conn).await?)
-        })?;
+        let (mentor, settings_row) =
+            tokio::try_join!(find_mentor(self.db.conn(), mentor_id), async {
+                Ok(settings::Entity::find_by_id(mentor_id).one(conn).await?)
+            })?;
         let (zone, rules) = rules_of(settings_row.as_ref(), &mentor)?;
         let margin = Duration::hours(BUSY_MARGIN_HOURS);
         let covers = Interval::new(
