@@ -42,6 +42,7 @@ impl Settings {
                 max_depth: vars.parse("GRAPHQL_MAX_DEPTH", "16")?,
                 max_complexity: vars.parse("GRAPHQL_MAX_COMPLEXITY", "100000")?,
                 max_batch: vars.parse("GRAPHQL_MAX_BATCH", "10")?,
+                max_query_bytes: vars.parse("GRAPHQL_MAX_QUERY_BYTES", "16384")?,
             },
             websocket: WebSocketSettings {
                 keepalive: vars.seconds("WS_KEEPALIVE_SECONDS", "25")?,
@@ -49,6 +50,7 @@ impl Settings {
                 max_subscriptions: vars.parse("WS_MAX_SUBSCRIPTIONS", "20")?,
                 max_sockets_per_user: vars.parse("WS_MAX_SOCKETS_PER_USER", "16")?,
                 send_timeout: vars.seconds("WS_SEND_TIMEOUT_SECONDS", "30")?,
+                max_messages_per_second: vars.parse("WS_MAX_MESSAGES_PER_SECOND", "50")?,
             },
             database: database(&vars, &server)?,
             auth: AuthSettings {
@@ -84,6 +86,10 @@ impl Settings {
         let positive = [
             ("GRAPHQL_MAX_BATCH", self.graphql.max_batch as u64),
             (
+                "GRAPHQL_MAX_QUERY_BYTES",
+                self.graphql.max_query_bytes as u64,
+            ),
+            (
                 "WS_MAX_SUBSCRIPTIONS",
                 self.websocket.max_subscriptions as u64,
             ),
@@ -94,6 +100,10 @@ impl Settings {
             (
                 "WS_SEND_TIMEOUT_SECONDS",
                 self.websocket.send_timeout.as_secs(),
+            ),
+            (
+                "WS_MAX_MESSAGES_PER_SECOND",
+                self.websocket.max_messages_per_second.into(),
             ),
             ("DB_LIVE_CONNECTIONS", self.database.live_connections.into()),
             (
@@ -162,7 +172,18 @@ fn http(vars: &Vars, server: &ServerSettings) -> anyhow::Result<HttpSettings> {
         graphiql_assets_dir: PathBuf::from(
             vars.or("GRAPHIQL_ASSETS_DIR", "web/graphiql/node_modules"),
         ),
+        rate_limit: rate_limit(vars)?,
     })
+}
+
+fn rate_limit(vars: &Vars) -> anyhow::Result<Option<RateLimitSettings>> {
+    let per_second: u32 = vars.parse("RATE_LIMIT_PER_SECOND", "30")?;
+    let burst: u32 = vars.parse("RATE_LIMIT_BURST", "60")?;
+    let Some(per_second) = std::num::NonZeroU32::new(per_second) else {
+        return Ok(None);
+    };
+    let burst = std::num::NonZeroU32::new(burst.max(per_second.get())).unwrap_or(per_second);
+    Ok(Some(RateLimitSettings { per_second, burst }))
 }
 
 fn database(vars: &Vars, server: &ServerSettings) -> anyhow::Result<DatabaseSettings> {

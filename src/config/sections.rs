@@ -43,13 +43,23 @@ pub struct HttpSettings {
     /// `HTTP_HEADER_TIMEOUT_SECONDS`: a request's headers must arrive within this (also how long an
     /// idle keep-alive connection stays open).
     pub header_timeout: Duration,
-    /// `HTTP_BODY_TIMEOUT_SECONDS`: a request body must arrive within this.
+    /// `HTTP_BODY_TIMEOUT_SECONDS`: a request body must arrive whole within this (408 otherwise).
     pub body_timeout: Duration,
     /// `HTTP_REQUEST_TIMEOUT_SECONDS`: a whole request (body, work, answer) gets this long.
     pub request_timeout: Duration,
     /// `GRAPHIQL_ASSETS_DIR`: the npm packages GraphiQL's page loads (`npm ci --prefix web/graphiql`
     /// installs them under `web/graphiql/node_modules`, the default).
     pub graphiql_assets_dir: PathBuf,
+    /// `RATE_LIMIT_PER_SECOND` and `RATE_LIMIT_BURST`: requests one caller (a signed-in user, else an
+    /// address) may make; `None` (a rate of 0) = no limit.
+    pub rate_limit: Option<RateLimitSettings>,
+}
+
+/// Requests per caller: a steady rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitSettings {
+    pub per_second: std::num::NonZeroU32,
+    pub burst: std::num::NonZeroU32,
 }
 
 /// GraphQL's limits.
@@ -62,6 +72,8 @@ pub struct GraphqlSettings {
     pub max_complexity: usize,
     /// `GRAPHQL_MAX_BATCH`: operations in one batched request.
     pub max_batch: usize,
+    /// `GRAPHQL_MAX_QUERY_BYTES`: the longest document, refused before it is parsed.
+    pub max_query_bytes: usize,
 }
 
 /// GraphQL over WebSocket.
@@ -78,6 +90,10 @@ pub struct WebSocketSettings {
     /// `WS_SEND_TIMEOUT_SECONDS`: a socket whose client does not take a message within this is
     /// dropped.
     pub send_timeout: Duration,
+    /// `WS_MAX_MESSAGES_PER_SECOND`: messages a socket's client may send a second (bursts of twice
+    /// that); past it the server stops reading the socket until the pace allows, so a flood slows
+    /// its sender down instead of the server.
+    pub max_messages_per_second: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! HTTP transport: routes, and the edge around them (CORS, timeouts, body limits, `nosniff`, tracing).
 
 mod auth;
+mod body_deadline;
 mod edge;
 mod email;
 mod error;
@@ -8,6 +9,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod join;
+mod limit;
 mod notifications;
 mod parsed;
 mod rest;
@@ -18,10 +20,10 @@ mod ws;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use graphql::PersistedQueries;
+pub use limit::CallerLimits;
 pub use serve::serve;
 pub use state::AppState;
 pub use ws::SocketsPerUser;
@@ -54,7 +56,14 @@ pub fn router(state: AppState) -> Router {
         // axum's body extractors honour DefaultBodyLimit; `/graphql` reads its body with the same
         // limit itself, so that a chunked body over it is 413 too.
         .layer(DefaultBodyLimit::max(edge.max_body_bytes))
-        .layer(RequestBodyTimeoutLayer::new(edge.body_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            edge.body_timeout,
+            body_deadline::whole_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.clone(),
+            limit::per_caller,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             edge.request_timeout,
             edge::deadline,

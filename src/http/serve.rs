@@ -5,13 +5,17 @@
 
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_io_timeout::TimeoutStream;
+use tower::util::MapRequest;
 
 use crate::config::HttpSettings;
 
@@ -31,9 +35,9 @@ pub async fn serve(
     // Every connection task holds a sender; when the last is gone, every connection has closed.
     let (open_tx, mut all_closed) = mpsc::channel::<()>(1);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, say: wait a moment rather than spin.
                     tracing::warn!(%error, "accepting a connection failed");
@@ -48,8 +52,13 @@ pub async fn serve(
         // A client that stops reading an answer holds the connection only this long.
         stream.set_write_timeout(Some(edge.request_timeout));
         let io = TokioIo::new(Box::pin(stream));
+        // The peer's address rides on every request, for limits counted per address.
+        let service = MapRequest::new(app.clone(), move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
         let connection = builder
-            .serve_connection(io, TowerToHyperService::new(app.clone()))
+            .serve_connection(io, TowerToHyperService::new(service))
             .with_upgrades();
         let mut stop = shutdown.clone();
         let open = open_tx.clone();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::graphql::persisted::PersistedQueries;
+use super::limit::CallerLimits;
 use super::parsed::ParsedQueries;
 use super::ws::sockets::SocketsPerUser;
 use crate::auth::jwt::JwtKeys;
@@ -32,4 +33,6 @@ pub struct AppState {
     pub http: HttpSettings,
     /// GraphQL's limits (the budget of one request, the batch size).
     pub graphql: GraphqlSettings,
+    /// Requests per caller (`RATE_LIMIT_*`); `None` = no limit.
+    pub limits: Option<Arc<CallerLimits>>,
 }

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
-use crate::http::{router, serve, AppState, SocketsPerUser};
+use crate::http::{router, serve, AppState, CallerLimits, SocketsPerUser};
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{JobRunner, RunnerConfig};
@@ -149,6 +149,10 @@ impl Application {
             settings.auth.jwt_issuer.clone(),
             settings.auth.jwt_audience.clone(),
         ));
+        let limits = settings
+            .http
+            .rate_limit
+            .map(|rate| CallerLimits::new(rate, jwt.clone()));
         let schema = build_schema(
             Some(services.clone()),
             Limits {
@@ -175,6 +179,7 @@ impl Application {
             persisted: Default::default(),
             http: settings.http.clone(),
             graphql: settings.graphql,
+            limits,
         };
         Ok(Application {
             listener,
@@ -208,6 +213,9 @@ impl Application {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let edge = self.state.http.clone();
+        if let Some(limits) = self.state.limits.clone() {
+            forget_idle_callers(limits, self.shutdown_tx.subscribe());
+        }
         let app = router(self.state);
         let jobs = self.jobs.start(self.shutdown_tx.subscribe());
         let stop_serving = self.shutdown_tx.subscribe();
@@ -238,6 +246,20 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every minute, forgets callers whose allowance is full again, so the counts stay as many as the
+/// callers of the last minute.
+fn forget_idle_callers(limits: Arc<CallerLimits>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = every.tick() => limits.forget_idle(),
+                _ = shutdown.changed() => break,
+            }
+        }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use mentor_scheduler::auth::Role;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -96,9 +97,9 @@ async fn a_body_that_stalls_gets_408() {
     );
 }
 
-#[tokio::test]
-async fn a_body_sent_a_byte_at_a_time_is_cut_off_by_the_request_deadline() {
-    let app = TestApp::spawn_with(Backend::Sqlite, SHORT).await.unwrap();
+/// Starts a `/graphql` POST whose body then comes a byte every half second (each byte well within
+/// any per-read deadline, the whole would take 40 s); returns the answer and when it came.
+async fn trickled_body(app: &TestApp) -> (String, Duration) {
     let mut stream = TcpStream::connect(&app.addr).await.unwrap();
     let body = format!(r#"{{"query":"{{ __typename }} # {}"}}"#, "z".repeat(60));
     stream
@@ -113,15 +114,73 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off_by_the_request_deadline() {
         .unwrap();
     let started = Instant::now();
     let (mut reader, mut writer) = stream.into_split();
-    // Each byte comes well within the body's per-read deadline, but the whole would take 40 s.
     let answer = tokio::select! {
         answer = read_until_closed(&mut reader, Duration::from_secs(10)) => answer,
         _ = trickle(&mut writer, body.as_bytes(), Duration::from_millis(500)) => panic!("the whole slow body went through"),
     };
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    (answer, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_body_sent_a_byte_at_a_time_gets_408_at_the_body_deadline() {
+    let app = TestApp::spawn_with(Backend::Sqlite, SHORT).await.unwrap();
+    let (answer, took) = trickled_body(&app).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
-        answer.contains("INTERNAL") && answer.contains("took longer than 3 s"),
+        answer.contains("BAD_USER_INPUT") && answer.contains("did not arrive in time"),
         "{answer}"
     );
-    assert!(started.elapsed() < Duration::from_secs(8));
+    // The body's own deadline (1 s), not the request's (3 s).
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_gets_503() {
+    // A body deadline longer than the request's: the request deadline cuts the trickle off.
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("HTTP_BODY_TIMEOUT_SECONDS", "30"),
+            ("HTTP_REQUEST_TIMEOUT_SECONDS", "2"),
+        ],
+    )
+    .await
+    .unwrap();
+    let (answer, took) = trickled_body(&app).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("INTERNAL") && answer.contains("took longer than 2 s"),
+        "{answer}"
+    );
+    assert!(took < Duration::from_secs(6), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_rest_body_sent_a_byte_at_a_time_gets_408_in_the_rest_shape() {
+    let app = TestApp::spawn_with(Backend::Sqlite, SHORT).await.unwrap();
+    let token = app
+        .user("cktrickler000000000000001", Role::Student, "Europe/London")
+        .await;
+    let mut stream = TcpStream::connect(&app.addr).await.unwrap();
+    let body = format!(r#"{{"channels":[], "pad":"{}"}}"#, "z".repeat(60));
+    stream
+        .write_all(
+            format!(
+                "PUT /notifications/preferences HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let answer = tokio::select! {
+        answer = read_until_closed(&mut reader, Duration::from_secs(10)) => answer,
+        _ = trickle(&mut writer, body.as_bytes(), Duration::from_millis(500)) => panic!("the whole slow body went through"),
+    };
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"BAD_USER_INPUT""#) && answer.contains("did not arrive in time"),
+        "{answer}"
+    );
 }

@@ -147,7 +147,10 @@ async fn subscribe_burst_on_many_sockets(app: TestApp) {
     );
 }
 
+/// The caller's rate is off here, so that the socket cap and the connection share are what is
+/// tested (`edge_limits` tests the rate on subscriptions).
 const BURST_SETTINGS: &[(&str, &str)] = &[
+    ("RATE_LIMIT_PER_SECOND", "0"),
     ("DB_MAX_CONNECTIONS", "4"),
     ("DB_LIVE_CONNECTIONS", "2"),
     ("WS_MAX_SUBSCRIPTIONS", "20"),

@@ -97,23 +97,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the request body is larger than {limit} bytes"),
         )),
-        Err(e) if is_timeout(e.as_ref()) => Err(Refusal::new(
+        Err(e) if crate::http::body_deadline::is_timeout(e.as_ref()) => Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
             "the request body did not arrive in time",
         )),
         Err(_) => Err(Refusal::bad("the request body could not be read")),
-    }
-}
-
-fn is_timeout(mut error: &(dyn std::error::Error + 'static)) -> bool {
-    loop {
-        if error.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        match error.source() {
-            Some(source) => error = source,
-            None => return false,
-        }
     }
 }
 
@@ -193,7 +181,14 @@ async fn run(
     let anonymous = matches!(caller, Caller::Anonymous);
     let budget = Budget::new(state.graphql.max_complexity);
     let mut answers = Vec::with_capacity(ops.len());
+    let max_query = state.graphql.max_query_bytes;
     for mut op in ops {
+        if op.query.as_ref().is_some_and(|q| q.len() > max_query) {
+            answers.push(Answer::Refused(Refusal::bad(format!(
+                "the query is longer than {max_query} bytes"
+            ))));
+            continue;
+        }
         match state.persisted.resolve(&mut op) {
             Err(refusal) => answers.push(Answer::Refused(refusal)),
             Ok(false) => answers.push(Answer::Refused(Refusal::persisted_query_not_found())),

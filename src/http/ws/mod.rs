@@ -162,12 +162,22 @@ async fn serve(state: AppState, socket: WebSocket) {
     let expiry = tokio::time::sleep_until(deadline(expires_at));
     tokio::pin!(expiry);
     let mut open = OpenSubscriptions::new(state.ws.max_subscriptions);
+    let pace = screen::pace(state.ws.max_messages_per_second);
+    // Set when the client sent faster than its pace: nothing is read until then (TCP pushes back).
+    let mut resume_at: Option<Instant> = None;
     // A client message the protocol had no room for yet; nothing more is read until it is taken.
     let mut waiting: Option<Vec<u8>> = None;
 
     loop {
         tokio::select! {
-            incoming = stream.next(), if waiting.is_none() => {
+            () = tokio::time::sleep_until(resume_at.unwrap_or_else(Instant::now)), if resume_at.is_some() => {
+                // The message read past the pace is paid for now, before the next is read.
+                resume_at = screen::paced(&pace).err().map(|wait| Instant::now() + wait);
+            }
+            incoming = stream.next(), if waiting.is_none() && resume_at.is_none() => {
+                if let Err(wait) = screen::paced(&pace) {
+                    resume_at = Some(Instant::now() + wait);
+                }
                 let raw = match incoming {
                     Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
                     Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
@@ -190,7 +200,25 @@ async fn serve(state: AppState, socket: WebSocket) {
                         out.close(4400, "Invalid message").await;
                         break;
                     }
-                    Some(ClientFrame::Subscribe { id }) => match open.admit(&id) {
+                    Some(ClientFrame::Subscribe { id, query_bytes })
+                        if query_bytes > state.graphql.max_query_bytes =>
+                    {
+                        let refusal = screen::too_long(protocol, &id, state.graphql.max_query_bytes);
+                        if !out.send(Message::Text(refusal.into())).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(ClientFrame::Subscribe { id, .. })
+                        if let Some(Err(wait)) = state.limits.as_ref().map(|l| l.check_user(&user_id)) =>
+                    {
+                        let refusal = screen::too_fast(protocol, &id, wait);
+                        if !out.send(Message::Text(refusal.into())).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(ClientFrame::Subscribe { id, .. }) => match open.admit(&id) {
                         Admission::Admit => {}
                         Admission::TooMany => {
                             let refusal = screen::too_many(protocol, &id, state.ws.max_subscriptions);

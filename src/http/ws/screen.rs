@@ -3,8 +3,12 @@
 //! subscriptions are open, so that one socket cannot open more than its share.
 
 use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 use async_graphql::http::WebSocketProtocols;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -13,8 +17,8 @@ use serde_json::{json, Value};
 pub enum ClientFrame {
     /// `connection_init`, with the whole message (its payload holds the token).
     Init(Value),
-    /// `subscribe` (`start` in the legacy protocol).
-    Subscribe { id: String },
+    /// `subscribe` (`start` in the legacy protocol), with the length of its document in bytes.
+    Subscribe { id: String, query_bytes: usize },
     /// `complete` (`stop`): the client ends a subscription.
     Complete { id: String },
     /// `ping`, possibly carrying a fresh token in its payload.
@@ -34,8 +38,15 @@ pub fn classify(raw: &[u8]) -> Option<ClientFrame> {
         "subscribe" | "start" => {
             // async-graphql would close with 1002 (fatal for the reference client) on a payload
             // that is not an object; refuse it as malformed instead.
-            value.get("payload").filter(|p| p.is_object())?;
-            ClientFrame::Subscribe { id: id()? }
+            let payload = value.get("payload").filter(|p| p.is_object())?;
+            let query_bytes = payload
+                .get("query")
+                .and_then(Value::as_str)
+                .map_or(0, str::len);
+            ClientFrame::Subscribe {
+                id: id()?,
+                query_bytes,
+            }
         }
         "complete" | "stop" => ClientFrame::Complete { id: id()? },
         "ping" => ClientFrame::Ping {
@@ -56,6 +67,21 @@ pub fn authorization(payload: &Value) -> Option<String> {
     } else {
         format!("Bearer {raw}")
     })
+}
+
+/// A socket's allowance of client messages: `per_second`, in bursts of twice that.
+pub fn pace(per_second: u32) -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::direct(
+        Quota::per_second(rate)
+            .allow_burst(rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN))),
+    )
+}
+
+/// Counts one client message; `Err` with how long to stop reading when the socket is past its pace.
+pub fn paced(pace: &DefaultDirectRateLimiter) -> Result<(), Duration> {
+    pace.check()
+        .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
 }
 
 /// Whether a new subscription may start.
@@ -130,10 +156,45 @@ impl OpenSubscriptions {
 /// The answer to a subscription refused for being one too many: an error for that id, after which
 /// the socket and its other subscriptions go on.
 pub fn too_many(protocol: WebSocketProtocols, id: &str, max: usize) -> String {
+    error_for(
+        protocol,
+        id,
+        &format!("this socket already has {max} subscriptions open; end one first"),
+        "RATE_LIMITED",
+    )
+}
+
+/// The answer to a subscription whose document is longer than `max` bytes (refused unparsed); the
+/// socket goes on.
+pub fn too_long(protocol: WebSocketProtocols, id: &str, max: usize) -> String {
+    error_for(
+        protocol,
+        id,
+        &format!("the query is longer than {max} bytes"),
+        "BAD_USER_INPUT",
+    )
+}
+
+/// The answer to a subscription past its user's rate (requests and subscriptions share it): try
+/// again after `wait`; the socket goes on.
+pub fn too_fast(protocol: WebSocketProtocols, id: &str, wait: std::time::Duration) -> String {
+    let seconds = wait.as_secs().max(1);
     let error = json!({
-        "message": format!("this socket already has {max} subscriptions open; end one first"),
-        "extensions": { "code": "RATE_LIMITED" },
+        "message": format!("too many subscriptions started; try again in {seconds} s"),
+        "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },
     });
+    framed(protocol, id, error)
+}
+
+fn error_for(protocol: WebSocketProtocols, id: &str, message: &str, code: &str) -> String {
+    framed(
+        protocol,
+        id,
+        json!({ "message": message, "extensions": { "code": code } }),
+    )
+}
+
+fn framed(protocol: WebSocketProtocols, id: &str, error: Value) -> String {
     match protocol {
         WebSocketProtocols::GraphQLWS => json!({ "id": id, "type": "error", "payload": [error] }),
         WebSocketProtocols::SubscriptionsTransportWS => {
@@ -156,7 +217,10 @@ mod tests {
         ));
         assert_eq!(
             frame(r#"{"type":"subscribe","id":"1","payload":{"query":"subscription{a}"}}"#),
-            Some(ClientFrame::Subscribe { id: "1".into() })
+            Some(ClientFrame::Subscribe {
+                id: "1".into(),
+                query_bytes: 15
+            })
         );
         assert_eq!(
             frame(r#"{"type":"stop","id":"1"}"#),
