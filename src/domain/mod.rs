@@ -57,6 +57,7 @@ macro_rules! listed_enum {
 pub mod booking;
 pub mod email;
 pub mod error;
+pub mod event;
 pub mod interval;
 pub mod join;
 pub mod notification;

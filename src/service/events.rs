@@ -1,129 +1,91 @@
-//! Domain events: what happened to bookings, recorded in the same transaction as the change.
+//! Recording domain events: each is written in the transaction of the change it tells of, then every
+//! consumer (in-app notifications, email; next, calendar writes and payment receipts) writes what
+//! the event calls for in the same transaction, and leaves what it owes after the commit (rings on
+//! the bus) in the transaction's [`Changes`].
 //!
-//! Recording an event also writes the in-app notifications and the emails it calls for, in the same
-//! transaction, and hands back the bells to ring once it commits. The payload is the whole event as JSON, tagged
-//! with its kind.
+//! Consumers implement [`EventConsumer`] where they live and are listed once, at start-up
+//! (`Services::new`): the recorder knows none of them, so none imports the recorder back into a circle.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
-use serde::{Deserialize, Serialize};
+use sea_orm::{DatabaseTransaction, EntityTrait, Set};
 
-use super::email::{self, Outbox};
-use super::notifications::{self, Bells};
+use super::after_commit::Changes;
 use super::store::cast::Cast;
 use crate::db::new_id;
-use crate::domain::booking::ClashReason;
+use crate::domain::event::DomainEvent;
 use crate::entity::domain_event;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DomainEvent {
-    BookingCreated {
-        booking_id: String,
-        session_ids: Vec<String>,
-    },
-    /// More sessions of an ongoing booking were created by the extension job.
-    SessionsAdded {
-        booking_id: String,
-        session_ids: Vec<String>,
-    },
-    BookingCancelled {
-        booking_id: String,
-        cancelled_session_ids: Vec<String>,
-        reason: Option<String>,
-    },
-    SessionCancelled {
-        booking_id: String,
-        session_id: String,
-        reason: Option<String>,
-    },
-    SessionRescheduled {
-        booking_id: String,
-        session_id: String,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        sequence: i32,
-    },
-    /// A session reached its end while scheduled.
-    SessionCompleted {
-        booking_id: String,
-        session_id: String,
-    },
-    /// An occurrence of an ongoing booking that could not be created when its week came into view.
-    OccurrenceSkipped {
-        booking_id: String,
-        slot: usize,
-        week: u32,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        #[serde(rename = "reasonCode")]
-        reason: ClashReason,
-    },
+/// What a consumer is told: the event, the booking's people (read once for every consumer), who
+/// caused it (`None`: the system), and when.
+pub struct Happened<'a> {
+    pub event: &'a DomainEvent,
+    pub cast: &'a Cast,
+    pub actor: Option<&'a str>,
+    pub now: DateTime<Utc>,
 }
 
-impl DomainEvent {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DomainEvent::BookingCreated { .. } => "BOOKING_CREATED",
-            DomainEvent::SessionsAdded { .. } => "SESSIONS_ADDED",
-            DomainEvent::BookingCancelled { .. } => "BOOKING_CANCELLED",
-            DomainEvent::SessionCancelled { .. } => "SESSION_CANCELLED",
-            DomainEvent::SessionRescheduled { .. } => "SESSION_RESCHEDULED",
-            DomainEvent::SessionCompleted { .. } => "SESSION_COMPLETED",
-            DomainEvent::OccurrenceSkipped { .. } => "OCCURRENCE_SKIPPED",
-        }
-    }
-
-    pub fn booking_id(&self) -> &str {
-        match self {
-            DomainEvent::BookingCreated { booking_id, .. }
-            | DomainEvent::SessionsAdded { booking_id, .. }
-            | DomainEvent::BookingCancelled { booking_id, .. }
-            | DomainEvent::SessionCancelled { booking_id, .. }
-            | DomainEvent::SessionRescheduled { booking_id, .. }
-            | DomainEvent::SessionCompleted { booking_id, .. }
-            | DomainEvent::OccurrenceSkipped { booking_id, .. } => booking_id,
-        }
-    }
-
-    fn session_id(&self) -> Option<&str> {
-        match self {
-            DomainEvent::SessionCancelled { session_id, .. }
-            | DomainEvent::SessionRescheduled { session_id, .. }
-            | DomainEvent::SessionCompleted { session_id, .. } => Some(session_id),
-            _ => None,
-        }
-    }
+/// Something that acts on every recorded event, inside the recording transaction.
+#[async_trait]
+pub trait EventConsumer: Send + Sync {
+    /// Writes what `happened` calls for with `txn`; whatever must wait for the commit goes in
+    /// `changes`. An error rolls the whole change back.
+    async fn consume(
+        &self,
+        txn: &DatabaseTransaction,
+        happened: &Happened<'_>,
+        changes: &mut Changes,
+    ) -> AppResult<()>;
 }
 
-/// Writes `event`, its notifications and its emails with the caller's connection (a transaction, so
-/// they commit with the change). Ring the returned bells after the commit.
-pub async fn record(
-    conn: &impl ConnectionTrait,
-    outbox: &Outbox,
-    event: &DomainEvent,
-    actor: Option<&str>,
-    now: DateTime<Utc>,
-) -> AppResult<Bells> {
-    let payload = serde_json::to_string(event)
-        .map_err(|e| crate::error::AppError::Internal(anyhow::Error::new(e)))?;
-    domain_event::Entity::insert(domain_event::ActiveModel {
-        id: Set(new_id()),
-        kind: Set(event.kind().into()),
-        booking_id: Set(Some(event.booking_id().into())),
-        session_id: Set(event.session_id().map(Into::into)),
-        actor_id: Set(actor.map(Into::into)),
-        payload: Set(payload),
-        occurred_at: Set(now),
-    })
-    .exec_without_returning(conn)
-    .await?;
-    // Everything told about the event is about this booking and its people: read them once.
-    let cast = Cast::load(conn, event.booking_id()).await?;
-    let outgoing = notifications::for_event(conn, &cast, event, actor).await?;
-    let bells = notifications::deliver(conn, outgoing, now).await?;
-    let emails = email::produce::for_event(conn, outbox, &cast, event, now).await?;
-    email::queue(conn, outbox, emails, now).await?;
-    Ok(bells)
+/// The recorder, with its consumers in the order they run.
+#[derive(Clone)]
+pub struct EventLog {
+    consumers: Arc<[Arc<dyn EventConsumer>]>,
+}
+
+impl EventLog {
+    pub fn new(consumers: Vec<Arc<dyn EventConsumer>>) -> Self {
+        EventLog {
+            consumers: consumers.into(),
+        }
+    }
+
+    /// Writes `event` with `txn` and runs every consumer on it; apply `changes` after the commit.
+    pub async fn record(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &DomainEvent,
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<()> {
+        let payload =
+            serde_json::to_string(event).map_err(|e| AppError::Internal(anyhow::Error::new(e)))?;
+        domain_event::Entity::insert(domain_event::ActiveModel {
+            id: Set(new_id()),
+            kind: Set(event.kind().into()),
+            booking_id: Set(Some(event.booking_id().into())),
+            session_id: Set(event.session_id().map(Into::into)),
+            actor_id: Set(actor.map(Into::into)),
+            payload: Set(payload),
+            occurred_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
+        let cast = Cast::load(txn, event.booking_id()).await?;
+        let happened = Happened {
+            event,
+            cast: &cast,
+            actor,
+            now,
+        };
+        for consumer in self.consumers.iter() {
+            consumer.consume(txn, &happened, changes).await?;
+        }
+        Ok(())
+    }
 }

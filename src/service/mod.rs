@@ -66,13 +66,20 @@ impl Services {
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
         slot_cache.listen();
         let after_commit = after_commit::AfterCommit::new(bus.clone(), slot_cache.clone());
+        // Every consumer of domain events, in the order they run (calendar writes and payment
+        // receipts join here).
+        let events = events::EventLog::new(vec![
+            Arc::new(notifications::InApp),
+            Arc::new(email::ByEmail::new(outbox.clone())),
+        ]);
         Services {
             timeline: Arc::new(timeline::TimelineService::new(
                 db.clone(),
-                bus.clone(),
                 clock.clone(),
                 join_links.clone(),
                 outbox.clone(),
+                events.clone(),
+                after_commit.clone(),
             )),
             email: Arc::new(email::EmailService::new(
                 db.clone(),
@@ -93,11 +100,10 @@ impl Services {
             )),
             bookings: Arc::new(bookings::BookingService::new(
                 db.clone(),
-                bus.clone(),
                 clock.clone(),
                 meetings,
-                outbox.clone(),
-                slot_cache.clone(),
+                events,
+                after_commit.clone(),
             )),
             slots: Arc::new(slots::SlotService::new(
                 db.clone(),

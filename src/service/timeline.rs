@@ -5,45 +5,52 @@
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    Set,
+};
 
+use super::after_commit::{AfterCommit, Changes};
 use super::email::{self, Outbox};
-use super::events::{record, DomainEvent};
-use super::notifications::{deliver, Bells, Outgoing};
+use super::events::EventLog;
+use super::notifications::{deliver, Outgoing};
 use crate::auth::join::JoinLinks;
 use crate::clock::Clock;
 use crate::db::{for_update, Db};
 use crate::domain::booking::{BookingStatus, SessionStatus};
+use crate::domain::event::DomainEvent;
 use crate::domain::notification::messages;
 use crate::domain::timeline::Phase;
 use crate::entity::{booking, session};
 use crate::error::AppResult;
 use crate::jobs::session_timeline::{self, SessionTimeline};
-use crate::pubsub::EventBus;
 use crate::service::store::cast::Cast;
 
 pub struct TimelineService {
     db: Db,
-    bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     join_links: Arc<JoinLinks>,
     outbox: Arc<Outbox>,
+    events: EventLog,
+    after_commit: AfterCommit,
 }
 
 impl TimelineService {
     pub fn new(
         db: Db,
-        bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         join_links: Arc<JoinLinks>,
         outbox: Arc<Outbox>,
+        events: EventLog,
+        after_commit: AfterCommit,
     ) -> Self {
         TimelineService {
             db,
-            bus,
             clock,
             join_links,
             outbox,
+            events,
+            after_commit,
         }
     }
 
@@ -63,17 +70,16 @@ impl TimelineService {
         if row.sequence != job.sequence || !scheduled {
             return Ok(());
         }
-        let bells = if job.phase.still_useful(row.start_at, now) {
+        let mut changes = self.after_commit.changes();
+        if job.phase.still_useful(row.start_at, now) {
             match job.phase {
                 Phase::Reminder24h | Phase::Reminder1h => {
                     self.remind(txn, &row, job.phase, now).await?
                 }
-                Phase::StartingSoon => self.starting_soon(txn, &row, now).await?,
-                Phase::Ended => complete(txn, &self.outbox, &row, now).await?,
+                Phase::StartingSoon => self.starting_soon(txn, &row, now, &mut changes).await?,
+                Phase::Ended => self.complete(txn, &row, now, &mut changes).await?,
             }
-        } else {
-            Bells::default()
-        };
+        }
         if let Some(next) = job.phase.next() {
             let next_job = SessionTimeline {
                 phase: next,
@@ -83,7 +89,7 @@ impl TimelineService {
                 .await?;
         }
         write.commit().await?;
-        bells.ring(self.bus.as_ref()).await;
+        changes.apply().await;
         Ok(())
     }
 
@@ -95,7 +101,7 @@ impl TimelineService {
         row: &session::Model,
         phase: Phase,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> AppResult<Bells> {
+    ) -> AppResult<()> {
         let emails = email::produce::reminders(txn, &self.outbox, row, phase, now).await?;
         email::queue(txn, &self.outbox, emails, now).await?;
         let flag = match phase {
@@ -107,7 +113,7 @@ impl TimelineService {
             .filter(session::Column::Id.eq(row.id.as_str()))
             .exec(txn)
             .await?;
-        Ok(Bells::default())
+        Ok(())
     }
 
     async fn starting_soon(
@@ -115,7 +121,8 @@ impl TimelineService {
         txn: &impl ConnectionTrait,
         row: &session::Model,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> AppResult<Bells> {
+        changes: &mut Changes,
+    ) -> AppResult<()> {
         let cast = Cast::load(txn, &row.booking_id).await?;
         let outgoing = messages::starting_soon(&cast.facts(), &row.id, row.start_at, |user| {
             self.join_links.url(&row.id, user, row.end_at)
@@ -127,18 +134,37 @@ impl TimelineService {
             dedupe_key: Some(format!("starting_soon:{}:{}", row.id, row.sequence)),
         })
         .collect();
-        deliver(txn, outgoing, now).await
+        deliver(txn, outgoing, now).await?.owe(changes);
+        Ok(())
+    }
+
+    /// Marks the session completed, and its booking too when it has a fixed end and nothing is left
+    /// scheduled; records `SESSION_COMPLETED` (which asks the student for feedback).
+    async fn complete(
+        &self,
+        txn: &DatabaseTransaction,
+        row: &session::Model,
+        now: chrono::DateTime<chrono::Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<()> {
+        mark_completed(txn, row, now).await?;
+        let completed = DomainEvent::SessionCompleted {
+            booking_id: row.booking_id.clone(),
+            session_id: row.id.clone(),
+        };
+        self.events
+            .record(txn, &completed, None, now, changes)
+            .await
     }
 }
 
 /// Marks the session completed, and its booking too when it has a fixed end and nothing is left
-/// scheduled; records `SESSION_COMPLETED` (which asks the student for feedback).
-async fn complete(
+/// scheduled.
+async fn mark_completed(
     txn: &impl ConnectionTrait,
-    outbox: &Outbox,
     row: &session::Model,
     now: chrono::DateTime<chrono::Utc>,
-) -> AppResult<Bells> {
+) -> AppResult<()> {
     session::Entity::update_many()
         .col_expr(
             session::Column::Status,
@@ -166,15 +192,5 @@ async fn complete(
             }
         }
     }
-    record(
-        txn,
-        outbox,
-        &DomainEvent::SessionCompleted {
-            booking_id: row.booking_id.clone(),
-            session_id: row.id.clone(),
-        },
-        None,
-        now,
-    )
-    .await
+    Ok(())
 }

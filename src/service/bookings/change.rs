@@ -11,12 +11,12 @@ use super::{
 use crate::auth::Principal;
 use crate::db::for_update;
 use crate::domain::booking::{BookingStatus, SessionStatus};
+use crate::domain::event::DomainEvent;
 use crate::domain::interval::Interval;
 use crate::domain::recurrence::Occurrence;
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::jobs::session_timeline;
-use crate::service::events::{record, DomainEvent};
 use crate::service::store::settings::{lock_mentor, rules_of};
 use crate::service::store::users::find_user;
 
@@ -78,20 +78,22 @@ impl BookingService {
         active.cancelled_at = Set(Some(now));
         active.updated_at = Set(now);
         let updated = booking::Entity::update(active).exec(txn).await?;
-        let bells = record(
-            txn,
-            &self.outbox,
-            &DomainEvent::BookingCancelled {
-                booking_id: id.into(),
-                cancelled_session_ids: future,
-                reason,
-            },
-            Some(&p.user_id),
-            now,
-        )
-        .await?;
+        let mut changes = self.changes_for(&updated.mentor_id);
+        self.events
+            .record(
+                txn,
+                &DomainEvent::BookingCancelled {
+                    booking_id: id.into(),
+                    cancelled_session_ids: future,
+                    reason,
+                },
+                Some(&p.user_id),
+                now,
+                &mut changes,
+            )
+            .await?;
         write.commit().await?;
-        self.announce(&updated.mentor_id, bells).await;
+        changes.apply().await;
         updated.try_into()
     }
 
@@ -118,20 +120,22 @@ impl BookingService {
         active.cancelled_at = Set(Some(now));
         active.updated_at = Set(now);
         let updated = session::Entity::update(active).exec(txn).await?;
-        let bells = record(
-            txn,
-            &self.outbox,
-            &DomainEvent::SessionCancelled {
-                booking_id,
-                session_id: id.into(),
-                reason,
-            },
-            Some(&p.user_id),
-            now,
-        )
-        .await?;
+        let mut changes = self.changes_for(&updated.mentor_id);
+        self.events
+            .record(
+                txn,
+                &DomainEvent::SessionCancelled {
+                    booking_id,
+                    session_id: id.into(),
+                    reason,
+                },
+                Some(&p.user_id),
+                now,
+                &mut changes,
+            )
+            .await?;
         write.commit().await?;
-        self.announce(&updated.mentor_id, bells).await;
+        changes.apply().await;
         updated.try_into()
     }
 
@@ -194,22 +198,24 @@ impl BookingService {
             .map_err(constraint_to_conflict)?;
         session_timeline::start(txn, now, [(id, sequence, updated.start_at, updated.end_at)])
             .await?;
-        let bells = record(
-            txn,
-            &self.outbox,
-            &DomainEvent::SessionRescheduled {
-                booking_id,
-                session_id: id.into(),
-                from,
-                to: start,
-                sequence,
-            },
-            Some(&p.user_id),
-            now,
-        )
-        .await?;
+        let mut changes = self.changes_for(&updated.mentor_id);
+        self.events
+            .record(
+                txn,
+                &DomainEvent::SessionRescheduled {
+                    booking_id,
+                    session_id: id.into(),
+                    from,
+                    to: start,
+                    sequence,
+                },
+                Some(&p.user_id),
+                now,
+                &mut changes,
+            )
+            .await?;
         write.commit().await?;
-        self.announce(&updated.mentor_id, bells).await;
+        changes.apply().await;
         updated.try_into()
     }
 }

@@ -11,12 +11,12 @@ use crate::domain::booking::{
     comes_into_view, BookingKind, BookingPlan, BookingStatus, Frequency, PaymentStatus,
     SessionStatus, Span,
 };
+use crate::domain::event::DomainEvent;
 use crate::domain::recurrence::{rrule, Occurrence};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::{MeetingProvider, RoomRequest};
 use crate::jobs::{extend_booking, session_timeline};
-use crate::service::events::{record, DomainEvent};
 use crate::service::store::settings::{lock_mentor, rules_of};
 use crate::service::store::users::find_mentor;
 
@@ -122,19 +122,21 @@ impl BookingService {
                 extend_booking::schedule(txn, now, &row.id, weeks, at).await?;
             }
         }
-        let bells = record(
-            txn,
-            &self.outbox,
-            &DomainEvent::BookingCreated {
-                booking_id: row.id.clone(),
-                session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
-            },
-            Some(&p.user_id),
-            now,
-        )
-        .await?;
+        let mut changes = self.changes_for(&row.mentor_id);
+        self.events
+            .record(
+                txn,
+                &DomainEvent::BookingCreated {
+                    booking_id: row.id.clone(),
+                    session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
+                },
+                Some(&p.user_id),
+                now,
+                &mut changes,
+            )
+            .await?;
         write.commit().await?;
-        self.announce(&row.mentor_id, bells).await;
+        changes.apply().await;
         tracing::info!(booking = %row.id, sessions = sessions.len(), "booking created");
         Ok((row.try_into()?, sessions))
     }

@@ -11,13 +11,12 @@ use super::check::clashes_for;
 use super::create::insert_sessions;
 use super::BookingService;
 use crate::domain::booking::{comes_into_view, BookingStatus};
+use crate::domain::event::DomainEvent;
 use crate::domain::recurrence::{expand, WeeklySlot};
 use crate::domain::time::TimeZone;
 use crate::entity::booking;
 use crate::error::{AppError, AppResult};
 use crate::jobs::extend_booking;
-use crate::service::events::{record, DomainEvent};
-use crate::service::notifications::Bells;
 use crate::service::store::settings::{lock_mentor, rules_of};
 use crate::service::store::users::find_user;
 
@@ -73,52 +72,39 @@ impl BookingService {
             .copied()
             .collect();
         let sessions = insert_sessions(txn, self.meetings.as_ref(), &row, &ok, now).await?;
-        let mut bells = Bells::default();
+        let mut changes = self.changes_for(&row.mentor_id);
         for clash in &clashes {
             let o = clash.occurrence;
-            bells.merge(
-                record(
-                    txn,
-                    &self.outbox,
-                    &DomainEvent::OccurrenceSkipped {
-                        booking_id: booking_id.into(),
-                        slot: o.slot,
-                        week: o.week,
-                        start: o.interval.start,
-                        end: o.interval.end,
-                        reason: clash.reason,
-                    },
-                    None,
-                    now,
-                )
-                .await?,
-            );
+            let skipped = DomainEvent::OccurrenceSkipped {
+                booking_id: booking_id.into(),
+                slot: o.slot,
+                week: o.week,
+                start: o.interval.start,
+                end: o.interval.end,
+                reason: clash.reason,
+            };
+            self.events
+                .record(txn, &skipped, None, now, &mut changes)
+                .await?;
         }
         if !sessions.is_empty() {
-            bells.merge(
-                record(
-                    txn,
-                    &self.outbox,
-                    &DomainEvent::SessionsAdded {
-                        booking_id: booking_id.into(),
-                        session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
-                    },
-                    None,
-                    now,
-                )
-                .await?,
-            );
+            let added = DomainEvent::SessionsAdded {
+                booking_id: booking_id.into(),
+                session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
+            };
+            self.events
+                .record(txn, &added, None, now, &mut changes)
+                .await?;
         }
         if let Some(at) = comes_into_view(zone, &slots, to_week) {
             extend_booking::schedule(txn, now, booking_id, to_week, at).await?;
         }
-        let mentor_id = row.mentor_id.clone();
         let mut active: booking::ActiveModel = row.into();
         active.weeks_created = Set(to_week as i32);
         active.updated_at = Set(now);
         booking::Entity::update(active).exec(txn).await?;
         write.commit().await?;
-        self.announce(&mentor_id, bells).await;
+        changes.apply().await;
         Ok(Extended {
             created: sessions.len(),
             skipped: clashes.len(),

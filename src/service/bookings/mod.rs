@@ -31,44 +31,40 @@ use crate::domain::time::TimeZone;
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::MeetingProvider;
-use crate::pubsub::EventBus;
-use crate::service::email::Outbox;
-use crate::service::notifications::Bells;
-use crate::service::slots::SlotCache;
+use crate::service::after_commit::{AfterCommit, Changes};
+use crate::service::events::EventLog;
 
 pub struct BookingService {
     db: Db,
-    bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     meetings: Arc<dyn MeetingProvider>,
-    outbox: Arc<Outbox>,
-    slot_cache: Arc<SlotCache>,
+    events: EventLog,
+    after_commit: AfterCommit,
 }
 
 impl BookingService {
     pub fn new(
         db: Db,
-        bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         meetings: Arc<dyn MeetingProvider>,
-        outbox: Arc<Outbox>,
-        slot_cache: Arc<SlotCache>,
+        events: EventLog,
+        after_commit: AfterCommit,
     ) -> Self {
         BookingService {
             db,
-            bus,
             clock,
             meetings,
-            outbox,
-            slot_cache,
+            events,
+            after_commit,
         }
     }
 
-    /// After a commit that placed, moved or freed sessions of `mentor_id`: drops the mentor's cached
-    /// slots everywhere, then rings the bells.
-    async fn announce(&self, mentor_id: &str, bells: Bells) {
-        self.slot_cache.changed(mentor_id).await;
-        bells.ring(self.bus.as_ref()).await;
+    /// The changes of a transaction that places, moves or frees sessions of `mentor_id` (its slots
+    /// change); events recorded in it add their rings.
+    fn changes_for(&self, mentor_id: &str) -> Changes {
+        let mut changes = self.after_commit.changes();
+        changes.slots_of(mentor_id);
+        changes
     }
 }
 

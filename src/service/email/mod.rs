@@ -15,6 +15,7 @@ use chrono::Duration;
 use lettre::message::Mailbox;
 
 pub use outbox::{queue, NewEmail, Recipient};
+pub use produce::ByEmail;
 pub use send::Sent;
 pub use tracking::{Click, WebhookOutcome};
 

@@ -7,20 +7,27 @@
 //! - the feedback request when a session ends, to the student;
 //! - platform notifications (`sendNotification`) with a template of their own.
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::sync::Arc;
 
-use super::{NewEmail, Outbox, Recipient};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::{queue, NewEmail, Outbox, Recipient};
 use crate::auth::Role;
 use crate::domain::booking::Frequency;
 use crate::domain::email::invite::{Invite, InviteMethod, Person, SessionEvent};
 use crate::domain::email::EmailTemplate;
+use crate::domain::event::DomainEvent;
 use crate::domain::notification::{local_time, Message};
 use crate::domain::timeline::Phase;
 use crate::email::EmailView;
 use crate::entity::session;
 use crate::error::AppResult;
-use crate::service::events::DomainEvent;
+use crate::service::after_commit::Changes;
+use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::cast::Cast;
 use crate::service::store::users::admins;
 use crate::service::store::users::User;
@@ -163,8 +170,41 @@ impl Writer<'_> {
     }
 }
 
+/// Emails for every booking event, queued in the outbox with the event (sent by the `email.send` job
+/// once it commits).
+pub struct ByEmail {
+    outbox: Arc<Outbox>,
+}
+
+impl ByEmail {
+    pub fn new(outbox: Arc<Outbox>) -> Self {
+        ByEmail { outbox }
+    }
+}
+
+#[async_trait]
+impl EventConsumer for ByEmail {
+    async fn consume(
+        &self,
+        txn: &DatabaseTransaction,
+        happened: &Happened<'_>,
+        _changes: &mut Changes,
+    ) -> AppResult<()> {
+        let emails = for_event(
+            txn,
+            &self.outbox,
+            happened.cast,
+            happened.event,
+            happened.now,
+        )
+        .await?;
+        queue(txn, &self.outbox, emails, happened.now).await?;
+        Ok(())
+    }
+}
+
 /// The emails `event` (about `cast`'s booking) calls for.
-pub async fn for_event(
+async fn for_event(
     conn: &impl ConnectionTrait,
     outbox: &Outbox,
     cast: &Cast,

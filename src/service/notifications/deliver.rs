@@ -13,6 +13,7 @@ use crate::domain::notification::{Channel, Message};
 use crate::entity::notification;
 use crate::error::{AppError, AppResult};
 use crate::pubsub::{topic, EventBus};
+use crate::service::after_commit::Changes;
 use crate::service::store::preferences::muted;
 
 /// A notification to write for `to`, unless they switched its kind off in the app. `dedupe_key`
@@ -58,6 +59,16 @@ impl Bells {
 
     pub fn merge(&mut self, other: Bells) {
         self.rings.extend(other.rings);
+    }
+
+    /// Leaves the rings with the rest of a transaction's changes, to go out after its commit.
+    pub fn owe(self, changes: &mut Changes) {
+        for (user_id, ring) in self.rings {
+            match serde_json::to_value(&ring) {
+                Ok(payload) => changes.ring(topic::user(&user_id), payload),
+                Err(e) => tracing::error!(error = %e, "cannot encode a notification ring"),
+            }
+        }
     }
 
     pub async fn ring(self, bus: &dyn EventBus) {

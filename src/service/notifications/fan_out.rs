@@ -1,15 +1,38 @@
-//! Turning a booking's domain event into in-app notifications for the people involved.
+//! Turning a booking's domain event into in-app notifications for the people involved: the
+//! consumer [`InApp`] writes them with the event and rings their owners after the commit.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
 
-use super::Outgoing;
+use super::{deliver, Outgoing};
+use crate::domain::event::DomainEvent;
 use crate::domain::notification::messages::{self, Addressed, Party};
 use crate::entity::session;
 use crate::error::AppResult;
-use crate::service::events::DomainEvent;
+use crate::service::after_commit::Changes;
+use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::cast::{party, Cast};
 use crate::service::store::users::admins;
+
+/// In-app notifications for every booking event.
+pub struct InApp;
+
+#[async_trait]
+impl EventConsumer for InApp {
+    async fn consume(
+        &self,
+        txn: &DatabaseTransaction,
+        happened: &Happened<'_>,
+        changes: &mut Changes,
+    ) -> AppResult<()> {
+        let outgoing = for_event(txn, happened.cast, happened.event, happened.actor).await?;
+        deliver(txn, outgoing, happened.now).await?.owe(changes);
+        Ok(())
+    }
+}
 
 async fn session_starts(
     conn: &impl ConnectionTrait,
@@ -29,7 +52,7 @@ async fn session_starts(
 
 /// The notifications `event` (about `cast`'s booking) calls for; `actor` (who caused it) is not told
 /// of their own change.
-pub(crate) async fn for_event(
+async fn for_event(
     conn: &impl ConnectionTrait,
     cast: &Cast,
     event: &DomainEvent,

@@ -6,7 +6,7 @@
 //! reader that has seen `n` has seen everything below it: catching up is `seq > last`.
 
 mod deliver;
-pub(crate) mod fan_out;
+mod fan_out;
 mod live;
 mod preferences;
 mod read;
@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use deliver::{deliver, Bells, Outgoing};
-pub(crate) use fan_out::for_event;
+pub use fan_out::InApp;
 pub use preferences::PreferenceChange;
 pub use send::{SendNotification, Sent};
 

@@ -1,0 +1,113 @@
+//! What happened to a booking, as recorded with the change that made it happen (and stored as JSON
+//! tagged with its kind). Consumers (in-app notifications, email, and next calendar writes and
+//! payment receipts) decide what each event calls for.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::booking::ClashReason;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum DomainEvent {
+    BookingCreated {
+        booking_id: String,
+        session_ids: Vec<String>,
+    },
+    /// More sessions of an ongoing booking were created by the extension job.
+    SessionsAdded {
+        booking_id: String,
+        session_ids: Vec<String>,
+    },
+    BookingCancelled {
+        booking_id: String,
+        cancelled_session_ids: Vec<String>,
+        reason: Option<String>,
+    },
+    SessionCancelled {
+        booking_id: String,
+        session_id: String,
+        reason: Option<String>,
+    },
+    SessionRescheduled {
+        booking_id: String,
+        session_id: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        sequence: i32,
+    },
+    /// A session reached its end while scheduled.
+    SessionCompleted {
+        booking_id: String,
+        session_id: String,
+    },
+    /// An occurrence of an ongoing booking that could not be created when its week came into view.
+    OccurrenceSkipped {
+        booking_id: String,
+        slot: usize,
+        week: u32,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        #[serde(rename = "reasonCode")]
+        reason: ClashReason,
+    },
+}
+
+impl DomainEvent {
+    /// The stored name of the event's kind (the JSON payload's `kind` too).
+    pub fn kind(&self) -> &'static str {
+        self.into()
+    }
+
+    pub fn booking_id(&self) -> &str {
+        match self {
+            DomainEvent::BookingCreated { booking_id, .. }
+            | DomainEvent::SessionsAdded { booking_id, .. }
+            | DomainEvent::BookingCancelled { booking_id, .. }
+            | DomainEvent::SessionCancelled { booking_id, .. }
+            | DomainEvent::SessionRescheduled { booking_id, .. }
+            | DomainEvent::SessionCompleted { booking_id, .. }
+            | DomainEvent::OccurrenceSkipped { booking_id, .. } => booking_id,
+        }
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            DomainEvent::SessionCancelled { session_id, .. }
+            | DomainEvent::SessionRescheduled { session_id, .. }
+            | DomainEvent::SessionCompleted { session_id, .. } => Some(session_id),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_is_the_payloads_tag() {
+        let event = DomainEvent::SessionCancelled {
+            booking_id: "b".into(),
+            session_id: "s".into(),
+            reason: None,
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["kind"], event.kind());
+        assert_eq!(event.kind(), "SESSION_CANCELLED");
+        let event = DomainEvent::OccurrenceSkipped {
+            booking_id: "b".into(),
+            slot: 0,
+            week: 1,
+            start: Utc::now(),
+            end: Utc::now(),
+            reason: ClashReason::SessionTaken,
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap()["kind"],
+            "OCCURRENCE_SKIPPED"
+        );
+        assert_eq!(event.kind(), "OCCURRENCE_SKIPPED");
+    }
+}
