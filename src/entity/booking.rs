@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::booking::{BookingKind, BookingStatus, Frequency, PaymentStatus};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "bookings")]
 pub struct Model {
@@ -10,9 +12,9 @@ pub struct Model {
     pub mentor_id: String,
     pub student_id: String,
     /// `REGULAR` | `TRIAL`.
-    pub kind: String,
+    pub kind: BookingKind,
     /// `ONCE_WEEKLY` | `TWICE_WEEKLY` | `THRICE_WEEKLY`.
-    pub frequency: String,
+    pub frequency: Frequency,
     pub subject: String,
     /// JSON array of strings.
     pub goals: String,
@@ -29,9 +31,9 @@ pub struct Model {
     pub start_at: DateTimeUtc,
     pub end_at: Option<DateTimeUtc>,
     /// `CONFIRMED` | `CANCELLED` | `COMPLETED` (`PENDING` is reserved for payment flows).
-    pub status: String,
+    pub status: BookingStatus,
     /// `FREE` | `PENDING` | `PAID` | `FAILED` | `REFUNDED`.
-    pub payment_status: String,
+    pub payment_status: PaymentStatus,
     pub calendar_link: Option<String>,
     pub cancel_reason: Option<String>,
     pub cancelled_by: Option<String>,

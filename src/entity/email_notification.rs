@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::email::EmailStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "email_notifications")]
 pub struct Model {
@@ -16,7 +18,7 @@ pub struct Model {
     /// JSON: what the template was rendered with.
     pub variables: String,
     /// See `domain::email::EmailStatus`.
-    pub status: String,
+    pub status: EmailStatus,
     /// The `Message-ID` header, stable across retries.
     pub message_id: String,
     pub subject: String,

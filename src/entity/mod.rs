@@ -14,4 +14,5 @@ pub mod notification;
 pub mod notification_counter;
 pub mod notification_preference;
 pub mod session;
+mod text_enum;
 pub mod user;

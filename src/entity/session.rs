@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::booking::SessionStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
@@ -21,7 +23,7 @@ pub struct Model {
     pub meeting_url: String,
     pub recording_url: Option<String>,
     /// `SCHEDULED` | `CANCELLED` | `COMPLETED` | `NO_SHOW`.
-    pub status: String,
+    pub status: SessionStatus,
     pub attended: bool,
     /// Raised on every reschedule (iCalendar `SEQUENCE`).
     pub sequence: i32,

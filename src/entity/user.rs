@@ -2,12 +2,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::auth::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub role: String,
+    pub role: Role,
     pub name: String,
     pub email: String,
     pub time_zone: String,

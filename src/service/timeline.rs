@@ -66,7 +66,7 @@ impl TimelineService {
         else {
             return Ok(());
         };
-        let scheduled = row.status == SessionStatus::Scheduled.as_str();
+        let scheduled = row.status == SessionStatus::Scheduled;
         if row.sequence != job.sequence || !scheduled {
             return Ok(());
         }
@@ -168,7 +168,7 @@ async fn mark_completed(
     session::Entity::update_many()
         .col_expr(
             session::Column::Status,
-            Expr::value(SessionStatus::Completed.as_str()),
+            Expr::value(SessionStatus::Completed),
         )
         .col_expr(session::Column::UpdatedAt, Expr::value(now))
         .filter(session::Column::Id.eq(row.id.as_str()))
@@ -176,7 +176,7 @@ async fn mark_completed(
         .await?;
     let left = session::Entity::find()
         .filter(session::Column::BookingId.eq(row.booking_id.as_str()))
-        .filter(session::Column::Status.eq(SessionStatus::Scheduled.as_str()))
+        .filter(session::Column::Status.eq(SessionStatus::Scheduled))
         .count(txn)
         .await?;
     if left == 0 {
@@ -184,9 +184,9 @@ async fn mark_completed(
             .one(txn)
             .await?
         {
-            if b.weeks.is_some() && b.status == BookingStatus::Confirmed.as_str() {
+            if b.weeks.is_some() && b.status == BookingStatus::Confirmed {
                 let mut active: booking::ActiveModel = b.into();
-                active.status = Set(BookingStatus::Completed.as_str().into());
+                active.status = Set(BookingStatus::Completed);
                 active.updated_at = Set(now);
                 booking::Entity::update(active).exec(txn).await?;
             }

@@ -3,6 +3,7 @@
 
 use futures::future::join_all;
 use mentor_scheduler::auth::Role;
+use mentor_scheduler::domain::booking::SessionStatus;
 use mentor_scheduler::entity::session;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -75,7 +76,7 @@ async fn postgres_refuses_overlapping_sessions_by_constraint() {
         .unwrap_err();
     assert!(error.to_string().contains("sessions_no_overlap"), "{error}");
     let mut cancelled: session::ActiveModel = existing.into();
-    cancelled.status = sea_orm::Set("CANCELLED".into());
+    cancelled.status = sea_orm::Set(SessionStatus::Cancelled);
     session::Entity::update(cancelled).exec(conn).await.unwrap();
     session::Entity::insert(session::ActiveModel::from(clash))
         .exec_without_returning(conn)

@@ -371,7 +371,7 @@ with_smtp! {
         book(&app, &student, request(&["2026-01-12T10:00:00Z"], json!(1))).await;
         app.jobs.drain().await.unwrap();
         let rows: Vec<_> = emails(&app).await.into_iter().filter(|e| e.to_address == "nosuchuser@example.com").collect();
-        assert_eq!(rows.last().unwrap().status, "SUPPRESSED");
+        assert_eq!(rows.last().unwrap().status.as_str(), "SUPPRESSED");
         assert_eq!(smtp.messages().len(), before + 1, "only the mentor's email went out");
     }
 
@@ -390,7 +390,7 @@ with_smtp! {
         app.jobs.drain().await.unwrap();
         let raw = smtp.wait_for(1).await;
         assert_eq!(raw.len(), 1, "only the receipt before the window closes");
-        let batched = emails(&app).await.into_iter().filter(|e| e.status == "BATCHED").count();
+        let batched = emails(&app).await.into_iter().filter(|e| e.status.as_str() == "BATCHED").count();
         assert_eq!(batched, 3);
         // The windows (15 minutes from each user's first) close.
         app.clock.set(at("2026-01-05T00:15:00Z"));
@@ -450,15 +450,15 @@ on_both_backends! {
         });
         futures::future::join_all(sends).await;
         let rows = emails(&app).await;
-        let digests: Vec<_> = rows.iter().filter(|e| e.status == "COLLECTING").collect();
+        let digests: Vec<_> = rows.iter().filter(|e| e.status.as_str() == "COLLECTING").collect();
         assert_eq!(digests.len(), 1, "one digest for the user");
-        let items: Vec<_> = rows.iter().filter(|e| e.status == "BATCHED").collect();
+        let items: Vec<_> = rows.iter().filter(|e| e.status.as_str() == "BATCHED").collect();
         assert_eq!(items.len(), 12);
         assert!(items.iter().all(|i| i.digest_id.as_deref() == Some(digests[0].id.as_str())));
         app.clock.set(at("2026-01-05T00:15:00Z"));
         app.jobs.drain().await.unwrap();
         let digest = emails(&app).await.into_iter().find(|e| e.id == digests[0].id).unwrap();
-        assert_eq!(digest.status, "SENT");
+        assert_eq!(digest.status.as_str(), "SENT");
         assert!(digest.subject.starts_with("📬 12 updates"), "{}", digest.subject);
     }
 
@@ -499,7 +499,7 @@ on_both_backends! {
         assert_eq!(count(&app, "reminder_1h").await, 4);
         assert_eq!(count(&app, "feedback_request").await, 2, "after each held session");
         // Every email went to the .eml outbox (no SMTP_URL), once.
-        let sent = emails(&app).await.into_iter().filter(|e| e.status == "SENT").count();
+        let sent = emails(&app).await.into_iter().filter(|e| e.status.as_str() == "SENT").count();
         let files = std::fs::read_dir(app.data_dir().join("outbox")).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml")).count();
         assert_eq!(files, sent);
     }
@@ -549,7 +549,10 @@ async fn smtp_authentication_from_the_url() {
     book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
     app.jobs.drain().await.unwrap();
     assert_eq!(smtp.wait_for(2).await.len(), 2);
-    assert!(emails(&app).await.iter().all(|e| e.status == "SENT"));
+    assert!(emails(&app)
+        .await
+        .iter()
+        .all(|e| e.status.as_str() == "SENT"));
 
     // The same kind of server, and a URL without credentials: refused (530), FAILED, not retried.
     let smtp = SmtpServer::start(Some("mailer:s3cret")).unwrap();
@@ -565,7 +568,7 @@ async fn smtp_authentication_from_the_url() {
     let rows = emails(&app).await;
     assert!(!rows.is_empty());
     for row in rows {
-        assert_eq!(row.status, "FAILED");
+        assert_eq!(row.status.as_str(), "FAILED");
         assert!(row.error_message.unwrap().contains("530"));
     }
 }

@@ -56,7 +56,10 @@ async fn starttls_and_tls_from_the_first_byte_with_a_private_ca() {
             );
         }
         assert!(
-            emails(&app).await.iter().all(|e| e.status == "SENT"),
+            emails(&app)
+                .await
+                .iter()
+                .all(|e| e.status.as_str() == "SENT"),
             "{mode}"
         );
     }

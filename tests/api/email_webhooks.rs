@@ -26,7 +26,7 @@ async fn sent_confirmation(app: &TestApp) -> email::Model {
         .into_iter()
         .find(|e| e.user_id == STUDENT)
         .unwrap();
-    assert_eq!(row.status, "SENT");
+    assert_eq!(row.status.as_str(), "SENT");
     row
 }
 
@@ -92,7 +92,7 @@ async fn sendgrid_reports_update_emails_and_suppress_addresses() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({"applied": 3, "unmatched": 1, "suppressed": 1}));
         let now = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
-        assert_eq!(now.status, "DELIVERED");
+        assert_eq!(now.status.as_str(), "DELIVERED");
         assert_eq!(now.delivered_at.unwrap().timestamp(), 1767571300);
         assert_eq!(now.opened_at.unwrap().timestamp(), 1767571400);
         assert_eq!(now.clicked_at.unwrap().timestamp(), 1767571500);
@@ -109,12 +109,12 @@ async fn sendgrid_reports_update_emails_and_suppress_addresses() {
         let (status, body) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", bounce.to_string()).await;
         assert_eq!((status, body["applied"].clone()), (200, json!(1)));
         let now = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
-        assert_eq!(now.status, "BOUNCED");
+        assert_eq!(now.status.as_str(), "BOUNCED");
         let student = app.token(STUDENT, Role::Student, "Europe/London");
         book(&app, &student, request(&["2026-01-08T10:00:00Z"], json!(1))).await;
         app.jobs.drain().await.unwrap();
         let last = emails(&app).await.into_iter().rev().find(|e| e.user_id == STUDENT).unwrap();
-        assert_eq!(last.status, "SUPPRESSED");
+        assert_eq!(last.status.as_str(), "SUPPRESSED");
     })).await;
 }
 
@@ -132,14 +132,14 @@ async fn ses_bounces_complaints_and_transient_bounces() {
         app.clock.set("2026-01-05T01:00:00Z".parse().unwrap());
         app.jobs.drain().await.unwrap();
         let again = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
-        assert_eq!(again.status, "SENT", "sent again");
+        assert_eq!(again.status.as_str(), "SENT", "sent again");
 
         let complaint = sns(json!({"eventType": "Complaint", "mail": ses_mail(&row),
             "complaint": {"complainedRecipients": [{"emailAddress": row.to_address}], "complaintFeedbackType": "abuse"}}));
         let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", complaint).await;
         assert_eq!((status, body["suppressed"].clone()), (200, json!(1)));
         let now = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
-        assert_eq!(now.status, "COMPLAINED");
+        assert_eq!(now.status.as_str(), "COMPLAINED");
         assert!(now.complained_at.is_some());
 
         let url = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:eu-west-1:123456789012:ses&Token=abc";
@@ -334,14 +334,14 @@ async fn an_address_suppressed_after_queueing_is_not_mailed() {
         let (_, student) = tutor_and_student(&app).await;
         book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
         let queued = emails(&app).await.into_iter().find(|e| e.user_id == STUDENT).unwrap();
-        assert_eq!(queued.status, "PENDING");
+        assert_eq!(queued.status.as_str(), "PENDING");
         // A complaint about an earlier email arrives before the worker gets to this one.
         let complaint = json!([{"email": queued.to_address, "timestamp": 1767571300, "event": "spamreport"}]);
         let (status, _) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", complaint.to_string()).await;
         assert_eq!(status, 200);
         app.jobs.drain().await.unwrap();
         let row = emails(&app).await.into_iter().find(|e| e.id == queued.id).unwrap();
-        assert_eq!(row.status, "SUPPRESSED");
+        assert_eq!(row.status.as_str(), "SUPPRESSED");
         assert!(row.sent_at.is_none());
         let outbox = app.data_dir().join("outbox").join(format!("{}.eml", row.id));
         assert!(!outbox.exists(), "nothing was written for it");

@@ -35,13 +35,13 @@ impl BookingService {
         let txn = &write.txn;
         let row = booking_for_update(txn, id).await?;
         ensure_party(p, &row.mentor_id, &row.student_id, "booking")?;
-        match row.status.parse::<BookingStatus>() {
-            Ok(BookingStatus::Cancelled) => {
+        match row.status {
+            BookingStatus::Cancelled => {
                 return Err(AppError::Conflict(
                     "the booking is already cancelled".into(),
                 ))
             }
-            Ok(BookingStatus::Completed) => {
+            BookingStatus::Completed => {
                 return Err(AppError::Conflict(
                     "the booking is already completed".into(),
                 ))
@@ -52,7 +52,7 @@ impl BookingService {
             .select_only()
             .column(session::Column::Id)
             .filter(session::Column::BookingId.eq(id))
-            .filter(session::Column::Status.eq(SessionStatus::Scheduled.as_str()))
+            .filter(session::Column::Status.eq(SessionStatus::Scheduled))
             .filter(session::Column::StartAt.gt(now))
             .into_tuple::<String>()
             .all(txn)
@@ -61,7 +61,7 @@ impl BookingService {
             session::Entity::update_many()
                 .col_expr(
                     session::Column::Status,
-                    Expr::value(SessionStatus::Cancelled.as_str()),
+                    Expr::value(SessionStatus::Cancelled),
                 )
                 .col_expr(session::Column::CancelReason, Expr::value(reason.clone()))
                 .col_expr(session::Column::CancelledBy, Expr::value(p.user_id.clone()))
@@ -72,7 +72,7 @@ impl BookingService {
                 .await?;
         }
         let mut active: booking::ActiveModel = row.into();
-        active.status = Set(BookingStatus::Cancelled.as_str().into());
+        active.status = Set(BookingStatus::Cancelled);
         active.cancel_reason = Set(reason.clone());
         active.cancelled_by = Set(Some(p.user_id.clone()));
         active.cancelled_at = Set(Some(now));
@@ -114,7 +114,7 @@ impl BookingService {
         ensure_changeable(&row, now, "cancelled")?;
         let booking_id = row.booking_id.clone();
         let mut active: session::ActiveModel = row.into();
-        active.status = Set(SessionStatus::Cancelled.as_str().into());
+        active.status = Set(SessionStatus::Cancelled);
         active.cancel_reason = Set(reason.clone());
         active.cancelled_by = Set(Some(p.user_id.clone()));
         active.cancelled_at = Set(Some(now));
@@ -221,9 +221,9 @@ impl BookingService {
 }
 
 fn ensure_changeable(row: &session::Model, now: DateTime<Utc>, verb: &str) -> AppResult<()> {
-    match row.status.parse::<SessionStatus>() {
-        Ok(SessionStatus::Scheduled) => {}
-        Ok(SessionStatus::Cancelled) => {
+    match row.status {
+        SessionStatus::Scheduled => {}
+        SessionStatus::Cancelled => {
             return Err(AppError::Conflict(
                 "the session is already cancelled".into(),
             ))

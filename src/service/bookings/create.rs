@@ -85,8 +85,8 @@ impl BookingService {
             id: new_id(),
             mentor_id: mentor.id.clone(),
             student_id: p.user_id.clone(),
-            kind: plan.kind.as_str().into(),
-            frequency: plan.frequency.as_str().into(),
+            kind: plan.kind,
+            frequency: plan.frequency,
             subject,
             goals: serde_json::to_string(&goals).expect("strings serialize"),
             duration_minutes: input.duration_minutes,
@@ -97,13 +97,11 @@ impl BookingService {
             recurrence_rule: Some(rrule(plan.zone, &plan.slots, fixed_weeks)),
             start_at: occurrences[0].interval.start,
             end_at: fixed_weeks.and_then(|_| occurrences.last().map(|o| o.interval.end)),
-            status: BookingStatus::Confirmed.as_str().into(),
+            status: BookingStatus::Confirmed,
             payment_status: match plan.kind {
                 BookingKind::Trial => PaymentStatus::Free,
                 BookingKind::Regular => PaymentStatus::Pending,
-            }
-            .as_str()
-            .into(),
+            },
             calendar_link: None,
             cancel_reason: None,
             cancelled_by: None,
@@ -178,7 +176,7 @@ pub(super) async fn insert_sessions(
             actual_end_at: None,
             meeting_url,
             recording_url: None,
-            status: SessionStatus::Scheduled.as_str().into(),
+            status: SessionStatus::Scheduled,
             attended: false,
             sequence: 0,
             reminder24h_sent: false,
@@ -212,8 +210,8 @@ async fn has_live_trial(
     let count = booking::Entity::find()
         .filter(booking::Column::StudentId.eq(student_id))
         .filter(booking::Column::MentorId.eq(mentor_id))
-        .filter(booking::Column::Kind.eq(BookingKind::Trial.as_str()))
-        .filter(booking::Column::Status.ne(BookingStatus::Cancelled.as_str()))
+        .filter(booking::Column::Kind.eq(BookingKind::Trial))
+        .filter(booking::Column::Status.ne(BookingStatus::Cancelled))
         .count(txn)
         .await?;
     Ok(count > 0)

@@ -47,7 +47,7 @@ impl BookingService {
         let Some(row) = booking::Entity::find_by_id(booking_id).one(txn).await? else {
             return Ok(Extended::default());
         };
-        if row.weeks.is_some() || row.status != BookingStatus::Confirmed.as_str() {
+        if row.weeks.is_some() || row.status != BookingStatus::Confirmed {
             return Ok(Extended::default());
         }
         let bad = |why: String| AppError::Internal(anyhow::anyhow!("booking {booking_id}: {why}"));

@@ -121,12 +121,12 @@ impl TryFrom<booking::Model> for Booking {
     fn try_from(m: booking::Model) -> AppResult<Self> {
         let bad = |why: String| corrupt("booking", &m.id, why);
         Ok(Booking {
-            kind: m.kind.parse().map_err(bad)?,
-            frequency: m.frequency.parse().map_err(bad)?,
+            kind: m.kind,
+            frequency: m.frequency,
             goals: serde_json::from_str(&m.goals).map_err(|e| bad(e.to_string()))?,
             time_zone: m.time_zone.parse().map_err(bad)?,
-            status: m.status.parse().map_err(bad)?,
-            payment_status: m.payment_status.parse().map_err(bad)?,
+            status: m.status,
+            payment_status: m.payment_status,
             id: m.id,
             mentor_id: m.mentor_id,
             student_id: m.student_id,
@@ -146,10 +146,7 @@ impl TryFrom<session::Model> for Session {
     type Error = AppError;
     fn try_from(m: session::Model) -> AppResult<Self> {
         Ok(Session {
-            status: m
-                .status
-                .parse()
-                .map_err(|why: String| corrupt("session", &m.id, why))?,
+            status: m.status,
             id: m.id,
             booking_id: m.booking_id,
             mentor_id: m.mentor_id,

@@ -24,7 +24,7 @@ async fn collecting(conn: &impl ConnectionTrait, user_id: &str) -> AppResult<Opt
         conn,
         row::Entity::find()
             .filter(row::Column::UserId.eq(user_id))
-            .filter(row::Column::Status.eq(EmailStatus::Collecting.as_str())),
+            .filter(row::Column::Status.eq(EmailStatus::Collecting)),
     )
     .one(conn)
     .await?)
@@ -95,7 +95,7 @@ pub(super) async fn seal(
     let Some(digest) = for_update(conn, row::Entity::find_by_id(digest_id))
         .one(conn)
         .await?
-        .filter(|d| d.status == EmailStatus::Collecting.as_str())
+        .filter(|d| d.status == EmailStatus::Collecting)
     else {
         return Ok(None);
     };
@@ -117,7 +117,7 @@ pub(super) async fn seal(
         [] => {
             // Nothing joined (cannot happen: a digest starts with its first item); nothing to send.
             let mut active: row::ActiveModel = digest.clone().into();
-            active.status = Set(EmailStatus::Failed.as_str().into());
+            active.status = Set(EmailStatus::Failed);
             active.error_message = Set(Some("empty digest".into()));
             active.updated_at = Set(now);
             row::Entity::update(active).exec(conn).await?;
@@ -140,7 +140,7 @@ pub(super) async fn seal(
     };
     let rendered = render_tracked(outbox, digest_id, template, &view)?;
     let mut active: row::ActiveModel = digest.into();
-    active.status = Set(EmailStatus::Pending.as_str().into());
+    active.status = Set(EmailStatus::Pending);
     active.template = Set(template.as_str().into());
     active.kind = Set(template.kind().as_str().into());
     active.variables =

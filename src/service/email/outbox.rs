@@ -120,7 +120,7 @@ pub(super) fn model(
         kind: email.template.kind().as_str().into(),
         template: email.template.as_str().into(),
         variables,
-        status: status.as_str().into(),
+        status,
         subject: rendered.subject,
         body_html: Some(rendered.html),
         body_text: Some(rendered.text),

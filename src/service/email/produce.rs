@@ -40,15 +40,13 @@ fn recipient(u: &User) -> Recipient {
     }
 }
 
-fn frequency(raw: &str) -> Option<String> {
-    Some(
-        match raw.parse::<Frequency>().ok()? {
-            Frequency::OnceWeekly => "once a week",
-            Frequency::TwiceWeekly => "twice a week",
-            Frequency::ThriceWeekly => "three times a week",
-        }
-        .to_string(),
-    )
+fn frequency(frequency: Frequency) -> String {
+    match frequency {
+        Frequency::OnceWeekly => "once a week",
+        Frequency::TwiceWeekly => "twice a week",
+        Frequency::ThriceWeekly => "three times a week",
+    }
+    .to_string()
 }
 
 async fn sessions(conn: &impl ConnectionTrait, ids: &[String]) -> AppResult<Vec<session::Model>> {
@@ -88,7 +86,7 @@ impl Writer<'_> {
             student_name: cast.student.name.clone(),
             other_name: self.other(to).name.clone(),
             topic: cast.booking.subject.clone(),
-            frequency: frequency(&cast.booking.frequency),
+            frequency: Some(frequency(cast.booking.frequency)),
             when: first.map(|s| local_time(s.start_at, to.time_zone)),
             sessions: sessions
                 .iter()
@@ -234,7 +232,7 @@ async fn for_event(
     let mut out = Vec::new();
     match event {
         DomainEvent::BookingCreated { .. } => {
-            let trial = cast.booking.kind == crate::domain::booking::BookingKind::Trial.as_str();
+            let trial = cast.booking.kind == crate::domain::booking::BookingKind::Trial;
             let student = &cast.student;
             let template = if trial {
                 EmailTemplate::TrialBooking

@@ -60,9 +60,9 @@ impl EmailService {
         else {
             return Ok(None);
         };
-        match found.status.parse::<EmailStatus>() {
-            Ok(EmailStatus::Pending) => Ok(Some(found)),
-            Ok(EmailStatus::Collecting) => {
+        match found.status {
+            EmailStatus::Pending => Ok(Some(found)),
+            EmailStatus::Collecting => {
                 let write = self.db.begin_write().await?;
                 let sealed =
                     digest::seal(&write.txn, &self.outbox, email_id, self.clock.now()).await?;
@@ -166,7 +166,7 @@ async fn settle(
     }
     update
         .filter(row::Column::Id.eq(email_id))
-        .filter(row::Column::Status.eq(EmailStatus::Pending.as_str()))
+        .filter(row::Column::Status.eq(EmailStatus::Pending))
         .exec(conn)
         .await?;
     Ok(())

@@ -218,19 +218,19 @@ impl EmailService {
     ) -> AppResult<()> {
         use row::Column as C;
         let at = report.at;
-        let status: Option<EmailStatus> = email.status.parse().ok();
-        let was_sent = matches!(status, Some(EmailStatus::Sent | EmailStatus::Delivered));
+        let status = email.status;
+        let was_sent = matches!(status, EmailStatus::Sent | EmailStatus::Delivered);
         let mut changes: Vec<(C, sea_orm::sea_query::SimpleExpr)> = Vec::new();
         match &report.kind {
             DeliveryKind::Delivered => {
                 changes.push((C::DeliveredAt, first(C::DeliveredAt, at)));
-                if status == Some(EmailStatus::Sent) {
-                    changes.push((C::Status, Expr::value(EmailStatus::Delivered.as_str())));
+                if status == EmailStatus::Sent {
+                    changes.push((C::Status, Expr::value(EmailStatus::Delivered)));
                 }
             }
             DeliveryKind::Bounce { permanent: true } => {
                 changes.push((C::BouncedAt, Expr::value(at)));
-                changes.push((C::Status, Expr::value(EmailStatus::Bounced.as_str())));
+                changes.push((C::Status, Expr::value(EmailStatus::Bounced)));
                 changes.push((C::ErrorMessage, Expr::value(report.detail.clone())));
             }
             DeliveryKind::Bounce { permanent: false } if was_sent => {
@@ -249,7 +249,7 @@ impl EmailService {
                         &mut rand::thread_rng(),
                     );
                     let again = now + Duration::from_std(wait).unwrap_or(Duration::hours(6));
-                    changes.push((C::Status, Expr::value(EmailStatus::Pending.as_str())));
+                    changes.push((C::Status, Expr::value(EmailStatus::Pending)));
                     email_send::queue(
                         conn,
                         now,
@@ -263,7 +263,7 @@ impl EmailService {
                     .await
                     .map_err(AppError::from)?;
                 } else {
-                    changes.push((C::Status, Expr::value(EmailStatus::Failed.as_str())));
+                    changes.push((C::Status, Expr::value(EmailStatus::Failed)));
                 }
                 changes.push((C::RetryCount, Expr::value(tries)));
                 changes.push((C::ErrorMessage, Expr::value(detail)));
@@ -271,7 +271,7 @@ impl EmailService {
             DeliveryKind::Bounce { permanent: false } => {}
             DeliveryKind::Complaint => {
                 changes.push((C::ComplainedAt, Expr::value(at)));
-                changes.push((C::Status, Expr::value(EmailStatus::Complained.as_str())));
+                changes.push((C::Status, Expr::value(EmailStatus::Complained)));
             }
             DeliveryKind::Open => changes.push((C::OpenedAt, first(C::OpenedAt, at))),
             DeliveryKind::Click { .. } => {

@@ -116,7 +116,7 @@ pub async fn deliver(
                     id: new_id(),
                     user_id: user_id.clone(),
                     seq,
-                    kind: o.message.kind.as_str().into(),
+                    kind: o.message.kind,
                     title: o.message.title,
                     body: o.message.body,
                     link: o.message.link,

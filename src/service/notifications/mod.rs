@@ -86,7 +86,7 @@ impl TryFrom<notification::Model> for Notification {
         let corrupt =
             |why: String| AppError::Internal(anyhow::anyhow!("notification {}: {why}", m.id));
         Ok(Notification {
-            kind: m.kind.parse().map_err(corrupt)?,
+            kind: m.kind,
             data: serde_json::from_str(&m.data).map_err(|e| corrupt(e.to_string()))?,
             id: m.id,
             user_id: m.user_id,

@@ -44,7 +44,7 @@ impl Cast {
         BookingFacts {
             booking_id: &self.booking.id,
             subject: &self.booking.subject,
-            trial: self.booking.kind == BookingKind::Trial.as_str(),
+            trial: self.booking.kind == BookingKind::Trial,
             mentor: party(&self.mentor),
             student: party(&self.student),
         }

@@ -109,7 +109,7 @@ pub async fn sessions_between(
         .select_only()
         .columns([session::Column::StartAt, session::Column::EndAt])
         .filter(session::Column::MentorId.eq(mentor_id))
-        .filter(session::Column::Status.ne(SessionStatus::Cancelled.as_str()))
+        .filter(session::Column::Status.ne(SessionStatus::Cancelled))
         .filter(session::Column::StartAt.lt(to))
         .filter(session::Column::EndAt.gt(from));
     if let Some(id) = except {

@@ -38,7 +38,7 @@ impl TryFrom<user::Model> for User {
     fn try_from(m: user::Model) -> AppResult<Self> {
         let corrupt = |what: String| AppError::Internal(anyhow::anyhow!("user {}: {what}", m.id));
         Ok(User {
-            role: m.role.parse().map_err(corrupt)?,
+            role: m.role,
             time_zone: m.time_zone.parse().map_err(corrupt)?,
             id: m.id,
             name: m.name,
@@ -84,7 +84,7 @@ pub async fn find_user(conn: &impl ConnectionTrait, id: &str) -> AppResult<User>
 /// Every admin (they are told of new bookings).
 pub async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {
     user::Entity::find()
-        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Role.eq(Role::Admin))
         .all(conn)
         .await?
         .into_iter()
@@ -96,7 +96,7 @@ pub async fn admins(conn: &impl ConnectionTrait) -> AppResult<Vec<User>> {
 pub async fn upsert(conn: &impl ConnectionTrait, user: &User, now: DateTime<Utc>) -> AppResult<()> {
     let row = user::ActiveModel {
         id: Set(user.id.clone()),
-        role: Set(user.role.as_str().into()),
+        role: Set(user.role),
         name: Set(user.name.clone()),
         email: Set(user.email.clone()),
         time_zone: Set(user.time_zone.name().into()),
