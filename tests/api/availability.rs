@@ -1,12 +1,9 @@
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
+use crate::helpers::schedule::{set_schedule, AVAILABILITY_FIELDS, MENTOR};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
-
-pub const AVAILABILITY_FIELDS: &str = "mentorId timeZone bufferMinutes minimumNoticeMinutes horizonDays blocks { id weekday start end } overrides { date blocks { start end } }";
-
-pub const MENTOR: &str = "ckmentor00000000000000001";
 
 /// `(weekday, start, end)` of every block, in order.
 pub fn shape(availability: &Value) -> Vec<(String, String, String)> {
@@ -26,17 +23,6 @@ pub fn shape(availability: &Value) -> Vec<(String, String, String)> {
 
 fn t(d: &str, s: &str, e: &str) -> (String, String, String) {
     (d.into(), s.into(), e.into())
-}
-
-pub async fn set_schedule(app: &TestApp, token: &str, zone: &str, blocks: Value) -> Value {
-    let q = format!("mutation($input: WeeklyScheduleInput!) {{ setWeeklySchedule(input: $input) {{ {AVAILABILITY_FIELDS} }} }}");
-    app.ok(
-        token,
-        &q,
-        json!({"input": {"timeZone": zone, "blocks": blocks}}),
-    )
-    .await["setWeeklySchedule"]
-        .clone()
 }
 
 async fn add(app: &TestApp, token: &str, day: &str, s: &str, e: &str) -> Value {

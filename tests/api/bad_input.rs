@@ -3,7 +3,7 @@
 use mentor_scheduler::auth::Role;
 use serde_json::json;
 
-use crate::availability::MENTOR;
+use crate::helpers::schedule::MENTOR;
 use crate::on_both_backends;
 
 const SLOTS: &str = "query($m: ID!, $from: DateTime!, $to: DateTime!, $d: Int, $tz: TimeZone) { availableSlots(mentorId: $m, from: $from, to: $to, durationMinutes: $d, timeZone: $tz) { start } }";

@@ -3,7 +3,7 @@
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
-use crate::bookings::{book, events, request, starts, tutor_and_student, OTHER_STUDENT};
+use crate::helpers::booking::{book, events, request, starts, tutor_and_student, OTHER_STUDENT};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
@@ -128,7 +128,7 @@ on_both_backends! {
         assert_eq!(skipped[0]["reasonCode"], "OUTSIDE_AVAILABILITY");
         // Both participants are told the week could not be booked.
         for token in [&student, &mentor] {
-            let told = crate::notifications::inbox(&app, token).await;
+            let told = crate::helpers::notify::inbox(&app, token).await;
             let skip = told
                 .iter()
                 .find(|n| n["title"].as_str().unwrap().contains("could not be scheduled"))

@@ -8,7 +8,7 @@ use mentor_scheduler::entity::session;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use crate::bookings::{request, tutor_and_student, CREATE, TUTOR};
+use crate::helpers::booking::{request, tutor_and_student, CREATE, TUTOR};
 use crate::on_both_backends;
 
 const RACERS: usize = 50;
@@ -57,7 +57,8 @@ async fn postgres_refuses_overlapping_sessions_by_constraint() {
         return;
     };
     let (_, student) = tutor_and_student(&app).await;
-    crate::bookings::book(&app, &student, request(&["2026-01-05T09:00:00Z"], json!(1))).await;
+    crate::helpers::booking::book(&app, &student, request(&["2026-01-05T09:00:00Z"], json!(1)))
+        .await;
     let conn = app.services.db.conn();
     let existing = session::Entity::find()
         .filter(session::Column::MentorId.eq(TUTOR))

@@ -7,9 +7,9 @@ use mentor_scheduler::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::helpers::notify::COUNT;
+use crate::helpers::socket::{next_json, send, signed_in};
 use crate::helpers::{Backend, TestApp};
-use crate::notification_ws::COUNT;
-use crate::ws::{next_json, send, signed_in};
 
 const ALICE: &str = "ckratelimitalice000000001";
 const BOB: &str = "ckratelimitbob00000000001";

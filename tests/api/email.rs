@@ -14,11 +14,12 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder}
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-use crate::bookings::{book, request, tutor_and_student, STUDENT, TUTOR};
+use crate::helpers::booking::{book, request, tutor_and_student, STUDENT, TUTOR};
+use crate::helpers::mail::emails;
+use crate::helpers::notify::{ADMIN, SEND};
+use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{Backend, TestApp};
-use crate::notifications::{ADMIN, SEND};
 use crate::on_both_backends;
-use crate::smtp::SmtpServer;
 
 const RESCHEDULE: &str =
     "mutation($id: ID!, $s: DateTime!) { rescheduleSession(id: $id, start: $s) { id sequence } }";
@@ -75,14 +76,6 @@ macro_rules! with_smtp {
             }
         )*
     };
-}
-
-pub async fn emails(app: &TestApp) -> Vec<email::Model> {
-    email::Entity::find()
-        .order_by_asc(email::Column::Id)
-        .all(app.services.db.conn())
-        .await
-        .unwrap()
 }
 
 async fn with_template(app: &TestApp, template: &str) -> Vec<email::Model> {

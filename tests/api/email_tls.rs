@@ -5,10 +5,10 @@ use mentor_scheduler::config::Settings;
 use mentor_scheduler::startup::mailer;
 use serde_json::json;
 
-use crate::bookings::{book, request, tutor_and_student};
-use crate::email::emails;
+use crate::helpers::booking::{book, request, tutor_and_student};
+use crate::helpers::mail::emails;
+use crate::helpers::smtp::{SmtpServer, TestCertificate};
 use crate::helpers::{Backend, TestApp};
-use crate::smtp::{SmtpServer, TestCertificate};
 
 /// An app sending through `url`, trusting `ca` when given.
 async fn app_sending_to(url: &str, ca: Option<&std::path::Path>) -> TestApp {

@@ -6,8 +6,8 @@ use mentor_scheduler::entity::{email_notification as email, email_suppression};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{json, Value};
 
-use crate::bookings::{book, request, tutor_and_student, STUDENT};
-use crate::email::emails;
+use crate::helpers::booking::{book, request, tutor_and_student, STUDENT};
+use crate::helpers::mail::emails;
 use crate::helpers::{Backend, TestApp};
 
 const TOKEN: &str = "hook-secret";

@@ -4,7 +4,7 @@
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
-use crate::bookings::{book, request, tutor_and_student, OTHER_STUDENT, TUTOR};
+use crate::helpers::booking::{book, request, tutor_and_student, OTHER_STUDENT, TUTOR};
 use crate::on_both_backends;
 
 const SLOTS: &str = "query($m: ID!) { availableSlots(mentorId: $m, from: \"2026-01-06T00:00:00Z\", to: \"2026-01-07T00:00:00Z\") { start } }";

@@ -522,8 +522,11 @@ on_both_backends! {
         let runner = jobs.start(stopped);
         tokio::time::timeout(PATIENCE, started.notified()).await.expect("the slow job starts");
         stop.send(true).unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!runner.is_finished(), "the runner waits for the job in flight");
+        let mut runner = runner;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut runner).await.is_err(),
+            "the runner waits for the job in flight"
+        );
         release.notify_one();
         tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
 

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::bookings::{book, request, tutor_and_student, OTHER_STUDENT};
+use crate::helpers::booking::{book, request, tutor_and_student, OTHER_STUDENT};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
@@ -81,7 +81,7 @@ on_both_backends! {
         let (mentor, student) = tutor_and_student(&app).await;
         let booking = book(&app, &student, request(&["2026-01-05T09:00:00Z"], json!(2))).await;
         // The student moves to New York and sees times in their new zone on the waiting page.
-        let ny = app.token(crate::bookings::STUDENT, Role::Student, "America/New_York");
+        let ny = app.token(crate::helpers::booking::STUDENT, Role::Student, "America/New_York");
         app.ok(&ny, "{ me { id } }", json!({})).await;
         let first = &booking["sessions"][0];
         let link = local(&app, first["joinUrl"].as_str().unwrap());

@@ -27,7 +27,6 @@ mod notifications;
 mod query_cost;
 mod schema;
 mod slots;
-mod smtp;
 mod time_differential;
 mod timeouts;
 mod two_nodes;

@@ -6,66 +6,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mentor_scheduler::auth::Role;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::bookings::{book, request, tutor_and_student, STUDENT};
+use crate::helpers::booking::{book, request, tutor_and_student, STUDENT};
+use crate::helpers::notify::{
+    next_for, quiet, rows_in_order, send_many, subscribe, ADMIN, COUNT, LIST, RECEIVED, SEND,
+};
+use crate::helpers::socket::{next_json, signed_in};
 use crate::helpers::TestApp;
-use crate::notifications::{rows_in_order, send_many, ADMIN, LIST, SEND};
 use crate::on_both_backends;
-use crate::ws::{next_json, send, signed_in, Socket};
-
-pub const RECEIVED: &str =
-    "subscription($after: String) { notificationReceived(after: $after) { id type title cursor } }";
-pub const COUNT: &str = "subscription { unreadNotificationCount }";
-
-pub async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
-    send(
-        socket,
-        json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}),
-    )
-    .await;
-}
-
-/// The payload data of the next `next` message for subscription `id` (others are kept in `stash`).
-pub async fn next_for(
-    socket: &mut Socket,
-    id: &str,
-    stash: &mut HashMap<String, Vec<Value>>,
-) -> Value {
-    if let Some(v) = stash.get_mut(id).filter(|v| !v.is_empty()) {
-        return v.remove(0);
-    }
-    loop {
-        let message = next_json(socket).await;
-        assert_eq!(message["type"], "next", "{message}");
-        let data = message["payload"]["data"].clone();
-        let from = message["id"].as_str().unwrap().to_string();
-        if from == id {
-            return data;
-        }
-        stash.entry(from).or_default().push(data);
-    }
-}
-
-/// Asserts nothing more arrives for a moment (no duplicates, no foreign events).
-pub async fn quiet(socket: &mut Socket) {
-    let more = tokio::time::timeout(Duration::from_millis(400), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["type"] != "ping" {
-                        return v;
-                    }
-                }
-                Some(Ok(_)) => continue,
-                other => panic!("socket ended: {other:?}"),
-            }
-        }
-    })
-    .await;
-    assert!(more.is_err(), "unexpected message: {more:?}");
-}
 
 async fn newest_cursor(app: &TestApp, token: &str) -> String {
     let data = app.ok(token, LIST, json!({"first": 1})).await;

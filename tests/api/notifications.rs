@@ -2,56 +2,17 @@
 //! marking read, preferences, the REST routes, and bad input.
 
 use mentor_scheduler::auth::Role;
-use mentor_scheduler::entity::notification;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
-use crate::bookings::{book, request, tutor_and_student, STUDENT, TUTOR};
+use crate::helpers::booking::{book, request, tutor_and_student, STUDENT, TUTOR};
+use crate::helpers::notify::{inbox, rows_in_order, send_many, ADMIN, LIST, SEND};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
-pub const ADMIN: &str = "cknotifyadmin00000000001";
-
-pub const LIST: &str = "query($first: Int, $after: String, $unread: Boolean) { notifications(first: $first, after: $after, unreadOnly: $unread) { edges { cursor node { id type title body link data createdAt readAt cursor } } pageInfo { hasNextPage endCursor } } unreadNotificationCount }";
-pub const SEND: &str =
-    "mutation($i: SendNotificationInput!) { sendNotification(input: $i) { delivered skipped } }";
 const MARK: &str = "mutation($id: ID!) { markNotificationRead(id: $id) { id readAt } }";
 const MARK_ALL: &str = "mutation { markAllNotificationsRead }";
 const PREFS: &str = "{ notificationPreferences { type channel enabled locked } }";
 const SET_PREFS: &str = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type channel enabled locked } }";
-
-/// Notifications of `token`'s user, newest first.
-pub async fn inbox(app: &TestApp, token: &str) -> Vec<Value> {
-    let data = app.ok(token, LIST, json!({"first": 100})).await;
-    data["notifications"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
-}
-
-/// An admin sends `count` notifications to `user`, one request each; returns the admin's token.
-pub async fn send_many(app: &TestApp, user: &str, count: usize) -> String {
-    let admin = app.user(ADMIN, Role::Admin, "UTC").await;
-    for i in 0..count {
-        let sent = app
-            .ok(&admin, SEND, json!({"i": {"userIds": [user], "type": "SYSTEM_UPDATE", "title": format!("update {i}"), "body": "b"}}))
-            .await;
-        assert_eq!(sent["sendNotification"]["delivered"], 1);
-    }
-    admin
-}
-
-/// The user's notification rows, by `seq`.
-pub async fn rows_in_order(app: &TestApp, user: &str) -> Vec<notification::Model> {
-    notification::Entity::find()
-        .filter(notification::Column::UserId.eq(user))
-        .order_by_asc(notification::Column::Seq)
-        .all(app.services.db.conn())
-        .await
-        .unwrap()
-}
 
 async fn seqs(app: &TestApp, user: &str) -> Vec<i64> {
     rows_in_order(app, user)

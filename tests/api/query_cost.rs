@@ -5,7 +5,7 @@
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
-use crate::bookings::{book, request, tutor_and_student, TUTOR};
+use crate::helpers::booking::{book, request, tutor_and_student, TUTOR};
 use crate::helpers::{Backend, TestApp};
 
 fn refused_for_cost(body: &Value) -> bool {

@@ -1,7 +1,7 @@
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
-use crate::availability::MENTOR;
+use crate::helpers::schedule::MENTOR;
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 use crate::helpers::fresh_postgres_database;
-use crate::notification_ws::{next_for, quiet, subscribe, COUNT, RECEIVED};
-use crate::notifications::SEND;
-use crate::ws::signed_in_at;
+use crate::helpers::notify::SEND;
+use crate::helpers::notify::{next_for, quiet, subscribe, COUNT, RECEIVED};
+use crate::helpers::socket::signed_in_at;
 
 const SECRET: &str = "two-nodes-test-secret-0123456789abcdef";
 

@@ -2,96 +2,15 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use mentor_scheduler::auth::Role;
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::availability::MENTOR;
+use crate::helpers::schedule::MENTOR;
+use crate::helpers::socket::{close_code, connect, next_json, send, signed_in};
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
-
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    connect_to(&app.addr, protocol).await
-}
-
-/// A socket to the server at `addr` (host:port), speaking `protocol`.
-pub async fn connect_to(addr: &str, protocol: &str) -> Socket {
-    let mut request = format!("ws://{addr}/graphql/ws")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket upgrade");
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-    socket
-}
-
-pub async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// A socket past `connection_ack`, signed in with `token`.
-pub async fn signed_in(app: &TestApp, token: &str) -> Socket {
-    signed_in_at(&app.addr, token).await
-}
-
-pub async fn signed_in_at(addr: &str, token: &str) -> Socket {
-    let mut socket = connect_to(addr, "graphql-transport-ws").await;
-    send(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    socket
-}
-
-/// The next JSON message from the server, skipping pings and keep-alives.
-pub async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("message in time")
-            .expect("open")
-            .expect("ok");
-        match message {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] != "ka" && value["type"] != "ping" {
-                    return value;
-                }
-            }
-            Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
-
-/// The close code the server ends with.
-pub async fn close_code(socket: &mut Socket) -> u16 {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("close in time")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
-            Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return 0,
-            Some(Ok(_)) => continue,
-        }
-    }
-}
 
 const CHANGED: &str = "subscription($m: ID!) { availabilityChanged(mentorId: $m) { mentorId blocks { weekday start end } } }";
 
@@ -128,10 +47,20 @@ async fn legacy_graphql_ws_protocol_works_too() {
     .await;
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
     send(&mut socket, json!({"id": "a", "type": "start", "payload": {"query": CHANGED, "variables": {"m": MENTOR}}})).await;
-    // Give the server a moment to register the subscription before the change.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    app.ok(&mentor, "mutation { addAvailabilityBlock(input: {weekday: FRIDAY, start: \"13:00\", end: \"14:00\"}) { mentorId } }", json!({})).await;
-    let event = next_json(&mut socket).await;
+    // The legacy protocol has no ping to tell when the subscription is in place: change the
+    // availability (an hour later each time) until the subscriber hears of a change.
+    let mut event = None;
+    for hour in 8..20 {
+        let add = format!("mutation {{ addAvailabilityBlock(input: {{weekday: FRIDAY, start: \"{hour:02}:00\", end: \"{hour:02}:30\"}}) {{ mentorId }} }}");
+        app.ok(&mentor, &add, json!({})).await;
+        if let Ok(heard) =
+            tokio::time::timeout(Duration::from_millis(500), next_json(&mut socket)).await
+        {
+            event = Some(heard);
+            break;
+        }
+    }
+    let event = event.expect("the subscriber heard of a change");
     assert_eq!(event["type"], "data", "{event}");
     assert_eq!(
         event["payload"]["data"]["availabilityChanged"]["blocks"][0]["weekday"],
@@ -220,10 +149,13 @@ async fn shutdown_closes_open_sockets_with_1001() {
     let addr = app.addr.clone();
     drop(app); // sends the shutdown signal
     assert_eq!(close_code(&mut socket).await, 1001);
-    // And the listener is gone.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        tokio::net::TcpStream::connect(&addr).await.is_err(),
-        "still accepting after shutdown"
-    );
+    // And the listener is gone (once the server task has let go of it).
+    let gone = async {
+        while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), gone)
+        .await
+        .expect("still accepting after shutdown");
 }

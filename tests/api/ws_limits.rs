@@ -10,10 +10,10 @@ use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::helpers::notify::{subscribe, COUNT, RECEIVED};
+use crate::helpers::notify::{ADMIN, SEND};
+use crate::helpers::socket::{close_code, connect, next_json, send, signed_in, Socket};
 use crate::helpers::{say_skipped, Backend, TestApp};
-use crate::notification_ws::{subscribe, COUNT, RECEIVED};
-use crate::notifications::{ADMIN, SEND};
-use crate::ws::{close_code, connect, next_json, send, signed_in, Socket};
 
 const STUDENT: &str = "ckburststudent00000000001";
 const SOCKETS: usize = 16;

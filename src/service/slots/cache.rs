@@ -14,9 +14,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::time::Instant;
 
 use crate::domain::interval::Interval;
 use crate::domain::slots::{DailyIntervals, Schedule};
@@ -375,13 +376,15 @@ mod tests {
         assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn entries_expire_and_a_zero_ttl_keeps_nothing() {
         let cache = cache(Duration::from_millis(30));
         let ticket = cache.ticket();
         cache.put("m", ticket, times());
         assert!(cache.get("m").is_some());
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::advance(Duration::from_millis(29)).await;
+        assert!(cache.get("m").is_some(), "kept for its whole time to live");
+        tokio::time::advance(Duration::from_millis(1)).await;
         assert!(cache.get("m").is_none());
 
         let off = self::cache(Duration::ZERO);

@@ -1,5 +1,12 @@
 //! `TestApp`: the real application on a random port, on a fresh database, with a fixed clock.
 
+pub mod booking;
+pub mod mail;
+pub mod notify;
+pub mod schedule;
+pub mod smtp;
+pub mod socket;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Arc;
