@@ -26,7 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export DATABASE_URL="$SERVER/$DB?sslmode=${BENCH_SSLMODE:-disable}" BIND_ADDR="127.0.0.1:$PORT" DATA_DIR="$WORK" JWT_SECRET=bench-secret RUST_LOG=warn DB_MAX_CONNECTIONS=32
+# One student token drives all the load: the per-caller rate limit is off (the engine is what is measured).
+export DATABASE_URL="$SERVER/$DB?sslmode=${BENCH_SSLMODE:-disable}" BIND_ADDR="127.0.0.1:$PORT" DATA_DIR="$WORK" JWT_SECRET=bench-secret RUST_LOG=warn DB_MAX_CONNECTIONS=32 RATE_LIMIT_PER_SECOND=0
 "$BIN" migrate
 MENTOR=clbenchmentor000000000001
 MENTOR_TOKEN=$("$BIN" token --sub $MENTOR --role mentor --tz America/New_York --ttl-hours 2)
