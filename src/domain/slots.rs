@@ -188,20 +188,26 @@ fn merged_from(
     )
 }
 
-/// Where the grids of `interval` start: at its start (when it lies after `boundary`, the first
-/// instant read; an interval reaching back to it may have begun earlier), and again at every Monday
-/// 00:00 in `zone` at least [`GRID_RESTART_AFTER_DAYS`] after its start, inside it.
+/// Where the grids of `interval` start, into `origins` (emptied first): at its start (when it lies
+/// after `boundary`, the first instant read; an interval reaching back to it may have begun earlier),
+/// and again at every Monday 00:00 in `zone` at least [`GRID_RESTART_AFTER_DAYS`] after its start,
+/// inside it.
 fn grid_origins(
     interval: &Interval,
     boundary: DateTime<Utc>,
     zone: TimeZone,
-) -> Vec<DateTime<Utc>> {
+    origins: &mut Vec<DateTime<Utc>>,
+) {
+    origins.clear();
     let known_start = interval.start > boundary;
-    let mut origins = Vec::new();
     if known_start {
         origins.push(interval.start);
     }
     let restart_from = interval.start + Duration::days(GRID_RESTART_AFTER_DAYS);
+    if known_start && interval.end <= restart_from {
+        // Shorter than a week (nearly every interval): no restart, and no need to read the zone.
+        return;
+    }
     let tz = zone.tz();
     let mut date = interval.start.with_timezone(&tz).date_naive();
     let last = interval.end.with_timezone(&tz).date_naive();
@@ -217,7 +223,6 @@ fn grid_origins(
             .succ_opt()
             .expect("dates stay far from chrono's limits");
     }
-    origins
 }
 
 /// Where the slots of `query` can lie, given the rules and the time now: from the later of the window's
@@ -278,11 +283,15 @@ pub fn slots_outside(
 
     let mut slots = Vec::new();
     let mut next_busy = 0;
+    let mut origins = Vec::new();
     for interval in available {
         if interval.end < earliest_start {
             continue;
         }
-        let origins = grid_origins(&interval, boundary, schedule.zone);
+        if interval.start > latest_start {
+            break;
+        }
+        grid_origins(&interval, boundary, schedule.zone, &mut origins);
         for (k, &origin) in origins.iter().enumerate() {
             // Each grid runs until the next one starts.
             let until = origins.get(k + 1).copied().unwrap_or(interval.end);

@@ -10,15 +10,12 @@
 //! it runs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
 };
-use async_graphql::{Positioned, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Positioned, ServerError};
 
 use super::scalars::DateTime;
 use crate::domain::notification::{Channel, NotificationKind};
@@ -183,63 +180,17 @@ impl Budget {
     }
 }
 
-/// The extension that weighs each operation and charges the request's [`Budget`] (a subscription,
-/// which has none, gets a budget of its own).
-pub struct CostLimit {
-    pub max: usize,
-}
-
-impl ExtensionFactory for CostLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostCheck {
-            max: self.max,
-            introspection: Mutex::new(0),
-        })
-    }
-}
-
-struct CostCheck {
-    max: usize,
-    introspection: Mutex<usize>,
-}
-
-#[async_trait::async_trait]
-impl Extension for CostCheck {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        *self
-            .introspection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = introspection(&doc);
-        Ok(doc)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let introspection = *self
-            .introspection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let cost = result.complexity.saturating_add(introspection);
-        let charged = match ctx.data_opt::<Budget>() {
-            Some(budget) => budget.charge(cost),
-            None => cost <= self.max,
-        };
-        if charged {
-            Ok(result)
-        } else {
-            Err(vec![too_costly(cost, self.max)])
-        }
+/// Charges an operation's `cost` (async-graphql's complexity plus [`introspection`]) to the request's
+/// budget; without one (a subscription) the operation gets `max` of its own.
+pub fn charge(cost: usize, budget: Option<&Budget>, max: usize) -> Result<(), ServerError> {
+    let charged = match budget {
+        Some(budget) => budget.charge(cost),
+        None => cost <= max,
+    };
+    if charged {
+        Ok(())
+    } else {
+        Err(too_costly(cost, max))
     }
 }
 

@@ -1,17 +1,11 @@
 //! How errors reach GraphQL clients: every error carries `extensions.code`.
 //!
-//! Service errors are converted by [`gql`]. The [`ErrorCodes`] extension labels what async-graphql
-//! raises itself: parse, validation and limit errors (no path) are the client's `BAD_USER_INPUT`; an
+//! Service errors are converted by [`gql`]. [`label`] (run on every answer by the schema's gate)
+//! labels what async-graphql raises itself: parse, validation and limit errors (no path) are the client's `BAD_USER_INPUT`; an
 //! uncoded error from a resolver (with a path) is a bug, reported as `INTERNAL` with its text hidden.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
-};
 use async_graphql::{ErrorExtensions, Response, ServerError, Value};
 use chrono::SecondsFormat;
-use futures::stream::{BoxStream, StreamExt};
 
 use crate::domain::booking::Clash;
 use crate::error::{clip, AppError};
@@ -58,15 +52,8 @@ fn clashes_value(clashes: &[Clash]) -> Value {
     Value::from_json(serde_json::Value::Array(list)).unwrap_or(Value::Null)
 }
 
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-fn label(response: &mut Response) {
+/// Gives every error of `response` a code and clips its message.
+pub fn label(response: &mut Response) {
     for error in &mut response.errors {
         label_error(error);
     }
@@ -107,29 +94,6 @@ fn is_argument_error(message: &str) -> bool {
     ]
     .iter()
     .any(|prefix| message.starts_with(prefix))
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        label(&mut response);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                label(&mut response);
-                response
-            })
-            .boxed()
-    }
 }
 
 #[cfg(test)]

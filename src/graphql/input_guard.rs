@@ -2,52 +2,26 @@
 //! request, whether a variable or a literal in the document, is `BAD_USER_INPUT` on every backend
 //! (PostgreSQL cannot store it, and SQLite would keep a string that other systems truncate).
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-};
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
-use async_graphql::{Positioned, Request, ServerError, ServerResult, Variables};
+use async_graphql::{Positioned, Request, ServerError, ServerResult};
 use async_graphql_value::{ConstValue, Value};
 
-pub struct InputGuard;
-
-impl ExtensionFactory for InputGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputGuard)
+/// Refuses a request whose text or variables hold a NUL (before anything is parsed).
+pub fn check_request(request: &Request) -> ServerResult<()> {
+    if request.query.contains('\0') || request.variables.values().any(const_has_nul) {
+        return Err(refusal());
     }
+    Ok(())
 }
 
-#[async_trait::async_trait]
-impl Extension for InputGuard {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if request.query.contains('\0') || request.variables.values().any(const_has_nul) {
-            return Err(refusal());
-        }
-        next.run(ctx, request).await
+/// Refuses a document with a NUL in any literal (arguments, directives, variable defaults).
+pub fn check_document(doc: &ExecutableDocument) -> ServerResult<()> {
+    if document_has_nul(doc) {
+        return Err(refusal());
     }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        if document_has_nul(&doc) {
-            return Err(refusal());
-        }
-        Ok(doc)
-    }
+    Ok(())
 }
 
 fn refusal() -> ServerError {

@@ -27,6 +27,7 @@ pub mod bookings;
 pub mod context;
 pub mod cost;
 pub mod errors;
+mod gate;
 pub mod input_guard;
 pub mod loaders;
 pub mod notifications;
@@ -80,11 +81,9 @@ pub fn build_schema(services: Option<Services>, limits: Limits) -> AppSchema {
         SubscriptionRoot::default(),
     )
     .limit_depth(limits.max_depth)
-    .extension(input_guard::InputGuard)
-    .extension(cost::CostLimit {
-        max: limits.max_complexity,
-    })
-    .extension(errors::ErrorCodes);
+    .extension(gate::Gate {
+        max_cost: limits.max_complexity,
+    });
     if let Some(services) = services {
         builder = builder
             .data(loaders::Loaders::new(&services))

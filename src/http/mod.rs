@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use graphql::PersistedQueries;
 pub use limit::CallerLimits;
 pub use serve::serve;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 pub use ws::SocketsPerUser;
 
 pub fn router(state: AppState) -> Router {

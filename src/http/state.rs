@@ -1,5 +1,6 @@
 //! What every handler can reach.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -13,8 +14,26 @@ use crate::config::{GraphqlSettings, HttpSettings, Secret, WebSocketSettings};
 use crate::graphql::AppSchema;
 use crate::service::Services;
 
+/// A handle on what handlers share: axum clones the state for every extractor of every request, so
+/// the handle is one `Arc` and cloning it costs one count, not a copy of every service and setting.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub schema: AppSchema,
     pub services: Services,
     pub jwt: Arc<JwtKeys>,

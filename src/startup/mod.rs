@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
-use crate::http::{router, serve, AppState, CallerLimits, SocketsPerUser};
+use crate::http::{router, serve, AppState, CallerLimits, Shared, SocketsPerUser};
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{JobRunner, RunnerConfig};
@@ -163,7 +163,7 @@ impl Application {
         let bind = settings.server.bind_addr;
         let listener = listen(bind).with_context(|| format!("binding {bind}"))?;
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let state = AppState {
+        let state = AppState::new(Shared {
             schema,
             services,
             jwt,
@@ -180,7 +180,7 @@ impl Application {
             http: settings.http.clone(),
             graphql: settings.graphql,
             limits,
-        };
+        });
         Ok(Application {
             listener,
             state,

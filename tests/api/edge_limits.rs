@@ -198,7 +198,7 @@ async fn subscriptions_share_their_users_allowance_across_sockets() {
     .unwrap();
     let alice = app.user(ALICE, Role::Student, "Europe/London").await;
     let bob = app.user(BOB, Role::Student, "Europe/London").await;
-    let mut sockets = vec![signed_in(&app, &alice).await, signed_in(&app, &alice).await];
+    let mut sockets = [signed_in(&app, &alice).await, signed_in(&app, &alice).await];
     let started = std::time::Instant::now();
     let mut answers = Vec::new();
     for i in 0..12 {

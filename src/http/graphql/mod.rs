@@ -146,14 +146,21 @@ impl Answer {
         }
     }
 
-    fn body(&self) -> Value {
-        match self {
-            Answer::Refused(r) => refusal_body(r),
+    /// Writes the answer's JSON, straight from the response (no intermediate `Value` tree: a slot
+    /// list is thousands of nodes).
+    fn write(&self, out: &mut Vec<u8>) {
+        let written = match self {
+            Answer::Refused(r) => serde_json::to_writer(&mut *out, &refusal_body(r)),
             Answer::Executed(r) if self.is_request_error() => {
-                json!({ "errors": errors_json(&r.errors) })
+                serde_json::to_writer(&mut *out, &json!({ "errors": errors_json(&r.errors) }))
             }
-            Answer::Executed(r) => serde_json::to_value(r)
-                .unwrap_or_else(|_| json!({ "errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}] })),
+            Answer::Executed(r) => serde_json::to_writer(&mut *out, r),
+        };
+        if written.is_err() {
+            out.clear();
+            out.extend_from_slice(
+                br#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#,
+            );
         }
     }
 }
@@ -236,16 +243,26 @@ fn is_mutation(request: &mut async_graphql::Request) -> bool {
 }
 
 fn respond(media: Media, shape: Shape, anonymous: bool, answers: Vec<Answer>) -> Response {
-    let (status, body, clean) = match shape {
-        Shape::Batch => (
-            StatusCode::OK,
-            Value::Array(answers.iter().map(Answer::body).collect()),
-            false,
-        ),
+    let mut body = Vec::with_capacity(1024);
+    let (status, clean) = match shape {
+        Shape::Batch => {
+            body.push(b'[');
+            for (i, answer) in answers.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                let mut one = Vec::new();
+                answer.write(&mut one);
+                body.extend_from_slice(&one);
+            }
+            body.push(b']');
+            (StatusCode::OK, false)
+        }
         Shape::Single | Shape::Get => {
             let answer = &answers[0];
             let clean = matches!(answer, Answer::Executed(r) if r.errors.is_empty());
-            (answer.status(media), answer.body(), clean)
+            answer.write(&mut body);
+            (answer.status(media), clean)
         }
     };
     // Only an anonymous GET that worked may be shared by caches; everything else is per caller.
@@ -254,7 +271,7 @@ fn respond(media: Media, shape: Shape, anonymous: bool, answers: Vec<Answer>) ->
     } else {
         "private, no-store"
     };
-    let mut response = (status, body.to_string()).into_response();
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
