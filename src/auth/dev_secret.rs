@@ -1,4 +1,5 @@
-//! The development signing key: generated once under the data directory when `JWT_SECRET` is unset.
+//! Development keys, generated once under the data directory when their setting is unset: the JWT
+//! signing key (`JWT_SECRET`) and the key that seals calendar tokens (`CALENDAR_TOKEN_KEY`).
 
 use std::path::Path;
 
@@ -7,11 +8,14 @@ use rand::RngCore;
 
 use crate::config::Secret;
 
-const FILE: &str = "dev-jwt-secret";
+/// The JWT signing key's file.
+pub const JWT_FILE: &str = "dev-jwt-secret";
+/// The calendar token key's file.
+pub const CALENDAR_TOKEN_FILE: &str = "dev-calendar-token-key";
 
-/// Reads the key kept under `data_dir`, creating it (mode 0600) on first use.
-pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Secret> {
-    let path = data_dir.join(FILE);
+/// Reads the key kept in `file` under `data_dir` (64 hex digits), creating it (mode 0600) on first use.
+pub fn load_or_create(data_dir: &Path, file: &str) -> anyhow::Result<Secret> {
+    let path = data_dir.join(file);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let key = existing.trim();
         if key.len() >= 32 {
@@ -50,9 +54,11 @@ mod tests {
     #[test]
     fn the_key_is_created_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let first = super::load_or_create(dir.path()).unwrap();
-        let second = super::load_or_create(dir.path()).unwrap();
+        let first = super::load_or_create(dir.path(), super::JWT_FILE).unwrap();
+        let second = super::load_or_create(dir.path(), super::JWT_FILE).unwrap();
         assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 64);
+        let other = super::load_or_create(dir.path(), super::CALENDAR_TOKEN_FILE).unwrap();
+        assert_ne!(first.expose(), other.expose());
     }
 }

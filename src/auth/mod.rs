@@ -5,6 +5,7 @@ pub mod email_links;
 pub mod join;
 pub mod jwt;
 pub mod keys;
+pub mod vault;
 
 use std::fmt;
 use std::str::FromStr;

@@ -24,6 +24,7 @@ pub struct Settings {
     pub redis: Option<RedisSettings>,
     pub email: EmailSettings,
     pub meeting: MeetingSettings,
+    pub calendar: CalendarSettings,
 }
 
 impl Settings {
@@ -75,6 +76,7 @@ impl Settings {
             meeting: MeetingSettings {
                 base_url: vars.or("MEETING_BASE_URL", "https://meet.jit.si"),
             },
+            calendar: calendar(&vars, &server)?,
             server,
         };
         settings.check()?;
@@ -121,6 +123,9 @@ impl Settings {
         ];
         for (key, value) in positive {
             anyhow::ensure!(value > 0, "{key} must be at least 1");
+        }
+        if let Some(key) = &self.calendar.token_key {
+            crate::auth::vault::TokenVault::from_setting(key)?;
         }
         let db = &self.database;
         anyhow::ensure!(
@@ -229,6 +234,60 @@ fn email(vars: &Vars) -> anyhow::Result<EmailSettings> {
             ),
             support_email: vars.or("BRAND_SUPPORT_EMAIL", "support@empoweredlearnings.example"),
         },
+    })
+}
+
+fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSettings> {
+    let google = match vars.get("GOOGLE_CLIENT_ID") {
+        None => None,
+        Some(client_id) => {
+            let client_secret = vars.get("GOOGLE_CLIENT_SECRET").ok_or_else(|| {
+                anyhow::anyhow!("GOOGLE_CLIENT_SECRET must be set with GOOGLE_CLIENT_ID")
+            })?;
+            let base = server.public_base_url.trim_end_matches('/');
+            let url = |key: &str, default: &str| -> anyhow::Result<String> {
+                let value = vars.or(key, default);
+                let parsed = url::Url::parse(&value)
+                    .map_err(|_| anyhow::anyhow!("{key}={value:?} is not a URL"))?;
+                anyhow::ensure!(
+                    matches!(parsed.scheme(), "http" | "https"),
+                    "{key}={value:?} is not an http(s) URL"
+                );
+                Ok(value.trim_end_matches('/').to_string())
+            };
+            Some(GoogleSettings {
+                client_id,
+                client_secret: Secret::new(client_secret),
+                redirect_uri: url(
+                    "GOOGLE_REDIRECT_URI",
+                    &format!("{base}/calendar/oauth/google/callback"),
+                )?,
+                scopes: vars
+                    .or(
+                        "GOOGLE_SCOPES",
+                        "https://www.googleapis.com/auth/calendar \
+                         https://www.googleapis.com/auth/calendar.events \
+                         https://www.googleapis.com/auth/meetings.space.created",
+                    )
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                auth_url: url(
+                    "GOOGLE_AUTH_URL",
+                    "https://accounts.google.com/o/oauth2/v2/auth",
+                )?,
+                token_url: url("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")?,
+                revoke_url: url("GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke")?,
+                calendar_api_url: url(
+                    "GOOGLE_CALENDAR_API_URL",
+                    "https://www.googleapis.com/calendar/v3",
+                )?,
+            })
+        }
+    };
+    Ok(CalendarSettings {
+        token_key: vars.get("CALENDAR_TOKEN_KEY").map(Secret::new),
+        google,
     })
 }
 
@@ -356,6 +415,50 @@ mod tests {
         }
         let s = settings(&[("CORS_ALLOWED_ORIGINS", "none")]).unwrap();
         assert!(s.http.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn google_is_off_until_configured_and_its_secret_never_shown() {
+        let s = settings(&[]).unwrap();
+        assert!(s.calendar.google.is_none() && s.calendar.token_key.is_none());
+        let err = settings(&[("GOOGLE_CLIENT_ID", "id.apps")]).unwrap_err();
+        assert!(format!("{err:#}").contains("GOOGLE_CLIENT_SECRET"));
+        let s = settings(&[
+            ("GOOGLE_CLIENT_ID", "id.apps"),
+            ("GOOGLE_CLIENT_SECRET", "GOCSPX-sh"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/"),
+            (
+                "CALENDAR_TOKEN_KEY",
+                "k1:c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+            ),
+        ])
+        .unwrap();
+        let google = s.calendar.google.as_ref().unwrap();
+        assert_eq!(
+            google.redirect_uri,
+            "https://api.example.com/calendar/oauth/google/callback"
+        );
+        assert_eq!(google.scopes.len(), 3);
+        assert_eq!(google.token_url, "https://oauth2.googleapis.com/token");
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("GOCSPX") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+        let err = settings(&[
+            ("GOOGLE_CLIENT_ID", "id.apps"),
+            ("GOOGLE_CLIENT_SECRET", "x"),
+            ("GOOGLE_TOKEN_URL", "ftp://nope"),
+        ])
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("GOOGLE_TOKEN_URL"));
+        // A key that cannot seal is refused at start, naming the variable (and not showing the key).
+        let err = settings(&[("CALENDAR_TOKEN_KEY", "k1:c2VjcmV0")]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("CALENDAR_TOKEN_KEY") && !text.contains("c2VjcmV0"),
+            "{text}"
+        );
     }
 
     /// Every variable the loader reads is documented in `.env.example`, and nothing more.

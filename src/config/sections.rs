@@ -195,3 +195,32 @@ pub struct MeetingSettings {
     /// `MEETING_BASE_URL`: one unguessable room per session under it.
     pub base_url: String,
 }
+
+/// Calendar sync: where tokens are sealed, and each provider, present only when configured.
+#[derive(Debug, Clone)]
+pub struct CalendarSettings {
+    /// `CALENDAR_TOKEN_KEY`: the AES-256 keys that seal OAuth tokens at rest, `id:base64[,id:base64]`,
+    /// the current one first. Unset: a key generated under `DATA_DIR` (development).
+    pub token_key: Option<Secret>,
+    /// Google Calendar; `None` without `GOOGLE_CLIENT_ID` ("not configured").
+    pub google: Option<GoogleSettings>,
+}
+
+/// A Google OAuth client and the endpoints it talks to (tests point them at a fake).
+#[derive(Debug, Clone)]
+pub struct GoogleSettings {
+    /// `GOOGLE_CLIENT_ID`.
+    pub client_id: String,
+    /// `GOOGLE_CLIENT_SECRET`: required with a client id.
+    pub client_secret: Secret,
+    /// `GOOGLE_REDIRECT_URI`: default `{PUBLIC_BASE_URL}/calendar/oauth/google/callback`.
+    pub redirect_uri: String,
+    /// `GOOGLE_SCOPES`: space-separated; default the product's (calendar, calendar.events,
+    /// meetings.space.created).
+    pub scopes: Vec<String>,
+    /// `GOOGLE_AUTH_URL`, `GOOGLE_TOKEN_URL`, `GOOGLE_REVOKE_URL`, `GOOGLE_CALENDAR_API_URL`.
+    pub auth_url: String,
+    pub token_url: String,
+    pub revoke_url: String,
+    pub calendar_api_url: String,
+}

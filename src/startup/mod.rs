@@ -40,9 +40,9 @@ pub fn jwt_secret(settings: &Settings) -> anyhow::Result<Secret> {
         Some(secret) => Ok(secret.clone()),
         None => {
             let data_dir = &settings.server.data_dir;
-            let secret = dev_secret::load_or_create(data_dir)?;
+            let secret = dev_secret::load_or_create(data_dir, dev_secret::JWT_FILE)?;
             tracing::warn!(
-                path = %data_dir.join("dev-jwt-secret").display(),
+                path = %data_dir.join(dev_secret::JWT_FILE).display(),
                 "JWT_SECRET is not set: development mode, tokens are signed with a generated local key"
             );
             Ok(secret)
