@@ -7,6 +7,7 @@ mod m20261121_000002_jobs;
 mod m20261121_000003_bookings;
 mod m20261122_000004_notifications;
 mod m20261123_000005_email;
+mod m20261126_000006_calendar;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_bookings::Migration),
             Box::new(m20261122_000004_notifications::Migration),
             Box::new(m20261123_000005_email::Migration),
+            Box::new(m20261126_000006_calendar::Migration),
         ]
     }
 }

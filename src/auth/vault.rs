@@ -118,7 +118,7 @@ impl TokenVault {
         let sealed = key
             .cipher
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plain.as_bytes(),
                     aad: context.as_bytes(),
@@ -146,10 +146,11 @@ impl TokenVault {
             return Err(VaultError::Malformed);
         }
         let (nonce, body) = blob.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| VaultError::Malformed)?;
         let plain = key
             .cipher
             .decrypt(
-                Nonce::from_slice(nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: body,
                     aad: context.as_bytes(),
@@ -173,7 +174,7 @@ impl VaultKey {
     fn new(id: &str, key: [u8; 32]) -> Self {
         VaultKey {
             id: id.to_string(),
-            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(key)),
         }
     }
 }

@@ -55,6 +55,7 @@ macro_rules! listed_enum {
 }
 
 pub mod booking;
+pub mod calendar;
 pub mod email;
 pub mod error;
 pub mod event;

@@ -10,6 +10,7 @@ use sea_orm::{ColIdx, DbErr, QueryResult, TryFromU64, TryGetError, TryGetable, V
 
 use crate::auth::Role;
 use crate::domain::booking::{BookingKind, BookingStatus, Frequency, PaymentStatus, SessionStatus};
+use crate::domain::calendar::{CalendarProvider, ConflictPolicy, SyncState};
 use crate::domain::email::EmailStatus;
 use crate::domain::notification::{Channel, NotificationKind};
 
@@ -66,6 +67,9 @@ macro_rules! text_enum {
 
 text_enum!(
     BookingKind,
+    CalendarProvider,
+    ConflictPolicy,
+    SyncState,
     BookingStatus,
     Frequency,
     PaymentStatus,

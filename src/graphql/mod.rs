@@ -24,6 +24,7 @@ macro_rules! mirror_enum {
 pub mod availability;
 pub mod booking_types;
 pub mod bookings;
+pub mod calendar;
 pub mod context;
 pub mod cost;
 pub mod errors;
@@ -45,6 +46,7 @@ pub struct QueryRoot(
     users::UserQuery,
     availability::AvailabilityQuery,
     bookings::BookingQuery,
+    calendar::CalendarQuery,
     notifications::NotificationQuery,
 );
 
@@ -53,6 +55,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     availability::AvailabilityMutation,
     bookings::BookingMutation,
+    calendar::CalendarMutation,
     notifications::NotificationMutation,
 );
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod body_deadline;
+mod calendar;
 mod edge;
 mod email;
 mod error;
@@ -48,6 +49,11 @@ pub fn router(state: AppState) -> Router {
             "/notifications/preferences",
             get(notifications::preferences).put(notifications::update_preferences),
         )
+        .route(
+            "/calendar/oauth/{provider}/callback",
+            get(calendar::callback),
+        )
+        .route("/calendar/status", get(calendar::status))
         .route("/email/open/{id}", get(email::open))
         .route("/email/click/{id}", get(email::click))
         .route("/webhooks/email/sendgrid", post(email::sendgrid))

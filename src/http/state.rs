@@ -52,6 +52,8 @@ pub struct Shared {
     pub http: HttpSettings,
     /// GraphQL's limits (the budget of one request, the batch size).
     pub graphql: GraphqlSettings,
+    /// `DASHBOARD_URL`: where the browser goes back after connecting a calendar.
+    pub dashboard_url: String,
     /// Requests per caller (`RATE_LIMIT_*`); `None` = no limit.
     pub limits: Option<Arc<CallerLimits>>,
 }

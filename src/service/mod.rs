@@ -3,6 +3,7 @@
 pub mod after_commit;
 pub mod availability;
 pub mod bookings;
+pub mod calendar;
 pub mod email;
 pub mod events;
 pub mod notifications;
@@ -15,8 +16,10 @@ pub mod users;
 use std::sync::Arc;
 
 use crate::auth::join::JoinLinks;
+use crate::auth::vault::TokenVault;
 use crate::clock::Clock;
 use crate::db::Db;
+use crate::integrations::calendar::google::Google;
 use crate::integrations::email::mailer::Mailer;
 use crate::integrations::meeting::MeetingProvider;
 use crate::pubsub::EventBus;
@@ -30,6 +33,7 @@ pub struct Services {
     /// Drop a mentor's cached slot inputs after changing their busy time around the other services.
     pub slot_cache: Arc<slots::SlotCache>,
     pub bookings: Arc<bookings::BookingService>,
+    pub calendar: Arc<calendar::CalendarService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub timeline: Arc<timeline::TimelineService>,
     pub email: Arc<email::EmailService>,
@@ -50,6 +54,10 @@ pub struct Adapters {
     pub email_max_attempts: i32,
     /// `SLOT_CACHE_SECONDS`: how long a mentor's cached slot inputs live at most.
     pub slot_cache_ttl: std::time::Duration,
+    /// Seals calendar tokens at rest (`CALENDAR_TOKEN_KEY`).
+    pub vault: Arc<TokenVault>,
+    /// Google Calendar, when configured.
+    pub google: Option<Arc<Google>>,
 }
 
 impl Services {
@@ -62,6 +70,8 @@ impl Services {
             outbox,
             email_max_attempts,
             slot_cache_ttl,
+            vault,
+            google,
         } = adapters;
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
         slot_cache.listen();
@@ -111,6 +121,12 @@ impl Services {
                 slot_cache.clone(),
             )),
             slot_cache,
+            calendar: Arc::new(calendar::CalendarService::new(
+                db.clone(),
+                clock.clone(),
+                vault,
+                google,
+            )),
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),
                 bus.clone(),

@@ -14,11 +14,13 @@ use crate::auth::dev_secret;
 use crate::auth::email_links::EmailLinks;
 use crate::auth::join::JoinLinks;
 use crate::auth::jwt::JwtKeys;
+use crate::auth::vault::TokenVault;
 use crate::clock::Clock;
 use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, CallerLimits, Shared, SocketsPerUser};
+use crate::integrations::calendar::google::Google;
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::jobs::{JobRunner, RunnerConfig};
@@ -73,8 +75,41 @@ pub async fn connect_services(
         outbox: Arc::new(outbox),
         email_max_attempts: settings.email.max_attempts,
         slot_cache_ttl: settings.slots.cache_ttl,
+        vault: Arc::new(token_vault(settings)?),
+        google: google(settings)?,
     };
     Ok(Services::new(db, adapters, clock))
+}
+
+/// The keys that seal calendar tokens: `CALENDAR_TOKEN_KEY`, or in development a key generated under
+/// the data directory (which other nodes do not share: said in the log when a provider is on).
+fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
+    let key = settings.calendar.token_key.as_ref();
+    if key.is_none() && settings.calendar.google.is_some() {
+        tracing::warn!(
+            path = %settings.server.data_dir.join(dev_secret::CALENDAR_TOKEN_FILE).display(),
+            "CALENDAR_TOKEN_KEY is not set: development mode, calendar tokens are sealed with a local \
+             key that other nodes do not have"
+        );
+    }
+    TokenVault::load(key, &settings.server.data_dir)
+}
+
+/// Google Calendar when `GOOGLE_CLIENT_ID` is set. Google only pushes to https addresses; an http
+/// `PUBLIC_BASE_URL` is allowed (local set-ups, fakes) and said in the log.
+fn google(settings: &Settings) -> anyhow::Result<Option<Arc<Google>>> {
+    let Some(google) = &settings.calendar.google else {
+        tracing::info!("Google Calendar: not configured (GOOGLE_CLIENT_ID is not set)");
+        return Ok(None);
+    };
+    if !settings.server.public_base_url.starts_with("https://") {
+        tracing::warn!(
+            "PUBLIC_BASE_URL is not https: Google will refuse push channels, calendars will be polled"
+        );
+    }
+    Ok(Some(Arc::new(
+        Google::new(google).context("Google Calendar settings")?,
+    )))
 }
 
 /// SMTP when `SMTP_URL` is set, else `.eml` files under `$DATA_DIR/outbox/`.
@@ -179,6 +214,7 @@ impl Application {
             persisted: Default::default(),
             http: settings.http.clone(),
             graphql: settings.graphql,
+            dashboard_url: settings.server.dashboard_url.clone(),
             limits,
         });
         Ok(Application {

@@ -9,6 +9,7 @@ mod bad_input;
 mod booking_changes;
 mod booking_race;
 mod bookings;
+mod calendar_connect;
 mod edge_limits;
 mod email;
 mod email_tls;

@@ -4,6 +4,8 @@
 //! thing (not found), or try later (upstream failure). The providers themselves come with their
 //! issues; the sync engine will talk only to this trait.
 
+pub mod google;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +20,9 @@ pub enum ProviderError {
     /// `Retry-After`); `retry_after` when it said how long.
     #[error("rate limited")]
     RateLimited { retry_after: Option<Duration> },
+    /// The access token was refused (HTTP 401): refresh it once and try again.
+    #[error("the access token was refused")]
+    AccessExpired,
     /// The incremental sync token is no longer valid (Google's 410 Gone): read everything again.
     #[error("the sync token has expired")]
     SyncTokenExpired,

@@ -2,6 +2,7 @@
 //! it and never reach into one another; it knows rows and the domain, nothing of the services.
 
 pub mod availability;
+pub mod calendar;
 pub mod cast;
 pub mod preferences;
 pub mod schedule;

@@ -1,6 +1,7 @@
 //! `TestApp`: the real application on a random port, on a fresh database, with a fixed clock.
 
 pub mod booking;
+pub mod fake_google;
 pub mod mail;
 pub mod notify;
 pub mod schedule;

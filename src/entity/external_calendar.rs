@@ -1,0 +1,21 @@
+//! `external_calendars`: the calendars of a connected account, and what the mentor chose for each.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "external_calendars")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub connection_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub calendar_id: String,
+    pub name: String,
+    pub is_primary: bool,
+    pub counts_as_busy: bool,
+    pub receives_sessions: bool,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

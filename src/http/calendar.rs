@@ -1,0 +1,114 @@
+//! Calendar routes: where the provider sends the mentor back after consent
+//! (`GET /calendar/oauth/{provider}/callback`), and the spec's `GET /calendar/status`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, REFERRER_POLICY};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::rest::Signed;
+use super::state::AppState;
+use crate::domain::calendar::CalendarProvider;
+use crate::domain::slots::in_zone;
+use crate::domain::time::TimeZone;
+use crate::error::AppError;
+use crate::service::calendar::{CalendarStatus, ConnectFailure};
+
+/// What the provider puts on the way back (`code` and `state`, or `error` and `state`); anything
+/// else it adds is ignored.
+#[derive(Deserialize)]
+pub struct WayBack {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Finishes a connection and sends the browser to the dashboard's calendar settings with the result.
+pub async fn callback(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(back): Query<WayBack>,
+) -> Response {
+    let Some(provider) = CalendarProvider::from_slug(&provider) else {
+        return ApiError::from(AppError::NotFound("no such calendar provider".into()))
+            .into_response();
+    };
+    let calendar = &state.services.calendar;
+    let outcome = match (back.error, back.code, back.state) {
+        (_, _, None) => Err(ConnectFailure::UnknownState),
+        (Some(_), _, Some(st)) => calendar.refused(provider, &st).await,
+        (None, Some(code), Some(st)) => calendar
+            .complete(provider, &code, &st, None)
+            .await
+            .map(|_| ()),
+        (None, None, Some(_)) => Err(ConnectFailure::CodeRefused),
+    };
+    let result = match &outcome {
+        Ok(()) => "result=connected".to_string(),
+        Err(failure) => {
+            if let ConnectFailure::Other(e) = failure {
+                e.log();
+            }
+            format!("result=error&reason={}", failure.reason())
+        }
+    };
+    let to = format!(
+        "{}/settings/calendar?provider={}&{result}",
+        state.dashboard_url,
+        provider.slug()
+    );
+    let mut response = Redirect::to(&to).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The URL that brought the browser here held the code and the state.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// `GET /calendar/status?provider=google` (default google): the connection, as on the settings page.
+pub async fn status(
+    State(state): State<AppState>,
+    Signed(p): Signed,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = match params.get("provider") {
+        None => CalendarProvider::Google,
+        Some(slug) => CalendarProvider::from_slug(slug).ok_or_else(|| AppError::BadInput {
+            field: "provider".into(),
+            message: "must be google, outlook or caldav".into(),
+        })?,
+    };
+    let status = state.services.calendar.status(&p, provider).await?;
+    Ok(Json(status_json(&status, p.time_zone)))
+}
+
+fn status_json(s: &CalendarStatus, zone: TimeZone) -> Value {
+    let shown =
+        |at: Option<chrono::DateTime<chrono::Utc>>| at.map(|t| in_zone(t, zone).to_rfc3339());
+    json!({
+        "provider": s.provider.as_str(),
+        "connected": s.connected,
+        "state": s.state.as_str(),
+        "syncEnabled": s.sync_enabled,
+        "frequencyMinutes": s.frequency_minutes,
+        "lastSyncedAt": shown(s.last_synced_at),
+        "nextSyncAt": shown(s.next_sync_at),
+        "lastError": s.last_error,
+        "accountEmail": s.account_email,
+        "calendars": s.calendars.iter().map(|c| json!({
+            "id": c.id,
+            "name": c.name,
+            "primary": c.primary,
+            "countsAsBusy": c.counts_as_busy,
+            "receivesSessions": c.receives_sessions,
+        })).collect::<Vec<_>>(),
+        "pushActive": s.push_active,
+        "pushExpiresAt": shown(s.push_expires_at),
+    })
+}

@@ -1,0 +1,273 @@
+//! Connecting a calendar: the consent URL with a single-use state, and the way back with Google's code.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::Duration;
+use rand::RngCore;
+use sea_orm::ActiveValue::Set;
+use sea_orm::TransactionTrait;
+use sha2::{Digest, Sha256};
+
+use super::{token_context, CalendarService, CalendarStatus, STATE_TTL_MINUTES};
+use crate::auth::{Principal, Role};
+use crate::db::new_id;
+use crate::domain::calendar::{
+    CalendarProvider, ConflictPolicy, SyncState, DEFAULT_FREQUENCY_MINUTES,
+};
+use crate::entity::{
+    calendar_connection as conn, calendar_oauth_state as state, external_calendar as cal,
+};
+use crate::error::{AppError, AppResult};
+use crate::integrations::calendar::ProviderError;
+use crate::service::store::calendar as store;
+
+/// Where to send the mentor, and the state that will bring them back.
+#[derive(Debug)]
+pub struct ConnectStart {
+    pub authorization_url: String,
+    pub state: String,
+}
+
+/// Why a way back from the provider changed nothing. Each has a short reason for the dashboard's URL.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectFailure {
+    /// Unknown, already used, or for another mentor or provider: indistinguishable on purpose.
+    #[error("this connection link is not valid (it may have been used already): connect again")]
+    UnknownState,
+    #[error("this connection link has expired: connect again")]
+    ExpiredState,
+    /// The mentor said no on the provider's page (`error=access_denied`).
+    #[error("access was not granted")]
+    Denied,
+    /// The provider refused the code (expired, or already traded).
+    #[error("the authorization code was refused: connect again")]
+    CodeRefused,
+    /// No refresh token came back, and none is kept: offline access was not granted.
+    #[error("the provider gave no offline access: connect again and allow it")]
+    NoOfflineAccess,
+    #[error(transparent)]
+    Other(#[from] AppError),
+}
+
+impl ConnectFailure {
+    /// The `reason` in the dashboard's redirect.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ConnectFailure::UnknownState => "invalid_state",
+            ConnectFailure::ExpiredState => "expired_state",
+            ConnectFailure::Denied => "access_denied",
+            ConnectFailure::CodeRefused => "code_refused",
+            ConnectFailure::NoOfflineAccess => "no_offline_access",
+            ConnectFailure::Other(e) => match e.code() {
+                "UPSTREAM" | "RATE_LIMITED" => "provider_unavailable",
+                "BAD_USER_INPUT" => "not_configured",
+                _ => "internal",
+            },
+        }
+    }
+}
+
+impl From<ConnectFailure> for AppError {
+    fn from(failure: ConnectFailure) -> Self {
+        match failure {
+            ConnectFailure::Other(e) => e,
+            other => AppError::BadInput {
+                field: match other {
+                    ConnectFailure::CodeRefused => "code",
+                    _ => "state",
+                }
+                .into(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ConnectFailure {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ConnectFailure::Other(e.into())
+    }
+}
+
+/// States one mentor may hold at once; asking again drops the oldest.
+const MAX_OPEN_STATES: u64 = 5;
+
+fn hash(state: &str) -> String {
+    hex::encode(Sha256::digest(state.as_bytes()))
+}
+
+fn verifier_context(state_hash: &str) -> String {
+    format!("calendar/oauth/{state_hash}/verifier")
+}
+
+impl CalendarService {
+    /// Starts connecting `provider` for a mentor: the provider's consent URL and its state (single
+    /// use, [`STATE_TTL_MINUTES`], bound to this mentor and provider).
+    pub async fn connect(
+        &self,
+        p: &Principal,
+        provider: CalendarProvider,
+    ) -> AppResult<ConnectStart> {
+        p.require_role(Role::Mentor)?;
+        let google = self.google_for(provider)?;
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let state = URL_SAFE_NO_PAD.encode(bytes);
+        let state_hash = hash(&state);
+        let consent = google.oauth.consent(&state);
+        let now = self.clock.now();
+        store::drop_expired_states(self.db.conn(), now).await?;
+        store::put_state(
+            self.db.conn(),
+            state::ActiveModel {
+                state_hash: Set(state_hash.clone()),
+                mentor_id: Set(p.user_id.clone()),
+                provider: Set(provider),
+                verifier: Set(self
+                    .vault
+                    .seal(&verifier_context(&state_hash), consent.verifier.expose())),
+                expires_at: Set(now + Duration::minutes(STATE_TTL_MINUTES)),
+                created_at: Set(now),
+            },
+        )
+        .await?;
+        store::trim_states(self.db.conn(), &p.user_id, MAX_OPEN_STATES).await?;
+        Ok(ConnectStart {
+            authorization_url: consent.url,
+            state,
+        })
+    }
+
+    /// Takes a state for good, whatever comes next: one way back per state. Checks it was made for
+    /// `provider` (and for `mentor`, when the caller is known) and is still fresh.
+    async fn take_state(
+        &self,
+        provider: CalendarProvider,
+        state: &str,
+        mentor: Option<&str>,
+    ) -> Result<state::Model, ConnectFailure> {
+        if state.is_empty() || state.len() > 128 {
+            return Err(ConnectFailure::UnknownState);
+        }
+        let taken = store::take_state(self.db.conn(), &hash(state))
+            .await?
+            .ok_or(ConnectFailure::UnknownState)?;
+        if taken.provider != provider || mentor.is_some_and(|m| m != taken.mentor_id) {
+            return Err(ConnectFailure::UnknownState);
+        }
+        if taken.expires_at <= self.clock.now() {
+            return Err(ConnectFailure::ExpiredState);
+        }
+        Ok(taken)
+    }
+
+    /// The provider sent the mentor back with an error (`access_denied`): the state is spent.
+    pub async fn refused(
+        &self,
+        provider: CalendarProvider,
+        state: &str,
+    ) -> Result<(), ConnectFailure> {
+        self.take_state(provider, state, None).await?;
+        Err(ConnectFailure::Denied)
+    }
+
+    /// The way back: trades `code` for tokens (with the state's PKCE verifier), seals and keeps them,
+    /// reads the account's calendars, and answers the connection's status. `mentor` is the caller
+    /// when known (the dashboard's mutation); the browser's redirect carries only the state.
+    pub async fn complete(
+        &self,
+        provider: CalendarProvider,
+        code: &str,
+        state: &str,
+        mentor: Option<&Principal>,
+    ) -> Result<CalendarStatus, ConnectFailure> {
+        if let Some(p) = mentor {
+            p.require_role(Role::Mentor)?;
+        }
+        let google = self.google_for(provider)?;
+        let taken = self
+            .take_state(provider, state, mentor.map(|p| p.user_id.as_str()))
+            .await?;
+        let verifier = self
+            .vault
+            .open(&verifier_context(&taken.state_hash), &taken.verifier)
+            .map_err(|e| AppError::Internal(e.into()))?;
+        if code.is_empty() || code.len() > 2048 {
+            return Err(ConnectFailure::CodeRefused);
+        }
+        let grant = google
+            .oauth
+            .exchange(code, &verifier)
+            .await
+            .map_err(|e| match e {
+                ProviderError::GrantRevoked { .. } => ConnectFailure::CodeRefused,
+                other => other.into_app(provider.display_name()).into(),
+            })?;
+        let mentor_id = taken.mentor_id;
+        let existing = store::connection(self.db.conn(), &mentor_id, provider).await?;
+        let refresh = match (&grant.refresh_token, &existing) {
+            (Some(fresh), _) => self.vault.seal(
+                &token_context(provider, &mentor_id, "refresh"),
+                fresh.expose(),
+            ),
+            (None, Some(old)) if old.refresh_token.is_some() => {
+                old.refresh_token.clone().unwrap_or_default()
+            }
+            (None, _) => return Err(ConnectFailure::NoOfflineAccess),
+        };
+        let calendars = google
+            .api
+            .calendars(&grant.access_token)
+            .await
+            .map_err(|e| ConnectFailure::Other(e.into_app(provider.display_name())))?;
+        let now = self.clock.now();
+        let connection_id = existing
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(new_id);
+        let account_email = calendars.iter().find(|c| c.primary).map(|c| c.id.clone());
+        let row = conn::ActiveModel {
+            id: Set(connection_id.clone()),
+            mentor_id: Set(mentor_id.clone()),
+            provider: Set(provider),
+            state: Set(SyncState::Idle),
+            sync_enabled: Set(true),
+            frequency_minutes: Set(DEFAULT_FREQUENCY_MINUTES),
+            account_email: Set(account_email),
+            access_token: Set(Some(self.vault.seal(
+                &token_context(provider, &mentor_id, "access"),
+                grant.access_token.expose(),
+            ))),
+            refresh_token: Set(Some(refresh)),
+            access_expires_at: Set(grant
+                .expires_in
+                .and_then(|d| Duration::from_std(d).ok())
+                .map(|d| now + d)),
+            granted_scopes: Set(grant.scopes.join(" ")),
+            last_synced_at: Set(None),
+            next_sync_at: Set(None),
+            last_error: Set(None),
+            on_event_deleted: Set(ConflictPolicy::FollowCalendar),
+            on_event_moved: Set(ConflictPolicy::FollowCalendar),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let listed = calendars
+            .into_iter()
+            .map(|c| cal::Model {
+                connection_id: connection_id.clone(),
+                calendar_id: c.id,
+                name: c.name,
+                is_primary: c.primary,
+                counts_as_busy: c.primary,
+                receives_sessions: c.primary,
+            })
+            .collect();
+        let txn = self.db.conn().begin().await?;
+        store::save_connection(&txn, row).await?;
+        store::replace_calendars(&txn, &connection_id, listed).await?;
+        txn.commit().await?;
+        tracing::info!(mentor = %mentor_id, provider = provider.slug(), "calendar connected");
+        Ok(self.status_of(&mentor_id, provider).await?)
+    }
+}

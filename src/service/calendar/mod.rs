@@ -1,0 +1,63 @@
+//! Calendar connections: a mentor connects a provider (OAuth with PKCE, a single-use state bound to
+//! them), the tokens are sealed at rest, and the connection's status is read back. Nothing is read
+//! from a calendar before its mentor connects it.
+
+mod connect;
+mod status;
+
+use std::sync::Arc;
+
+pub use connect::{ConnectFailure, ConnectStart};
+pub use status::{CalendarChoice, CalendarStatus};
+
+use crate::auth::vault::TokenVault;
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::domain::calendar::CalendarProvider;
+use crate::error::{AppError, AppResult};
+use crate::integrations::calendar::google::Google;
+
+/// How long a mentor has between asking to connect and coming back from the provider.
+pub const STATE_TTL_MINUTES: i64 = 10;
+
+pub struct CalendarService {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    vault: Arc<TokenVault>,
+    google: Option<Arc<Google>>,
+}
+
+impl CalendarService {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        vault: Arc<TokenVault>,
+        google: Option<Arc<Google>>,
+    ) -> Self {
+        CalendarService {
+            db,
+            clock,
+            vault,
+            google,
+        }
+    }
+
+    /// The client of `provider`, or why there is none.
+    fn google_for(&self, provider: CalendarProvider) -> AppResult<&Google> {
+        match (provider, &self.google) {
+            (CalendarProvider::Google, Some(google)) => Ok(google),
+            (provider, _) => Err(AppError::BadInput {
+                field: "provider".into(),
+                message: format!(
+                    "{} is not configured on this server",
+                    provider.display_name()
+                ),
+            }),
+        }
+    }
+}
+
+/// Where a sealed token is kept: a ciphertext opens only there.
+fn token_context(provider: CalendarProvider, mentor_id: &str, which: &str) -> String {
+    format!("calendar/{}/{mentor_id}/{which}", provider.slug())
+}

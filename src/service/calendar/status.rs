@@ -1,0 +1,116 @@
+//! A connection's status as the sync settings page shows it.
+
+use chrono::{DateTime, Utc};
+
+use super::CalendarService;
+use crate::auth::{Principal, Role};
+use crate::domain::calendar::{CalendarProvider, SyncState, DEFAULT_FREQUENCY_MINUTES};
+use crate::error::AppResult;
+use crate::service::store::calendar as store;
+
+/// One calendar of the connected account, and what the mentor chose for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarChoice {
+    pub id: String,
+    pub name: String,
+    pub primary: bool,
+    pub counts_as_busy: bool,
+    pub receives_sessions: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarStatus {
+    pub provider: CalendarProvider,
+    pub connected: bool,
+    pub state: SyncState,
+    pub sync_enabled: bool,
+    pub frequency_minutes: i32,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub next_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub account_email: Option<String>,
+    pub calendars: Vec<CalendarChoice>,
+    /// Push channels come with sync; until then no channel is ever live.
+    pub push_active: bool,
+    pub push_expires_at: Option<DateTime<Utc>>,
+}
+
+impl CalendarStatus {
+    fn disconnected(provider: CalendarProvider) -> Self {
+        CalendarStatus {
+            provider,
+            connected: false,
+            state: SyncState::Disconnected,
+            sync_enabled: false,
+            frequency_minutes: DEFAULT_FREQUENCY_MINUTES,
+            last_synced_at: None,
+            next_sync_at: None,
+            last_error: None,
+            account_email: None,
+            calendars: Vec::new(),
+            push_active: false,
+            push_expires_at: None,
+        }
+    }
+}
+
+impl CalendarService {
+    /// The mentor's connection to `provider` (disconnected when there is none).
+    pub async fn status(
+        &self,
+        p: &Principal,
+        provider: CalendarProvider,
+    ) -> AppResult<CalendarStatus> {
+        p.require_role(Role::Mentor)?;
+        self.status_of(&p.user_id, provider).await
+    }
+
+    /// Every provider the mentor has connected.
+    pub async fn connections(&self, p: &Principal) -> AppResult<Vec<CalendarStatus>> {
+        p.require_role(Role::Mentor)?;
+        let mut all = Vec::new();
+        for row in store::connections(self.db.conn(), &p.user_id).await? {
+            all.push(self.status_of(&p.user_id, row.provider).await?);
+        }
+        Ok(all)
+    }
+
+    pub(super) async fn status_of(
+        &self,
+        mentor_id: &str,
+        provider: CalendarProvider,
+    ) -> AppResult<CalendarStatus> {
+        let Some(row) = store::connection(self.db.conn(), mentor_id, provider).await? else {
+            return Ok(CalendarStatus::disconnected(provider));
+        };
+        let calendars = store::calendars_of(self.db.conn(), &row.id)
+            .await?
+            .into_iter()
+            .map(|c| CalendarChoice {
+                id: c.calendar_id,
+                name: c.name,
+                primary: c.is_primary,
+                counts_as_busy: c.counts_as_busy,
+                receives_sessions: c.receives_sessions,
+            })
+            .collect();
+        Ok(CalendarStatus {
+            provider,
+            connected: true,
+            state: if row.sync_enabled {
+                row.state
+            } else {
+                SyncState::Disabled
+            },
+            sync_enabled: row.sync_enabled,
+            frequency_minutes: row.frequency_minutes,
+            last_synced_at: row.last_synced_at,
+            next_sync_at: row.next_sync_at,
+            last_error: row.last_error,
+            account_email: row.account_email,
+            calendars,
+            push_active: false,
+            push_expires_at: None,
+        })
+    }
+}

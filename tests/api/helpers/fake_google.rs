@@ -1,0 +1,280 @@
+//! A fake Google (OAuth 2.0 and Calendar API v3), built from Google's public references
+//! (`../shared/reference/provider-contracts.md`): the consent page redirects back with a code (or
+//! `error=access_denied`), the token endpoint takes the client's credentials as form fields, checks
+//! the PKCE verifier against the S256 challenge of the consent request, the redirect URI and that a
+//! code is traded once (`invalid_grant` otherwise), and refreshes; the calendar list is paged and
+//! refuses unknown access tokens with 401 `authError`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub const CLIENT_ID: &str = "fake-client.apps.googleusercontent.com";
+pub const CLIENT_SECRET: &str = "GOCSPX-fake-secret";
+/// The account's primary calendar id, which is its email.
+pub const ACCOUNT: &str = "mentor.one@gmail.example";
+
+struct Issued {
+    challenge: String,
+    redirect_uri: String,
+    used: bool,
+}
+
+#[derive(Default)]
+struct Fake {
+    codes: HashMap<String, Issued>,
+    access_tokens: HashSet<String>,
+    refresh_tokens: HashSet<String>,
+    /// Every form posted to the token endpoint.
+    token_requests: Vec<HashMap<String, String>>,
+    /// Every consent request's query.
+    consents: Vec<HashMap<String, String>>,
+    /// The next consent is refused by the mentor.
+    deny_next: bool,
+    counter: u64,
+}
+
+impl Fake {
+    fn next(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        format!("{prefix}{}", self.counter)
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeGoogle {
+    pub url: String,
+    state: Arc<Mutex<Fake>>,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+impl FakeGoogle {
+    pub async fn start() -> FakeGoogle {
+        let state: Shared = Arc::default();
+        let app = Router::new()
+            .route("/o/oauth2/v2/auth", get(consent))
+            .route("/token", post(token))
+            .route("/calendar/v3/users/me/calendarList", get(calendar_list))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeGoogle { url, state }
+    }
+
+    /// The settings that point the service at this fake.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        vec![
+            ("GOOGLE_CLIENT_ID".into(), CLIENT_ID.into()),
+            ("GOOGLE_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+            (
+                "GOOGLE_AUTH_URL".into(),
+                format!("{}/o/oauth2/v2/auth", self.url),
+            ),
+            ("GOOGLE_TOKEN_URL".into(), format!("{}/token", self.url)),
+            ("GOOGLE_REVOKE_URL".into(), format!("{}/revoke", self.url)),
+            (
+                "GOOGLE_CALENDAR_API_URL".into(),
+                format!("{}/calendar/v3", self.url),
+            ),
+        ]
+    }
+
+    pub fn deny_next_consent(&self) {
+        self.lock().deny_next = true;
+    }
+
+    pub fn token_requests(&self) -> Vec<HashMap<String, String>> {
+        self.lock().token_requests.clone()
+    }
+
+    pub fn consents(&self) -> Vec<HashMap<String, String>> {
+        self.lock().consents.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Fake> {
+        self.state.lock().unwrap()
+    }
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+/// The consent page, as if the mentor clicked "Allow" (or "Cancel" after `deny_next_consent`).
+async fn consent(State(fake): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut fake = fake.lock().unwrap();
+    fake.consents.push(q.clone());
+    let valid = q.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && q.get("response_type").map(String::as_str) == Some("code")
+        && q.get("code_challenge_method").map(String::as_str) == Some("S256")
+        && q.contains_key("code_challenge")
+        && q.contains_key("redirect_uri");
+    if !valid {
+        // Google shows these on its own page; it never redirects them.
+        return (StatusCode::BAD_REQUEST, "invalid_request").into_response();
+    }
+    let redirect_uri = q["redirect_uri"].clone();
+    let state = q.get("state").cloned().unwrap_or_default();
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    if std::mem::take(&mut fake.deny_next) {
+        return Redirect::to(&format!(
+            "{redirect_uri}?error=access_denied&state={}",
+            encode(&state)
+        ))
+        .into_response();
+    }
+    let code = fake.next("4/0Acode");
+    fake.codes.insert(
+        code.clone(),
+        Issued {
+            challenge: q["code_challenge"].clone(),
+            redirect_uri: redirect_uri.clone(),
+            used: false,
+        },
+    );
+    let scope = q.get("scope").cloned().unwrap_or_default();
+    Redirect::to(&format!(
+        "{redirect_uri}?state={}&code={}&scope={}&authuser=0&prompt=consent",
+        encode(&state),
+        encode(&code),
+        encode(&scope)
+    ))
+    .into_response()
+}
+
+async fn token(State(fake): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let mut fake = fake.lock().unwrap();
+    fake.token_requests.push(form.clone());
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    if field("client_id") != CLIENT_ID || field("client_secret") != CLIENT_SECRET {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized");
+    }
+    match field("grant_type") {
+        "authorization_code" => {
+            let Some(issued) = fake.codes.get_mut(field("code")) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Malformed auth code.",
+                );
+            };
+            if issued.used {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request");
+            }
+            issued.used = true;
+            if issued.redirect_uri != field("redirect_uri") {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "redirect_uri_mismatch",
+                    "Bad Request",
+                );
+            }
+            let challenge =
+                URL_SAFE_NO_PAD.encode(Sha256::digest(field("code_verifier").as_bytes()));
+            if challenge != issued.challenge {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid code verifier.",
+                );
+            }
+            let access = fake.next("ya29.access-");
+            let refresh = fake.next("1//refresh-");
+            fake.access_tokens.insert(access.clone());
+            fake.refresh_tokens.insert(refresh.clone());
+            Json(json!({
+                "access_token": access,
+                "expires_in": 3599,
+                "refresh_token": refresh,
+                "scope": "https://www.googleapis.com/auth/calendar https://www.googleapis.com/auth/calendar.events",
+                "token_type": "Bearer",
+            }))
+            .into_response()
+        }
+        "refresh_token" => {
+            if !fake.refresh_tokens.contains(field("refresh_token")) {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Token has been expired or revoked.",
+                );
+            }
+            let access = fake.next("ya29.access-");
+            fake.access_tokens.insert(access.clone());
+            Json(json!({ "access_token": access, "expires_in": 3599, "token_type": "Bearer" }))
+                .into_response()
+        }
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Invalid grant_type",
+        ),
+    }
+}
+
+fn api_error(status: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "errors": [{ "domain": "global", "reason": reason, "message": message }],
+            "code": status.as_u16(), "message": message } })),
+    )
+        .into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Three calendars, two a page (a page may come back short and still say there is more).
+async fn calendar_list(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !fake
+        .lock()
+        .unwrap()
+        .access_tokens
+        .contains(&bearer(&headers))
+    {
+        return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
+    }
+    let all: Vec<Value> = vec![
+        json!({ "id": "family0123@group.calendar.google.com", "summary": "Family", "accessRole": "reader" }),
+        json!({ "id": ACCOUNT, "summary": ACCOUNT, "summaryOverride": "Mentoring", "primary": true, "accessRole": "owner" }),
+        json!({ "id": "en.usa#holiday@group.v.calendar.google.com", "summary": "Holidays in United States", "accessRole": "reader" }),
+    ];
+    let page: usize = q
+        .get("pageToken")
+        .and_then(|t| t.strip_prefix('p'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let items: Vec<Value> = all.iter().skip(page * 2).take(2).cloned().collect();
+    let mut body = json!({ "kind": "calendar#calendarList", "etag": "\"e\"", "items": items });
+    if (page + 1) * 2 < all.len() {
+        body["nextPageToken"] = json!(format!("p{}", page + 1));
+    } else {
+        body["nextSyncToken"] = json!("sync-cal-list");
+    }
+    Json(body).into_response()
+}
