@@ -1,6 +1,8 @@
 //! Calendar connections (one per mentor and provider, tokens sealed), the OAuth `state`s waiting for
 //! Google's redirect (single use, short-lived, stored by hash with their sealed PKCE verifier), and the
-//! calendars of each connected account with the mentor's choices for them.
+//! calendars of each connected account with the mentor's choices for them and where their sync
+//! stands. Busy time read from a calendar names it (`busy_blocks.calendar_id`), so one calendar's
+//! busy time can be replaced without touching the rest.
 
 use sea_orm_migration::prelude::*;
 
@@ -50,6 +52,13 @@ enum ExternalCalendars {
     IsPrimary,
     CountsAsBusy,
     ReceivesSessions,
+    SyncToken,
+}
+
+#[derive(DeriveIden)]
+enum BusyBlocks {
+    Table,
+    CalendarId,
 }
 
 fn instant<T: IntoIden>(col: T, null: bool) -> ColumnDef {
@@ -174,13 +183,34 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(E::IsPrimary).boolean().not_null())
                     .col(ColumnDef::new(E::CountsAsBusy).boolean().not_null())
                     .col(ColumnDef::new(E::ReceivesSessions).boolean().not_null())
+                    .col(ColumnDef::new(E::SyncToken).text().null())
                     .primary_key(Index::create().col(E::ConnectionId).col(E::CalendarId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(BusyBlocks::Table)
+                    .add_column(
+                        ColumnDef::new(BusyBlocks::CalendarId)
+                            .string_len(512)
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(BusyBlocks::Table)
+                    .drop_column(BusyBlocks::CalendarId)
+                    .to_owned(),
+            )
+            .await?;
         for table in [
             ExternalCalendars::Table.into_iden(),
             CalendarOauthStates::Table.into_iden(),

@@ -1,6 +1,11 @@
 //! Calendar connections: which provider, in what state, and the mentor's sync choices.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::error::{DomainError, DomainResult};
+use super::interval::Interval;
+use super::time::{LocalTime, TimeZone};
+use super::wallclock::resolve_edge;
 
 listed_enum! { $
     /// A calendar service a mentor can connect.
@@ -67,9 +72,140 @@ pub fn frequency(minutes: i32) -> DomainResult<i32> {
     }
 }
 
+/// An event read from a mentor's calendar, as the busy rules need it (each provider's adapter reads its
+/// own format into this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalEvent {
+    /// The provider's id of the event (of the instance, for a recurring one).
+    pub id: String,
+    pub cancelled: bool,
+    /// Marked "free" (Google's `transparency: transparent`).
+    pub transparent: bool,
+    /// The mentor declined it.
+    pub declined: bool,
+    /// Written by this service (a session): never outside busy time.
+    pub ours: bool,
+    /// `None` when the provider sent no times (a cancelled event carries only its id).
+    pub when: Option<EventTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTime {
+    At {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// Whole days, `end` exclusive.
+    AllDay { start: NaiveDate, end: NaiveDate },
+}
+
+/// The time `event` keeps the mentor busy, or `None` when it does not: cancelled, free, declined,
+/// one of our own sessions, or without a positive length. An all-day event blocks the mentor's whole
+/// local days, from midnight of its first day to midnight after its last, in `zone`.
+pub fn busy_time(event: &ExternalEvent, zone: TimeZone) -> Option<Interval> {
+    if event.cancelled || event.transparent || event.declined || event.ours {
+        return None;
+    }
+    let (start, end) = match event.when? {
+        EventTime::At { start, end } => (start, end),
+        EventTime::AllDay { start, end } => (
+            resolve_edge(zone, start, LocalTime::MIDNIGHT),
+            resolve_edge(zone, end, LocalTime::MIDNIGHT),
+        ),
+    };
+    (start < end).then(|| Interval::new(start, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(when: EventTime) -> ExternalEvent {
+        ExternalEvent {
+            id: "e1".into(),
+            cancelled: false,
+            transparent: false,
+            declined: false,
+            ours: false,
+            when: Some(when),
+        }
+    }
+
+    #[test]
+    fn what_blocks_and_what_does_not() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let timed = event(EventTime::At {
+            start: at("2027-03-10T15:00:00Z"),
+            end: at("2027-03-10T16:00:00Z"),
+        });
+        let zone: TimeZone = "Europe/London".parse().unwrap();
+        assert_eq!(
+            busy_time(&timed, zone),
+            Some(Interval::new(
+                at("2027-03-10T15:00:00Z"),
+                at("2027-03-10T16:00:00Z")
+            ))
+        );
+        for free in [
+            ExternalEvent {
+                cancelled: true,
+                ..timed.clone()
+            },
+            ExternalEvent {
+                transparent: true,
+                ..timed.clone()
+            },
+            ExternalEvent {
+                declined: true,
+                ..timed.clone()
+            },
+            ExternalEvent {
+                ours: true,
+                ..timed.clone()
+            },
+            ExternalEvent {
+                when: None,
+                ..timed.clone()
+            },
+            event(EventTime::At {
+                start: at("2027-03-10T16:00:00Z"),
+                end: at("2027-03-10T16:00:00Z"),
+            }),
+        ] {
+            assert_eq!(busy_time(&free, zone), None, "{free:?}");
+        }
+    }
+
+    #[test]
+    fn an_all_day_event_blocks_the_mentors_local_days() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // Two days over New York's spring-forward (2027-03-14): 23 + 24 hours, midnight to midnight.
+        let trip = event(EventTime::AllDay {
+            start: day("2027-03-14"),
+            end: day("2027-03-16"),
+        });
+        let zone: TimeZone = "America/New_York".parse().unwrap();
+        assert_eq!(
+            busy_time(&trip, zone),
+            Some(Interval::new(
+                at("2027-03-14T05:00:00Z"),
+                at("2027-03-16T04:00:00Z")
+            ))
+        );
+        let kolkata: TimeZone = "Asia/Kolkata".parse().unwrap();
+        let one = event(EventTime::AllDay {
+            start: day("2027-01-01"),
+            end: day("2027-01-02"),
+        });
+        assert_eq!(
+            busy_time(&one, kolkata),
+            Some(Interval::new(
+                at("2026-12-31T18:30:00Z"),
+                at("2027-01-01T18:30:00Z")
+            ))
+        );
+    }
 
     #[test]
     fn providers_have_names_and_slugs_and_frequencies_are_bounded() {

@@ -12,6 +12,8 @@ pub struct Model {
     pub end_at: DateTimeUtc,
     pub source: String,
     pub external_id: Option<String>,
+    /// The calendar it was read from (calendar sync), `None` otherwise.
+    pub calendar_id: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

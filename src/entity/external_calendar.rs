@@ -13,6 +13,8 @@ pub struct Model {
     pub is_primary: bool,
     pub counts_as_busy: bool,
     pub receives_sessions: bool,
+    /// Where incremental reads go on from (`None`: the next read is a full one).
+    pub sync_token: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

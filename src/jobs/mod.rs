@@ -22,6 +22,7 @@
 //! `MAX_ATTEMPTS`, then the job is `dead` with its last error kept for inspection.
 
 mod backoff;
+pub mod calendar_sync;
 pub mod email_send;
 pub mod extend_booking;
 mod job;

@@ -126,6 +126,7 @@ impl Services {
                 clock.clone(),
                 vault,
                 google,
+                after_commit.clone(),
             )),
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),

@@ -2,6 +2,7 @@
 //! payload and enqueue helpers; services return their own errors, turned into the runner's here
 //! with their causes kept (see `JobError::from`).
 
+use crate::jobs::calendar_sync::CalendarSync;
 use crate::jobs::email_send::EmailSend;
 use crate::jobs::extend_booking::ExtendBooking;
 use crate::jobs::session_timeline::SessionTimeline;
@@ -38,6 +39,12 @@ pub fn registry(services: &Services) -> Registry {
     registry.register(move |job: SessionTimeline| {
         let timeline = timeline.clone();
         async move { Ok(timeline.run(&job).await?) }
+    });
+
+    let calendar = services.calendar.clone();
+    registry.register(move |job: CalendarSync| {
+        let calendar = calendar.clone();
+        async move { Ok(calendar.sync(&job.mentor_id, job.provider).await?) }
     });
 
     registry

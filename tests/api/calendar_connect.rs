@@ -9,8 +9,8 @@ use mentor_scheduler::entity::calendar_connection;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google::{self, FakeGoogle};
-use crate::helpers::{default_now, Backend, TestApp};
+use crate::helpers::fake_google;
+use crate::helpers::{default_now, TestApp};
 
 const MENTOR: &str = "cal-mentor-1";
 const OTHER_MENTOR: &str = "cal-mentor-2";
@@ -22,41 +22,6 @@ const STATUS: &str =
     "{ calendarStatus { provider connected state syncEnabled frequencyMinutes accountEmail \
     lastSyncedAt pushActive calendars { id name primary countsAsBusy receivesSessions } } }";
 const COMPLETE: &str = "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected state accountEmail } }";
-
-async fn with_google(backend: Backend) -> Option<(TestApp, FakeGoogle)> {
-    let google = FakeGoogle::start().await;
-    let settings = google.settings();
-    let extra: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = TestApp::spawn_with(backend, &extra).await?;
-    Some((app, google))
-}
-
-/// Runs the test body on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
-macro_rules! with_fake_google {
-    ($(async fn $name:ident($app:ident, $google:ident) $body:block)*) => {$(
-        mod $name {
-            use super::*;
-            async fn run($app: TestApp, $google: FakeGoogle) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, google) = with_google(Backend::Sqlite).await.expect("sqlite always runs");
-                run(app, google).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match with_google(Backend::Postgres).await {
-                    Some((app, google)) => run(app, google).await,
-                    None => crate::helpers::say_skipped(concat!(module_path!(), "::postgres")),
-                }
-            }
-        }
-    )*};
-}
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -108,7 +73,7 @@ async fn status(app: &TestApp, token: &str) -> Value {
     app.ok(token, STATUS, json!({})).await["calendarStatus"].clone()
 }
 
-with_fake_google! {
+crate::with_fake_google! {
     async fn a_mentor_connects_google_and_the_tokens_are_sealed(app, google) {
         let mentor = app.user(MENTOR, Role::Mentor, "America/New_York").await;
         assert_eq!(status(&app, &mentor).await["state"], "DISCONNECTED");

@@ -5,7 +5,6 @@ use base64::Engine as _;
 use chrono::Duration;
 use rand::RngCore;
 use sea_orm::ActiveValue::Set;
-use sea_orm::TransactionTrait;
 use sha2::{Digest, Sha256};
 
 use super::{token_context, CalendarService, CalendarStatus, STATE_TTL_MINUTES};
@@ -19,6 +18,7 @@ use crate::entity::{
 };
 use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::ProviderError;
+use crate::jobs::calendar_sync;
 use crate::service::store::calendar as store;
 
 /// Where to send the mentor, and the state that will bring them back.
@@ -261,11 +261,14 @@ impl CalendarService {
                 is_primary: c.primary,
                 counts_as_busy: c.primary,
                 receives_sessions: c.primary,
+                sync_token: None,
             })
             .collect();
-        let txn = self.db.conn().begin().await?;
-        store::save_connection(&txn, row).await?;
-        store::replace_calendars(&txn, &connection_id, listed).await?;
+        let txn = self.db.begin_write().await?;
+        store::save_connection(&txn.txn, row).await?;
+        store::replace_calendars(&txn.txn, &connection_id, listed).await?;
+        // The first read of the calendars' busy time.
+        calendar_sync::queue(&txn.txn, now, &mentor_id, provider).await?;
         txn.commit().await?;
         tracing::info!(mentor = %mentor_id, provider = provider.slug(), "calendar connected");
         Ok(self.status_of(&mentor_id, provider).await?)

@@ -4,6 +4,7 @@
 
 mod connect;
 mod status;
+mod sync;
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::db::Db;
 use crate::domain::calendar::CalendarProvider;
 use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::google::Google;
+use crate::service::after_commit::AfterCommit;
 
 /// How long a mentor has between asking to connect and coming back from the provider.
 pub const STATE_TTL_MINUTES: i64 = 10;
@@ -25,6 +27,8 @@ pub struct CalendarService {
     clock: Arc<dyn Clock>,
     vault: Arc<TokenVault>,
     google: Option<Arc<Google>>,
+    after_commit: AfterCommit,
+    refresh_locks: sync::RefreshLocks,
 }
 
 impl CalendarService {
@@ -33,12 +37,15 @@ impl CalendarService {
         clock: Arc<dyn Clock>,
         vault: Arc<TokenVault>,
         google: Option<Arc<Google>>,
+        after_commit: AfterCommit,
     ) -> Self {
         CalendarService {
             db,
             clock,
             vault,
             google,
+            after_commit,
+            refresh_locks: Default::default(),
         }
     }
 

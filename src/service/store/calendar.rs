@@ -90,6 +90,7 @@ pub async fn replace_calendars(
         if let Some(old) = before.iter().find(|o| o.calendar_id == c.calendar_id) {
             c.counts_as_busy = old.counts_as_busy;
             c.receives_sessions = old.receives_sessions;
+            c.sync_token = old.sync_token.clone();
         }
         cal::ActiveModel {
             connection_id: Set(connection_id.to_string()),
@@ -98,6 +99,7 @@ pub async fn replace_calendars(
             is_primary: Set(c.is_primary),
             counts_as_busy: Set(c.counts_as_busy),
             receives_sessions: Set(c.receives_sessions),
+            sync_token: Set(c.sync_token),
         }
     });
     cal::Entity::insert_many(rows)

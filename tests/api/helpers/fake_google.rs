@@ -3,7 +3,10 @@
 //! `error=access_denied`), the token endpoint takes the client's credentials as form fields, checks
 //! the PKCE verifier against the S256 challenge of the consent request, the redirect URI and that a
 //! code is traded once (`invalid_grant` otherwise), and refreshes; the calendar list is paged and
-//! refuses unknown access tokens with 401 `authError`.
+//! refuses unknown access tokens with 401 `authError`; `events.list` expands nothing itself (tests
+//! put instances), pages two events at a time, gives a sync token on the last page only, answers a
+//! sync token with what changed since (cancelled events as bare ids), and 410 `fullSyncRequired`
+//! once tokens are expired; a sync token with `timeMin`/`timeMax` is 400, as at Google.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,6 +20,51 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+/// The application on `backend` with Google pointed at a fresh fake, or `None` without PostgreSQL.
+pub async fn app_with_google(backend: super::Backend) -> Option<(super::TestApp, FakeGoogle)> {
+    let google = FakeGoogle::start().await;
+    let settings = google.settings();
+    let extra: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = super::TestApp::spawn_with(backend, &extra).await?;
+    Some((app, google))
+}
+
+/// Runs `$body` with the app and its fake Google, once per backend (as `on_both_backends!`).
+#[macro_export]
+macro_rules! with_fake_google {
+    ($(async fn $name:ident($app:ident, $google:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(
+                $app: $crate::helpers::TestApp,
+                $google: $crate::helpers::fake_google::FakeGoogle,
+            ) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (app, google) = $crate::helpers::fake_google::app_with_google(
+                    $crate::helpers::Backend::Sqlite,
+                )
+                .await
+                .expect("sqlite always runs");
+                run(app, google).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::fake_google::app_with_google($crate::helpers::Backend::Postgres).await {
+                    Some((app, google)) => run(app, google).await,
+                    None => $crate::helpers::say_skipped(concat!(module_path!(), "::postgres")),
+                }
+            }
+        }
+    )*};
+}
 
 pub const CLIENT_ID: &str = "fake-client.apps.googleusercontent.com";
 pub const CLIENT_SECRET: &str = "GOCSPX-fake-secret";
@@ -41,6 +89,13 @@ struct Fake {
     /// The next consent is refused by the mentor.
     deny_next: bool,
     counter: u64,
+    /// Each calendar's events by id, with the change number that last touched them.
+    events: HashMap<String, Vec<(u64, Value)>>,
+    changes: u64,
+    /// Sync tokens older than this are expired (410).
+    tokens_valid_from: u64,
+    /// Every `events.list` query.
+    event_reads: Vec<HashMap<String, String>>,
 }
 
 impl Fake {
@@ -65,6 +120,7 @@ impl FakeGoogle {
             .route("/o/oauth2/v2/auth", get(consent))
             .route("/token", post(token))
             .route("/calendar/v3/users/me/calendarList", get(calendar_list))
+            .route("/calendar/v3/calendars/{calendar}/events", get(events_list))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -88,6 +144,44 @@ impl FakeGoogle {
                 format!("{}/calendar/v3", self.url),
             ),
         ]
+    }
+
+    /// Adds or replaces (same `id`) an event of `calendar`.
+    pub fn put_event(&self, calendar: &str, event: Value) {
+        let mut fake = self.lock();
+        fake.changes += 1;
+        let change = fake.changes;
+        let list = fake.events.entry(calendar.to_string()).or_default();
+        list.retain(|(_, e)| e["id"] != event["id"]);
+        list.push((change, event));
+    }
+
+    /// Cancels (deletes) an event: incremental reads see it as a bare cancelled id.
+    pub fn cancel_event(&self, calendar: &str, id: &str) {
+        self.put_event(calendar, json!({ "id": id, "status": "cancelled" }));
+    }
+
+    /// Every sync token handed out so far stops working (410).
+    pub fn expire_sync_tokens(&self) {
+        let mut fake = self.lock();
+        fake.changes += 1;
+        fake.tokens_valid_from = fake.changes;
+    }
+
+    /// Every access token stops working (401), refresh tokens still work.
+    pub fn expire_access_tokens(&self) {
+        self.lock().access_tokens.clear();
+    }
+
+    /// The mentor revoked the app: refresh tokens get `invalid_grant`, access tokens 401.
+    pub fn revoke_grant(&self) {
+        let mut fake = self.lock();
+        fake.access_tokens.clear();
+        fake.refresh_tokens.clear();
+    }
+
+    pub fn event_reads(&self) -> Vec<HashMap<String, String>> {
+        self.lock().event_reads.clone()
     }
 
     pub fn deny_next_consent(&self) {
@@ -275,6 +369,66 @@ async fn calendar_list(
         body["nextPageToken"] = json!(format!("p{}", page + 1));
     } else {
         body["nextSyncToken"] = json!("sync-cal-list");
+    }
+    Json(body).into_response()
+}
+
+/// `events.list`, as Google answers it for `singleEvents=true`.
+async fn events_list(
+    State(fake): State<Shared>,
+    axum::extract::Path(calendar): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if !fake.access_tokens.contains(&bearer(&headers)) {
+        return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
+    }
+    fake.event_reads.push(q.clone());
+    let all = fake.events.get(&calendar).cloned().unwrap_or_default();
+    let items: Vec<Value> = match q.get("syncToken") {
+        Some(token) => {
+            if q.contains_key("timeMin") || q.contains_key("timeMax") {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "syncTokenWithRequestRestrictions",
+                    "Bad Request",
+                );
+            }
+            let since: u64 = token
+                .strip_prefix("st-")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u64::MAX);
+            if since < fake.tokens_valid_from || since == u64::MAX {
+                return api_error(
+                    StatusCode::GONE,
+                    "fullSyncRequired",
+                    "Sync token is no longer valid, a full sync is required.",
+                );
+            }
+            all.into_iter()
+                .filter(|(change, _)| *change > since)
+                .map(|(_, e)| e)
+                .collect()
+        }
+        None => all
+            .into_iter()
+            .map(|(_, e)| e)
+            .filter(|e| e["status"] != "cancelled")
+            .collect(),
+    };
+    let page: usize = q
+        .get("pageToken")
+        .and_then(|t| t.strip_prefix("pg-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let shown: Vec<Value> = items.iter().skip(page * 2).take(2).cloned().collect();
+    let mut body =
+        json!({ "kind": "calendar#events", "etag": "\"e\"", "timeZone": "UTC", "items": shown });
+    if (page + 1) * 2 < items.len() {
+        body["nextPageToken"] = json!(format!("pg-{}", page + 1));
+    } else {
+        body["nextSyncToken"] = json!(format!("st-{}", fake.changes));
     }
     Json(body).into_response()
 }

@@ -213,6 +213,7 @@ impl TestApp {
             end_at: Set(parse(end)),
             source: Set("test".into()),
             external_id: Set(None),
+            calendar_id: Set(None),
             created_at: Set(Utc::now()),
         })
         .exec_without_returning(self.services.db.conn())

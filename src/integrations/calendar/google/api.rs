@@ -10,8 +10,87 @@ use reqwest::header::RETRY_AFTER;
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+
 use crate::config::Secret;
+use crate::domain::calendar::{EventTime, ExternalEvent};
+use crate::domain::time::{LocalTime, TimeZone};
+use crate::domain::wallclock::resolve_edge;
 use crate::integrations::calendar::{ExternalCalendar, ProviderError};
+
+/// The private extended property that marks events this service wrote (sessions).
+pub const OURS: &str = "mentorSchedulerSession";
+/// Events a page of `events.list` holds at most.
+const EVENTS_PER_PAGE: &str = "250";
+
+/// Which events to read.
+#[derive(Debug, Clone, Copy)]
+pub enum EventsRead<'a> {
+    /// Everything that overlaps `[from, to)`: the first read, and after the token expired.
+    Full {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    /// What changed since the read that gave `sync_token` (deleted events included).
+    Since { sync_token: &'a str },
+}
+
+/// One page of `events.list`.
+#[derive(Debug)]
+pub struct EventsPage {
+    pub events: Vec<ExternalEvent>,
+    /// Read on with this; the last page has none.
+    pub next_page: Option<String>,
+    /// Only on the last page: where the next incremental read starts.
+    pub sync_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsBody {
+    #[serde(default)]
+    items: Vec<EventBody>,
+    next_page_token: Option<String>,
+    next_sync_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventBody {
+    id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    transparency: String,
+    start: Option<EventWhen>,
+    end: Option<EventWhen>,
+    #[serde(default)]
+    attendees: Vec<Attendee>,
+    extended_properties: Option<ExtendedProperties>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventWhen {
+    date_time: Option<String>,
+    date: Option<String>,
+    time_zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Attendee {
+    #[serde(rename = "self", default)]
+    is_self: bool,
+    #[serde(default)]
+    response_status: String,
+}
+
+#[derive(Deserialize)]
+struct ExtendedProperties {
+    #[serde(default)]
+    private: std::collections::HashMap<String, String>,
+}
 
 /// Pages of the calendar list read at most (250 calendars a page).
 const MAX_LIST_PAGES: usize = 20;
@@ -81,7 +160,7 @@ impl GoogleCalendarApi {
                 request = request.query(&[("pageToken", token.as_str())]);
             }
             let response = request.send().await.map_err(unreachable)?;
-            let body: CalendarListPage = read(response).await?;
+            let body: CalendarListPage = read_json(response).await?;
             calendars.extend(body.items.into_iter().map(|c| ExternalCalendar {
                 name: c.summary_override.unwrap_or(c.summary),
                 id: c.id,
@@ -99,6 +178,111 @@ impl GoogleCalendarApi {
     }
 }
 
+impl GoogleCalendarApi {
+    /// One page of a calendar's events (`events.list`, recurring events expanded to instances).
+    pub async fn events(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        read: EventsRead<'_>,
+        page: Option<&str>,
+    ) -> Result<EventsPage, ProviderError> {
+        let mut url = url::Url::parse(&self.base).map_err(|e| ProviderError::Upstream {
+            status: None,
+            message: format!("GOOGLE_CALENDAR_API_URL: {e}"),
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::Upstream {
+                status: None,
+                message: "GOOGLE_CALENDAR_API_URL cannot take a path".into(),
+            })?
+            .push("calendars")
+            .push(calendar)
+            .push("events");
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("singleEvents", "true")
+                .append_pair("maxResults", EVENTS_PER_PAGE);
+            match read {
+                EventsRead::Full { from, to } => {
+                    query
+                        .append_pair("timeMin", &from.to_rfc3339_opts(SecondsFormat::Secs, true))
+                        .append_pair("timeMax", &to.to_rfc3339_opts(SecondsFormat::Secs, true));
+                }
+                EventsRead::Since { sync_token } => {
+                    query.append_pair("syncToken", sync_token);
+                }
+            }
+            if let Some(page) = page {
+                query.append_pair("pageToken", page);
+            }
+        }
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access.expose())
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let body: EventsBody = read_json(response).await?;
+        Ok(EventsPage {
+            events: body.items.into_iter().map(event_of).collect(),
+            next_page: body.next_page_token,
+            sync_token: body.next_sync_token,
+        })
+    }
+}
+
+fn event_of(e: EventBody) -> ExternalEvent {
+    let when = match (e.start.as_ref(), e.end.as_ref()) {
+        (Some(start), Some(end)) => when_of(start, end),
+        _ => None,
+    };
+    ExternalEvent {
+        cancelled: e.status == "cancelled",
+        transparent: e.transparency == "transparent",
+        declined: e
+            .attendees
+            .iter()
+            .any(|a| a.is_self && a.response_status == "declined"),
+        ours: e
+            .extended_properties
+            .is_some_and(|p| p.private.contains_key(OURS)),
+        id: e.id,
+        when,
+    }
+}
+
+fn when_of(start: &EventWhen, end: &EventWhen) -> Option<EventTime> {
+    if let (Some(s), Some(e)) = (&start.date, &end.date) {
+        return Some(EventTime::AllDay {
+            start: s.parse::<NaiveDate>().ok()?,
+            end: e.parse::<NaiveDate>().ok()?,
+        });
+    }
+    Some(EventTime::At {
+        start: instant(start)?,
+        end: instant(end)?,
+    })
+}
+
+/// An event's `dateTime`: with its offset, or (without one) read in its `timeZone`.
+fn instant(when: &EventWhen) -> Option<DateTime<Utc>> {
+    let text = when.date_time.as_deref()?;
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S").ok()?;
+    let zone: TimeZone = when.time_zone.as_deref()?.parse().ok()?;
+    let minutes = local
+        .time()
+        .signed_duration_since(chrono::NaiveTime::MIN)
+        .num_minutes();
+    let time = LocalTime::from_minutes(u16::try_from(minutes).ok()?)?;
+    Some(resolve_edge(zone, local.date(), time))
+}
+
 fn unreachable(e: reqwest::Error) -> ProviderError {
     ProviderError::Upstream {
         status: None,
@@ -107,7 +291,7 @@ fn unreachable(e: reqwest::Error) -> ProviderError {
 }
 
 /// The body of a successful answer, or the typed failure.
-async fn read<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ProviderError> {
+async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ProviderError> {
     let status = response.status();
     if status.is_success() {
         return response.json().await.map_err(|e| ProviderError::Upstream {

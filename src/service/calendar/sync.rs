@@ -1,0 +1,363 @@
+//! Reading a connected calendar's busy time into the mentor's busy blocks.
+//!
+//! Each calendar that counts as busy is read whole the first time (from a day ago to past the booking
+//! horizon, every page, recurring events as instances), then incrementally from its sync token; an
+//! expired token (Google's 410) means a whole read again, which also drops busy time deleted in the
+//! gap. Every page of one read is gathered before anything is written, and one calendar's busy time
+//! changes in one transaction: a failed read leaves what was known in force. Access tokens are
+//! refreshed before they expire and once after a 401, one refresh at a time per connection (a lock
+//! in this process, and the connection's row lock on PostgreSQL for other nodes); a refresh token
+//! Google refuses (`invalid_grant`) leaves the connection `RECONNECT_REQUIRED` with the reason, and
+//! the busy time already read stays.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+
+use super::{token_context, CalendarService};
+use crate::config::Secret;
+use crate::db::{for_update, new_id};
+use crate::domain::calendar::{busy_time, CalendarProvider, ExternalEvent, SyncState};
+use crate::domain::time::TimeZone;
+use crate::entity::{busy_block, calendar_connection as conn, external_calendar as cal};
+use crate::error::{AppError, AppResult};
+use crate::integrations::calendar::google::api::EventsRead;
+use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::ProviderError;
+use crate::service::store::calendar as store;
+use crate::service::store::settings::rules_for;
+use crate::service::store::users::find_mentor;
+
+/// Pages of one calendar read at most (250 events a page).
+const MAX_PAGES: usize = 200;
+/// An access token this close to its expiry is refreshed first.
+const REFRESH_MARGIN_SECONDS: i64 = 60;
+/// Busy blocks name their source.
+const SOURCE: &str = "google";
+
+/// Serializes refreshes of one connection in this process.
+#[derive(Default)]
+pub(super) struct RefreshLocks(StdMutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RefreshLocks {
+    fn of(&self, connection_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(connection_id.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// What one calendar's read found.
+struct Read {
+    /// Everything was read: what is not here is not busy.
+    whole: bool,
+    events: Vec<ExternalEvent>,
+    sync_token: Option<String>,
+}
+
+/// A refresh that cannot succeed until the mentor reconnects.
+struct Revoked;
+
+impl CalendarService {
+    /// Brings the mentor's busy time from `provider` up to date (a job runs it).
+    pub async fn sync(&self, mentor_id: &str, provider: CalendarProvider) -> AppResult<()> {
+        let Ok(google) = self.google_for(provider) else {
+            tracing::warn!(
+                provider = provider.slug(),
+                "calendar sync skipped: not configured"
+            );
+            return Ok(());
+        };
+        let Some(row) = store::connection(self.db.conn(), mentor_id, provider).await? else {
+            return Ok(()); // disconnected since the job was queued
+        };
+        if !row.sync_enabled || row.state == SyncState::ReconnectRequired {
+            return Ok(());
+        }
+        let mentor = find_mentor(self.db.conn(), mentor_id).await?;
+        let (zone, rules) = rules_for(self.db.conn(), &mentor).await?;
+        let now = self.clock.now();
+        let (from, to) = (
+            now - Duration::days(1),
+            now + rules.horizon() + Duration::days(3),
+        );
+        let mut access = match self.access(google, &row, false).await? {
+            Ok(access) => access,
+            Err(Revoked) => return Ok(()),
+        };
+        let busy_calendars: Vec<cal::Model> = store::calendars_of(self.db.conn(), &row.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.counts_as_busy)
+            .collect();
+        for calendar in busy_calendars {
+            let read = match self.read(google, &access, &calendar, from, to).await {
+                Err(ProviderError::AccessExpired) => {
+                    access = match self.access(google, &row, true).await? {
+                        Ok(access) => access,
+                        Err(Revoked) => return Ok(()),
+                    };
+                    self.read(google, &access, &calendar, from, to).await
+                }
+                other => other,
+            };
+            let read = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    self.failed(&row, &e).await?;
+                    return Err(e.into_app(provider.display_name()));
+                }
+            };
+            self.apply(&row, &calendar, zone, read).await?;
+        }
+        let mut done: conn::ActiveModel = row.clone().into();
+        done.state = Set(SyncState::Idle);
+        done.last_synced_at = Set(Some(now));
+        done.next_sync_at = Set(Some(
+            now + Duration::minutes(i64::from(row.frequency_minutes)),
+        ));
+        done.last_error = Set(None);
+        done.updated_at = Set(now);
+        done.update(self.db.conn()).await?;
+        Ok(())
+    }
+
+    /// Every page of one calendar; a whole read again when the sync token has expired.
+    async fn read(
+        &self,
+        google: &Google,
+        access: &Secret,
+        calendar: &cal::Model,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Read, ProviderError> {
+        if let Some(token) = &calendar.sync_token {
+            let since = EventsRead::Since { sync_token: token };
+            match self
+                .pages(google, access, &calendar.calendar_id, since)
+                .await
+            {
+                Err(ProviderError::SyncTokenExpired) => {
+                    tracing::info!(calendar = %calendar.calendar_id, "sync token expired: reading everything again");
+                }
+                other => {
+                    return other.map(|(events, sync_token)| Read {
+                        whole: false,
+                        events,
+                        sync_token,
+                    })
+                }
+            }
+        }
+        let (events, sync_token) = self
+            .pages(
+                google,
+                access,
+                &calendar.calendar_id,
+                EventsRead::Full { from, to },
+            )
+            .await?;
+        Ok(Read {
+            whole: true,
+            events,
+            sync_token,
+        })
+    }
+
+    async fn pages(
+        &self,
+        google: &Google,
+        access: &Secret,
+        calendar_id: &str,
+        read: EventsRead<'_>,
+    ) -> Result<(Vec<ExternalEvent>, Option<String>), ProviderError> {
+        let mut events = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let answer = google
+                .api
+                .events(access, calendar_id, read, page.as_deref())
+                .await?;
+            events.extend(answer.events);
+            match answer.next_page {
+                Some(next) => page = Some(next),
+                None => return Ok((events, answer.sync_token)),
+            }
+        }
+        Err(ProviderError::Upstream {
+            status: None,
+            message: format!("the calendar ran past {MAX_PAGES} pages"),
+        })
+    }
+
+    /// Writes one calendar's read: its busy blocks and its sync token, in one transaction; then drops
+    /// the mentor's cached slots on every node.
+    async fn apply(
+        &self,
+        row: &conn::Model,
+        calendar: &cal::Model,
+        zone: TimeZone,
+        read: Read,
+    ) -> AppResult<()> {
+        let now = self.clock.now();
+        let txn = self.db.begin_write().await?;
+        let mine = busy_block::Entity::delete_many()
+            .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
+            .filter(busy_block::Column::Source.eq(SOURCE))
+            .filter(busy_block::Column::CalendarId.eq(&calendar.calendar_id));
+        if read.whole {
+            mine.exec(&txn.txn).await?;
+        } else if !read.events.is_empty() {
+            let ids: Vec<String> = read.events.iter().map(|e| external_id(&e.id)).collect();
+            for chunk in ids.chunks(500) {
+                mine.clone()
+                    .filter(busy_block::Column::ExternalId.is_in(chunk.to_vec()))
+                    .exec(&txn.txn)
+                    .await?;
+            }
+        }
+        let rows: Vec<busy_block::ActiveModel> = read
+            .events
+            .iter()
+            .filter_map(|e| busy_time(e, zone).map(|busy| (e, busy)))
+            .map(|(e, busy)| busy_block::ActiveModel {
+                id: Set(new_id()),
+                mentor_id: Set(row.mentor_id.clone()),
+                start_at: Set(busy.start),
+                end_at: Set(busy.end),
+                source: Set(SOURCE.into()),
+                external_id: Set(Some(external_id(&e.id))),
+                calendar_id: Set(Some(calendar.calendar_id.clone())),
+                created_at: Set(now),
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            busy_block::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn.txn)
+                .await?;
+        }
+        let mut kept: cal::ActiveModel = calendar.clone().into();
+        kept.sync_token = Set(read.sync_token);
+        kept.update(&txn.txn).await?;
+        txn.commit().await?;
+        let mut changes = self.after_commit.changes();
+        changes.slots_of(&row.mentor_id);
+        changes.apply().await;
+        Ok(())
+    }
+
+    /// A failed read: said on the connection (the busy time already read stays in force).
+    async fn failed(&self, row: &conn::Model, e: &ProviderError) -> AppResult<()> {
+        let mut failed: conn::ActiveModel = row.clone().into();
+        failed.state = Set(SyncState::Error);
+        failed.last_error = Set(Some(e.to_string()));
+        failed.updated_at = Set(self.clock.now());
+        failed.update(self.db.conn()).await?;
+        Ok(())
+    }
+
+    /// A valid access token: the kept one while it is fresh (and not `refused`), else a refreshed one.
+    async fn access(
+        &self,
+        google: &Google,
+        row: &conn::Model,
+        refused: bool,
+    ) -> AppResult<Result<Secret, Revoked>> {
+        let access_context = token_context(row.provider, &row.mentor_id, "access");
+        let fresh = |r: &conn::Model| {
+            r.access_expires_at
+                .is_some_and(|at| at > self.clock.now() + Duration::seconds(REFRESH_MARGIN_SECONDS))
+        };
+        if !refused && fresh(row) {
+            if let Some(sealed) = &row.access_token {
+                return Ok(Ok(self.open(&access_context, sealed)?));
+            }
+        }
+        let lock = self.refresh_locks.of(&row.id);
+        let _one_at_a_time = lock.lock().await;
+        let txn = self.db.conn().begin().await?;
+        let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
+        // Another node (or task) may have refreshed while this one waited.
+        let current = for_update(&txn, conn::Entity::find_by_id(row.id.clone()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| AppError::NotFound("the calendar was disconnected".into()))?;
+        if current.access_token != row.access_token && fresh(&current) {
+            if let Some(sealed) = &current.access_token {
+                return Ok(Ok(self.open(&access_context, sealed)?));
+            }
+        }
+        let refresh_context = token_context(row.provider, &row.mentor_id, "refresh");
+        let refresh = match &current.refresh_token {
+            Some(sealed) => self.open(&refresh_context, sealed)?,
+            None => return Ok(Err(Revoked)),
+        };
+        let now = self.clock.now();
+        let mut update: conn::ActiveModel = current.clone().into();
+        let outcome = match google.oauth.refresh(&refresh).await {
+            Ok(grant) => {
+                update.access_token = Set(Some(
+                    self.vault
+                        .seal(&access_context, grant.access_token.expose()),
+                ));
+                update.access_expires_at = Set(grant
+                    .expires_in
+                    .and_then(|d| Duration::from_std(d).ok())
+                    .map(|d| now + d));
+                if let Some(new_refresh) = &grant.refresh_token {
+                    update.refresh_token = Set(Some(
+                        self.vault.seal(&refresh_context, new_refresh.expose()),
+                    ));
+                }
+                Ok(grant.access_token)
+            }
+            Err(ProviderError::GrantRevoked { reason }) => {
+                tracing::warn!(mentor = %row.mentor_id, provider = row.provider.slug(), %reason, "calendar access revoked: reconnect required");
+                update.state = Set(SyncState::ReconnectRequired);
+                update.last_error = Set(Some(format!(
+                    "access was revoked ({reason}): reconnect the calendar"
+                )));
+                Err(Revoked)
+            }
+            Err(other) => return Err(other.into_app(row.provider.display_name())),
+        };
+        update.updated_at = Set(now);
+        if postgres {
+            update.update(&txn).await?;
+            txn.commit().await?;
+        } else {
+            // SQLite: the in-process lock kept other refreshes out; writes go through the write gate.
+            txn.commit().await?;
+            let gated = self.db.begin_write().await?;
+            update.update(&gated.txn).await?;
+            gated.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    fn open(&self, context: &str, sealed: &str) -> AppResult<Secret> {
+        self.vault.open(context, sealed).map_err(|e| {
+            AppError::Internal(anyhow::Error::new(e).context("opening a calendar token"))
+        })
+    }
+}
+
+/// A provider's event id as kept in `busy_blocks.external_id` (255 characters at most; Google's may
+/// be longer: those are kept by their SHA-256).
+fn external_id(id: &str) -> String {
+    if id.len() <= 200 {
+        id.to_string()
+    } else {
+        format!("sha256:{}", hex::encode(Sha256::digest(id.as_bytes())))
+    }
+}

@@ -1,0 +1,236 @@
+//! Reading a connected Google calendar into busy time, against the fake Google: what blocks, paging,
+//! incremental reads from the sync token, a whole read after 410, refreshes, and a revoked grant.
+
+use mentor_scheduler::auth::Role;
+use mentor_scheduler::domain::calendar::CalendarProvider;
+use mentor_scheduler::entity::{busy_block, calendar_connection};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+
+use crate::helpers::fake_google;
+use crate::helpers::schedule::set_schedule;
+use crate::helpers::{default_now, TestApp};
+
+const MENTOR: &str = "sync-mentor-1";
+const STUDENT: &str = "sync-student-1";
+const FAMILY: &str = "family0123@group.calendar.google.com";
+
+fn timed(id: &str, start: &str, end: &str) -> Value {
+    json!({ "id": id, "status": "confirmed", "start": { "dateTime": start }, "end": { "dateTime": end } })
+}
+
+/// Connects the mentor's Google account through the dashboard's mutation.
+async fn connect(app: &TestApp, mentor: &str) {
+    let start = app
+        .ok(
+            mentor,
+            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
+            json!({}),
+        )
+        .await["connectCalendar"]
+        .clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = client
+        .get(start["authorizationUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    let code: String = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    app.ok(
+        mentor,
+        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
+        json!({ "c": code, "s": start["state"] }),
+    )
+    .await;
+}
+
+/// The mentor's busy time read from Google, as (start, end) in UTC, sorted.
+async fn google_busy(app: &TestApp) -> Vec<(String, String)> {
+    busy_block::Entity::find()
+        .filter(busy_block::Column::MentorId.eq(MENTOR))
+        .filter(busy_block::Column::Source.eq("google"))
+        .order_by_asc(busy_block::Column::StartAt)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.start_at.to_rfc3339(), b.end_at.to_rfc3339()))
+        .collect()
+}
+
+async fn sync(app: &TestApp) {
+    app.services
+        .calendar
+        .sync(MENTOR, CalendarProvider::Google)
+        .await
+        .unwrap();
+}
+
+async fn state(app: &TestApp, mentor: &str) -> Value {
+    app.ok(
+        mentor,
+        "{ calendarStatus { state lastError lastSyncedAt } }",
+        json!({}),
+    )
+    .await["calendarStatus"]
+        .clone()
+}
+
+/// Hourly slots on Tuesday 2026-01-06 from 13:00 to 19:00 UTC (08:00 to 14:00 in New York).
+async fn slots_on_tuesday(app: &TestApp, student: &str) -> Vec<String> {
+    let slots = app
+        .ok(
+            student,
+            "query($m: ID!) { availableSlots(mentorId: $m, from: \"2026-01-06T13:00:00Z\", to: \"2026-01-06T19:00:00Z\", durationMinutes: 60) { start } }",
+            json!({ "m": MENTOR }),
+        )
+        .await;
+    slots["availableSlots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| utc(s["start"].as_str().unwrap()))
+        .collect()
+}
+
+fn utc(s: &str) -> String {
+    s.parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .to_rfc3339()
+}
+
+crate::with_fake_google! {
+    async fn the_first_read_blocks_what_keeps_the_mentor_busy(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "America/New_York").await;
+        let student = app.user(STUDENT, Role::Student, "Europe/London").await;
+        set_schedule(&app, &mentor, "America/New_York", json!([{ "weekday": "TUESDAY", "start": "08:00", "end": "18:00" }])).await;
+        let primary = fake_google::ACCOUNT;
+        google.put_event(primary, timed("busy1", "2026-01-06T15:00:00Z", "2026-01-06T16:00:00Z"));
+        google.put_event(primary, json!({ "id": "free1", "transparency": "transparent",
+            "start": { "dateTime": "2026-01-06T17:00:00Z" }, "end": { "dateTime": "2026-01-06T18:00:00Z" } }));
+        google.put_event(primary, json!({ "id": "declined1", "attendees": [{ "email": primary, "self": true, "responseStatus": "declined" }],
+            "start": { "dateTime": "2026-01-06T19:00:00Z" }, "end": { "dateTime": "2026-01-06T20:00:00Z" } }));
+        google.put_event(primary, json!({ "id": "allday1", "start": { "date": "2026-01-07" }, "end": { "date": "2026-01-08" } }));
+        google.put_event(primary, json!({ "id": "ours1", "extendedProperties": { "private": { "mentorSchedulerSession": "s1" } },
+            "start": { "dateTime": "2026-01-09T15:00:00Z" }, "end": { "dateTime": "2026-01-09T16:00:00Z" } }));
+        google.put_event(primary, timed("kolkata1", "2026-01-08T20:30:00+05:30", "2026-01-08T21:30:00+05:30"));
+        google.put_event(primary, timed("gone1", "2026-01-06T12:00:00Z", "2026-01-06T13:00:00Z"));
+        google.cancel_event(primary, "gone1");
+        // Not a busy calendar: never read.
+        google.put_event(FAMILY, timed("family1", "2026-01-06T14:00:00Z", "2026-01-06T15:00:00Z"));
+
+        let before = slots_on_tuesday(&app, &student).await;
+        assert_eq!(before.len(), 6, "{before:?}");
+        connect(&app, &mentor).await;
+        assert!(google_busy(&app).await.is_empty(), "nothing is read before the job runs");
+        app.jobs.drain().await.unwrap();
+
+        assert_eq!(google_busy(&app).await, vec![
+            (utc("2026-01-06T15:00:00Z"), utc("2026-01-06T16:00:00Z")),
+            // The mentor's whole local day, midnight to midnight in New York.
+            (utc("2026-01-07T05:00:00Z"), utc("2026-01-08T05:00:00Z")),
+            (utc("2026-01-08T15:00:00Z"), utc("2026-01-08T16:00:00Z")),
+        ]);
+        let reads = google.event_reads();
+        assert_eq!(reads.len(), 3, "six events, two a page: {reads:?}");
+        assert!(reads.iter().all(|r| r["singleEvents"] == "true" && !r.contains_key("syncToken")));
+        assert_eq!(reads[1]["pageToken"], "pg-1");
+        let status = state(&app, &mentor).await;
+        assert_eq!(status["state"], "IDLE");
+        assert!(status["lastSyncedAt"].is_string());
+
+        // The slots that overlap busy time (widened by the default buffer) are gone, at once (the
+        // slot cache was told).
+        assert_eq!(slots_on_tuesday(&app, &student).await, vec![utc("2026-01-06T13:00:00Z"), utc("2026-01-06T17:00:00Z"), utc("2026-01-06T18:00:00Z")]);
+    }
+
+    async fn later_reads_follow_changes_and_an_expired_token_reads_everything(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        let primary = fake_google::ACCOUNT;
+        google.put_event(primary, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
+        google.put_event(primary, timed("b", "2026-01-06T12:00:00Z", "2026-01-06T13:00:00Z"));
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await.len(), 2);
+
+        // Incremental: one moved, one deleted, one new; the read carries the sync token only.
+        google.put_event(primary, timed("a", "2026-01-06T14:00:00Z", "2026-01-06T15:00:00Z"));
+        google.cancel_event(primary, "b");
+        google.put_event(primary, timed("c", "2026-01-07T09:00:00Z", "2026-01-07T09:30:00Z"));
+        sync(&app).await;
+        let last = google.event_reads().last().cloned().unwrap();
+        assert!(last.contains_key("syncToken") && !last.contains_key("timeMin"), "{last:?}");
+        assert_eq!(google_busy(&app).await, vec![
+            (utc("2026-01-06T14:00:00Z"), utc("2026-01-06T15:00:00Z")),
+            (utc("2026-01-07T09:00:00Z"), utc("2026-01-07T09:30:00Z")),
+        ]);
+
+        // The token expires (410), and meanwhile an event is deleted: a whole read drops it too.
+        google.expire_sync_tokens();
+        google.cancel_event(primary, "c");
+        sync(&app).await;
+        let reads = google.event_reads();
+        let last = &reads[reads.len() - 1];
+        assert!(last.contains_key("timeMin") && !last.contains_key("syncToken"), "{last:?}");
+        assert_eq!(google_busy(&app).await, vec![(utc("2026-01-06T14:00:00Z"), utc("2026-01-06T15:00:00Z"))]);
+        // And reads go on incrementally from the new token.
+        google.put_event(primary, timed("d", "2026-01-08T09:00:00Z", "2026-01-08T10:00:00Z"));
+        sync(&app).await;
+        assert!(google.event_reads().last().unwrap().contains_key("syncToken"));
+        assert_eq!(google_busy(&app).await.len(), 2);
+    }
+
+    async fn tokens_are_refreshed_and_a_revoked_grant_asks_to_reconnect(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        let primary = fake_google::ACCOUNT;
+        google.put_event(primary, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        let refreshes = || google.token_requests().iter().filter(|r| r["grant_type"] == "refresh_token").count();
+        assert_eq!(refreshes(), 0, "a fresh access token is used as it is");
+
+        // Google refuses the access token before its time (401): refreshed once, and the read goes on.
+        google.expire_access_tokens();
+        google.put_event(primary, timed("b", "2026-01-06T12:00:00Z", "2026-01-06T13:00:00Z"));
+        sync(&app).await;
+        assert_eq!(refreshes(), 1);
+        assert_eq!(google_busy(&app).await.len(), 2);
+
+        // An access token near its expiry is refreshed before the read.
+        // Two syncs racing for it (as two nodes would): one refresh, the other uses its token.
+        app.clock.set(default_now() + chrono::Duration::minutes(59) + chrono::Duration::seconds(30));
+        let (one, two) = tokio::join!(
+            app.services.calendar.sync(MENTOR, CalendarProvider::Google),
+            app.services.calendar.sync(MENTOR, CalendarProvider::Google),
+        );
+        one.unwrap();
+        two.unwrap();
+        assert_eq!(refreshes(), 2);
+        let reads_before = google.event_reads().len();
+
+        // The mentor revoked access at Google: RECONNECT_REQUIRED with the reason, busy time kept.
+        google.revoke_grant();
+        app.clock.set(default_now() + chrono::Duration::hours(3));
+        sync(&app).await;
+        let status = state(&app, &mentor).await;
+        assert_eq!(status["state"], "RECONNECT_REQUIRED", "{status}");
+        assert!(status["lastError"].as_str().unwrap().contains("revoked"), "{status}");
+        assert_eq!(google_busy(&app).await.len(), 2, "busy time already read stays in force");
+        assert_eq!(google.event_reads().len(), reads_before, "nothing was read without access");
+        // Further syncs do nothing until the mentor reconnects.
+        sync(&app).await;
+        assert_eq!(refreshes(), 3);
+        let row = calendar_connection::Entity::find().one(app.services.db.conn()).await.unwrap().unwrap();
+        assert!(row.last_error.is_some());
+    }
+}
