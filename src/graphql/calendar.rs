@@ -1,6 +1,6 @@
 //! Calendar connections (mentors): connect a provider, come back from it, read the status.
 
-use async_graphql::{Context, Object, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 
 use super::context::{principal, services};
 use super::errors::gql;
@@ -15,10 +15,30 @@ domain::calendar_providers!(mirror_enum
     /// A calendar service a mentor can connect.
     CalendarProvider = domain::
 );
+domain::conflict_policies!(mirror_enum
+    /// What happens when the mentor deletes or moves a session's event on their calendar.
+    ConflictPolicy = domain::
+);
 domain::sync_states!(mirror_enum
     /// `DISCONNECTED` when the mentor has not connected this provider.
     CalendarSyncState = domain::
 );
+
+/// The sync settings page's choices; a field left out stays as it is.
+#[derive(InputObject)]
+pub struct CalendarSyncSettingsInput {
+    pub provider: CalendarProvider,
+    pub enabled: Option<bool>,
+    /// How often a calendar without a live push channel is read, 5 to 1440 minutes.
+    pub frequency_minutes: Option<i32>,
+    /// The calendars whose events hide slots (ids from `calendars`).
+    #[graphql(validator(max_items = 100))]
+    pub busy_calendar_ids: Option<Vec<ID>>,
+    /// The calendar sessions are written to.
+    pub session_calendar_id: Option<ID>,
+    pub on_session_event_deleted: Option<ConflictPolicy>,
+    pub on_session_event_moved: Option<ConflictPolicy>,
+}
 
 /// Where to send the mentor to grant access, and the state that brings them back (single use,
 /// valid 10 minutes).
@@ -150,6 +170,63 @@ impl CalendarMutation {
             authorization_url: start.authorization_url,
             state: start.state,
         })
+    }
+
+    /// Changes what is synced and how often (mentors). Calendars that stop counting as busy free
+    /// their time at once; calendars that start counting are read now.
+    async fn update_calendar_sync(
+        &self,
+        ctx: &Context<'_>,
+        input: CalendarSyncSettingsInput,
+    ) -> async_graphql::Result<CalendarStatus> {
+        let p = principal(ctx)?;
+        let change = svc::SyncSettings {
+            enabled: input.enabled,
+            frequency_minutes: input.frequency_minutes,
+            busy_calendar_ids: input
+                .busy_calendar_ids
+                .map(|ids| ids.into_iter().map(|id| id.0).collect()),
+            session_calendar_id: input.session_calendar_id.map(|id| id.0),
+            on_session_event_deleted: input.on_session_event_deleted.map(Into::into),
+            on_session_event_moved: input.on_session_event_moved.map(Into::into),
+        };
+        let status = services(ctx)
+            .calendar
+            .update_sync(p, input.provider.into(), change)
+            .await
+            .map_err(gql)?;
+        Ok(CalendarStatus::new(status, p.time_zone))
+    }
+
+    /// Reads the calendar now (mentors); the status says `SYNCING` until it is done.
+    async fn sync_calendar_now(
+        &self,
+        ctx: &Context<'_>,
+        provider: CalendarProvider,
+    ) -> async_graphql::Result<CalendarStatus> {
+        let p = principal(ctx)?;
+        let status = services(ctx)
+            .calendar
+            .sync_now(p, provider.into())
+            .await
+            .map_err(gql)?;
+        Ok(CalendarStatus::new(status, p.time_zone))
+    }
+
+    /// Disconnects (mentors): revokes access at the provider, forgets the tokens and calendars, and
+    /// frees the busy time read from them.
+    async fn disconnect_calendar(
+        &self,
+        ctx: &Context<'_>,
+        provider: CalendarProvider,
+    ) -> async_graphql::Result<CalendarStatus> {
+        let p = principal(ctx)?;
+        let status = services(ctx)
+            .calendar
+            .disconnect(p, provider.into())
+            .await
+            .map_err(gql)?;
+        Ok(CalendarStatus::new(status, p.time_zone))
     }
 
     /// Finishes connecting, for a dashboard that receives the provider's redirect itself: the `code`

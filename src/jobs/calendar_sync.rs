@@ -1,7 +1,10 @@
 //! `calendar.sync`: reads a mentor's connected calendar into their busy time.
 //!
-//! One job per mentor and provider at a time: queueing while one is waiting adds nothing (the
-//! unique key), so a burst of reasons to sync is one sync.
+//! A sync asked for now (connecting, `syncCalendarNow`, a push) is one job per mentor and provider at
+//! a time: queueing while one is waiting adds nothing (the unique key), so a burst of reasons to sync
+//! is one sync. Polls are scheduled for the connection's `next_sync_at` (`due`); a poll whose `due`
+//! is no longer the connection's (a later sync rescheduled it) does nothing, so there is one chain of
+//! polls per connection however many syncs ran.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -15,6 +18,9 @@ use crate::domain::calendar::CalendarProvider;
 pub struct CalendarSync {
     pub mentor_id: String,
     pub provider: CalendarProvider,
+    /// For a poll: the `next_sync_at` it was scheduled for.
+    #[serde(default)]
+    pub due: Option<DateTime<Utc>>,
 }
 
 impl Job for CalendarSync {
@@ -34,6 +40,7 @@ pub async fn queue(
         &CalendarSync {
             mentor_id: mentor_id.into(),
             provider,
+            due: None,
         },
         EnqueueOptions {
             run_at: None,
@@ -41,6 +48,36 @@ pub async fn queue(
                 "{}:{mentor_id}:{}",
                 CalendarSync::KIND,
                 provider.slug()
+            )),
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Schedules the poll of `mentor_id`'s `provider` calendar due at `due`.
+pub async fn schedule_poll(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    mentor_id: &str,
+    provider: CalendarProvider,
+    due: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    enqueue(
+        conn,
+        now,
+        &CalendarSync {
+            mentor_id: mentor_id.into(),
+            provider,
+            due: Some(due),
+        },
+        EnqueueOptions {
+            run_at: Some(due),
+            unique_key: Some(format!(
+                "{}:{mentor_id}:{}:poll:{}",
+                CalendarSync::KIND,
+                provider.slug(),
+                due.timestamp()
             )),
         },
     )

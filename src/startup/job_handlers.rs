@@ -44,7 +44,7 @@ pub fn registry(services: &Services) -> Registry {
     let calendar = services.calendar.clone();
     registry.register(move |job: CalendarSync| {
         let calendar = calendar.clone();
-        async move { Ok(calendar.sync(&job.mentor_id, job.provider).await?) }
+        async move { Ok(calendar.sync(&job.mentor_id, job.provider, job.due).await?) }
     });
 
     registry

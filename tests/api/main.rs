@@ -10,6 +10,7 @@ mod booking_changes;
 mod booking_race;
 mod bookings;
 mod calendar_connect;
+mod calendar_controls;
 mod calendar_sync;
 mod edge_limits;
 mod email;

@@ -3,12 +3,14 @@
 //! from a calendar before its mentor connects it.
 
 mod connect;
+mod controls;
 mod status;
 mod sync;
 
 use std::sync::Arc;
 
 pub use connect::{ConnectFailure, ConnectStart};
+pub use controls::SyncSettings;
 pub use status::{CalendarChoice, CalendarStatus};
 
 use crate::auth::vault::TokenVault;

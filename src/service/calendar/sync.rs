@@ -31,6 +31,7 @@ use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::google::api::EventsRead;
 use crate::integrations::calendar::google::Google;
 use crate::integrations::calendar::ProviderError;
+use crate::jobs::calendar_sync;
 use crate::service::store::calendar as store;
 use crate::service::store::settings::rules_for;
 use crate::service::store::users::find_mentor;
@@ -69,8 +70,14 @@ struct Read {
 struct Revoked;
 
 impl CalendarService {
-    /// Brings the mentor's busy time from `provider` up to date (a job runs it).
-    pub async fn sync(&self, mentor_id: &str, provider: CalendarProvider) -> AppResult<()> {
+    /// Brings the mentor's busy time from `provider` up to date (a job runs it), and schedules the
+    /// next poll. `due`: the `next_sync_at` a poll was scheduled for (a stale poll does nothing).
+    pub async fn sync(
+        &self,
+        mentor_id: &str,
+        provider: CalendarProvider,
+        due: Option<DateTime<Utc>>,
+    ) -> AppResult<()> {
         let Ok(google) = self.google_for(provider) else {
             tracing::warn!(
                 provider = provider.slug(),
@@ -84,6 +91,12 @@ impl CalendarService {
         if !row.sync_enabled || row.state == SyncState::ReconnectRequired {
             return Ok(());
         }
+        if due.is_some() && due != row.next_sync_at {
+            return Ok(()); // a poll a later sync has rescheduled
+        }
+        // One sync of a connection at a time in this process (a poll and a push may meet).
+        let lock = self.refresh_locks.of(&format!("sync:{}", row.id));
+        let _one_sync = lock.lock().await;
         let mentor = find_mentor(self.db.conn(), mentor_id).await?;
         let (zone, rules) = rules_for(self.db.conn(), &mentor).await?;
         let now = self.clock.now();
@@ -114,21 +127,42 @@ impl CalendarService {
             let read = match read {
                 Ok(read) => read,
                 Err(e) => {
-                    self.failed(&row, &e).await?;
+                    self.settle(&row, Err(&e)).await?;
                     return Err(e.into_app(provider.display_name()));
                 }
             };
             self.apply(&row, &calendar, zone, read).await?;
         }
+        self.settle(&row, Ok(())).await
+    }
+
+    /// Records how a sync ended (`IDLE`, or `ERROR` with the reason; busy time already read stays)
+    /// and schedules the next poll, in one transaction.
+    async fn settle(
+        &self,
+        row: &conn::Model,
+        outcome: Result<(), &ProviderError>,
+    ) -> AppResult<()> {
+        let now = self.clock.now();
+        let next = now + Duration::minutes(i64::from(row.frequency_minutes));
         let mut done: conn::ActiveModel = row.clone().into();
-        done.state = Set(SyncState::Idle);
-        done.last_synced_at = Set(Some(now));
-        done.next_sync_at = Set(Some(
-            now + Duration::minutes(i64::from(row.frequency_minutes)),
-        ));
-        done.last_error = Set(None);
+        match outcome {
+            Ok(()) => {
+                done.state = Set(SyncState::Idle);
+                done.last_synced_at = Set(Some(now));
+                done.last_error = Set(None);
+            }
+            Err(e) => {
+                done.state = Set(SyncState::Error);
+                done.last_error = Set(Some(e.to_string()));
+            }
+        }
+        done.next_sync_at = Set(Some(next));
         done.updated_at = Set(now);
-        done.update(self.db.conn()).await?;
+        let txn = self.db.begin_write().await?;
+        done.update(&txn.txn).await?;
+        calendar_sync::schedule_poll(&txn.txn, now, &row.mentor_id, row.provider, next).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -253,16 +287,6 @@ impl CalendarService {
         let mut changes = self.after_commit.changes();
         changes.slots_of(&row.mentor_id);
         changes.apply().await;
-        Ok(())
-    }
-
-    /// A failed read: said on the connection (the busy time already read stays in force).
-    async fn failed(&self, row: &conn::Model, e: &ProviderError) -> AppResult<()> {
-        let mut failed: conn::ActiveModel = row.clone().into();
-        failed.state = Set(SyncState::Error);
-        failed.last_error = Set(Some(e.to_string()));
-        failed.updated_at = Set(self.clock.now());
-        failed.update(self.db.conn()).await?;
         Ok(())
     }
 

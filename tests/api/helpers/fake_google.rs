@@ -96,6 +96,8 @@ struct Fake {
     tokens_valid_from: u64,
     /// Every `events.list` query.
     event_reads: Vec<HashMap<String, String>>,
+    /// Tokens posted to the revoke endpoint.
+    revoked: Vec<String>,
 }
 
 impl Fake {
@@ -119,6 +121,7 @@ impl FakeGoogle {
         let app = Router::new()
             .route("/o/oauth2/v2/auth", get(consent))
             .route("/token", post(token))
+            .route("/revoke", post(revoke))
             .route("/calendar/v3/users/me/calendarList", get(calendar_list))
             .route("/calendar/v3/calendars/{calendar}/events", get(events_list))
             .with_state(state.clone());
@@ -178,6 +181,10 @@ impl FakeGoogle {
         let mut fake = self.lock();
         fake.access_tokens.clear();
         fake.refresh_tokens.clear();
+    }
+
+    pub fn revoked(&self) -> Vec<String> {
+        self.lock().revoked.clone()
     }
 
     pub fn event_reads(&self) -> Vec<HashMap<String, String>> {
@@ -431,4 +438,21 @@ async fn events_list(
         body["nextSyncToken"] = json!(format!("st-{}", fake.changes));
     }
     Json(body).into_response()
+}
+
+/// Revokes the grant a token belongs to (here: every token; one account per fake).
+async fn revoke(State(fake): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let mut fake = fake.lock().unwrap();
+    let token = q.get("token").cloned().unwrap_or_default();
+    if !fake.refresh_tokens.contains(&token) && !fake.access_tokens.contains(&token) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "Token expired or revoked",
+        );
+    }
+    fake.revoked.push(token);
+    fake.refresh_tokens.clear();
+    fake.access_tokens.clear();
+    StatusCode::OK.into_response()
 }

@@ -1,0 +1,213 @@
+//! The sync settings page against the fake Google: polling, sync now, what counts as busy, turning
+//! sync off, disconnecting, and the bad input each control refuses.
+
+use mentor_scheduler::auth::Role;
+use mentor_scheduler::entity::{busy_block, calendar_connection};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{json, Value};
+
+use crate::helpers::fake_google;
+use crate::helpers::{default_now, TestApp};
+
+const MENTOR: &str = "ctl-mentor-1";
+const STUDENT: &str = "ctl-student-1";
+const FAMILY: &str = "family0123@group.calendar.google.com";
+const UPDATE: &str = "mutation($i: CalendarSyncSettingsInput!) { updateCalendarSync(input: $i) { state syncEnabled frequencyMinutes calendars { id countsAsBusy receivesSessions } } }";
+
+fn timed(id: &str, start: &str, end: &str) -> Value {
+    json!({ "id": id, "start": { "dateTime": start }, "end": { "dateTime": end } })
+}
+
+async fn connect(app: &TestApp, mentor: &str) {
+    let start = app
+        .ok(
+            mentor,
+            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
+            json!({}),
+        )
+        .await["connectCalendar"]
+        .clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = client
+        .get(start["authorizationUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    let code: String = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    app.ok(
+        mentor,
+        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
+        json!({ "c": code, "s": start["state"] }),
+    )
+    .await;
+}
+
+/// Busy time read from Google: (calendar, start) sorted by start.
+async fn google_busy(app: &TestApp) -> Vec<(String, String)> {
+    busy_block::Entity::find()
+        .filter(busy_block::Column::MentorId.eq(MENTOR))
+        .filter(busy_block::Column::Source.eq("google"))
+        .order_by_asc(busy_block::Column::StartAt)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.calendar_id.unwrap_or_default(), b.start_at.to_rfc3339()))
+        .collect()
+}
+
+async fn status(app: &TestApp, mentor: &str) -> Value {
+    app.ok(
+        mentor,
+        "{ calendarStatus { state syncEnabled nextSyncAt lastSyncedAt } }",
+        json!({}),
+    )
+    .await["calendarStatus"]
+        .clone()
+}
+
+fn at(minutes: i64) -> chrono::DateTime<chrono::Utc> {
+    default_now() + chrono::Duration::minutes(minutes)
+}
+
+crate::with_fake_google! {
+    async fn polls_follow_the_frequency_and_sync_now_reads_at_once(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        let primary = fake_google::ACCOUNT;
+        google.put_event(primary, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await.len(), 1);
+        let reads = || google.event_reads().len();
+        let after_first = reads();
+        let now = status(&app, &mentor).await;
+        assert_eq!(
+            now["nextSyncAt"].as_str().map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap()),
+            Some(at(15)),
+            "{now}"
+        );
+
+        // Nothing is due before the next poll; at it, the change is read.
+        google.put_event(primary, timed("b", "2026-01-06T12:00:00Z", "2026-01-06T13:00:00Z"));
+        app.clock.set(at(14));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(reads(), after_first);
+        app.clock.set(at(15));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(reads(), after_first + 1);
+        assert_eq!(google_busy(&app).await.len(), 2);
+
+        // Sync now: SYNCING until the job runs, then IDLE; it moves the next poll, and the poll it
+        // replaced does nothing when its time comes.
+        google.put_event(primary, timed("c", "2026-01-06T14:00:00Z", "2026-01-06T15:00:00Z"));
+        app.clock.set(at(20));
+        let asked = app.ok(&mentor, "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({})).await;
+        assert_eq!(asked["syncCalendarNow"]["state"], "SYNCING");
+        app.jobs.drain().await.unwrap();
+        assert_eq!(status(&app, &mentor).await["state"], "IDLE");
+        assert_eq!(google_busy(&app).await.len(), 3);
+        let before_stale = reads();
+        app.clock.set(at(30)); // the old poll's time (15 + 15)
+        app.jobs.drain().await.unwrap();
+        assert_eq!(reads(), before_stale, "the replaced poll read nothing");
+        app.clock.set(at(35)); // 20 + 15
+        app.jobs.drain().await.unwrap();
+        assert_eq!(reads(), before_stale + 1);
+
+        // A faster frequency brings the next poll forward.
+        let changed = app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "frequencyMinutes": 5 } })).await;
+        assert_eq!(changed["updateCalendarSync"]["frequencyMinutes"], 5);
+        app.clock.set(at(40));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(reads(), before_stale + 2);
+    }
+
+    async fn what_counts_as_busy_is_the_mentors_choice(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        google.put_event(fake_google::ACCOUNT, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
+        google.put_event(FAMILY, timed("f", "2026-01-07T10:00:00Z", "2026-01-07T11:00:00Z"));
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await, vec![(fake_google::ACCOUNT.to_string(), "2026-01-06T10:00:00+00:00".to_string())]);
+
+        // Family counts instead of the primary: the primary's busy time goes at once, Family's is read.
+        let changed = app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "busyCalendarIds": [FAMILY], "sessionCalendarId": FAMILY } })).await;
+        let calendars = changed["updateCalendarSync"]["calendars"].as_array().unwrap().clone();
+        let family = calendars.iter().find(|c| c["id"] == FAMILY).unwrap();
+        assert_eq!((family["countsAsBusy"].as_bool(), family["receivesSessions"].as_bool()), (Some(true), Some(true)));
+        assert!(calendars.iter().filter(|c| c["id"] != FAMILY).all(|c| c["countsAsBusy"] == false && c["receivesSessions"] == false));
+        assert!(google_busy(&app).await.is_empty(), "freed before any read");
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await, vec![(FAMILY.to_string(), "2026-01-07T10:00:00+00:00".to_string())]);
+
+        // Sync off: DISABLED, and polls read nothing; on again: read at once.
+        let off = app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "enabled": false } })).await;
+        assert_eq!((off["updateCalendarSync"]["state"].as_str(), off["updateCalendarSync"]["syncEnabled"].as_bool()), (Some("DISABLED"), Some(false)));
+        let reads = google.event_reads().len();
+        app.clock.set(at(60));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event_reads().len(), reads);
+        app.fails(Some(&mentor), "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({}), "BAD_USER_INPUT").await;
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "enabled": true } })).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event_reads().len(), reads + 1);
+    }
+
+    async fn disconnecting_revokes_forgets_and_frees(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        google.put_event(fake_google::ACCOUNT, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await.len(), 1);
+        let done = app.ok(&mentor, "mutation { disconnectCalendar(provider: GOOGLE) { connected state calendars { id } } }", json!({})).await;
+        assert_eq!(done["disconnectCalendar"], json!({ "connected": false, "state": "DISCONNECTED", "calendars": [] }));
+        assert_eq!(google.revoked().len(), 1, "the grant was revoked at Google");
+        assert!(google.revoked()[0].starts_with("1//refresh-"));
+        assert!(google_busy(&app).await.is_empty());
+        assert!(calendar_connection::Entity::find().one(app.services.db.conn()).await.unwrap().is_none(), "tokens forgotten");
+        // Polls left behind do nothing; disconnecting again says there is nothing to disconnect.
+        let reads = google.event_reads().len();
+        app.clock.set(at(60));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event_reads().len(), reads);
+        app.fails(Some(&mentor), "mutation { disconnectCalendar(provider: GOOGLE) { state } }", json!({}), "BAD_USER_INPUT").await;
+    }
+
+    async fn the_controls_refuse_bad_input(app, _google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        let student = app.user(STUDENT, Role::Student, "Europe/London").await;
+        // Not connected yet.
+        for op in ["mutation { syncCalendarNow(provider: GOOGLE) { state } }", "mutation { disconnectCalendar(provider: GOOGLE) { state } }"] {
+            app.fails(Some(&mentor), op, json!({}), "BAD_USER_INPUT").await;
+        }
+        connect(&app, &mentor).await;
+        for minutes in [0, 4, 1441, -15] {
+            let error = app.fails(Some(&mentor), UPDATE, json!({ "i": { "provider": "GOOGLE", "frequencyMinutes": minutes } }), "BAD_USER_INPUT").await;
+            assert!(error["message"].as_str().unwrap().contains("frequencyMinutes"), "{error}");
+        }
+        let error = app.fails(Some(&mentor), UPDATE, json!({ "i": { "provider": "GOOGLE", "busyCalendarIds": ["someone-else@gmail.example"] } }), "BAD_USER_INPUT").await;
+        assert!(error["message"].as_str().unwrap().contains("busyCalendarIds"), "{error}");
+        app.fails(Some(&mentor), UPDATE, json!({ "i": { "provider": "GOOGLE", "sessionCalendarId": "x".repeat(10_000) } }), "BAD_USER_INPUT").await;
+        // Nothing changed by the refusals.
+        let now = app.ok(&mentor, "{ calendarStatus { frequencyMinutes calendars { countsAsBusy } } }", json!({})).await;
+        assert_eq!(now["calendarStatus"]["frequencyMinutes"], 15);
+        for op in [
+            "mutation { syncCalendarNow(provider: GOOGLE) { state } }",
+            "mutation { disconnectCalendar(provider: GOOGLE) { state } }",
+        ] {
+            app.fails(Some(&student), op, json!({}), "FORBIDDEN").await;
+        }
+        app.fails(Some(&student), UPDATE, json!({ "i": { "provider": "GOOGLE", "enabled": false } }), "FORBIDDEN").await;
+        app.fails(Some(&mentor), UPDATE, json!({ "i": { "provider": "OUTLOOK", "enabled": false } }), "BAD_USER_INPUT").await;
+    }
+}
