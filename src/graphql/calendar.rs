@@ -109,6 +109,16 @@ impl CalendarStatus {
     }
 }
 
+/// A service's status answer, shown in the caller's zone.
+fn shown_to(
+    p: &crate::auth::Principal,
+    status: crate::error::AppResult<svc::CalendarStatus>,
+) -> async_graphql::Result<CalendarStatus> {
+    status
+        .map(|s| CalendarStatus::new(s, p.time_zone))
+        .map_err(gql)
+}
+
 #[derive(Default)]
 pub struct CalendarQuery;
 
@@ -124,12 +134,7 @@ impl CalendarQuery {
     ) -> async_graphql::Result<CalendarStatus> {
         let p = principal(ctx)?;
         let provider = provider.unwrap_or(CalendarProvider::Google);
-        let status = services(ctx)
-            .calendar
-            .status(p, provider.into())
-            .await
-            .map_err(gql)?;
-        Ok(CalendarStatus::new(status, p.time_zone))
+        shown_to(p, services(ctx).calendar.status(p, provider.into()).await)
     }
 
     /// Every provider you have connected (mentors).
@@ -190,12 +195,13 @@ impl CalendarMutation {
             on_session_event_deleted: input.on_session_event_deleted.map(Into::into),
             on_session_event_moved: input.on_session_event_moved.map(Into::into),
         };
-        let status = services(ctx)
-            .calendar
-            .update_sync(p, input.provider.into(), change)
-            .await
-            .map_err(gql)?;
-        Ok(CalendarStatus::new(status, p.time_zone))
+        shown_to(
+            p,
+            services(ctx)
+                .calendar
+                .update_sync(p, input.provider.into(), change)
+                .await,
+        )
     }
 
     /// Reads the calendar now (mentors); the status says `SYNCING` until it is done.
@@ -205,12 +211,7 @@ impl CalendarMutation {
         provider: CalendarProvider,
     ) -> async_graphql::Result<CalendarStatus> {
         let p = principal(ctx)?;
-        let status = services(ctx)
-            .calendar
-            .sync_now(p, provider.into())
-            .await
-            .map_err(gql)?;
-        Ok(CalendarStatus::new(status, p.time_zone))
+        shown_to(p, services(ctx).calendar.sync_now(p, provider.into()).await)
     }
 
     /// Disconnects (mentors): revokes access at the provider, forgets the tokens and calendars, and
@@ -221,12 +222,10 @@ impl CalendarMutation {
         provider: CalendarProvider,
     ) -> async_graphql::Result<CalendarStatus> {
         let p = principal(ctx)?;
-        let status = services(ctx)
-            .calendar
-            .disconnect(p, provider.into())
-            .await
-            .map_err(gql)?;
-        Ok(CalendarStatus::new(status, p.time_zone))
+        shown_to(
+            p,
+            services(ctx).calendar.disconnect(p, provider.into()).await,
+        )
     }
 
     /// Finishes connecting, for a dashboard that receives the provider's redirect itself: the `code`

@@ -34,25 +34,8 @@ pub async fn queue(
     mentor_id: &str,
     provider: CalendarProvider,
 ) -> Result<(), sea_orm::DbErr> {
-    enqueue(
-        conn,
-        now,
-        &CalendarSync {
-            mentor_id: mentor_id.into(),
-            provider,
-            due: None,
-        },
-        EnqueueOptions {
-            run_at: None,
-            unique_key: Some(format!(
-                "{}:{mentor_id}:{}",
-                CalendarSync::KIND,
-                provider.slug()
-            )),
-        },
-    )
-    .await
-    .map(|_| ())
+    let key = format!("{}:{mentor_id}:{}", CalendarSync::KIND, provider.slug());
+    put(conn, now, mentor_id, provider, None, key).await
 }
 
 /// Schedules the poll of `mentor_id`'s `provider` calendar due at `due`.
@@ -63,24 +46,31 @@ pub async fn schedule_poll(
     provider: CalendarProvider,
     due: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    enqueue(
-        conn,
-        now,
-        &CalendarSync {
-            mentor_id: mentor_id.into(),
-            provider,
-            due: Some(due),
-        },
-        EnqueueOptions {
-            run_at: Some(due),
-            unique_key: Some(format!(
-                "{}:{mentor_id}:{}:poll:{}",
-                CalendarSync::KIND,
-                provider.slug(),
-                due.timestamp()
-            )),
-        },
-    )
-    .await
-    .map(|_| ())
+    let key = format!(
+        "{}:{mentor_id}:{}:poll:{}",
+        CalendarSync::KIND,
+        provider.slug(),
+        due.timestamp()
+    );
+    put(conn, now, mentor_id, provider, Some(due), key).await
+}
+
+async fn put(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    mentor_id: &str,
+    provider: CalendarProvider,
+    due: Option<DateTime<Utc>>,
+    unique_key: String,
+) -> Result<(), sea_orm::DbErr> {
+    let job = CalendarSync {
+        mentor_id: mentor_id.into(),
+        provider,
+        due,
+    };
+    let opts = EnqueueOptions {
+        run_at: due,
+        unique_key: Some(unique_key),
+    };
+    enqueue(conn, now, &job, opts).await.map(|_| ())
 }

@@ -6,51 +6,13 @@ use mentor_scheduler::entity::{busy_block, calendar_connection};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google;
+use crate::helpers::fake_google::{self, connect, timed};
 use crate::helpers::{default_now, TestApp};
 
 const MENTOR: &str = "ctl-mentor-1";
 const STUDENT: &str = "ctl-student-1";
 const FAMILY: &str = "family0123@group.calendar.google.com";
 const UPDATE: &str = "mutation($i: CalendarSyncSettingsInput!) { updateCalendarSync(input: $i) { state syncEnabled frequencyMinutes calendars { id countsAsBusy receivesSessions } } }";
-
-fn timed(id: &str, start: &str, end: &str) -> Value {
-    json!({ "id": id, "start": { "dateTime": start }, "end": { "dateTime": end } })
-}
-
-async fn connect(app: &TestApp, mentor: &str) {
-    let start = app
-        .ok(
-            mentor,
-            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
-            json!({}),
-        )
-        .await["connectCalendar"]
-        .clone();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = client
-        .get(start["authorizationUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let location = consent.headers()["location"].to_str().unwrap().to_string();
-    let code: String = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    app.ok(
-        mentor,
-        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
-        json!({ "c": code, "s": start["state"] }),
-    )
-    .await;
-}
 
 /// Busy time read from Google: (calendar, start) sorted by start.
 async fn google_busy(app: &TestApp) -> Vec<(String, String)> {

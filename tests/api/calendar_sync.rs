@@ -7,52 +7,13 @@ use mentor_scheduler::entity::{busy_block, calendar_connection};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google;
+use crate::helpers::fake_google::{self, connect, timed};
 use crate::helpers::schedule::set_schedule;
 use crate::helpers::{default_now, TestApp};
 
 const MENTOR: &str = "sync-mentor-1";
 const STUDENT: &str = "sync-student-1";
 const FAMILY: &str = "family0123@group.calendar.google.com";
-
-fn timed(id: &str, start: &str, end: &str) -> Value {
-    json!({ "id": id, "status": "confirmed", "start": { "dateTime": start }, "end": { "dateTime": end } })
-}
-
-/// Connects the mentor's Google account through the dashboard's mutation.
-async fn connect(app: &TestApp, mentor: &str) {
-    let start = app
-        .ok(
-            mentor,
-            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
-            json!({}),
-        )
-        .await["connectCalendar"]
-        .clone();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = client
-        .get(start["authorizationUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let location = consent.headers()["location"].to_str().unwrap().to_string();
-    let code: String = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    app.ok(
-        mentor,
-        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
-        json!({ "c": code, "s": start["state"] }),
-    )
-    .await;
-}
 
 /// The mentor's busy time read from Google, as (start, end) in UTC, sorted.
 async fn google_busy(app: &TestApp) -> Vec<(String, String)> {

@@ -66,6 +66,47 @@ macro_rules! with_fake_google {
     )*};
 }
 
+/// A timed event as Google lists it.
+pub fn timed(id: &str, start: &str, end: &str) -> Value {
+    json!({ "id": id, "status": "confirmed", "start": { "dateTime": start }, "end": { "dateTime": end } })
+}
+
+/// Connects the signed-in mentor's Google account (the fake consents) through the dashboard's
+/// mutation.
+pub async fn connect(app: &super::TestApp, mentor: &str) {
+    let start = app
+        .ok(
+            mentor,
+            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
+            json!({}),
+        )
+        .await["connectCalendar"]
+        .clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = client
+        .get(start["authorizationUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    let code: String = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    app.ok(
+        mentor,
+        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
+        json!({ "c": code, "s": start["state"] }),
+    )
+    .await;
+}
+
 pub const CLIENT_ID: &str = "fake-client.apps.googleusercontent.com";
 pub const CLIENT_SECRET: &str = "GOCSPX-fake-secret";
 /// The account's primary calendar id, which is its email.
