@@ -1,8 +1,10 @@
 //! Calendar routes: where the provider sends the mentor back after consent
-//! (`GET /calendar/oauth/{provider}/callback`), and the spec's `GET /calendar/status`.
+//! (`GET /calendar/oauth/{provider}/callback`), and the spec's `POST /calendar/sync` and
+//! `GET /calendar/status`.
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, REFERRER_POLICY};
 use axum::http::HeaderValue;
@@ -71,6 +73,46 @@ pub async fn callback(
     response
 }
 
+/// `POST /calendar/sync` with `{"provider": "google"}` (the default): not connected, where to send
+/// the mentor to connect (`{"connected": false, "authorizationUrl", "state"}`); connected, a sync is
+/// queued and the status comes back (`SYNCING`).
+pub async fn sync(
+    State(state): State<AppState>,
+    Signed(p): Signed,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let provider = if body.iter().all(u8::is_ascii_whitespace) {
+        CalendarProvider::Google
+    } else {
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| AppError::bad_input("body", format!("not JSON: {e}")))?;
+        match value.get("provider") {
+            None | Some(Value::Null) => CalendarProvider::Google,
+            Some(Value::String(slug)) => provider_of(slug)?,
+            Some(_) => return Err(AppError::bad_input("provider", "must be a string").into()),
+        }
+    };
+    let calendar = &state.services.calendar;
+    if !calendar.status(&p, provider).await?.connected {
+        let start = calendar.connect(&p, provider).await?;
+        return Ok(Json(json!({
+            "provider": provider.as_str(),
+            "connected": false,
+            "authorizationUrl": start.authorization_url,
+            "state": start.state,
+        })));
+    }
+    let status = calendar.sync_now(&p, provider).await?;
+    Ok(Json(status_json(&status, p.time_zone)))
+}
+
+fn provider_of(slug: &str) -> Result<CalendarProvider, AppError> {
+    CalendarProvider::from_slug(slug).ok_or_else(|| AppError::BadInput {
+        field: "provider".into(),
+        message: "must be google, outlook or caldav".into(),
+    })
+}
+
 /// `GET /calendar/status?provider=google` (default google): the connection, as on the settings page.
 pub async fn status(
     State(state): State<AppState>,
@@ -79,10 +121,7 @@ pub async fn status(
 ) -> Result<Json<Value>, ApiError> {
     let provider = match params.get("provider") {
         None => CalendarProvider::Google,
-        Some(slug) => CalendarProvider::from_slug(slug).ok_or_else(|| AppError::BadInput {
-            field: "provider".into(),
-            message: "must be google, outlook or caldav".into(),
-        })?,
+        Some(slug) => provider_of(slug)?,
     };
     let status = state.services.calendar.status(&p, provider).await?;
     Ok(Json(status_json(&status, p.time_zone)))

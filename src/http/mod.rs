@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             get(calendar::callback),
         )
         .route("/calendar/status", get(calendar::status))
+        .route("/calendar/sync", post(calendar::sync))
         .route("/email/open/{id}", get(email::open))
         .route("/email/click/{id}", get(email::click))
         .route("/webhooks/email/sendgrid", post(email::sendgrid))

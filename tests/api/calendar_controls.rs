@@ -172,4 +172,47 @@ crate::with_fake_google! {
         app.fails(Some(&student), UPDATE, json!({ "i": { "provider": "GOOGLE", "enabled": false } }), "FORBIDDEN").await;
         app.fails(Some(&mentor), UPDATE, json!({ "i": { "provider": "OUTLOOK", "enabled": false } }), "BAD_USER_INPUT").await;
     }
+
+    async fn the_seeds_rest_route_connects_or_syncs(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        let student = app.user(STUDENT, Role::Student, "Europe/London").await;
+        let post = |token: Option<&str>, body: &str| {
+            let mut request = app
+                .client
+                .post(app.url("/calendar/sync"))
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        // Not connected: where to connect.
+        let answer = post(Some(&mentor), r#"{"provider":"google"}"#).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["connected"], false);
+        assert!(body["authorizationUrl"].as_str().unwrap().starts_with(&google.url), "{body}");
+        // Connected: a sync starts and the status comes back.
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        let reads = google.event_reads().len();
+        let body: Value = post(Some(&mentor), "").await.unwrap().json().await.unwrap();
+        assert_eq!((body["state"].as_str(), body["accountEmail"].as_str()), (Some("SYNCING"), Some(fake_google::ACCOUNT)));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event_reads().len(), reads + 1);
+        // Bad bodies and callers.
+        for (token, body, status) in [
+            (Some(mentor.as_str()), "{not json", 400),
+            (Some(mentor.as_str()), r#"{"provider":"yahoo"}"#, 400),
+            (Some(mentor.as_str()), r#"{"provider":7}"#, 400),
+            (Some(student.as_str()), r#"{"provider":"google"}"#, 403),
+            (None, r#"{"provider":"google"}"#, 401),
+        ] {
+            let answer = post(token, body).await.unwrap();
+            assert_eq!(answer.status(), status, "{body}");
+            let error: Value = answer.json().await.unwrap();
+            assert!(error["error"]["code"].is_string(), "{error}");
+        }
+    }
 }
