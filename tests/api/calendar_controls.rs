@@ -45,6 +45,9 @@ fn at(minutes: i64) -> chrono::DateTime<chrono::Utc> {
 crate::with_fake_google! {
     async fn polls_follow_the_frequency_and_sync_now_reads_at_once(app, google) {
         let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        // A clock with nanoseconds, as in production: PostgreSQL keeps microseconds, and the poll
+        // must still find itself due.
+        app.clock.set(default_now() + chrono::Duration::nanoseconds(123_456_789));
         let primary = fake_google::ACCOUNT;
         google.put_event(primary, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
         connect(&app, &mentor).await;
@@ -63,6 +66,7 @@ crate::with_fake_google! {
         google.put_event(primary, timed("b", "2026-01-06T12:00:00Z", "2026-01-06T13:00:00Z"));
         app.clock.set(at(14));
         app.jobs.drain().await.unwrap();
+        assert_eq!(reads(), after_first);
         assert_eq!(reads(), after_first);
         app.clock.set(at(15));
         app.jobs.drain().await.unwrap();
@@ -214,5 +218,26 @@ crate::with_fake_google! {
             let error: Value = answer.json().await.unwrap();
             assert!(error["error"]["code"].is_string(), "{error}");
         }
+    }
+
+    async fn a_failed_read_says_so_and_polling_goes_on(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        google.put_event(fake_google::ACCOUNT, timed("a", "2026-01-06T10:00:00Z", "2026-01-06T11:00:00Z"));
+        connect(&app, &mentor).await;
+        // Google fails every read for a while: the connection says ERROR with why, what was known
+        // stays, and the next poll is still scheduled.
+        google.fail_reads(usize::MAX);
+        let report = app.jobs.drain().await.unwrap();
+        let now = app.ok(&mentor, "{ calendarStatus { state lastError nextSyncAt } }", json!({})).await["calendarStatus"].clone();
+        assert_eq!(now["state"], "ERROR", "{now} {report:?}");
+        assert!(now["lastError"].as_str().unwrap().contains("Google Calendar"), "{now}");
+        assert!(now["nextSyncAt"].is_string(), "{now}");
+        assert!(google_busy(&app).await.is_empty());
+        // Google is back: the next poll reads, and the status is IDLE again.
+        google.fail_reads(0);
+        app.clock.set(at(16));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(status(&app, &mentor).await["state"], "IDLE");
+        assert_eq!(google_busy(&app).await.len(), 1);
     }
 }

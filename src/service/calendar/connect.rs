@@ -116,9 +116,10 @@ impl CalendarService {
         let state_hash = hash(&state);
         let consent = google.oauth.consent(&state);
         let now = self.clock.now();
-        store::drop_expired_states(self.db.conn(), now).await?;
+        let txn = self.db.begin_write().await?;
+        store::drop_expired_states(&txn.txn, now).await?;
         store::put_state(
-            self.db.conn(),
+            &txn.txn,
             state::ActiveModel {
                 state_hash: Set(state_hash.clone()),
                 mentor_id: Set(p.user_id.clone()),
@@ -131,7 +132,8 @@ impl CalendarService {
             },
         )
         .await?;
-        store::trim_states(self.db.conn(), &p.user_id, MAX_OPEN_STATES).await?;
+        store::trim_states(&txn.txn, &p.user_id, MAX_OPEN_STATES).await?;
+        txn.commit().await?;
         Ok(ConnectStart {
             authorization_url: consent.url,
             state,
@@ -149,9 +151,10 @@ impl CalendarService {
         if state.is_empty() || state.len() > 128 {
             return Err(ConnectFailure::UnknownState);
         }
-        let taken = store::take_state(self.db.conn(), &hash(state))
-            .await?
-            .ok_or(ConnectFailure::UnknownState)?;
+        let txn = self.db.begin_write().await?;
+        let taken = store::take_state(&txn.txn, &hash(state)).await?;
+        txn.commit().await?;
+        let taken = taken.ok_or(ConnectFailure::UnknownState)?;
         if taken.provider != provider || mentor.is_some_and(|m| m != taken.mentor_id) {
             return Err(ConnectFailure::UnknownState);
         }
@@ -266,7 +269,7 @@ impl CalendarService {
             .collect();
         let txn = self.db.begin_write().await?;
         store::save_connection(&txn.txn, row).await?;
-        store::replace_calendars(&txn.txn, &connection_id, listed).await?;
+        store::replace_calendars(&txn.txn, &mentor_id, &connection_id, listed).await?;
         // The first read of the calendars' busy time.
         calendar_sync::queue(&txn.txn, now, &mentor_id, provider).await?;
         txn.commit().await?;

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use chrono::SubsecRound;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
@@ -147,7 +148,7 @@ impl CalendarService {
         if let Some(minutes) = frequency {
             edit.frequency_minutes = Set(minutes);
             // The next poll comes no later than the new frequency says.
-            let sooner = now + chrono::Duration::minutes(i64::from(minutes));
+            let sooner = (now + chrono::Duration::minutes(i64::from(minutes))).trunc_subsecs(0);
             if row.next_sync_at.is_none_or(|at| at > sooner) && row.sync_enabled {
                 edit.next_sync_at = Set(Some(sooner));
                 calendar_sync::schedule_poll(&txn.txn, now, &p.user_id, provider, sooner).await?;

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
@@ -91,22 +91,39 @@ impl CalendarService {
         if !row.sync_enabled || row.state == SyncState::ReconnectRequired {
             return Ok(());
         }
-        if due.is_some() && due != row.next_sync_at {
+        // Instants compared to the second: PostgreSQL keeps microseconds, a job's payload more.
+        if due.is_some() && due.map(|d| d.timestamp()) != row.next_sync_at.map(|d| d.timestamp()) {
             return Ok(()); // a poll a later sync has rescheduled
         }
         // One sync of a connection at a time in this process (a poll and a push may meet).
         let lock = self.refresh_locks.of(&format!("sync:{}", row.id));
         let _one_sync = lock.lock().await;
-        let mentor = find_mentor(self.db.conn(), mentor_id).await?;
+        match self.read_all(google, &row).await {
+            Ok(Ok(())) => self.settle(&row, Ok(())).await,
+            // Revoked: the connection says so and waits for the mentor; no more polls.
+            Ok(Err(Revoked)) => Ok(()),
+            Err(e) => {
+                // Whatever failed (Google, a token, the database), the connection says so, the next
+                // poll is scheduled, and the runner retries this job.
+                self.settle(&row, Err(e.to_string())).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads every busy calendar of the connection and applies what it found.
+    async fn read_all(&self, google: &Google, row: &conn::Model) -> AppResult<Result<(), Revoked>> {
+        let provider = row.provider;
+        let mentor = find_mentor(self.db.conn(), &row.mentor_id).await?;
         let (zone, rules) = rules_for(self.db.conn(), &mentor).await?;
         let now = self.clock.now();
         let (from, to) = (
             now - Duration::days(1),
             now + rules.horizon() + Duration::days(3),
         );
-        let mut access = match self.access(google, &row, false).await? {
+        let mut access = match self.access(google, row, false).await? {
             Ok(access) => access,
-            Err(Revoked) => return Ok(()),
+            Err(Revoked) => return Ok(Err(Revoked)),
         };
         let busy_calendars: Vec<cal::Model> = store::calendars_of(self.db.conn(), &row.id)
             .await?
@@ -116,35 +133,25 @@ impl CalendarService {
         for calendar in busy_calendars {
             let read = match self.read(google, &access, &calendar, from, to).await {
                 Err(ProviderError::AccessExpired) => {
-                    access = match self.access(google, &row, true).await? {
+                    access = match self.access(google, row, true).await? {
                         Ok(access) => access,
-                        Err(Revoked) => return Ok(()),
+                        Err(Revoked) => return Ok(Err(Revoked)),
                     };
                     self.read(google, &access, &calendar, from, to).await
                 }
                 other => other,
             };
-            let read = match read {
-                Ok(read) => read,
-                Err(e) => {
-                    self.settle(&row, Err(&e)).await?;
-                    return Err(e.into_app(provider.display_name()));
-                }
-            };
-            self.apply(&row, &calendar, zone, read).await?;
+            let read = read.map_err(|e| e.into_app(provider.display_name()))?;
+            self.apply(row, &calendar, zone, read).await?;
         }
-        self.settle(&row, Ok(())).await
+        Ok(Ok(()))
     }
 
     /// Records how a sync ended (`IDLE`, or `ERROR` with the reason; busy time already read stays)
     /// and schedules the next poll, in one transaction.
-    async fn settle(
-        &self,
-        row: &conn::Model,
-        outcome: Result<(), &ProviderError>,
-    ) -> AppResult<()> {
+    async fn settle(&self, row: &conn::Model, outcome: Result<(), String>) -> AppResult<()> {
         let now = self.clock.now();
-        let next = now + Duration::minutes(i64::from(row.frequency_minutes));
+        let next = (now + Duration::minutes(i64::from(row.frequency_minutes))).trunc_subsecs(0);
         let mut done: conn::ActiveModel = row.clone().into();
         match outcome {
             Ok(()) => {
@@ -154,7 +161,7 @@ impl CalendarService {
             }
             Err(e) => {
                 done.state = Set(SyncState::Error);
-                done.last_error = Set(Some(e.to_string()));
+                done.last_error = Set(Some(e));
             }
         }
         done.next_sync_at = Set(Some(next));
@@ -245,6 +252,16 @@ impl CalendarService {
     ) -> AppResult<()> {
         let now = self.clock.now();
         let txn = self.db.begin_write().await?;
+        // The mentor may have stopped counting this calendar (or disconnected) while it was read.
+        let still = for_update(
+            &txn.txn,
+            cal::Entity::find_by_id((calendar.connection_id.clone(), calendar.calendar_id.clone())),
+        )
+        .one(&txn.txn)
+        .await?;
+        if !still.is_some_and(|c| c.counts_as_busy) {
+            return Ok(());
+        }
         let mine = busy_block::Entity::delete_many()
             .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
             .filter(busy_block::Column::Source.eq(SOURCE))

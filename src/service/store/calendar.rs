@@ -8,7 +8,8 @@ use sea_orm::{
 
 use crate::domain::calendar::CalendarProvider;
 use crate::entity::{
-    calendar_connection as conn, calendar_oauth_state as state, external_calendar as cal,
+    busy_block, calendar_connection as conn, calendar_oauth_state as state,
+    external_calendar as cal,
 };
 
 pub async fn connection(
@@ -72,13 +73,27 @@ pub async fn save_connection(
         .map(|_| ())
 }
 
-/// Replaces the calendar list of a connection, keeping the mentor's choices for calendars still there.
+/// Replaces the calendar list of a connection, keeping the mentor's choices for calendars still there;
+/// busy time read from calendars no longer listed goes with them.
 pub async fn replace_calendars(
     db: &impl ConnectionTrait,
+    mentor_id: &str,
     connection_id: &str,
     calendars: Vec<cal::Model>,
 ) -> Result<(), DbErr> {
     let before = calendars_of(db, connection_id).await?;
+    let gone: Vec<String> = before
+        .iter()
+        .filter(|old| !calendars.iter().any(|c| c.calendar_id == old.calendar_id))
+        .map(|old| old.calendar_id.clone())
+        .collect();
+    if !gone.is_empty() {
+        busy_block::Entity::delete_many()
+            .filter(busy_block::Column::MentorId.eq(mentor_id))
+            .filter(busy_block::Column::CalendarId.is_in(gone))
+            .exec(db)
+            .await?;
+    }
     cal::Entity::delete_many()
         .filter(cal::Column::ConnectionId.eq(connection_id))
         .exec(db)

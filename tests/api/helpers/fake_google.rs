@@ -139,6 +139,8 @@ struct Fake {
     event_reads: Vec<HashMap<String, String>>,
     /// Tokens posted to the revoke endpoint.
     revoked: Vec<String>,
+    /// `events.list` calls still to fail with 503 `backendError`.
+    failing_reads: usize,
 }
 
 impl Fake {
@@ -222,6 +224,11 @@ impl FakeGoogle {
         let mut fake = self.lock();
         fake.access_tokens.clear();
         fake.refresh_tokens.clear();
+    }
+
+    /// The next `n` event reads fail with 503 `backendError`.
+    pub fn fail_reads(&self, n: usize) {
+        self.lock().failing_reads = n;
     }
 
     pub fn revoked(&self) -> Vec<String> {
@@ -433,6 +440,14 @@ async fn events_list(
         return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
     }
     fake.event_reads.push(q.clone());
+    if fake.failing_reads > 0 {
+        fake.failing_reads -= 1;
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backendError",
+            "Backend Error",
+        );
+    }
     let all = fake.events.get(&calendar).cloned().unwrap_or_default();
     let items: Vec<Value> = match q.get("syncToken") {
         Some(token) => {

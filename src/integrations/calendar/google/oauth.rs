@@ -111,9 +111,10 @@ impl GoogleOAuth {
             .header("content-type", "application/x-www-form-urlencoded")
             .send()
             .await
+            // The URL holds the token: never in an error (nor, through it, in a log).
             .map_err(|e| ProviderError::Upstream {
                 status: None,
-                message: format!("revoke endpoint unreachable: {e}"),
+                message: format!("revoke endpoint unreachable: {}", e.without_url()),
             })?;
         match answer.status().as_u16() {
             200..=299 | 400 => Ok(()),
