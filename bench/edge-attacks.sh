@@ -61,6 +61,7 @@
 # RUST_LOG (warn), KEEP_LOG=1 (keep the server log and print its path). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-log.sh
 ATTACK="${1:-${ATTACK:-70}}"
 RATE="${2:-${RATE:-100}}"
 QUIET="${3:-${QUIET:-20}}"
@@ -133,13 +134,7 @@ if kill -0 "$PID" 2>/dev/null; then
 else
   echo "FAILED: the server is no longer running"; STATUS=1
 fi
-sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" > "$WORK/server.plain"
-PROBLEMS=$(grep -c ' WARN \| ERROR ' "$WORK/server.plain" || true)
-echo "server log: $PROBLEMS WARN/ERROR lines"
-if (( PROBLEMS > 0 )); then
-  echo "the most frequent (timestamps cut):"
-  grep ' WARN \| ERROR ' "$WORK/server.plain" | sed 's/^[^ ]* *//' | cut -c1-240 | sort | uniq -c | sort -rn | head -10 || true
-fi
+summarize_server_log "$WORK/server.log"
 case "$STATUS" in
   0) echo "OK";;
   3) echo "TARGETS MISSED (no errors; healthy after the attack)"; exit 3;;

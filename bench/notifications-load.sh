@@ -23,6 +23,7 @@
 # server log's path and keep it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server-log.sh
 SUBSCRIBERS="${1:-${SUBSCRIBERS:-10000}}"
 RATE="${2:-${RATE:-1000}}"
 DURATION="${3:-${DURATION:-20}}"
@@ -88,13 +89,7 @@ STATUS=$?
 set -e
 
 kill -0 "$PID" 2>/dev/null || echo "WARNING: the server is no longer running"
-sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" > "$WORK/server.plain"
-PROBLEMS=$(grep -c ' WARN \| ERROR ' "$WORK/server.plain" || true)
-echo "server log: $PROBLEMS WARN/ERROR lines"
-if (( PROBLEMS > 0 )); then
-  echo "the most frequent (timestamps cut):"
-  grep ' WARN \| ERROR ' "$WORK/server.plain" | sed 's/^[^ ]* *//' | cut -c1-240 | sort | uniq -c | sort -rn | head -10 || true
-fi
+summarize_server_log "$WORK/server.log"
 case "$STATUS" in
   0) echo "OK";;
   3) echo "TARGETS MISSED (everything arrived exactly once)"; exit 3;;

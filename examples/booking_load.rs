@@ -16,8 +16,9 @@
 
 mod support;
 
+use support::{env_or, env_required};
+
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,20 +34,6 @@ const FIRST_HOUR: u32 = 6;
 const LAST_HOUR: u32 = 21;
 /// Other errors printed in full; the rest are only counted.
 const ERRORS_SHOWN: usize = 10;
-
-fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}: cannot parse {v:?}")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn env_required(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set"))
-}
 
 #[derive(Clone)]
 struct Slot {

@@ -63,9 +63,10 @@
 
 mod support;
 
+use support::{env_or, env_required};
+
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,23 +108,6 @@ const PHASES: [&str; 4] = ["warm-up", "quiet", "attack", "after"];
 const QUIET: usize = 1;
 const ATTACK: usize = 2;
 const AFTER: usize = 3;
-
-fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}: cannot parse {v:?}")),
-        _ => Ok(default),
-    }
-}
-
-fn env_required(name: &str) -> Result<String, String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| format!("{name} is not set"))
-}
 
 struct Settings {
     addr: String,

@@ -34,8 +34,9 @@
 
 mod support;
 
+use support::{env_or, env_required};
+
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,23 +66,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 const ERRORS_SHOWN: usize = 5;
 /// Linux's USER_HZ on every mainstream architecture: `/proc` CPU times are in these ticks.
 const TICKS_PER_SECOND: f64 = 100.0;
-
-fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}: cannot parse {v:?}")),
-        _ => Ok(default),
-    }
-}
-
-fn env_required(name: &str) -> Result<String, String> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| format!("{name} is not set"))
-}
 
 /// Wall-clock nanoseconds since the epoch: the one clock every timestamp of the run is taken on.
 fn now_ns() -> u64 {

@@ -2,27 +2,20 @@
 //! sync off, disconnecting, and the bad input each control refuses.
 
 use mentor_scheduler::auth::Role;
-use mentor_scheduler::entity::{busy_block, calendar_connection};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use mentor_scheduler::entity::calendar_connection;
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google::{self, connect, timed};
+use crate::helpers::fake_google::{self, busy_from_google, connect, timed, FAMILY};
 use crate::helpers::{default_now, TestApp};
 
 const MENTOR: &str = "ctl-mentor-1";
 const STUDENT: &str = "ctl-student-1";
-const FAMILY: &str = "family0123@group.calendar.google.com";
 const UPDATE: &str = "mutation($i: CalendarSyncSettingsInput!) { updateCalendarSync(input: $i) { state syncEnabled frequencyMinutes calendars { id countsAsBusy receivesSessions } } }";
 
-/// Busy time read from Google: (calendar, start) sorted by start.
 async fn google_busy(app: &TestApp) -> Vec<(String, String)> {
-    busy_block::Entity::find()
-        .filter(busy_block::Column::MentorId.eq(MENTOR))
-        .filter(busy_block::Column::Source.eq("google"))
-        .order_by_asc(busy_block::Column::StartAt)
-        .all(app.services.db.conn())
+    busy_from_google(app, MENTOR)
         .await
-        .unwrap()
         .into_iter()
         .map(|b| (b.calendar_id.unwrap_or_default(), b.start_at.to_rfc3339()))
         .collect()
@@ -115,6 +108,14 @@ crate::with_fake_google! {
         assert!(google_busy(&app).await.is_empty(), "freed before any read");
         app.jobs.drain().await.unwrap();
         assert_eq!(google_busy(&app).await, vec![(FAMILY.to_string(), "2026-01-07T10:00:00+00:00".to_string())]);
+
+        // The account loses Family: connecting again drops the busy time read from it.
+        google.remove_calendar(FAMILY);
+        connect(&app, &mentor).await;
+        assert!(google_busy(&app).await.is_empty(), "{:?}", google_busy(&app).await);
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "busyCalendarIds": [fake_google::ACCOUNT] } })).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await.len(), 1);
 
         // Sync off: DISABLED, and polls read nothing; on again: read at once.
         let off = app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "enabled": false } })).await;

@@ -3,27 +3,20 @@
 
 use mentor_scheduler::auth::Role;
 use mentor_scheduler::domain::calendar::CalendarProvider;
-use mentor_scheduler::entity::{busy_block, calendar_connection};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use mentor_scheduler::entity::calendar_connection;
+use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google::{self, connect, timed};
+use crate::helpers::fake_google::{self, busy_from_google, connect, timed, FAMILY};
 use crate::helpers::schedule::set_schedule;
 use crate::helpers::{default_now, TestApp};
 
 const MENTOR: &str = "sync-mentor-1";
 const STUDENT: &str = "sync-student-1";
-const FAMILY: &str = "family0123@group.calendar.google.com";
 
-/// The mentor's busy time read from Google, as (start, end) in UTC, sorted.
 async fn google_busy(app: &TestApp) -> Vec<(String, String)> {
-    busy_block::Entity::find()
-        .filter(busy_block::Column::MentorId.eq(MENTOR))
-        .filter(busy_block::Column::Source.eq("google"))
-        .order_by_asc(busy_block::Column::StartAt)
-        .all(app.services.db.conn())
+    busy_from_google(app, MENTOR)
         .await
-        .unwrap()
         .into_iter()
         .map(|b| (b.start_at.to_rfc3339(), b.end_at.to_rfc3339()))
         .collect()

@@ -1,7 +1,7 @@
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::schedule::MENTOR;
+use crate::helpers::schedule::{every_day, MENTOR};
 use crate::helpers::TestApp;
 use crate::on_both_backends;
 
@@ -24,23 +24,6 @@ async fn starts(app: &TestApp, token: &str, vars: Value) -> Vec<String> {
         .iter()
         .map(|s| s["start"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn every_day(start: &str, end: &str) -> Value {
-    Value::Array(
-        [
-            "MONDAY",
-            "TUESDAY",
-            "WEDNESDAY",
-            "THURSDAY",
-            "FRIDAY",
-            "SATURDAY",
-            "SUNDAY",
-        ]
-        .iter()
-        .map(|d| json!({"weekday": d, "start": start, "end": end}))
-        .collect(),
-    )
 }
 
 on_both_backends! {

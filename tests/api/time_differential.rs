@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::process::Command;
 
+use crate::helpers::schedule::WEEKDAYS;
 use crate::helpers::{Backend, TestApp};
 use crate::node::{may_run, repo};
 
@@ -76,15 +77,6 @@ const FIXED: &[&str] = &[
     "America/Sao_Paulo",
     "Pacific/Kiritimati",
     "UTC",
-];
-const WEEKDAYS: [&str; 7] = [
-    "MONDAY",
-    "TUESDAY",
-    "WEDNESDAY",
-    "THURSDAY",
-    "FRIDAY",
-    "SATURDAY",
-    "SUNDAY",
 ];
 const DURATIONS: &[i64] = &[
     15, 20, 25, 30, 40, 45, 50, 60, 70, 75, 90, 100, 105, 120, 135, 150, 165, 180, 200, 210, 240,

@@ -226,18 +226,7 @@ async fn a_change_on_one_node_drops_the_slots_the_other_node_cached() {
     let mentor = token(mentor_id, Role::Mentor);
     let student = token("cktwonodestudent00000002", Role::Student);
     let weekly = |end: &str| {
-        let blocks: Vec<Value> = [
-            "MONDAY",
-            "TUESDAY",
-            "WEDNESDAY",
-            "THURSDAY",
-            "FRIDAY",
-            "SATURDAY",
-            "SUNDAY",
-        ]
-        .iter()
-        .map(|d| json!({"weekday": d, "start": "09:00", "end": end}))
-        .collect();
+        let blocks = crate::helpers::schedule::every_day("09:00", end);
         json!({"i": {"timeZone": "UTC", "blocks": blocks, "bufferMinutes": 0, "minimumNoticeMinutes": 0, "horizonDays": 30}})
     };
     const SCHEDULE: &str =

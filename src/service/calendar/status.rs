@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::CalendarService;
 use crate::auth::{Principal, Role};
 use crate::domain::calendar::{CalendarProvider, SyncState, DEFAULT_FREQUENCY_MINUTES};
+use crate::entity::calendar_connection as conn;
 use crate::error::AppResult;
 use crate::service::store::calendar as store;
 
@@ -69,8 +70,9 @@ impl CalendarService {
     pub async fn connections(&self, p: &Principal) -> AppResult<Vec<CalendarStatus>> {
         p.require_role(Role::Mentor)?;
         let mut all = Vec::new();
+        // At most one row per provider (three): each row's calendars are one more query.
         for row in store::connections(self.db.conn(), &p.user_id).await? {
-            all.push(self.status_of(&p.user_id, row.provider).await?);
+            all.push(self.status_from(row).await?);
         }
         Ok(all)
     }
@@ -80,9 +82,13 @@ impl CalendarService {
         mentor_id: &str,
         provider: CalendarProvider,
     ) -> AppResult<CalendarStatus> {
-        let Some(row) = store::connection(self.db.conn(), mentor_id, provider).await? else {
-            return Ok(CalendarStatus::disconnected(provider));
-        };
+        match store::connection(self.db.conn(), mentor_id, provider).await? {
+            Some(row) => self.status_from(row).await,
+            None => Ok(CalendarStatus::disconnected(provider)),
+        }
+    }
+
+    async fn status_from(&self, row: conn::Model) -> AppResult<CalendarStatus> {
         let calendars = store::calendars_of(self.db.conn(), &row.id)
             .await?
             .into_iter()
@@ -95,7 +101,7 @@ impl CalendarService {
             })
             .collect();
         Ok(CalendarStatus {
-            provider,
+            provider: row.provider,
             connected: true,
             state: if row.sync_enabled {
                 row.state

@@ -66,6 +66,25 @@ macro_rules! with_fake_google {
     )*};
 }
 
+/// A secondary calendar of the account (not busy by default).
+pub const FAMILY: &str = "family0123@group.calendar.google.com";
+
+/// `mentor`'s busy blocks read from Google, by start.
+pub async fn busy_from_google(
+    app: &super::TestApp,
+    mentor: &str,
+) -> Vec<mentor_scheduler::entity::busy_block::Model> {
+    use mentor_scheduler::entity::busy_block;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    busy_block::Entity::find()
+        .filter(busy_block::Column::MentorId.eq(mentor))
+        .filter(busy_block::Column::Source.eq("google"))
+        .order_by_asc(busy_block::Column::StartAt)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+}
+
 /// A timed event as Google lists it.
 pub fn timed(id: &str, start: &str, end: &str) -> Value {
     json!({ "id": id, "status": "confirmed", "start": { "dateTime": start }, "end": { "dateTime": end } })
@@ -141,6 +160,8 @@ struct Fake {
     revoked: Vec<String>,
     /// `events.list` calls still to fail with 503 `backendError`.
     failing_reads: usize,
+    /// Calendars the account no longer has (left out of the calendar list).
+    removed_calendars: HashSet<String>,
 }
 
 impl Fake {
@@ -224,6 +245,11 @@ impl FakeGoogle {
         let mut fake = self.lock();
         fake.access_tokens.clear();
         fake.refresh_tokens.clear();
+    }
+
+    /// The account loses a calendar (deleted, or unshared): the calendar list leaves it out.
+    pub fn remove_calendar(&self, id: &str) {
+        self.lock().removed_calendars.insert(id.to_string());
     }
 
     /// The next `n` event reads fail with 503 `backendError`.
@@ -400,19 +426,20 @@ async fn calendar_list(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if !fake
-        .lock()
-        .unwrap()
-        .access_tokens
-        .contains(&bearer(&headers))
-    {
+    let fake = fake.lock().unwrap();
+    if !fake.access_tokens.contains(&bearer(&headers)) {
         return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
     }
-    let all: Vec<Value> = vec![
-        json!({ "id": "family0123@group.calendar.google.com", "summary": "Family", "accessRole": "reader" }),
+    let mut all: Vec<Value> = vec![
+        json!({ "id": FAMILY, "summary": "Family", "accessRole": "reader" }),
         json!({ "id": ACCOUNT, "summary": ACCOUNT, "summaryOverride": "Mentoring", "primary": true, "accessRole": "owner" }),
         json!({ "id": "en.usa#holiday@group.v.calendar.google.com", "summary": "Holidays in United States", "accessRole": "reader" }),
     ];
+    all.retain(|c| {
+        !fake
+            .removed_calendars
+            .contains(c["id"].as_str().unwrap_or_default())
+    });
     let page: usize = q
         .get("pageToken")
         .and_then(|t| t.strip_prefix('p'))
