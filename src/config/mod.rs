@@ -282,6 +282,7 @@ fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSett
                     "GOOGLE_CALENDAR_API_URL",
                     "https://www.googleapis.com/calendar/v3",
                 )?,
+                webhook_url: format!("{base}/calendar/webhook"),
             })
         }
     };

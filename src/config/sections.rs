@@ -223,4 +223,7 @@ pub struct GoogleSettings {
     pub token_url: String,
     pub revoke_url: String,
     pub calendar_api_url: String,
+    /// Where Google posts pushes: `{PUBLIC_BASE_URL}/calendar/webhook` (Google takes only https
+    /// addresses; with an http one, watches are refused and calendars are polled).
+    pub webhook_url: String,
 }

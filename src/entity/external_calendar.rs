@@ -15,6 +15,12 @@ pub struct Model {
     pub receives_sessions: bool,
     /// Where incremental reads go on from (`None`: the next read is a full one).
     pub sync_token: Option<String>,
+    /// When the calendar was last read whole (a daily whole read heals missed pushes).
+    pub full_read_at: Option<DateTimeUtc>,
+    /// Pushes received for it: one that arrives while a sync runs asks for another sync.
+    pub pushes: i64,
+    /// A watch the provider refused is not asked for again before this instant.
+    pub watch_retry_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

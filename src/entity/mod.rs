@@ -6,6 +6,7 @@ pub mod availability_settings;
 pub mod availability_template;
 pub mod booking;
 pub mod busy_block;
+pub mod calendar_channel;
 pub mod calendar_connection;
 pub mod calendar_oauth_state;
 pub mod domain_event;

@@ -1,13 +1,13 @@
 //! Calendar routes: where the provider sends the mentor back after consent
-//! (`GET /calendar/oauth/{provider}/callback`), and the spec's `POST /calendar/sync` and
-//! `GET /calendar/status`.
+//! (`GET /calendar/oauth/{provider}/callback`), where it pushes changes (`POST /calendar/webhook`),
+//! and the spec's `POST /calendar/sync` and `GET /calendar/status`.
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, REFERRER_POLICY};
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::domain::calendar::CalendarProvider;
 use crate::domain::slots::in_zone;
 use crate::domain::time::TimeZone;
 use crate::error::AppError;
-use crate::service::calendar::{CalendarStatus, ConnectFailure};
+use crate::service::calendar::{CalendarStatus, ConnectFailure, Push};
 
 /// What the provider puts on the way back (`code` and `state`, or `error` and `state`); anything
 /// else it adds is ignored.
@@ -71,6 +71,29 @@ pub async fn callback(
     // The URL that brought the browser here held the code and the state.
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
+}
+
+/// `POST /calendar/webhook`: a push from Google (its `X-Goog-*` headers; the body is empty and not
+/// read). `200` once checked (a change queues a read); `400` without the headers, `404` for an
+/// unknown channel, `403` with a wrong token or resource. Nothing is read from Google here.
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let push = Push {
+        channel_id: header("x-goog-channel-id"),
+        token: header("x-goog-channel-token"),
+        resource_id: header("x-goog-resource-id"),
+        state: header("x-goog-resource-state"),
+    };
+    state.services.calendar.receive_push(&push).await?;
+    Ok(StatusCode::OK)
 }
 
 /// `POST /calendar/sync` with `{"provider": "google"}` (the default): not connected, where to send

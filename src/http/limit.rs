@@ -69,7 +69,10 @@ impl CallerLimits {
 
 /// Whether requests to `path` are counted.
 fn counted(path: &str) -> bool {
-    !(path == "/healthz" || path == "/readyz" || path.starts_with("/webhooks/"))
+    !(path == "/healthz"
+        || path == "/readyz"
+        || path.starts_with("/webhooks/")
+        || path == "/calendar/webhook")
 }
 
 /// Who is calling: the verified subject of a bearer token, else the peer's address.

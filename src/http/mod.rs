@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/calendar/status", get(calendar::status))
         .route("/calendar/sync", post(calendar::sync))
+        .route("/calendar/webhook", post(calendar::webhook))
         .route("/email/open/{id}", get(email::open))
         .route("/email/click/{id}", get(email::click))
         .route("/webhooks/email/sendgrid", post(email::sendgrid))

@@ -1,14 +1,18 @@
 //! `calendar.sync`: reads a mentor's connected calendar into their busy time.
 //!
-//! A sync asked for now (connecting, `syncCalendarNow`, a push) is one job per mentor and provider at
-//! a time: queueing while one is waiting adds nothing (the unique key), so a burst of reasons to sync
-//! is one sync. Polls are scheduled for the connection's `next_sync_at` (`due`); a poll whose `due`
-//! is no longer the connection's (a later sync rescheduled it) does nothing, so there is one chain of
-//! polls per connection however many syncs ran.
+//! A sync asked for now (connecting, `syncCalendarNow`) is one job per mentor and provider at a time:
+//! queueing while one is waiting adds nothing (the unique key), so a burst of reasons to sync is one
+//! sync. A push reads the one calendar it is about, again one job per calendar at a time; a push that
+//! lands while that job already runs is counted on the calendar, and the sync that sees the count move
+//! queues one more read (under a key of its own: the running job still holds the first). Polls are
+//! scheduled for the connection's `next_sync_at` (`due`); a poll whose `due` is no longer the
+//! connection's (a later sync rescheduled it) does nothing, so there is one chain of polls per
+//! connection however many syncs ran.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::job::Job;
 use super::queue::{enqueue, EnqueueOptions};
@@ -21,10 +25,17 @@ pub struct CalendarSync {
     /// For a poll: the `next_sync_at` it was scheduled for.
     #[serde(default)]
     pub due: Option<DateTime<Utc>>,
+    /// For a push: the one calendar to read (none: every calendar that counts as busy).
+    #[serde(default)]
+    pub calendar_id: Option<String>,
 }
 
 impl Job for CalendarSync {
     const KIND: &'static str = "calendar.sync";
+}
+
+fn key(mentor_id: &str, provider: CalendarProvider) -> String {
+    format!("{}:{mentor_id}:{}", CalendarSync::KIND, provider.slug())
 }
 
 /// Queues a sync of `mentor_id`'s `provider` calendar, now.
@@ -34,8 +45,38 @@ pub async fn queue(
     mentor_id: &str,
     provider: CalendarProvider,
 ) -> Result<(), sea_orm::DbErr> {
-    let key = format!("{}:{mentor_id}:{}", CalendarSync::KIND, provider.slug());
-    put(conn, now, mentor_id, provider, None, key).await
+    let job = CalendarSync {
+        mentor_id: mentor_id.into(),
+        provider,
+        due: None,
+        calendar_id: None,
+    };
+    put(conn, now, job, None, key(mentor_id, provider)).await
+}
+
+/// Queues a read of one calendar after a push; `pushes`: the calendar's push count when this read was
+/// asked for by a sync that saw it move (none: asked for by the push itself).
+pub async fn queue_push(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    mentor_id: &str,
+    provider: CalendarProvider,
+    calendar_id: &str,
+    pushes: Option<i64>,
+) -> Result<(), sea_orm::DbErr> {
+    // Calendar ids run long (`…@group.calendar.google.com`): the key names a digest of it.
+    let calendar = &hex::encode(Sha256::digest(calendar_id.as_bytes()))[..24];
+    let mut key = format!("{}:push:{calendar}", key(mentor_id, provider));
+    if let Some(count) = pushes {
+        key = format!("{key}:after:{count}");
+    }
+    let job = CalendarSync {
+        mentor_id: mentor_id.into(),
+        provider,
+        due: None,
+        calendar_id: Some(calendar_id.into()),
+    };
+    put(conn, now, job, None, key).await
 }
 
 /// Schedules the poll of `mentor_id`'s `provider` calendar due at `due`.
@@ -46,30 +87,25 @@ pub async fn schedule_poll(
     provider: CalendarProvider,
     due: DateTime<Utc>,
 ) -> Result<(), sea_orm::DbErr> {
-    let key = format!(
-        "{}:{mentor_id}:{}:poll:{}",
-        CalendarSync::KIND,
-        provider.slug(),
-        due.timestamp()
-    );
-    put(conn, now, mentor_id, provider, Some(due), key).await
+    let key = format!("{}:poll:{}", key(mentor_id, provider), due.timestamp());
+    let job = CalendarSync {
+        mentor_id: mentor_id.into(),
+        provider,
+        due: Some(due),
+        calendar_id: None,
+    };
+    put(conn, now, job, Some(due), key).await
 }
 
 async fn put(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
-    mentor_id: &str,
-    provider: CalendarProvider,
-    due: Option<DateTime<Utc>>,
+    job: CalendarSync,
+    run_at: Option<DateTime<Utc>>,
     unique_key: String,
 ) -> Result<(), sea_orm::DbErr> {
-    let job = CalendarSync {
-        mentor_id: mentor_id.into(),
-        provider,
-        due,
-    };
     let opts = EnqueueOptions {
-        run_at: due,
+        run_at,
         unique_key: Some(unique_key),
     };
     enqueue(conn, now, &job, opts).await.map(|_| ())

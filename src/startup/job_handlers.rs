@@ -44,7 +44,12 @@ pub fn registry(services: &Services) -> Registry {
     let calendar = services.calendar.clone();
     registry.register(move |job: CalendarSync| {
         let calendar = calendar.clone();
-        async move { Ok(calendar.sync(&job.mentor_id, job.provider, job.due).await?) }
+        async move {
+            let only = job.calendar_id.as_deref();
+            Ok(calendar
+                .sync(&job.mentor_id, job.provider, job.due, only)
+                .await?)
+        }
     });
 
     registry

@@ -25,7 +25,7 @@ async fn google_busy(app: &TestApp) -> Vec<(String, String)> {
 async fn sync(app: &TestApp) {
     app.services
         .calendar
-        .sync(MENTOR, CalendarProvider::Google, None)
+        .sync(MENTOR, CalendarProvider::Google, None, None)
         .await
         .unwrap();
 }
@@ -164,8 +164,8 @@ crate::with_fake_google! {
         // Two syncs racing for it (as two nodes would): one refresh, the other uses its token.
         app.clock.set(default_now() + chrono::Duration::minutes(59) + chrono::Duration::seconds(30));
         let (one, two) = tokio::join!(
-            app.services.calendar.sync(MENTOR, CalendarProvider::Google, None),
-            app.services.calendar.sync(MENTOR, CalendarProvider::Google, None),
+            app.services.calendar.sync(MENTOR, CalendarProvider::Google, None, None),
+            app.services.calendar.sync(MENTOR, CalendarProvider::Google, None, None),
         );
         one.unwrap();
         two.unwrap();

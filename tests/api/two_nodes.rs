@@ -12,19 +12,12 @@ use mentor_scheduler::config::Secret;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::helpers::fresh_postgres_database;
 use crate::helpers::notify::SEND;
 use crate::helpers::notify::{next_for, quiet, subscribe, COUNT, RECEIVED};
 use crate::helpers::socket::signed_in_at;
+use crate::helpers::{free_port, fresh_postgres_database};
 
 const SECRET: &str = "two-nodes-test-secret-0123456789abcdef";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 async fn wait_for_port(port: u16) -> bool {
     for _ in 0..200 {

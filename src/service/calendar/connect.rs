@@ -1,13 +1,11 @@
 //! Connecting a calendar: the consent URL with a single-use state, and the way back with Google's code.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chrono::Duration;
-use rand::RngCore;
 use sea_orm::ActiveValue::Set;
-use sha2::{Digest, Sha256};
 
-use super::{token_context, CalendarService, CalendarStatus, STATE_TTL_MINUTES};
+use super::{
+    digest, random_secret, token_context, CalendarService, CalendarStatus, STATE_TTL_MINUTES,
+};
 use crate::auth::{Principal, Role};
 use crate::db::new_id;
 use crate::domain::calendar::{
@@ -92,10 +90,6 @@ impl From<sea_orm::DbErr> for ConnectFailure {
 /// States one mentor may hold at once; asking again drops the oldest.
 const MAX_OPEN_STATES: u64 = 5;
 
-fn hash(state: &str) -> String {
-    hex::encode(Sha256::digest(state.as_bytes()))
-}
-
 fn verifier_context(state_hash: &str) -> String {
     format!("calendar/oauth/{state_hash}/verifier")
 }
@@ -110,10 +104,8 @@ impl CalendarService {
     ) -> AppResult<ConnectStart> {
         p.require_role(Role::Mentor)?;
         let google = self.google_for(provider)?;
-        let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let state = URL_SAFE_NO_PAD.encode(bytes);
-        let state_hash = hash(&state);
+        let state = random_secret();
+        let state_hash = digest(&state);
         let consent = google.oauth.consent(&state);
         let now = self.clock.now();
         let txn = self.db.begin_write().await?;
@@ -152,7 +144,7 @@ impl CalendarService {
             return Err(ConnectFailure::UnknownState);
         }
         let txn = self.db.begin_write().await?;
-        let taken = store::take_state(&txn.txn, &hash(state)).await?;
+        let taken = store::take_state(&txn.txn, &digest(state)).await?;
         txn.commit().await?;
         let taken = taken.ok_or(ConnectFailure::UnknownState)?;
         if taken.provider != provider || mentor.is_some_and(|m| m != taken.mentor_id) {
@@ -265,6 +257,9 @@ impl CalendarService {
                 counts_as_busy: c.primary,
                 receives_sessions: c.primary,
                 sync_token: None,
+                full_read_at: None,
+                pushes: 0,
+                watch_retry_at: None,
             })
             .collect();
         let txn = self.db.begin_write().await?;

@@ -9,7 +9,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 use super::{CalendarService, CalendarStatus};
 use crate::auth::{Principal, Role};
 use crate::domain::calendar::{self as rules, CalendarProvider, ConflictPolicy, SyncState};
-use crate::entity::{busy_block, calendar_connection as conn, external_calendar as cal};
+use crate::entity::{
+    busy_block, calendar_channel as channel, calendar_connection as conn, external_calendar as cal,
+};
 use crate::error::{AppError, AppResult};
 use crate::jobs::calendar_sync;
 use crate::service::store::calendar as store;
@@ -126,11 +128,11 @@ impl CalendarService {
             edit.counts_as_busy = Set(busy);
             edit.receives_sessions = Set(sessions);
             if busy != c.counts_as_busy {
-                // Read whole the next time it counts; its busy time goes now when it stops.
+                // Read whole the next time it counts; its busy time goes now when it stops. Either
+                // way a sync comes now: it reads the new calendar, and opens and stops channels.
                 edit.sync_token = Set(None);
-                if busy {
-                    read_now = true;
-                } else {
+                read_now = true;
+                if !busy {
                     busy_block::Entity::delete_many()
                         .filter(busy_block::Column::MentorId.eq(&p.user_id))
                         .filter(busy_block::Column::CalendarId.eq(&c.calendar_id))
@@ -167,6 +169,9 @@ impl CalendarService {
             calendar_sync::queue(&txn.txn, now, &p.user_id, provider).await?;
         }
         txn.commit().await?;
+        if change.enabled == Some(false) && row.sync_enabled {
+            self.drop_channels(&row).await?;
+        }
         if dropped {
             let mut changes = self.after_commit.changes();
             changes.slots_of(&p.user_id);
@@ -184,6 +189,9 @@ impl CalendarService {
         provider: CalendarProvider,
     ) -> AppResult<CalendarStatus> {
         let row = self.connection_of(p, provider).await?;
+        if row.state != SyncState::ReconnectRequired {
+            self.drop_channels(&row).await?;
+        }
         if let (Ok(google), Some(sealed)) = (self.google_for(provider), &row.refresh_token) {
             let context = super::token_context(provider, &row.mentor_id, "refresh");
             match self.vault.open(&context, sealed) {
@@ -206,6 +214,10 @@ impl CalendarService {
             .await?;
         cal::Entity::delete_many()
             .filter(cal::Column::ConnectionId.eq(&row.id))
+            .exec(&txn.txn)
+            .await?;
+        channel::Entity::delete_many()
+            .filter(channel::Column::ConnectionId.eq(&row.id))
             .exec(&txn.txn)
             .await?;
         conn::Entity::delete_by_id(row.id.clone())

@@ -2,8 +2,10 @@
 //! them), the tokens are sealed at rest, and the connection's status is read back. Nothing is read
 //! from a calendar before its mentor connects it.
 
+mod channels;
 mod connect;
 mod controls;
+mod push;
 mod status;
 mod sync;
 
@@ -11,6 +13,7 @@ use std::sync::Arc;
 
 pub use connect::{ConnectFailure, ConnectStart};
 pub use controls::SyncSettings;
+pub use push::Push;
 pub use status::{CalendarChoice, CalendarStatus};
 
 use crate::auth::vault::TokenVault;
@@ -69,4 +72,20 @@ impl CalendarService {
 /// Where a sealed token is kept: a ciphertext opens only there.
 fn token_context(provider: CalendarProvider, mentor_id: &str, which: &str) -> String {
     format!("calendar/{}/{mentor_id}/{which}", provider.slug())
+}
+
+/// SHA-256 of a secret, in hex: what is kept of states and channel tokens.
+fn digest(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// 256 random bits, URL-safe: OAuth states, channel tokens.
+fn random_secret() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }

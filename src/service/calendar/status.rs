@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::channels::live;
 use super::CalendarService;
 use crate::auth::{Principal, Role};
 use crate::domain::calendar::{CalendarProvider, SyncState, DEFAULT_FREQUENCY_MINUTES};
@@ -31,8 +32,9 @@ pub struct CalendarStatus {
     pub last_error: Option<String>,
     pub account_email: Option<String>,
     pub calendars: Vec<CalendarChoice>,
-    /// Push channels come with sync; until then no channel is ever live.
+    /// Every calendar that counts as busy has a live push channel (and there is one such calendar).
     pub push_active: bool,
+    /// When the first of those channels expires (they are replaced well before).
     pub push_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -89,8 +91,27 @@ impl CalendarService {
     }
 
     async fn status_from(&self, row: conn::Model) -> AppResult<CalendarStatus> {
-        let calendars = store::calendars_of(self.db.conn(), &row.id)
-            .await?
+        let listed = store::calendars_of(self.db.conn(), &row.id).await?;
+        let channels = store::channels_of(self.db.conn(), &row.id).await?;
+        let now = self.clock.now();
+        // Each busy calendar's latest live channel: push is on when every one has such a channel.
+        let reach: Vec<Option<DateTime<Utc>>> = listed
+            .iter()
+            .filter(|c| c.counts_as_busy)
+            .map(|c| {
+                channels
+                    .iter()
+                    .filter(|ch| ch.calendar_id == c.calendar_id && live(ch, now))
+                    .map(|ch| ch.expires_at)
+                    .max()
+            })
+            .collect();
+        let push_active =
+            row.sync_enabled && !reach.is_empty() && reach.iter().all(Option::is_some);
+        let push_expires_at = push_active
+            .then(|| reach.iter().flatten().min().copied())
+            .flatten();
+        let calendars = listed
             .into_iter()
             .map(|c| CalendarChoice {
                 id: c.calendar_id,
@@ -115,8 +136,8 @@ impl CalendarService {
             last_error: row.last_error,
             account_email: row.account_email,
             calendars,
-            push_active: false,
-            push_expires_at: None,
+            push_active,
+            push_expires_at,
         })
     }
 }

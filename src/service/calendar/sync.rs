@@ -67,16 +67,18 @@ struct Read {
 }
 
 /// A refresh that cannot succeed until the mentor reconnects.
-struct Revoked;
+pub(super) struct Revoked;
 
 impl CalendarService {
     /// Brings the mentor's busy time from `provider` up to date (a job runs it), and schedules the
     /// next poll. `due`: the `next_sync_at` a poll was scheduled for (a stale poll does nothing).
+    /// `only`: the one calendar a push was about (its read leaves the polls as they were).
     pub async fn sync(
         &self,
         mentor_id: &str,
         provider: CalendarProvider,
         due: Option<DateTime<Utc>>,
+        only: Option<&str>,
     ) -> AppResult<()> {
         let Ok(google) = self.google_for(provider) else {
             tracing::warn!(
@@ -98,21 +100,43 @@ impl CalendarService {
         // One sync of a connection at a time in this process (a poll and a push may meet).
         let lock = self.refresh_locks.of(&format!("sync:{}", row.id));
         let _one_sync = lock.lock().await;
-        match self.read_all(google, &row).await {
-            Ok(Ok(())) => self.settle(&row, Ok(())).await,
+        let next_poll = |covered| only.is_none().then(|| self.next_poll(&row, covered));
+        match self.read_all(google, &row, only).await {
+            Ok(Ok(covered)) => self.settle(&row, Ok(()), next_poll(covered)).await,
             // Revoked: the connection says so and waits for the mentor; no more polls.
             Ok(Err(Revoked)) => Ok(()),
             Err(e) => {
                 // Whatever failed (Google, a token, the database), the connection says so, the next
                 // poll is scheduled, and the runner retries this job.
-                self.settle(&row, Err(e.to_string())).await?;
+                self.settle(&row, Err(e.to_string()), next_poll(None))
+                    .await?;
                 Err(e)
             }
         }
     }
 
-    /// Reads every busy calendar of the connection and applies what it found.
-    async fn read_all(&self, google: &Google, row: &conn::Model) -> AppResult<Result<(), Revoked>> {
+    /// When to poll next: at the mentor's frequency while some busy calendar has no live push
+    /// channel; with channels on all of them, when one is due for replacement, and at least daily
+    /// (the whole read that heals missed pushes).
+    fn next_poll(&self, row: &conn::Model, covered: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let now = self.clock.now();
+        let poll = now + Duration::minutes(i64::from(row.frequency_minutes));
+        let next = match covered {
+            None => poll,
+            Some(renew) => renew.max(poll).min(now + Duration::days(1)),
+        };
+        next.trunc_subsecs(0)
+    }
+
+    /// Reads every busy calendar of the connection (or `only` that one) and applies what it found.
+    /// A whole sync first keeps the push channels; it returns when they need looking at again
+    /// (`None`: some busy calendar is polled).
+    async fn read_all(
+        &self,
+        google: &Google,
+        row: &conn::Model,
+        only: Option<&str>,
+    ) -> AppResult<Result<Option<DateTime<Utc>>, Revoked>> {
         let provider = row.provider;
         let mentor = find_mentor(self.db.conn(), &row.mentor_id).await?;
         let (zone, rules) = rules_for(self.db.conn(), &mentor).await?;
@@ -125,11 +149,14 @@ impl CalendarService {
             Ok(access) => access,
             Err(Revoked) => return Ok(Err(Revoked)),
         };
-        let busy_calendars: Vec<cal::Model> = store::calendars_of(self.db.conn(), &row.id)
-            .await?
+        let calendars = store::calendars_of(self.db.conn(), &row.id).await?;
+        let covered = match only {
+            None => self.keep_channels(google, &access, row, &calendars).await?,
+            Some(_) => None,
+        };
+        let busy_calendars = calendars
             .into_iter()
-            .filter(|c| c.counts_as_busy)
-            .collect();
+            .filter(|c| c.counts_as_busy && only.is_none_or(|id| id == c.calendar_id));
         for calendar in busy_calendars {
             let read = match self.read(google, &access, &calendar, from, to).await {
                 Err(ProviderError::AccessExpired) => {
@@ -144,14 +171,18 @@ impl CalendarService {
             let read = read.map_err(|e| e.into_app(provider.display_name()))?;
             self.apply(row, &calendar, zone, read).await?;
         }
-        Ok(Ok(()))
+        Ok(Ok(covered))
     }
 
     /// Records how a sync ended (`IDLE`, or `ERROR` with the reason; busy time already read stays)
-    /// and schedules the next poll, in one transaction.
-    async fn settle(&self, row: &conn::Model, outcome: Result<(), String>) -> AppResult<()> {
+    /// and schedules the `next` poll, in one transaction.
+    async fn settle(
+        &self,
+        row: &conn::Model,
+        outcome: Result<(), String>,
+        next: Option<DateTime<Utc>>,
+    ) -> AppResult<()> {
         let now = self.clock.now();
-        let next = (now + Duration::minutes(i64::from(row.frequency_minutes))).trunc_subsecs(0);
         let mut done: conn::ActiveModel = row.clone().into();
         match outcome {
             Ok(()) => {
@@ -164,16 +195,19 @@ impl CalendarService {
                 done.last_error = Set(Some(e));
             }
         }
-        done.next_sync_at = Set(Some(next));
         done.updated_at = Set(now);
         let txn = self.db.begin_write().await?;
+        if let Some(next) = next {
+            done.next_sync_at = Set(Some(next));
+            calendar_sync::schedule_poll(&txn.txn, now, &row.mentor_id, row.provider, next).await?;
+        }
         done.update(&txn.txn).await?;
-        calendar_sync::schedule_poll(&txn.txn, now, &row.mentor_id, row.provider, next).await?;
         txn.commit().await?;
         Ok(())
     }
 
-    /// Every page of one calendar; a whole read again when the sync token has expired.
+    /// Every page of one calendar: what changed since its sync token, or everything when the token
+    /// has expired or the last whole read is a day old.
     async fn read(
         &self,
         google: &Google,
@@ -182,7 +216,10 @@ impl CalendarService {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Read, ProviderError> {
-        if let Some(token) = &calendar.sync_token {
+        let whole_due = calendar
+            .full_read_at
+            .is_none_or(|at| self.clock.now() - at >= Duration::days(1));
+        if let (Some(token), false) = (&calendar.sync_token, whole_due) {
             let since = EventsRead::Since { sync_token: token };
             match self
                 .pages(google, access, &calendar.calendar_id, since)
@@ -259,9 +296,9 @@ impl CalendarService {
         )
         .one(&txn.txn)
         .await?;
-        if !still.is_some_and(|c| c.counts_as_busy) {
+        let Some(still) = still.filter(|c| c.counts_as_busy) else {
             return Ok(());
-        }
+        };
         let mine = busy_block::Entity::delete_many()
             .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
             .filter(busy_block::Column::Source.eq(SOURCE))
@@ -299,7 +336,22 @@ impl CalendarService {
         }
         let mut kept: cal::ActiveModel = calendar.clone().into();
         kept.sync_token = Set(read.sync_token);
+        if read.whole {
+            kept.full_read_at = Set(Some(now));
+        }
         kept.update(&txn.txn).await?;
+        if still.pushes > calendar.pushes {
+            // Pushed while it was read: what changed may have come after the read.
+            calendar_sync::queue_push(
+                &txn.txn,
+                now,
+                &row.mentor_id,
+                row.provider,
+                &calendar.calendar_id,
+                Some(still.pushes),
+            )
+            .await?;
+        }
         txn.commit().await?;
         let mut changes = self.after_commit.changes();
         changes.slots_of(&row.mentor_id);
@@ -308,7 +360,7 @@ impl CalendarService {
     }
 
     /// A valid access token: the kept one while it is fresh (and not `refused`), else a refreshed one.
-    async fn access(
+    pub(super) async fn access(
         &self,
         google: &Google,
         row: &conn::Model,

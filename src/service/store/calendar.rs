@@ -8,8 +8,8 @@ use sea_orm::{
 
 use crate::domain::calendar::CalendarProvider;
 use crate::entity::{
-    busy_block, calendar_connection as conn, calendar_oauth_state as state,
-    external_calendar as cal,
+    busy_block, calendar_channel as channel, calendar_connection as conn,
+    calendar_oauth_state as state, external_calendar as cal,
 };
 
 pub async fn connection(
@@ -106,6 +106,9 @@ pub async fn replace_calendars(
             c.counts_as_busy = old.counts_as_busy;
             c.receives_sessions = old.receives_sessions;
             c.sync_token = old.sync_token.clone();
+            c.full_read_at = old.full_read_at;
+            c.pushes = old.pushes;
+            c.watch_retry_at = old.watch_retry_at;
         }
         cal::ActiveModel {
             connection_id: Set(connection_id.to_string()),
@@ -115,6 +118,9 @@ pub async fn replace_calendars(
             counts_as_busy: Set(c.counts_as_busy),
             receives_sessions: Set(c.receives_sessions),
             sync_token: Set(c.sync_token),
+            full_read_at: Set(c.full_read_at),
+            pushes: Set(c.pushes),
+            watch_retry_at: Set(c.watch_retry_at),
         }
     });
     cal::Entity::insert_many(rows)
@@ -183,4 +189,17 @@ pub async fn trim_states(
         .exec(db)
         .await
         .map(|_| ())
+}
+
+/// The push channels of a connection, newest first.
+pub async fn channels_of(
+    db: &impl ConnectionTrait,
+    connection_id: &str,
+) -> Result<Vec<channel::Model>, DbErr> {
+    channel::Entity::find()
+        .filter(channel::Column::ConnectionId.eq(connection_id))
+        .order_by_desc(channel::Column::CreatedAt)
+        .order_by_desc(channel::Column::Id)
+        .all(db)
+        .await
 }

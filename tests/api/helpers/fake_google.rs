@@ -22,9 +22,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// The application on `backend` with Google pointed at a fresh fake, or `None` without PostgreSQL.
+/// The app's `PUBLIC_BASE_URL` is its own address, so the fake's pushes reach its webhook.
 pub async fn app_with_google(backend: super::Backend) -> Option<(super::TestApp, FakeGoogle)> {
     let google = FakeGoogle::start().await;
-    let settings = google.settings();
+    let mut settings = google.settings();
+    let port = super::free_port();
+    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
     let extra: Vec<(&str, &str)> = settings
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -162,6 +166,88 @@ struct Fake {
     failing_reads: usize,
     /// Calendars the account no longer has (left out of the calendar list).
     removed_calendars: HashSet<String>,
+    /// Open push channels.
+    channels: Vec<Channel>,
+    /// Every watch request's body, and the ids of channels stopped.
+    watches: Vec<Value>,
+    stopped: Vec<String>,
+    /// Google takes only https addresses; tests that want pushes let it take http.
+    accept_http: bool,
+    /// What our webhook answered to each `sync` handshake.
+    handshakes: Vec<u16>,
+    /// The next `events.list` waits for the test.
+    hold: Option<ReadHold>,
+}
+
+/// A read held back: `reached` when Google has read the events, answered after `release`.
+#[derive(Clone, Default)]
+pub struct ReadHold {
+    pub reached: Arc<tokio::sync::Notify>,
+    pub release: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Clone)]
+struct Channel {
+    id: String,
+    token: Option<String>,
+    address: String,
+    calendar: String,
+    resource_id: String,
+    expiration: i64,
+    messages: u64,
+}
+
+/// One push as Google posts it: its headers (`X-Goog-*`), to the channel's address.
+pub struct Delivery {
+    pub address: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Delivery {
+    fn of(channel: &Channel, state: &str) -> Delivery {
+        let mut headers = vec![
+            ("X-Goog-Channel-ID", channel.id.clone()),
+            ("X-Goog-Message-Number", channel.messages.to_string()),
+            ("X-Goog-Resource-ID", channel.resource_id.clone()),
+            ("X-Goog-Resource-State", state.to_string()),
+            (
+                "X-Goog-Resource-URI",
+                format!(
+                    "https://www.googleapis.com/calendar/v3/calendars/{}/events?alt=json",
+                    channel.calendar
+                ),
+            ),
+        ];
+        if let Some(token) = &channel.token {
+            headers.push(("X-Goog-Channel-Token", token.clone()));
+        }
+        if let Some(at) = chrono::DateTime::from_timestamp_millis(channel.expiration) {
+            headers.push((
+                "X-Goog-Channel-Expiration",
+                at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ));
+        }
+        Delivery {
+            address: channel.address.clone(),
+            headers,
+        }
+    }
+
+    /// Posts it (empty body, Google's user agent); the status our webhook answered.
+    pub async fn post(&self) -> u16 {
+        let mut request = reqwest::Client::new().post(&self.address).header(
+            "user-agent",
+            "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)",
+        );
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        request
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
 }
 
 impl Fake {
@@ -188,6 +274,11 @@ impl FakeGoogle {
             .route("/revoke", post(revoke))
             .route("/calendar/v3/users/me/calendarList", get(calendar_list))
             .route("/calendar/v3/calendars/{calendar}/events", get(events_list))
+            .route(
+                "/calendar/v3/calendars/{calendar}/events/watch",
+                post(watch),
+            )
+            .route("/calendar/v3/channels/stop", post(stop))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -221,6 +312,63 @@ impl FakeGoogle {
         let list = fake.events.entry(calendar.to_string()).or_default();
         list.retain(|(_, e)| e["id"] != event["id"]);
         list.push((change, event));
+    }
+
+    /// Adds or replaces an event, and posts an `exists` push on every channel watching `calendar`;
+    /// the statuses our webhook answered.
+    pub async fn put_event_and_push(&self, calendar: &str, event: Value) -> Vec<u16> {
+        self.put_event(calendar, event);
+        let mut answers = Vec::new();
+        for delivery in self.pushes_for(calendar) {
+            answers.push(delivery.post().await);
+        }
+        answers
+    }
+
+    /// The next `exists` push of each channel watching `calendar` (not yet posted).
+    pub fn pushes_for(&self, calendar: &str) -> Vec<Delivery> {
+        let mut fake = self.lock();
+        fake.channels
+            .iter_mut()
+            .filter(|c| c.calendar == calendar)
+            .map(|c| {
+                c.messages += 1 + c.messages % 3; // increasing, not consecutive
+                Delivery::of(c, "exists")
+            })
+            .collect()
+    }
+
+    /// Let watches name http addresses (Google refuses them).
+    pub fn accept_http_pushes(&self) {
+        self.lock().accept_http = true;
+    }
+
+    /// The ids of channels open now, by calendar.
+    pub fn open_channels(&self) -> Vec<(String, String)> {
+        self.lock()
+            .channels
+            .iter()
+            .map(|c| (c.calendar.clone(), c.id.clone()))
+            .collect()
+    }
+
+    pub fn watches(&self) -> Vec<Value> {
+        self.lock().watches.clone()
+    }
+
+    /// Holds the next `events.list` answer until the test releases it.
+    pub fn hold_next_read(&self) -> ReadHold {
+        let hold = ReadHold::default();
+        self.lock().hold = Some(hold.clone());
+        hold
+    }
+
+    pub fn handshakes(&self) -> Vec<u16> {
+        self.lock().handshakes.clone()
+    }
+
+    pub fn stopped(&self) -> Vec<String> {
+        self.lock().stopped.clone()
     }
 
     /// Cancels (deletes) an event: incremental reads see it as a bare cancelled id.
@@ -455,15 +603,33 @@ async fn calendar_list(
     Json(body).into_response()
 }
 
-/// `events.list`, as Google answers it for `singleEvents=true`.
+/// `events.list`, as Google answers it for `singleEvents=true`; a held read is answered only when
+/// the test releases it (what it answers was read when it came in).
 async fn events_list(
     State(fake): State<Shared>,
     axum::extract::Path(calendar): axum::extract::Path<String>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut fake = fake.lock().unwrap();
-    if !fake.access_tokens.contains(&bearer(&headers)) {
+    let (response, hold) = {
+        let mut fake = fake.lock().unwrap();
+        let response = list_events(&mut fake, &calendar, &headers, &q);
+        (response, fake.hold.take())
+    };
+    if let Some(hold) = hold {
+        hold.reached.notify_one();
+        hold.release.notified().await;
+    }
+    response
+}
+
+fn list_events(
+    fake: &mut Fake,
+    calendar: &str,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Response {
+    if !fake.access_tokens.contains(&bearer(headers)) {
         return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
     }
     fake.event_reads.push(q.clone());
@@ -475,7 +641,7 @@ async fn events_list(
             "Backend Error",
         );
     }
-    let all = fake.events.get(&calendar).cloned().unwrap_or_default();
+    let all = fake.events.get(calendar).cloned().unwrap_or_default();
     let items: Vec<Value> = match q.get("syncToken") {
         Some(token) => {
             if q.contains_key("timeMin") || q.contains_key("timeMax") {
@@ -538,4 +704,111 @@ async fn revoke(State(fake): State<Shared>, Query(q): Query<HashMap<String, Stri
     fake.refresh_tokens.clear();
     fake.access_tokens.clear();
     StatusCode::OK.into_response()
+}
+
+fn read_body(body: &axum::body::Bytes) -> Option<Value> {
+    serde_json::from_slice(body).ok()
+}
+
+/// `events.watch`: opens a channel (ids unique, `web_hook` only, https only unless told), posts the
+/// `sync` handshake to its address before answering (as Google may), and answers with the channel.
+async fn watch(
+    State(fake): State<Shared>,
+    axum::extract::Path(calendar): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let handshake = {
+        let mut fake = fake.lock().unwrap();
+        if !fake.access_tokens.contains(&bearer(&headers)) {
+            return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
+        }
+        let Some(body) = read_body(&body) else {
+            return api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+        };
+        fake.watches.push(body.clone());
+        let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+        let (id, address) = (text("id"), text("address"));
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_+/=".contains(c));
+        if !id_ok || text("type") != "web_hook" {
+            return api_error(StatusCode::BAD_REQUEST, "invalid", "Invalid channel");
+        }
+        if fake.channels.iter().any(|c| c.id == id) {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "channelIdNotUnique",
+                "Channel id not unique",
+            );
+        }
+        let allowed =
+            address.starts_with("https://") || (fake.accept_http && address.starts_with("http://"));
+        if !allowed {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "push.webhookUrlNotHttps",
+                &format!("WebHook callback must be HTTPS: {address}"),
+            );
+        }
+        let channel = Channel {
+            id,
+            token: body["token"].as_str().map(str::to_string),
+            address,
+            resource_id: format!(
+                "res-{}",
+                &hex::encode(Sha256::digest(calendar.as_bytes()))[..20]
+            ),
+            calendar,
+            expiration: body["expiration"].as_i64().unwrap_or(0),
+            messages: 1,
+        };
+        fake.channels.push(channel.clone());
+        Delivery::of(&channel, "sync")
+    };
+    let answered = handshake.post().await;
+    let mut fake = fake.lock().unwrap();
+    fake.handshakes.push(answered);
+    let id = &handshake.headers[0].1; // X-Goog-Channel-ID
+    let Some(channel) = fake.channels.iter().find(|c| c.id == *id) else {
+        return api_error(StatusCode::NOT_FOUND, "notFound", "Not Found");
+    };
+    Json(json!({
+        "kind": "api#channel",
+        "id": channel.id,
+        "resourceId": channel.resource_id,
+        "resourceUri": format!("https://www.googleapis.com/calendar/v3/calendars/{}/events?alt=json", channel.calendar),
+        "token": channel.token,
+        "expiration": channel.expiration.to_string(),
+    }))
+    .into_response()
+}
+
+/// `channels.stop`: 204, or 404 for a channel it does not have.
+async fn stop(State(fake): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if !fake.access_tokens.contains(&bearer(&headers)) {
+        return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
+    }
+    let Some(body) = read_body(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+    };
+    let (id, resource) = (
+        body["id"].as_str().unwrap_or_default(),
+        body["resourceId"].as_str().unwrap_or_default(),
+    );
+    let before = fake.channels.len();
+    fake.channels
+        .retain(|c| !(c.id == id && c.resource_id == resource));
+    if fake.channels.len() == before {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            &format!("Channel '{id}' not found for project"),
+        );
+    }
+    fake.stopped.push(id.to_string());
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -102,6 +102,14 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{server}/{name}"))
 }
 
+/// A port free now (for a server that must know its address before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 pub fn default_now() -> DateTime<Utc> {
     "2026-01-05T00:00:00Z".parse().unwrap()
 }

@@ -97,7 +97,7 @@ const MAX_LIST_PAGES: usize = 20;
 
 pub struct GoogleCalendarApi {
     base: String,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +146,21 @@ impl GoogleCalendarApi {
         }
     }
 
+    /// The API's address with `segments` appended, each escaped (calendar ids hold `@` and `#`).
+    pub(super) fn url_of(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
+        let mut url = url::Url::parse(&self.base).map_err(|e| ProviderError::Upstream {
+            status: None,
+            message: format!("GOOGLE_CALENDAR_API_URL: {e}"),
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| ProviderError::Upstream {
+                status: None,
+                message: "GOOGLE_CALENDAR_API_URL cannot take a path".into(),
+            })?
+            .extend(segments);
+        Ok(url)
+    }
+
     /// Every calendar of the account (`calendarList.list`), every page.
     pub async fn calendars(&self, access: &Secret) -> Result<Vec<ExternalCalendar>, ProviderError> {
         let mut calendars = Vec::new();
@@ -187,18 +202,7 @@ impl GoogleCalendarApi {
         read: EventsRead<'_>,
         page: Option<&str>,
     ) -> Result<EventsPage, ProviderError> {
-        let mut url = url::Url::parse(&self.base).map_err(|e| ProviderError::Upstream {
-            status: None,
-            message: format!("GOOGLE_CALENDAR_API_URL: {e}"),
-        })?;
-        url.path_segments_mut()
-            .map_err(|_| ProviderError::Upstream {
-                status: None,
-                message: "GOOGLE_CALENDAR_API_URL cannot take a path".into(),
-            })?
-            .push("calendars")
-            .push(calendar)
-            .push("events");
+        let mut url = self.url_of(&["calendars", calendar, "events"])?;
         {
             let mut query = url.query_pairs_mut();
             query
@@ -283,7 +287,7 @@ fn instant(when: &EventWhen) -> Option<DateTime<Utc>> {
     Some(resolve_edge(zone, local.date(), time))
 }
 
-fn unreachable(e: reqwest::Error) -> ProviderError {
+pub(super) fn unreachable(e: reqwest::Error) -> ProviderError {
     ProviderError::Upstream {
         status: None,
         message: format!("Google could not be reached: {e}"),
@@ -291,7 +295,9 @@ fn unreachable(e: reqwest::Error) -> ProviderError {
 }
 
 /// The body of a successful answer, or the typed failure.
-async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ProviderError> {
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+) -> Result<T, ProviderError> {
     let status = response.status();
     if status.is_success() {
         return response.json().await.map_err(|e| ProviderError::Upstream {
@@ -299,6 +305,12 @@ async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result
             message: format!("an answer we could not read: {e}"),
         });
     }
+    Err(failed(response).await)
+}
+
+/// What a failed answer means, with its `Retry-After` and body read.
+pub(super) async fn failed(response: Response) -> ProviderError {
+    let status = response.status();
     let retry_after = response
         .headers()
         .get(RETRY_AFTER)
@@ -306,7 +318,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
     let body = response.bytes().await.unwrap_or_default();
-    Err(failure(status, retry_after, &body))
+    failure(status, retry_after, &body)
 }
 
 /// What a failed answer means.

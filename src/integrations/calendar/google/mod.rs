@@ -3,6 +3,7 @@
 //! [`ProviderError`](super::ProviderError) here, and nowhere else.
 
 pub mod api;
+pub mod channels;
 pub mod oauth;
 
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub fn http_client() -> reqwest::Client {
 pub struct Google {
     pub oauth: oauth::GoogleOAuth,
     pub api: api::GoogleCalendarApi,
+    /// Where push channels post (`{PUBLIC_BASE_URL}/calendar/webhook`).
+    pub webhook_url: String,
 }
 
 impl Google {
@@ -30,6 +33,7 @@ impl Google {
         Ok(Google {
             oauth: oauth::GoogleOAuth::new(settings, http.clone())?,
             api: api::GoogleCalendarApi::new(&settings.calendar_api_url, http),
+            webhook_url: settings.webhook_url.clone(),
         })
     }
 }

@@ -191,6 +191,7 @@ mod tests {
             token_url: "https://oauth2.example.com/token".into(),
             revoke_url: "https://oauth2.example.com/revoke".into(),
             calendar_api_url: "https://www.example.com/calendar/v3".into(),
+            webhook_url: "https://api.example.com/calendar/webhook".into(),
         }
     }
 

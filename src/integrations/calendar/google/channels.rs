@@ -1,0 +1,133 @@
+//! Push channels (`events.watch`, `channels.stop`): Google posts to our webhook whenever a watched
+//! calendar's events change. A channel is never renewed in place: a new one (new id) is opened
+//! before the old one is stopped.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::api::{failed, read_json, unreachable, GoogleCalendarApi};
+use crate::config::Secret;
+use crate::integrations::calendar::ProviderError;
+
+/// What to open.
+pub struct WatchRequest<'a> {
+    /// Our id for the channel (a UUID; Google allows 64 characters of `[A-Za-z0-9-_+/=]`).
+    pub channel_id: &'a str,
+    /// The channel's secret, sent back with every push.
+    pub token: &'a Secret,
+    /// Where Google posts: `{PUBLIC_BASE_URL}/calendar/webhook`.
+    pub address: &'a str,
+    /// The expiry asked for; Google may grant less.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A channel Google opened.
+#[derive(Debug)]
+pub struct Watched {
+    /// Google's id for the watched calendar, sent with every push.
+    pub resource_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct WatchBody<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    address: &'a str,
+    token: &'a str,
+    expiration: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelBody {
+    resource_id: String,
+    /// Unix milliseconds, as a string (an int64 in Google's JSON) or a number.
+    #[serde(default, deserialize_with = "millis")]
+    expiration: Option<i64>,
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Number(i64),
+    }
+    Ok(match Option::<Either>::deserialize(d)? {
+        Some(Either::Number(n)) => Some(n),
+        Some(Either::Text(t)) => t.parse().ok(),
+        None => None,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StopBody<'a> {
+    id: &'a str,
+    resource_id: &'a str,
+}
+
+impl GoogleCalendarApi {
+    /// Opens a push channel on `calendar`'s events.
+    pub async fn watch(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        request: WatchRequest<'_>,
+    ) -> Result<Watched, ProviderError> {
+        let url = self.url_of(&["calendars", calendar, "events", "watch"])?;
+        let body = WatchBody {
+            id: request.channel_id,
+            kind: "web_hook",
+            address: request.address,
+            token: request.token.expose(),
+            expiration: request.expires_at.timestamp_millis(),
+        };
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(access.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let channel: ChannelBody = read_json(response).await?;
+        Ok(Watched {
+            resource_id: channel.resource_id,
+            expires_at: channel
+                .expiration
+                .and_then(DateTime::from_timestamp_millis)
+                .unwrap_or(request.expires_at),
+        })
+    }
+
+    /// Stops a channel. One Google no longer knows (expired, already stopped) is stopped too.
+    pub async fn stop(
+        &self,
+        access: &Secret,
+        channel_id: &str,
+        resource_id: &str,
+    ) -> Result<(), ProviderError> {
+        let url = self.url_of(&["channels", "stop"])?;
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(access.expose())
+            .json(&StopBody {
+                id: channel_id,
+                resource_id,
+            })
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        match failed(response).await {
+            ProviderError::NotFound => Ok(()),
+            other => Err(other),
+        }
+    }
+}

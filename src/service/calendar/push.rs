@@ -1,0 +1,99 @@
+//! Pushes: a provider saying a watched calendar changed (`POST /calendar/webhook`).
+//!
+//! A push names its channel; it counts only with that channel's secret token and the resource the
+//! channel watches, both compared in constant time (the token by its SHA-256, which is all that is
+//! kept of it). The `sync` handshake reads nothing. A change queues one read of that calendar: a
+//! burst of pushes is one read, and a push that lands while the read runs asks for one more.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use subtle::ConstantTimeEq;
+
+use super::{digest, CalendarService};
+use crate::entity::external_calendar as cal;
+use crate::entity::{calendar_channel as channel, calendar_connection as conn};
+use crate::error::{AppError, AppResult};
+use crate::jobs::calendar_sync;
+
+/// The headers of a push (Google's `X-Goog-*`), as they came.
+#[derive(Debug, Default)]
+pub struct Push {
+    pub channel_id: Option<String>,
+    pub token: Option<String>,
+    pub resource_id: Option<String>,
+    /// `sync` (the channel is open), `exists` (something changed), `not_exists`.
+    pub state: Option<String>,
+}
+
+/// Header values longer than this are not Google's.
+const MAX_HEADER: usize = 512;
+
+fn required<'a>(value: &'a Option<String>, header: &str) -> AppResult<&'a str> {
+    match value.as_deref() {
+        Some(v) if !v.is_empty() && v.len() <= MAX_HEADER => Ok(v),
+        Some(v) if !v.is_empty() => Err(AppError::bad_input(header, "is too long")),
+        _ => Err(AppError::bad_input(header, "is required")),
+    }
+}
+
+impl CalendarService {
+    /// Checks a push and queues the read it asks for. Errors: a missing header (`BAD_INPUT`), an
+    /// unknown channel (`NOT_FOUND`), a wrong token or resource (`FORBIDDEN`).
+    pub async fn receive_push(&self, push: &Push) -> AppResult<()> {
+        let channel_id = required(&push.channel_id, "X-Goog-Channel-ID")?;
+        let resource = required(&push.resource_id, "X-Goog-Resource-ID")?;
+        let state = required(&push.state, "X-Goog-Resource-State")?;
+        let token = push.token.as_deref().unwrap_or_default();
+        let found = channel::Entity::find_by_id(channel_id)
+            .one(self.db.conn())
+            .await?
+            .ok_or_else(|| AppError::NotFound("no such push channel".into()))?;
+        let token_matches = digest(token).as_bytes().ct_eq(found.token_hash.as_bytes());
+        let resource_matches = match &found.resource_id {
+            Some(known) => known.as_bytes().ct_eq(resource.as_bytes()),
+            // The handshake may come before Google's answer to the watch told us the resource.
+            None => u8::from(state == "sync").ct_eq(&1),
+        };
+        if !bool::from(token_matches & resource_matches) {
+            tracing::warn!(channel = %found.id, "a push with a wrong token or resource was refused");
+            return Err(AppError::Forbidden(
+                "the push does not match its channel".into(),
+            ));
+        }
+        if state == "sync" {
+            return Ok(());
+        }
+        let Some(connection) = conn::Entity::find_by_id(found.connection_id.clone())
+            .one(self.db.conn())
+            .await?
+        else {
+            return Ok(()); // disconnected since; the channel is being stopped
+        };
+        if !connection.sync_enabled {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let txn = self.db.begin_write().await?;
+        let counted = cal::Entity::update_many()
+            .col_expr(cal::Column::Pushes, Expr::col(cal::Column::Pushes).add(1))
+            .filter(cal::Column::ConnectionId.eq(&found.connection_id))
+            .filter(cal::Column::CalendarId.eq(&found.calendar_id))
+            .filter(cal::Column::CountsAsBusy.eq(true))
+            .exec(&txn.txn)
+            .await?
+            .rows_affected;
+        if counted == 1 {
+            calendar_sync::queue_push(
+                &txn.txn,
+                now,
+                &connection.mentor_id,
+                connection.provider,
+                &found.calendar_id,
+                None,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
