@@ -1,6 +1,7 @@
 //! Calendar connections (mentors): connect a provider, come back from it, read the status.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, ID};
+use futures::stream::{Stream, StreamExt};
 
 use super::context::{principal, services};
 use super::errors::gql;
@@ -9,6 +10,7 @@ use crate::domain::calendar as domain;
 use crate::domain::slots::in_zone;
 use crate::domain::time::TimeZone;
 use crate::error::AppError;
+use crate::pubsub::{topic, Ring};
 use crate::service::calendar as svc;
 
 domain::calendar_providers!(mirror_enum
@@ -244,5 +246,49 @@ impl CalendarMutation {
             .await
             .map_err(|e| gql(AppError::from(e)))?;
         Ok(CalendarStatus::new(status, p.time_zone))
+    }
+}
+
+#[derive(Default)]
+pub struct CalendarSubscription;
+
+#[Subscription]
+impl CalendarSubscription {
+    /// Your connection to `provider` (mentors) after every change to it: connected, a sync asked
+    /// for or finished (busy time, push channels), settings changed, access revoked, disconnected.
+    /// After a gap in the live feed (a bus outage), the status as it is now.
+    async fn calendar_status_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(CalendarProvider::Google)")] provider: Option<
+            CalendarProvider,
+        >,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<CalendarStatus>>> {
+        let p = principal(ctx)?.clone();
+        let provider: domain::CalendarProvider =
+            provider.unwrap_or(CalendarProvider::Google).into();
+        let services = services(ctx).clone();
+        {
+            // Subscriptions read on the database's live connections only; mentors only.
+            let _turn = services.db.live_turn().await;
+            services.calendar.status(&p, provider).await.map_err(gql)?;
+        }
+        let changes = services.bus.subscribe(&topic::calendar(&p.user_id));
+        Ok(changes
+            .filter(move |ring| {
+                let ours = match ring {
+                    Ring::Message(m) => m["provider"] == provider.slug(),
+                    Ring::Lagged => true,
+                };
+                std::future::ready(ours)
+            })
+            .then(move |_| {
+                let services = services.clone();
+                let p = p.clone();
+                async move {
+                    let _turn = services.db.live_turn().await;
+                    shown_to(&p, services.calendar.status(&p, provider).await)
+                }
+            }))
     }
 }

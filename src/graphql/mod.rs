@@ -63,6 +63,7 @@ pub struct MutationRoot(
 #[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(
     availability::AvailabilitySubscription,
+    calendar::CalendarSubscription,
     notifications::NotificationSubscription,
 );
 

@@ -19,6 +19,11 @@ pub mod topic {
         "schedules".into()
     }
 
+    /// A mentor's calendar connections (payload: `{"provider": slug}`).
+    pub fn calendar(mentor_id: &str) -> String {
+        format!("calendar:{mentor_id}")
+    }
+
     /// Everything that changes what one user sees in the notification center.
     pub fn user(user_id: &str) -> String {
         format!("user:{user_id}")

@@ -11,6 +11,7 @@ mod booking_race;
 mod bookings;
 mod calendar_connect;
 mod calendar_controls;
+mod calendar_live;
 mod calendar_push;
 mod calendar_sync;
 mod edge_limits;

@@ -76,6 +76,7 @@ impl CalendarService {
         syncing.update(&txn.txn).await?;
         calendar_sync::queue(&txn.txn, now, &p.user_id, provider).await?;
         txn.commit().await?;
+        self.status_changed(&p.user_id, provider).await;
         self.status_of(&p.user_id, provider).await
     }
 
@@ -177,6 +178,7 @@ impl CalendarService {
             changes.slots_of(&p.user_id);
             changes.apply().await;
         }
+        self.status_changed(&p.user_id, provider).await;
         self.status_of(&p.user_id, provider).await
     }
 
@@ -227,6 +229,7 @@ impl CalendarService {
         let mut changes = self.after_commit.changes();
         changes.slots_of(&row.mentor_id);
         changes.apply().await;
+        self.status_changed(&row.mentor_id, provider).await;
         tracing::info!(mentor = %row.mentor_id, provider = provider.slug(), "calendar disconnected");
         self.status_of(&p.user_id, provider).await
     }

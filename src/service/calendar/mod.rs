@@ -54,6 +54,17 @@ impl CalendarService {
         }
     }
 
+    /// Tells `calendarStatusChanged` subscribers (on every node) that a connection changed; call it
+    /// after the change has committed.
+    async fn status_changed(&self, mentor_id: &str, provider: CalendarProvider) {
+        let mut changes = self.after_commit.changes();
+        changes.ring(
+            crate::pubsub::topic::calendar(mentor_id),
+            serde_json::json!({ "provider": provider.slug() }),
+        );
+        changes.apply().await;
+    }
+
     /// The client of `provider`, or why there is none.
     fn google_for(&self, provider: CalendarProvider) -> AppResult<&Google> {
         match (provider, &self.google) {

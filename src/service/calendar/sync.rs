@@ -203,6 +203,7 @@ impl CalendarService {
         }
         done.update(&txn.txn).await?;
         txn.commit().await?;
+        self.status_changed(&row.mentor_id, row.provider).await;
         Ok(())
     }
 
@@ -434,6 +435,9 @@ impl CalendarService {
             let gated = self.db.begin_write().await?;
             update.update(&gated.txn).await?;
             gated.commit().await?;
+        }
+        if outcome.is_err() {
+            self.status_changed(&row.mentor_id, row.provider).await;
         }
         Ok(outcome)
     }
