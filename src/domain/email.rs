@@ -35,6 +35,7 @@ listed_enum! { $
         PaymentReceipt,
         NewMentorMatch,
         SystemUpdate,
+        CalendarDisconnected,
         Digest,
     }
 }
@@ -62,12 +63,13 @@ impl EmailTemplate {
             PaymentReceipt => NotificationKind::PaymentReceipt,
             NewMentorMatch => NotificationKind::NewMentorMatch,
             SystemUpdate | Digest => NotificationKind::SystemUpdate,
+            CalendarDisconnected => NotificationKind::CalendarDisconnected,
         }
     }
 
     /// The templates of platform notifications (`sendNotification`); booking kinds are emailed by
     /// the booking events themselves, with their invites.
-    const PLATFORM: [EmailTemplate; 8] = [
+    const PLATFORM: [EmailTemplate; 9] = [
         EmailTemplate::NewMentorMatch,
         EmailTemplate::SystemUpdate,
         EmailTemplate::PaymentReceipt,
@@ -76,10 +78,11 @@ impl EmailTemplate {
         EmailTemplate::ProfileVerification,
         EmailTemplate::SupportTicket,
         EmailTemplate::SubscriptionUpdate,
+        EmailTemplate::CalendarDisconnected,
     ];
 
     /// The template a platform notification of `kind` is emailed with, if that kind has one of its
-    /// own (a kind without one, a calendar kind say, is in-app only).
+    /// own (a kind without one, a calendar conflict say, is in-app only).
     pub fn for_platform_kind(kind: NotificationKind) -> Option<EmailTemplate> {
         Self::PLATFORM.into_iter().find(|t| t.kind() == kind)
     }

@@ -45,7 +45,7 @@ pub struct Preference {
 }
 
 /// Messages a user must get whatever they chose: losing a session, or having it moved, in the app
-/// and by email; a receipt by email; a calendar that stopped syncing, in the app.
+/// and by email; a receipt by email; a calendar that stopped syncing, in the app and by email.
 pub fn is_locked(kind: NotificationKind, channel: Channel) -> bool {
     use Channel::*;
     use NotificationKind::*;
@@ -53,7 +53,7 @@ pub fn is_locked(kind: NotificationKind, channel: Channel) -> bool {
         (kind, channel),
         (SessionCancelled | SessionRescheduled, InApp | Email)
             | (PaymentReceipt, Email)
-            | (CalendarDisconnected, InApp)
+            | (CalendarDisconnected, InApp | Email)
     )
 }
 

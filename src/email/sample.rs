@@ -118,6 +118,12 @@ pub fn sample(template: EmailTemplate) -> EmailView {
             &[("Subjects", "Algebra, Geometry")],
             "/mentors/ana",
         ),
+        CalendarDisconnected => platform(
+            "Google Calendar stopped syncing",
+            "Google no longer lets us read your calendar. Until you reconnect it, students may be offered times you are busy.",
+            &[("Calendar", "Google Calendar"), ("Reason", "access was revoked")],
+            "/settings/calendar?provider=google",
+        ),
         SystemUpdate => platform(
             "New: shared notes",
             "You and your mentor can now keep notes together for each session.",

@@ -127,6 +127,7 @@ impl Services {
                 vault,
                 google,
                 after_commit.clone(),
+                outbox.clone(),
             )),
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),

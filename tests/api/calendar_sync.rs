@@ -181,10 +181,36 @@ crate::with_fake_google! {
         assert!(status["lastError"].as_str().unwrap().contains("revoked"), "{status}");
         assert_eq!(google_busy(&app).await.len(), 2, "busy time already read stays in force");
         assert_eq!(google.event_reads().len(), reads_before, "nothing was read without access");
-        // Further syncs do nothing until the mentor reconnects.
+        // The mentor is told at once, in the app and by email: neither can be switched off.
+        for channel in ["IN_APP", "EMAIL"] {
+            app.fails(Some(&mentor), "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type } }",
+                json!({ "i": [{ "type": "CALENDAR_DISCONNECTED", "channel": channel, "enabled": false }] }), "BAD_USER_INPUT").await;
+        }
+        let told = |app: &TestApp| {
+            let db = app.services.db.conn().clone();
+            async move {
+                use mentor_scheduler::entity::email_notification as email;
+                use sea_orm::{ColumnTrait, QueryFilter};
+                email::Entity::find()
+                    .filter(email::Column::Template.eq("calendar_disconnected"))
+                    .all(&db)
+                    .await
+                    .unwrap()
+            }
+        };
+        let inbox = crate::helpers::notify::inbox(&app, &mentor).await;
+        let alerts: Vec<&Value> = inbox.iter().filter(|n| n["type"] == "CALENDAR_DISCONNECTED").collect();
+        assert_eq!(alerts.len(), 1, "{inbox:?}");
+        assert_eq!(alerts[0]["link"], "/settings/calendar?provider=google");
+        assert!(alerts[0]["body"].as_str().unwrap().contains("reconnect"), "{}", alerts[0]);
+        let emails = told(&app).await;
+        assert_eq!(emails.len(), 1);
+        assert_eq!(emails[0].user_id, MENTOR);
+        // Further syncs do nothing (and say nothing again) until the mentor reconnects.
         sync(&app).await;
         assert_eq!(refreshes(), 3);
         let row = calendar_connection::Entity::find().one(app.services.db.conn()).await.unwrap().unwrap();
         assert!(row.last_error.is_some());
+        assert_eq!(told(&app).await.len(), 1);
     }
 }

@@ -408,3 +408,17 @@ mod tests {
         assert!(out[0].1.title.contains("Maya"));
     }
 }
+
+/// A mentor's calendar stopped syncing (the provider revoked access): what to do about it.
+pub fn calendar_disconnected(provider: &str, provider_slug: &str, reason: &str) -> Message {
+    Message {
+        kind: NotificationKind::CalendarDisconnected,
+        title: format!("{provider} stopped syncing"),
+        body: format!(
+            "{provider} no longer lets us read your calendar ({reason}). Busy time already read \
+             still hides your slots, but new events will not until you reconnect it."
+        ),
+        link: Some(format!("/settings/calendar?provider={provider_slug}")),
+        data: json!({ "provider": provider, "reason": reason }),
+    }
+}

@@ -2,6 +2,7 @@
 //! them), the tokens are sealed at rest, and the connection's status is read back. Nothing is read
 //! from a calendar before its mentor connects it.
 
+mod alerts;
 mod channels;
 mod connect;
 mod controls;
@@ -23,6 +24,7 @@ use crate::domain::calendar::CalendarProvider;
 use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::google::Google;
 use crate::service::after_commit::AfterCommit;
+use crate::service::email::Outbox;
 
 /// How long a mentor has between asking to connect and coming back from the provider.
 pub const STATE_TTL_MINUTES: i64 = 10;
@@ -33,6 +35,7 @@ pub struct CalendarService {
     vault: Arc<TokenVault>,
     google: Option<Arc<Google>>,
     after_commit: AfterCommit,
+    outbox: Arc<Outbox>,
     refresh_locks: sync::RefreshLocks,
 }
 
@@ -43,6 +46,7 @@ impl CalendarService {
         vault: Arc<TokenVault>,
         google: Option<Arc<Google>>,
         after_commit: AfterCommit,
+        outbox: Arc<Outbox>,
     ) -> Self {
         CalendarService {
             db,
@@ -50,6 +54,7 @@ impl CalendarService {
             vault,
             google,
             after_commit,
+            outbox,
             refresh_locks: Default::default(),
         }
     }

@@ -398,6 +398,7 @@ impl CalendarService {
         };
         let now = self.clock.now();
         let mut update: conn::ActiveModel = current.clone().into();
+        let mut revoked_because = None;
         let outcome = match google.oauth.refresh(&refresh).await {
             Ok(grant) => {
                 update.access_token = Set(Some(
@@ -421,22 +422,37 @@ impl CalendarService {
                 update.last_error = Set(Some(format!(
                     "access was revoked ({reason}): reconnect the calendar"
                 )));
+                revoked_because = Some(reason);
                 Err(Revoked)
             }
             Err(other) => return Err(other.into_app(row.provider.display_name())),
         };
         update.updated_at = Set(now);
-        if postgres {
+        // The mentor is told in the transaction that records it.
+        let bells = if postgres {
             update.update(&txn).await?;
+            let bells = match &revoked_because {
+                Some(reason) => Some(self.tell_disconnected(&txn, row, reason, now).await?),
+                None => None,
+            };
             txn.commit().await?;
+            bells
         } else {
             // SQLite: the in-process lock kept other refreshes out; writes go through the write gate.
             txn.commit().await?;
             let gated = self.db.begin_write().await?;
             update.update(&gated.txn).await?;
+            let bells = match &revoked_because {
+                Some(reason) => Some(self.tell_disconnected(&gated.txn, row, reason, now).await?),
+                None => None,
+            };
             gated.commit().await?;
-        }
-        if outcome.is_err() {
+            bells
+        };
+        if let Some(bells) = bells {
+            let mut changes = self.after_commit.changes();
+            bells.owe(&mut changes);
+            changes.apply().await;
             self.status_changed(&row.mentor_id, row.provider).await;
         }
         Ok(outcome)
