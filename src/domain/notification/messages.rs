@@ -302,6 +302,20 @@ pub fn feedback_request(b: &BookingFacts, session_id: &str, start: DateTime<Utc>
     )
 }
 
+/// A mentor's calendar stopped syncing (the provider revoked access): what to do about it.
+pub fn calendar_disconnected(provider: &str, provider_slug: &str, reason: &str) -> Message {
+    Message {
+        kind: NotificationKind::CalendarDisconnected,
+        title: format!("{provider} stopped syncing"),
+        body: format!(
+            "{provider} no longer lets us read your calendar ({reason}). Busy time already read \
+             still hides your slots, but new events will not until you reconnect it."
+        ),
+        link: Some(format!("/settings/calendar?provider={provider_slug}")),
+        data: json!({ "provider": provider, "reason": reason }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,19 +420,5 @@ mod tests {
         assert_eq!(out[0].1.link.as_deref(), Some("https://j/s"));
         assert_eq!(out[1].1.link.as_deref(), Some("https://j/m"));
         assert!(out[0].1.title.contains("Maya"));
-    }
-}
-
-/// A mentor's calendar stopped syncing (the provider revoked access): what to do about it.
-pub fn calendar_disconnected(provider: &str, provider_slug: &str, reason: &str) -> Message {
-    Message {
-        kind: NotificationKind::CalendarDisconnected,
-        title: format!("{provider} stopped syncing"),
-        body: format!(
-            "{provider} no longer lets us read your calendar ({reason}). Busy time already read \
-             still hides your slots, but new events will not until you reconnect it."
-        ),
-        link: Some(format!("/settings/calendar?provider={provider_slug}")),
-        data: json!({ "provider": provider, "reason": reason }),
     }
 }
