@@ -8,7 +8,7 @@ mod m20261121_000003_bookings;
 mod m20261122_000004_notifications;
 mod m20261123_000005_email;
 mod m20261126_000006_calendar;
-mod m20261126_000007_calendar_push;
+mod m20261126_000007_calendar_push_and_events;
 
 pub struct Migrator;
 
@@ -22,7 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_notifications::Migration),
             Box::new(m20261123_000005_email::Migration),
             Box::new(m20261126_000006_calendar::Migration),
-            Box::new(m20261126_000007_calendar_push::Migration),
+            Box::new(m20261126_000007_calendar_push_and_events::Migration),
         ]
     }
 }

@@ -61,6 +61,7 @@ pub mod error;
 pub mod event;
 pub mod interval;
 pub mod join;
+pub mod meeting;
 pub mod notification;
 pub mod recurrence;
 pub mod settings;

@@ -8,6 +8,7 @@ pub mod booking;
 pub mod busy_block;
 pub mod calendar_channel;
 pub mod calendar_connection;
+pub mod calendar_event;
 pub mod calendar_oauth_state;
 pub mod domain_event;
 pub mod email_notification;

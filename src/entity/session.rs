@@ -3,6 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::domain::booking::SessionStatus;
+use crate::domain::meeting::{MeetingProvider, MeetingStatus};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
@@ -21,6 +22,9 @@ pub struct Model {
     pub actual_end_at: Option<DateTimeUtc>,
     /// The raw room URL; clients get the time-limited `/join` link instead.
     pub meeting_url: String,
+    /// Who hosts the room at `meeting_url` (a Meet link replaces the built-in room when ready).
+    pub meeting_provider: MeetingProvider,
+    pub meeting_status: MeetingStatus,
     pub recording_url: Option<String>,
     /// `SCHEDULED` | `CANCELLED` | `COMPLETED` | `NO_SHOW`.
     pub status: SessionStatus,

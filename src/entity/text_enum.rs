@@ -12,6 +12,7 @@ use crate::auth::Role;
 use crate::domain::booking::{BookingKind, BookingStatus, Frequency, PaymentStatus, SessionStatus};
 use crate::domain::calendar::{CalendarProvider, ConflictPolicy, SyncState};
 use crate::domain::email::EmailStatus;
+use crate::domain::meeting::{MeetingProvider, MeetingStatus};
 use crate::domain::notification::{Channel, NotificationKind};
 
 macro_rules! text_enum {
@@ -75,6 +76,8 @@ text_enum!(
     PaymentStatus,
     SessionStatus,
     EmailStatus,
+    MeetingProvider,
+    MeetingStatus,
     Channel,
     NotificationKind,
     Role,

@@ -2,7 +2,9 @@
 //! instants are shown with the offset of the caller's zone.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Object, OutputType, ID};
+use async_graphql::{Context, Object, OutputType, SimpleObject, ID};
+
+use crate::domain::meeting;
 use chrono::{DateTime as ChronoDateTime, Utc};
 
 use super::context::{principal, services};
@@ -146,6 +148,23 @@ impl Booking {
 
 pub struct Session(pub svc::Session);
 
+meeting::meeting_providers!(mirror_enum
+    /// Who hosts a session's room.
+    MeetingProvider = meeting::
+);
+meeting::meeting_statuses!(mirror_enum
+    /// `PENDING`: the calendar's provider is still making the room (the built-in one serves
+    /// meanwhile); `FAILED`: it could not, and the built-in room stays.
+    MeetingStatus = meeting::
+);
+
+/// A session's room. Its URL is given only through the caller's own `joinUrl`.
+#[derive(SimpleObject)]
+pub struct Meeting {
+    pub provider: MeetingProvider,
+    pub status: MeetingStatus,
+}
+
 #[Object]
 impl Session {
     async fn id(&self) -> ID {
@@ -175,6 +194,13 @@ impl Session {
     }
     async fn cancel_reason(&self) -> Option<&str> {
         self.0.cancel_reason.as_deref()
+    }
+    /// The session's room: who hosts it and whether it is ready (the URL only through `joinUrl`).
+    async fn meeting(&self) -> Meeting {
+        Meeting {
+            provider: self.0.meeting_provider.into(),
+            status: self.0.meeting_status.into(),
+        }
     }
     /// The caller's own link to the room: it redirects from 15 minutes before the start until the
     /// end. Null for cancelled sessions and for callers who are not participants (admins).

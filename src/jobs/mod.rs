@@ -23,6 +23,7 @@
 
 mod backoff;
 pub mod calendar_sync;
+pub mod calendar_write;
 pub mod email_send;
 pub mod extend_booking;
 mod job;

@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::entity::job;
+use crate::error::AppError;
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 4000;
@@ -96,7 +97,8 @@ enum Outcome {
 }
 
 enum Failure {
-    Retry(String),
+    /// With how long the failure asked to wait at least (a provider's `Retry-After`).
+    Retry(String, Option<Duration>),
     Permanent(String),
 }
 
@@ -272,15 +274,19 @@ impl JobRunner {
                     {
                         Ok(Ok(())) => Ok(()),
                         Ok(Err(JobError::Retry(error))) => {
-                            Err(Failure::Retry(format!("{error:#}")))
+                            let asked = error
+                                .chain()
+                                .find_map(|e| e.downcast_ref::<AppError>())
+                                .and_then(AppError::retry_after);
+                            Err(Failure::Retry(format!("{error:#}"), asked))
                         }
                         Ok(Err(JobError::Permanent(error))) => {
                             Err(Failure::Permanent(format!("{error:#}")))
                         }
-                        Err(panic) => Err(Failure::Retry(format!(
-                            "the handler panicked: {}",
-                            panic_message(panic.as_ref())
-                        ))),
+                        Err(panic) => Err(Failure::Retry(
+                            format!("the handler panicked: {}", panic_message(panic.as_ref())),
+                            None,
+                        )),
                     }
                 }
             },
@@ -330,13 +336,15 @@ impl JobRunner {
                 queue::complete(&tx.txn, job, now).await?,
                 Outcome::Succeeded,
             ),
-            Err(Failure::Retry(error)) if job.attempts < job.max_attempts => {
+            Err(Failure::Retry(error, asked)) if job.attempts < job.max_attempts => {
+                // The backoff, or longer when the provider asked for longer.
                 let wait = backoff(
                     job.attempts,
                     inner.config.backoff_base,
                     inner.config.backoff_max,
                     &mut rand::thread_rng(),
                 )
+                .max(asked.unwrap_or_default())
                 .as_millis();
                 // Whole milliseconds (every engine stores them exactly), and at least one, so a
                 // retry is never due again within the same drain.
@@ -349,7 +357,7 @@ impl JobRunner {
                     Outcome::Retried,
                 )
             }
-            Err(Failure::Retry(error)) => {
+            Err(Failure::Retry(error, _)) => {
                 tracing::error!(%error, "job failed on its last attempt; dead");
                 let error = truncated(format!("gave up after {} attempts: {error}", job.attempts));
                 (queue::bury(&tx.txn, job, now, &error).await?, Outcome::Dead)

@@ -81,6 +81,9 @@ impl Services {
         let events = events::EventLog::new(vec![
             Arc::new(notifications::InApp),
             Arc::new(email::ByEmail::new(outbox.clone())),
+            Arc::new(calendar::CalendarWrites {
+                google: google.is_some(),
+            }),
         ]);
         Services {
             timeline: Arc::new(timeline::TimelineService::new(
@@ -128,6 +131,7 @@ impl Services {
                 google,
                 after_commit.clone(),
                 outbox.clone(),
+                join_links.clone(),
             )),
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),

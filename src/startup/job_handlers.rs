@@ -3,6 +3,7 @@
 //! with their causes kept (see `JobError::from`).
 
 use crate::jobs::calendar_sync::CalendarSync;
+use crate::jobs::calendar_write::CalendarWrite;
 use crate::jobs::email_send::EmailSend;
 use crate::jobs::extend_booking::ExtendBooking;
 use crate::jobs::session_timeline::SessionTimeline;
@@ -50,6 +51,12 @@ pub fn registry(services: &Services) -> Registry {
                 .sync(&job.mentor_id, job.provider, job.due, only)
                 .await?)
         }
+    });
+
+    let calendar = services.calendar.clone();
+    registry.register(move |job: CalendarWrite| {
+        let calendar = calendar.clone();
+        async move { Ok(calendar.write_session(&job.session_id).await?) }
     });
 
     registry

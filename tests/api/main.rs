@@ -13,6 +13,7 @@ mod calendar_connect;
 mod calendar_controls;
 mod calendar_live;
 mod calendar_push;
+mod calendar_sessions;
 mod calendar_sync;
 mod edge_limits;
 mod email;

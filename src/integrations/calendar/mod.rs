@@ -32,6 +32,9 @@ pub enum ProviderError {
     /// The calendar or event no longer exists there.
     #[error("not found")]
     NotFound,
+    /// What we asked to create is there already (HTTP 409 on an id we chose): read it back.
+    #[error("already exists")]
+    AlreadyExists,
     /// Anything else: a 5xx, a timeout, a body we cannot read. `status` when there was an answer.
     #[error("upstream failure ({}): {message}", status.map_or("no answer".to_string(), |s| s.to_string()))]
     Upstream {

@@ -12,6 +12,7 @@ use crate::domain::booking::{
     SessionStatus, Span,
 };
 use crate::domain::event::DomainEvent;
+use crate::domain::meeting::{MeetingProvider as Host, MeetingStatus};
 use crate::domain::recurrence::{rrule, Occurrence};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
@@ -175,6 +176,9 @@ pub(super) async fn insert_sessions(
             actual_start_at: None,
             actual_end_at: None,
             meeting_url,
+            // A calendar that writes the session may bring its own room later (Meet).
+            meeting_provider: Host::BuiltIn,
+            meeting_status: MeetingStatus::Ready,
             recording_url: None,
             status: SessionStatus::Scheduled,
             attended: false,

@@ -13,6 +13,7 @@ mod extend;
 mod join;
 mod read;
 
+use crate::domain::meeting::{MeetingProvider as MeetingHost, MeetingStatus};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -102,6 +103,8 @@ pub struct Session {
     pub end_at: DateTime<Utc>,
     pub status: SessionStatus,
     pub meeting_url: String,
+    pub meeting_provider: MeetingHost,
+    pub meeting_status: MeetingStatus,
     pub sequence: i32,
     pub cancel_reason: Option<String>,
 }
@@ -154,6 +157,8 @@ impl TryFrom<session::Model> for Session {
             start_at: m.start_at,
             end_at: m.end_at,
             meeting_url: m.meeting_url,
+            meeting_provider: m.meeting_provider,
+            meeting_status: m.meeting_status,
             sequence: m.sequence,
             cancel_reason: m.cancel_reason,
         })

@@ -7,16 +7,20 @@ mod channels;
 mod connect;
 mod controls;
 mod push;
+mod sessions;
 mod status;
 mod sync;
+mod write;
 
 use std::sync::Arc;
 
 pub use connect::{ConnectFailure, ConnectStart};
 pub use controls::SyncSettings;
 pub use push::Push;
+pub use sessions::CalendarWrites;
 pub use status::{CalendarChoice, CalendarStatus};
 
+use crate::auth::join::JoinLinks;
 use crate::auth::vault::TokenVault;
 use crate::clock::Clock;
 use crate::db::Db;
@@ -36,7 +40,9 @@ pub struct CalendarService {
     google: Option<Arc<Google>>,
     after_commit: AfterCommit,
     outbox: Arc<Outbox>,
+    join_links: Arc<JoinLinks>,
     refresh_locks: sync::RefreshLocks,
+    write_pace: write::WritePace,
 }
 
 impl CalendarService {
@@ -47,6 +53,7 @@ impl CalendarService {
         google: Option<Arc<Google>>,
         after_commit: AfterCommit,
         outbox: Arc<Outbox>,
+        join_links: Arc<JoinLinks>,
     ) -> Self {
         CalendarService {
             db,
@@ -55,7 +62,9 @@ impl CalendarService {
             google,
             after_commit,
             outbox,
+            join_links,
             refresh_locks: Default::default(),
+            write_pace: Default::default(),
         }
     }
 

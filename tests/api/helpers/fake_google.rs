@@ -177,7 +177,23 @@ struct Fake {
     handshakes: Vec<u16>,
     /// The next `events.list` waits for the test.
     hold: Option<ReadHold>,
+    /// Every write to events: (method, calendar, event id, query).
+    writes: Vec<Write>,
+    /// How many reads of a new event still find its Meet link `pending` (per event).
+    meet_pending: HashMap<String, usize>,
+    /// Reads of a new event that answer `pending` before the link is made.
+    pending_reads: usize,
+    /// Meet links fail to be made.
+    meet_fails: bool,
+    /// The next insert is made, then answered 503 (the answer is lost).
+    lose_next_insert_answer: bool,
+    /// Event writes still to answer 429, with this `Retry-After` (seconds).
+    limited_writes: usize,
+    limit_retry_after: u64,
 }
+
+/// A write to events: (method, calendar, event id, query).
+pub type Write = (String, String, String, HashMap<String, String>);
 
 /// A read held back: `reached` when Google has read the events, answered after `release`.
 #[derive(Clone, Default)]
@@ -273,10 +289,17 @@ impl FakeGoogle {
             .route("/token", post(token))
             .route("/revoke", post(revoke))
             .route("/calendar/v3/users/me/calendarList", get(calendar_list))
-            .route("/calendar/v3/calendars/{calendar}/events", get(events_list))
+            .route(
+                "/calendar/v3/calendars/{calendar}/events",
+                get(events_list).post(event_insert),
+            )
             .route(
                 "/calendar/v3/calendars/{calendar}/events/watch",
                 post(watch),
+            )
+            .route(
+                "/calendar/v3/calendars/{calendar}/events/{event}",
+                get(event_get).patch(event_patch).delete(event_delete),
             )
             .route("/calendar/v3/channels/stop", post(stop))
             .with_state(state.clone());
@@ -354,6 +377,42 @@ impl FakeGoogle {
 
     pub fn watches(&self) -> Vec<Value> {
         self.lock().watches.clone()
+    }
+
+    /// Reads of each new event find its Meet link `pending` this many times first.
+    pub fn meet_pending_reads(&self, n: usize) {
+        self.lock().pending_reads = n;
+    }
+
+    /// Meet links cannot be made (the conference request fails).
+    pub fn fail_meet(&self) {
+        self.lock().meet_fails = true;
+    }
+
+    /// The next insert is made, but its answer is a 503.
+    pub fn lose_next_insert_answer(&self) {
+        self.lock().lose_next_insert_answer = true;
+    }
+
+    /// The next `n` event writes are refused with 429 and `Retry-After: {seconds}`.
+    pub fn limit_writes(&self, n: usize, seconds: u64) {
+        let mut fake = self.lock();
+        fake.limited_writes = n;
+        fake.limit_retry_after = seconds;
+    }
+
+    pub fn writes(&self) -> Vec<Write> {
+        self.lock().writes.clone()
+    }
+
+    /// The event as stored (`None`: never made, or deleted).
+    pub fn event(&self, calendar: &str, id: &str) -> Option<Value> {
+        self.lock()
+            .events
+            .get(calendar)?
+            .iter()
+            .find(|(_, e)| e["id"] == id && e["status"] != "cancelled")
+            .map(|(_, e)| e.clone())
     }
 
     /// Holds the next `events.list` answer until the test releases it.
@@ -811,4 +870,223 @@ async fn stop(State(fake): State<Shared>, headers: HeaderMap, body: axum::body::
     }
     fake.stopped.push(id.to_string());
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The Meet link Google makes for an event.
+pub fn meet_link(event_id: &str) -> String {
+    let h = hex::encode(Sha256::digest(event_id.as_bytes()));
+    format!(
+        "https://meet.google.com/{}-{}-{}",
+        &h[..3],
+        &h[3..7],
+        &h[7..10]
+    )
+}
+
+type EventPath = axum::extract::Path<(String, String)>;
+
+/// Stores `event` as the newest change of `calendar`.
+fn store_event(fake: &mut Fake, calendar: &str, event: Value) {
+    fake.changes += 1;
+    let change = fake.changes;
+    let list = fake.events.entry(calendar.to_string()).or_default();
+    list.retain(|(_, e)| e["id"] != event["id"]);
+    list.push((change, event));
+}
+
+/// The event with its conference as Google shows it on this read (pending a few reads, then made).
+fn with_conference(fake: &mut Fake, calendar: &str, id: &str) -> Option<Value> {
+    let mut event = fake
+        .events
+        .get(calendar)?
+        .iter()
+        .find(|(_, e)| e["id"] == id && e["status"] != "cancelled")?
+        .1
+        .clone();
+    if event["conferenceData"]["createRequest"]["status"]["statusCode"] == "pending" {
+        let left = fake.meet_pending.entry(id.to_string()).or_insert(0);
+        if *left > 0 {
+            *left -= 1;
+        } else {
+            let status = if fake.meet_fails {
+                "failure"
+            } else {
+                "success"
+            };
+            event["conferenceData"]["createRequest"]["status"]["statusCode"] = json!(status);
+            if !fake.meet_fails {
+                event["conferenceData"]["entryPoints"] = json!([
+                    { "entryPointType": "video", "uri": meet_link(id), "label": "meet.google.com" },
+                    { "entryPointType": "more", "uri": "https://tel.meet/abc" },
+                ]);
+                event["conferenceData"]["conferenceSolution"] =
+                    json!({ "key": { "type": "hangoutsMeet" }, "name": "Google Meet" });
+            }
+            store_event(fake, calendar, event.clone());
+        }
+    }
+    Some(event)
+}
+
+/// Auth, then a 429 while writes are limited; records the write.
+fn write_gate(
+    fake: &mut Fake,
+    headers: &HeaderMap,
+    record: (&str, &str, &str, &HashMap<String, String>),
+) -> Option<Response> {
+    if !fake.access_tokens.contains(&bearer(headers)) {
+        return Some(api_error(
+            StatusCode::UNAUTHORIZED,
+            "authError",
+            "Invalid Credentials",
+        ));
+    }
+    let (method, calendar, id, q) = record;
+    fake.writes
+        .push((method.into(), calendar.into(), id.into(), q.clone()));
+    if fake.limited_writes > 0 {
+        fake.limited_writes -= 1;
+        let mut response = api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rateLimitExceeded",
+            "Rate Limit Exceeded",
+        );
+        response.headers_mut().insert(
+            "retry-after",
+            axum::http::HeaderValue::from(fake.limit_retry_after),
+        );
+        return Some(response);
+    }
+    None
+}
+
+/// `events.insert` with our own id: 409 `duplicate` when it exists; a conference asked for (with
+/// `conferenceDataVersion=1`) starts `pending`.
+async fn event_insert(
+    State(fake): State<Shared>,
+    axum::extract::Path(calendar): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    let Some(mut event) = read_body(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+    };
+    let id = event["id"].as_str().unwrap_or_default().to_string();
+    if let Some(refused) = write_gate(&mut fake, &headers, ("insert", &calendar, &id, &q)) {
+        return refused;
+    }
+    let valid_id =
+        (5..=1024).contains(&id.len()) && id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='v'));
+    if !valid_id {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "Invalid resource id value.",
+        );
+    }
+    let exists = fake
+        .events
+        .get(&calendar)
+        .is_some_and(|l| l.iter().any(|(_, e)| e["id"] == id.as_str()));
+    if exists {
+        return api_error(
+            StatusCode::CONFLICT,
+            "duplicate",
+            "The requested identifier already exists.",
+        );
+    }
+    event["status"] = json!("confirmed");
+    let asked = event["conferenceData"]["createRequest"].clone();
+    if q.get("conferenceDataVersion").map(String::as_str) == Some("1") && asked.is_object() {
+        let mut request = asked;
+        request["status"] = json!({ "statusCode": "pending" });
+        event["conferenceData"] = json!({ "createRequest": request });
+        let pending = fake.pending_reads;
+        fake.meet_pending.insert(id.clone(), pending);
+    } else if let Some(fields) = event.as_object_mut() {
+        // Without conferenceDataVersion=1 Google ignores conferenceData.
+        fields.remove("conferenceData");
+    }
+    store_event(&mut fake, &calendar, event);
+    if std::mem::take(&mut fake.lose_next_insert_answer) {
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backendError",
+            "Backend Error",
+        );
+    }
+    let shown = with_conference(&mut fake, &calendar, &id).unwrap_or(Value::Null);
+    Json(shown).into_response()
+}
+
+async fn event_get(
+    State(fake): State<Shared>,
+    axum::extract::Path((calendar, id)): EventPath,
+    headers: HeaderMap,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if !fake.access_tokens.contains(&bearer(&headers)) {
+        return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
+    }
+    match with_conference(&mut fake, &calendar, &id) {
+        Some(event) => Json(event).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "notFound", "Not Found"),
+    }
+}
+
+async fn event_patch(
+    State(fake): State<Shared>,
+    axum::extract::Path((calendar, id)): EventPath,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if let Some(refused) = write_gate(&mut fake, &headers, ("patch", &calendar, &id, &q)) {
+        return refused;
+    }
+    let Some(change) = read_body(&body) else {
+        return api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
+    };
+    let Some(mut event) = with_conference(&mut fake, &calendar, &id) else {
+        return api_error(StatusCode::NOT_FOUND, "notFound", "Not Found");
+    };
+    if let (Some(target), Some(fields)) = (event.as_object_mut(), change.as_object()) {
+        for (k, v) in fields {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+    store_event(&mut fake, &calendar, event.clone());
+    Json(event).into_response()
+}
+
+/// Deletes (the event becomes `cancelled`: incremental reads see it); 410 `deleted` when it was.
+async fn event_delete(
+    State(fake): State<Shared>,
+    axum::extract::Path((calendar, id)): EventPath,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut fake = fake.lock().unwrap();
+    if let Some(refused) = write_gate(&mut fake, &headers, ("delete", &calendar, &id, &q)) {
+        return refused;
+    }
+    let found = fake
+        .events
+        .get(&calendar)
+        .and_then(|l| l.iter().find(|(_, e)| e["id"] == id.as_str()))
+        .map(|(_, e)| e.clone());
+    match found {
+        None => api_error(StatusCode::NOT_FOUND, "notFound", "Not Found"),
+        Some(e) if e["status"] == "cancelled" => {
+            api_error(StatusCode::GONE, "deleted", "Resource has been deleted")
+        }
+        Some(mut e) => {
+            e["status"] = json!("cancelled");
+            store_event(&mut fake, &calendar, e);
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
 }

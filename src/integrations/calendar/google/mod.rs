@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod channels;
+pub mod events;
 pub mod oauth;
 
 use std::time::Duration;

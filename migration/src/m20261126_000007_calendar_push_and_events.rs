@@ -3,6 +3,11 @@
 //! knows the token; nothing here could forge one). Calendars learn when they were last read whole
 //! (a daily whole read heals missed pushes), how many pushes arrived (a push during a running sync
 //! asks for another), and when a refused watch may be tried again.
+//!
+//! Sessions written to the mentor's calendar: one row per session (the event's id at the provider is
+//! derived from the session's, so a retried insert finds the one it made), the session sequence last
+//! written (a reschedule writes again), and how the Meet link is coming along. Sessions say which
+//! kind of room they have and whether it is ready.
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +24,27 @@ enum CalendarChannels {
     ResourceId,
     CreatedAt,
     ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum CalendarEvents {
+    Table,
+    SessionId,
+    ConnectionId,
+    CalendarId,
+    EventId,
+    WrittenSequence,
+    ConferenceChecks,
+    LastError,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    MeetingProvider,
+    MeetingStatus,
 }
 
 #[derive(DeriveIden)]
@@ -72,6 +98,63 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        use CalendarEvents as E;
+        manager
+            .create_table(
+                Table::create()
+                    .table(E::Table)
+                    .col(
+                        ColumnDef::new(E::SessionId)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(E::ConnectionId).string_len(64).not_null())
+                    .col(ColumnDef::new(E::CalendarId).text().not_null())
+                    .col(ColumnDef::new(E::EventId).string_len(128).not_null())
+                    .col(ColumnDef::new(E::WrittenSequence).integer().null())
+                    .col(
+                        ColumnDef::new(E::ConferenceChecks)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(ColumnDef::new(E::LastError).text().null())
+                    .col(instant(E::CreatedAt, false))
+                    .col(instant(E::UpdatedAt, false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("calendar_events_connection")
+                    .table(E::Table)
+                    .col(E::ConnectionId)
+                    .to_owned(),
+            )
+            .await?;
+        for column in [
+            ColumnDef::new(Sessions::MeetingProvider)
+                .string_len(24)
+                .not_null()
+                .default("BUILT_IN")
+                .to_owned(),
+            ColumnDef::new(Sessions::MeetingStatus)
+                .string_len(16)
+                .not_null()
+                .default("READY")
+                .to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Sessions::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         // SQLite adds one column per statement.
         for column in [
             instant(ExternalCalendars::FullReadAt, true),
@@ -95,6 +178,27 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            Sessions::MeetingProvider.into_iden(),
+            Sessions::MeetingStatus.into_iden(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Sessions::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(CalendarEvents::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
         for column in [
             ExternalCalendars::FullReadAt.into_iden(),
             ExternalCalendars::Pushes.into_iden(),

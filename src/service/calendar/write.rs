@@ -1,0 +1,280 @@
+//! Writing one session to its mentor's calendar (the `calendar.write` job): whatever the session's
+//! event owes it now. A live session without an event is inserted (an insert Google already made,
+//! its answer lost, comes back as 409 and is read back); one that moved is patched (the same event,
+//! so the same Meet link); a cancelled one is deleted. A Meet link Google is still making is looked
+//! for again with growing pauses, a few times; once there it becomes the session's room (the `/join`
+//! link opens it); if it never comes, the built-in room stays and the session's meeting says
+//! `FAILED`. Google's 5xx and rate limits fail the job, which the runner retries with backoff (no
+//! sooner than a `Retry-After`); a revoked grant leaves the built-in room.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+
+use chrono::Duration;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveModelTrait, EntityTrait};
+
+use super::sessions::write_state;
+use super::sync::Revoked;
+use super::CalendarService;
+use crate::config::Secret;
+use crate::db::for_update;
+use crate::domain::booking::SessionStatus;
+use crate::domain::calendar::SyncState;
+use crate::domain::meeting::{MeetingProvider, MeetingStatus};
+use crate::entity::{calendar_connection as conn, calendar_event, session};
+use crate::error::AppResult;
+use crate::integrations::calendar::google::events::{Conference, SessionEvent};
+use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::ProviderError;
+use crate::jobs::calendar_write;
+use crate::service::store::cast::Cast;
+
+/// Looks for a Meet link Google is still making at most this many times (after 2, 4, 8, ... s).
+const MAX_CONFERENCE_CHECKS: i32 = 6;
+/// Rounds one job goes when the session changed while it wrote.
+const ROUNDS: usize = 3;
+/// Writes per second to one connection, well under Google's per-user quota.
+const WRITES_PER_SECOND: u32 = 5;
+
+/// Paces writes per connection in this process.
+pub(super) struct WritePace(DefaultKeyedRateLimiter<String>);
+
+impl Default for WritePace {
+    fn default() -> Self {
+        let rate = NonZeroU32::new(WRITES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        WritePace(RateLimiter::keyed(Quota::per_second(rate)))
+    }
+}
+
+/// How one round ended.
+#[derive(PartialEq, Eq)]
+enum Round {
+    Done,
+    /// The session changed while it was written: write again.
+    Again,
+}
+
+impl CalendarService {
+    /// Brings the session's event in line with the session.
+    pub async fn write_session(&self, session_id: &str) -> AppResult<()> {
+        // Two jobs of one session may run at once (queued for different states); each ends by
+        // checking the session did not change under it, and goes round again if it did.
+        for _ in 0..ROUNDS {
+            if self.write_round(session_id).await? == Round::Done {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_round(&self, session_id: &str) -> AppResult<Round> {
+        let db = self.db.conn();
+        let Some(row) = calendar_event::Entity::find_by_id(session_id)
+            .one(db)
+            .await?
+        else {
+            return Ok(Round::Done);
+        };
+        let Some(found) = session::Entity::find_by_id(session_id).one(db).await? else {
+            calendar_event::Entity::delete_by_id(session_id)
+                .exec(db)
+                .await?;
+            return Ok(Round::Done);
+        };
+        let connection = conn::Entity::find_by_id(row.connection_id.clone())
+            .one(db)
+            .await?;
+        let usable = connection.filter(|c| {
+            c.state != SyncState::ReconnectRequired && self.google_for(c.provider).is_ok()
+        });
+        let Some(connection) = usable else {
+            // Disconnected, access revoked, or Google switched off: the built-in room stays.
+            self.keep_built_in(&found).await?;
+            return Ok(Round::Done);
+        };
+        let google = self.google_for(connection.provider)?;
+        self.pace(&connection).await;
+        let calendar = row.calendar_id.as_str();
+        let event_id = row.event_id.as_str();
+        if found.status != SessionStatus::Scheduled {
+            if row.written_sequence.is_some() {
+                let deleted = self
+                    .with_access(google, &connection, |access| async move {
+                        google.api.delete_event(&access, calendar, event_id).await
+                    })
+                    .await?;
+                if deleted.is_err() {
+                    return Ok(Round::Done); // revoked: the mentor reconnects and sees it
+                }
+            }
+            calendar_event::Entity::delete_by_id(session_id)
+                .exec(db)
+                .await?;
+            return Ok(Round::Done);
+        }
+        let written = match row.written_sequence {
+            None => {
+                let cast = Cast::load(db, &found.booking_id).await?;
+                let join = self
+                    .join_links
+                    .url(&found.id, &found.mentor_id, found.end_at);
+                let summary = format!("{} with {}", cast.booking.subject, cast.student.name);
+                let description = format!(
+                    "Mentoring session: {}\nStudent: {}\nJoin: {join}",
+                    cast.booking.subject, cast.student.name
+                );
+                let attendees = [cast.student.email.as_str()];
+                let event = SessionEvent {
+                    event_id,
+                    session_id,
+                    summary: &summary,
+                    description: &description,
+                    location: &join,
+                    start: found.start_at,
+                    end: found.end_at,
+                    attendees: &attendees,
+                };
+                let event = &event;
+                self.with_access(google, &connection, |access| async move {
+                    match google.api.insert_event(&access, calendar, event).await {
+                        // Made by an earlier try whose answer was lost.
+                        Err(ProviderError::AlreadyExists) => {
+                            google.api.event(&access, calendar, event_id).await
+                        }
+                        other => other,
+                    }
+                })
+                .await?
+            }
+            Some(sequence) if sequence != found.sequence => {
+                let (start, end) = (found.start_at, found.end_at);
+                self.with_access(google, &connection, |access| async move {
+                    google
+                        .api
+                        .move_event(&access, calendar, event_id, start, end)
+                        .await
+                })
+                .await?
+            }
+            Some(_) if found.meeting_status == MeetingStatus::Pending => {
+                self.with_access(google, &connection, |access| async move {
+                    google.api.event(&access, calendar, event_id).await
+                })
+                .await?
+            }
+            Some(_) => return Ok(Round::Done),
+        };
+        let Ok(conference) = written else {
+            self.keep_built_in(&found).await?;
+            return Ok(Round::Done);
+        };
+        self.settle_write(row, &found, conference).await
+    }
+
+    /// Records what was written and the Meet link's progress; `Again` when the session changed
+    /// meanwhile.
+    async fn settle_write(
+        &self,
+        row: calendar_event::Model,
+        written: &session::Model,
+        conference: Conference,
+    ) -> AppResult<Round> {
+        let now = self.clock.now();
+        let txn = self.db.begin_write().await?;
+        let Some(current) = for_update(&txn.txn, session::Entity::find_by_id(written.id.clone()))
+            .one(&txn.txn)
+            .await?
+        else {
+            return Ok(Round::Done);
+        };
+        let mut event: calendar_event::ActiveModel = row.clone().into();
+        event.written_sequence = Set(Some(written.sequence));
+        event.last_error = Set(None);
+        event.updated_at = Set(now);
+        let mut room: session::ActiveModel = current.clone().into();
+        let mut changed_room = true;
+        match conference {
+            Conference::Ready(uri) => {
+                room.meeting_url = Set(uri);
+                room.meeting_provider = Set(MeetingProvider::GoogleMeet);
+                room.meeting_status = Set(MeetingStatus::Ready);
+            }
+            Conference::Pending if row.conference_checks < MAX_CONFERENCE_CHECKS => {
+                let checks = row.conference_checks + 1;
+                event.conference_checks = Set(checks);
+                let wait = Duration::seconds(1 << checks);
+                let state = format!("meet{checks}");
+                calendar_write::queue(&txn.txn, now, &written.id, &state, Some(now + wait)).await?;
+                changed_room = false;
+            }
+            Conference::Pending | Conference::Failed | Conference::None => {
+                if current.meeting_status == MeetingStatus::Pending {
+                    room.meeting_status = Set(MeetingStatus::Failed);
+                    event.last_error = Set(Some("Google could not make a Meet link".into()));
+                } else {
+                    changed_room = false;
+                }
+            }
+        }
+        event.update(&txn.txn).await?;
+        if changed_room {
+            room.updated_at = Set(now);
+            room.update(&txn.txn).await?;
+        }
+        txn.commit().await?;
+        let moved_on = write_state(current.sequence, current.status)
+            != write_state(written.sequence, written.status);
+        Ok(if moved_on { Round::Again } else { Round::Done })
+    }
+
+    /// A session whose event cannot be written keeps the built-in room: a Meet link that was on
+    /// its way is `FAILED`.
+    async fn keep_built_in(&self, s: &session::Model) -> AppResult<()> {
+        if s.meeting_status != MeetingStatus::Pending {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().await?;
+        let mut room: session::ActiveModel = s.clone().into();
+        room.meeting_status = Set(MeetingStatus::Failed);
+        room.updated_at = Set(self.clock.now());
+        room.update(&txn.txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Waits for the connection's turn under [`WRITES_PER_SECOND`].
+    async fn pace(&self, connection: &conn::Model) {
+        self.write_pace.0.until_key_ready(&connection.id).await;
+    }
+
+    /// Runs `call` with a valid access token, refreshing once after a 401. `Err(Revoked)`: the
+    /// grant is gone (the connection says so). Google's other failures are the job's.
+    async fn with_access<T, F, Fut>(
+        &self,
+        google: &Google,
+        connection: &conn::Model,
+        call: F,
+    ) -> AppResult<Result<T, Revoked>>
+    where
+        F: Fn(Secret) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let provider = connection.provider.display_name();
+        let access = match self.access(google, connection, false).await? {
+            Ok(access) => access,
+            Err(revoked) => return Ok(Err(revoked)),
+        };
+        match call(access).await {
+            Err(ProviderError::AccessExpired) => {
+                let access = match self.access(google, connection, true).await? {
+                    Ok(access) => access,
+                    Err(revoked) => return Ok(Err(revoked)),
+                };
+                call(access).await.map(Ok).map_err(|e| e.into_app(provider))
+            }
+            other => other.map(Ok).map_err(|e| e.into_app(provider)),
+        }
+    }
+}
