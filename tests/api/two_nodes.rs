@@ -1,5 +1,6 @@
 //! Two server processes sharing PostgreSQL and a private Redis: a subscriber on one node hears what a
-//! mutation on the other wrote, and nothing is lost when Redis restarts in the middle.
+//! mutation on the other wrote, and nothing is lost when Redis restarts in the middle; slots cached
+//! on one node follow changes made through the other, and a push from Google landing on one node.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -63,7 +64,16 @@ struct Node {
 
 impl Node {
     async fn start(database_url: &str, redis_port: u16) -> Node {
-        let port = free_port();
+        Self::start_with(database_url, redis_port, free_port(), &[]).await
+    }
+
+    /// A node on `port` with `extra` settings.
+    async fn start_with(
+        database_url: &str,
+        redis_port: u16,
+        port: u16,
+        extra: &[(String, String)],
+    ) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mentor-scheduler"))
             .arg("serve")
@@ -77,6 +87,7 @@ impl Node {
             .env("RUST_LOG", "info,sqlx=warn,hyper=warn,tower_http=warn")
             // Far longer than any wait below: only the bus can make another node's change seen.
             .env("SLOT_CACHE_SECONDS", "600")
+            .envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -248,4 +259,110 @@ async fn a_change_on_one_node_drops_the_slots_the_other_node_cached() {
     )
     .await;
     until_slots(&b, &student, &variables, 3).await;
+}
+
+/// A push from Google landing on node A reaches node B's slots: A checks it and queues the read, a
+/// worker (on either node) reads the calendar, and B drops the slots it had cached.
+#[tokio::test]
+async fn a_push_landing_on_one_node_updates_the_slots_another_node_serves() {
+    use crate::helpers::fake_google::{timed, FakeGoogle, ACCOUNT};
+    let Some(database_url) = fresh_postgres_database().await else {
+        crate::helpers::say_skipped("two_nodes");
+        return;
+    };
+    let redis_port = free_port();
+    let _redis = Redis::start(redis_port).await;
+    let google = FakeGoogle::start().await;
+    google.accept_http_pushes();
+    // Both nodes open the same sealed tokens.
+    let key = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string();
+    let node = |port: u16| {
+        let mut settings = google.settings();
+        settings.push(("CALENDAR_TOKEN_KEY".into(), key.clone()));
+        settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
+        settings
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = Node::start_with(&database_url, redis_port, port_a, &node(port_a)).await;
+    let b = Node::start_with(&database_url, redis_port, port_b, &node(port_b)).await;
+    let mentor_id = "cktwonodementor000000002";
+    let mentor = token(mentor_id, Role::Mentor);
+    let student = token("cktwonodestudent00000003", Role::Student);
+    let schedule = json!({"i": {"timeZone": "UTC", "blocks": crate::helpers::schedule::every_day("09:00", "12:00"),
+        "bufferMinutes": 0, "minimumNoticeMinutes": 0, "horizonDays": 30}});
+    a.gql(
+        &mentor,
+        "mutation($i: WeeklyScheduleInput!) { setWeeklySchedule(input: $i) { mentorId } }",
+        schedule,
+    )
+    .await;
+    let day = (chrono::Utc::now() + Span::days(2)).date_naive();
+    let variables = json!({"m": mentor_id, "from": format!("{day}T00:00:00Z"), "to": format!("{day}T23:59:00Z")});
+
+    // The mentor connects through node A; its workers (or B's) read the calendar and open a channel.
+    let start = a
+        .gql(
+            &mentor,
+            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
+            json!({}),
+        )
+        .await;
+    let consent = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(
+            start["connectCalendar"]["authorizationUrl"]
+                .as_str()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let back = url::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    a.gql(&mentor, "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
+        json!({"c": code, "s": start["connectCalendar"]["state"]})).await;
+    let mut opened = false;
+    for _ in 0..100 {
+        if !google.open_channels().is_empty() {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(opened, "a channel was opened on the primary calendar");
+    assert_eq!(google.handshakes(), [200]);
+    // Node B serves (and caches) three slots that day.
+    until_slots(&b, &student, &variables, 3).await;
+
+    // The mentor adds a meeting on Google: pushed to A, read by a worker, and B follows.
+    let answers = google
+        .put_event_and_push(
+            ACCOUNT,
+            timed(
+                "two-nodes",
+                &format!("{day}T09:00:00Z"),
+                &format!("{day}T10:00:00Z"),
+            ),
+        )
+        .await;
+    assert_eq!(answers, [200]);
+    until_slots(&b, &student, &variables, 2).await;
+    // And a push that is not Google's changes nothing anywhere.
+    let forged = reqwest::Client::new()
+        .post(format!("http://{}/calendar/webhook", b.addr))
+        .header("X-Goog-Channel-ID", google.open_channels()[0].1.as_str())
+        .header("X-Goog-Resource-ID", "res-forged")
+        .header("X-Goog-Resource-State", "exists")
+        .header("X-Goog-Channel-Token", "guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
 }
