@@ -2,9 +2,9 @@
 //!
 //! A sync asked for now (connecting, `syncCalendarNow`) is one job per mentor and provider at a time:
 //! queueing while one is waiting adds nothing (the unique key), so a burst of reasons to sync is one
-//! sync. A push reads the one calendar it is about, again one job per calendar at a time; a push that
-//! lands while that job already runs is counted on the calendar, and the sync that sees the count move
-//! queues one more read (under a key of its own: the running job still holds the first). Polls are
+//! sync. A push reads the one calendar it is about: each push is counted on the calendar and queues a
+//! job under its count, so none is ever lost behind a running job's key; a job whose count a later
+//! push has passed does nothing (that push's job reads after it), so a burst is one read. Polls are
 //! scheduled for the connection's `next_sync_at` (`due`); a poll whose `due` is no longer the
 //! connection's (a later sync rescheduled it) does nothing, so there is one chain of polls per
 //! connection however many syncs ran.
@@ -28,6 +28,9 @@ pub struct CalendarSync {
     /// For a push: the one calendar to read (none: every calendar that counts as busy).
     #[serde(default)]
     pub calendar_id: Option<String>,
+    /// For a push: the calendar's push count it was queued at.
+    #[serde(default)]
+    pub push: Option<i64>,
 }
 
 impl Job for CalendarSync {
@@ -50,31 +53,29 @@ pub async fn queue(
         provider,
         due: None,
         calendar_id: None,
+        push: None,
     };
     put(conn, now, job, None, key(mentor_id, provider)).await
 }
 
-/// Queues a read of one calendar after a push; `pushes`: the calendar's push count when this read was
-/// asked for by a sync that saw it move (none: asked for by the push itself).
+/// Queues a read of one calendar after the push that brought its push count to `pushes`.
 pub async fn queue_push(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     mentor_id: &str,
     provider: CalendarProvider,
     calendar_id: &str,
-    pushes: Option<i64>,
+    pushes: i64,
 ) -> Result<(), sea_orm::DbErr> {
     // Calendar ids run long (`…@group.calendar.google.com`): the key names a digest of it.
     let calendar = &hex::encode(Sha256::digest(calendar_id.as_bytes()))[..24];
-    let mut key = format!("{}:push:{calendar}", key(mentor_id, provider));
-    if let Some(count) = pushes {
-        key = format!("{key}:after:{count}");
-    }
+    let key = format!("{}:push:{calendar}:{pushes}", key(mentor_id, provider));
     let job = CalendarSync {
         mentor_id: mentor_id.into(),
         provider,
         due: None,
         calendar_id: Some(calendar_id.into()),
+        push: Some(pushes),
     };
     put(conn, now, job, None, key).await
 }
@@ -93,6 +94,7 @@ pub async fn schedule_poll(
         provider,
         due: Some(due),
         calendar_id: None,
+        push: None,
     };
     put(conn, now, job, Some(due), key).await
 }

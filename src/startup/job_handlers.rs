@@ -46,7 +46,7 @@ pub fn registry(services: &Services) -> Registry {
     registry.register(move |job: CalendarSync| {
         let calendar = calendar.clone();
         async move {
-            let only = job.calendar_id.as_deref();
+            let only = job.calendar_id.as_deref().map(|id| (id, job.push));
             Ok(calendar
                 .sync(&job.mentor_id, job.provider, job.due, only)
                 .await?)

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use mentor_scheduler::auth::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google::connect;
+use crate::helpers::google::connect;
 use crate::helpers::notify::{next_for, subscribe};
 use crate::helpers::socket::{next_json, send, signed_in, Socket};
 

@@ -12,7 +12,8 @@ use mentor_scheduler::entity::calendar_channel;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google::{self, busy_from_google, connect, timed, FakeGoogle, FAMILY};
+use crate::helpers::fake_google::{self, timed, FakeGoogle, FAMILY};
+use crate::helpers::google::{busy_from_google, connect};
 use crate::helpers::schedule::set_schedule;
 use crate::helpers::{default_now, TestApp};
 
@@ -131,8 +132,7 @@ crate::with_fake_google! {
             let answers = google.put_event_and_push(PRIMARY, timed(&format!("b{i}"), &at(hour), &at(hour + 1))).await;
             assert_eq!(answers, [200]);
         }
-        let report = app.jobs.drain().await.unwrap();
-        assert_eq!(report.succeeded, 1, "{report:?}");
+        app.jobs.drain().await.unwrap();
         let first_pages = google.event_reads()[reads..].iter().filter(|r| !r.contains_key("pageToken")).count();
         assert_eq!(first_pages, 2, "one read for the first push, one for the burst");
         assert_eq!(busy_ids(&app).await.len(), 5);

@@ -10,7 +10,8 @@ use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
 use crate::helpers::booking::{book, request, tutor_and_student, TUTOR};
-use crate::helpers::fake_google::{self, busy_from_google, connect, meet_link, FakeGoogle};
+use crate::helpers::fake_google::{self, meet_link, FakeGoogle};
+use crate::helpers::google::{busy_from_google, connect};
 use crate::helpers::{default_now, TestApp};
 
 const PRIMARY: &str = fake_google::ACCOUNT;
@@ -169,10 +170,28 @@ crate::with_fake_google! {
         assert!(google.event(PRIMARY, &event_id(only)).is_some());
         assert_eq!(meetings(std::slice::from_ref(only)), [pair("GOOGLE_MEET", "READY")]);
 
+        // Lost again, and the session moves before the retry: the event ends up where the session
+        // is (the 409 is followed by a patch), not where it was first written.
+        google.lose_next_insert_answer();
+        let moving = book(&app, &student, request(&["2026-01-08T10:00:00Z"], json!(1))).await;
+        let moving = &sessions(&app, &student, &moving).await[0];
+        app.jobs.drain().await.unwrap();
+        app.ok(&mentor, RESCHEDULE, json!({ "id": moving["id"], "s": "2026-01-08T14:00:00Z" })).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event(PRIMARY, &event_id(moving)).unwrap()["start"]["dateTime"], "2026-01-08T14:00:00Z");
+        // Lost again, and the session is cancelled before the retry: the event is deleted anyway.
+        google.lose_next_insert_answer();
+        let dropped = book(&app, &student, request(&["2026-01-09T10:00:00Z"], json!(1))).await;
+        let dropped = &sessions(&app, &student, &dropped).await[0];
+        app.jobs.drain().await.unwrap();
+        app.ok(&student, CANCEL_SESSION, json!({ "id": dropped["id"] })).await;
+        app.jobs.drain().await.unwrap();
+        assert!(google.event(PRIMARY, &event_id(dropped)).is_none(), "no orphan event");
+
         // 429 with Retry-After: 600 s: not tried again before then, though the backoff is shorter.
         google.limit_writes(1, 600);
         let start = default_now() + Duration::minutes(2);
-        let second = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+        let second = book(&app, &student, request(&["2026-01-07T12:00:00Z"], json!(1))).await;
         app.jobs.drain().await.unwrap();
         app.clock.set(start + Duration::minutes(5));
         app.jobs.drain().await.unwrap();
@@ -188,9 +207,12 @@ crate::with_fake_google! {
         // Not connected: the built-in room, nothing written.
         let plain = book(&app, &student, request(&["2026-01-05T10:00:00Z"], json!(1))).await;
         assert_eq!(meetings(&sessions(&app, &student, &plain).await), [pair("BUILT_IN", "READY")]);
+        assert!(google.writes().is_empty());
 
+        // Connecting takes the sessions already booked to the calendar too.
         connect(&app, &mentor).await;
         app.jobs.drain().await.unwrap();
+        assert_eq!(meetings(&sessions(&app, &student, &plain).await), [pair("GOOGLE_MEET", "READY")]);
         google.fail_meet();
         let failing = book(&app, &student, request(&["2026-01-06T10:00:00Z"], json!(1))).await;
         app.jobs.drain().await.unwrap();
@@ -199,17 +221,36 @@ crate::with_fake_google! {
         assert!(!room(&app, s["id"].as_str().unwrap()).await.contains("meet.google.com"));
         assert!(google.event(PRIMARY, &event_id(s)).is_some(), "the event is there, without Meet");
 
-        // The grant is gone before the write: the built-in room, and the mentor must reconnect.
+        // The grant is gone before the writes: the built-in room, the mentor must reconnect, and
+        // is told once however many writes found it gone.
         google.revoke_grant();
         app.clock.set(default_now() + Duration::hours(2));
-        let orphan = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+        let orphan = book(&app, &student, request(&["2026-01-07T10:00:00Z", "2026-01-08T10:00:00Z"], json!(2))).await;
         app.jobs.drain().await.unwrap();
-        let s = &sessions(&app, &student, &orphan).await[0];
-        assert_eq!(meetings(std::slice::from_ref(s)), [pair("GOOGLE_MEET", "FAILED")]);
+        let orphans = sessions(&app, &student, &orphan).await;
+        assert!(meetings(&orphans).iter().all(|m| *m == pair("GOOGLE_MEET", "FAILED")), "{orphans:?}");
         let state = app.ok(&mentor, "{ calendarStatus { state } }", json!({})).await;
         assert_eq!(state["calendarStatus"]["state"], "RECONNECT_REQUIRED");
+        let alerts = crate::helpers::notify::inbox(&app, &mentor).await;
+        assert_eq!(alerts.iter().filter(|n| n["type"] == "CALENDAR_DISCONNECTED").count(), 1, "{alerts:?}");
         // A later booking is not even tried.
-        let later = book(&app, &student, request(&["2026-01-08T10:00:00Z"], json!(1))).await;
+        let later = book(&app, &student, request(&["2026-01-09T10:00:00Z"], json!(1))).await;
         assert_eq!(meetings(&sessions(&app, &student, &later).await), [pair("BUILT_IN", "READY")]);
+
+        // Reconnected: what was owed is written, and every session gets its Meet link.
+        google.fail_meet_no_more();
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        let mut caught_up = sessions(&app, &student, &orphan).await;
+        caught_up.extend(sessions(&app, &student, &later).await);
+        assert!(meetings(&caught_up).iter().all(|m| *m == pair("GOOGLE_MEET", "READY")), "{caught_up:?}");
+        assert!(caught_up.iter().all(|s| google.event(PRIMARY, &event_id(s)).is_some()));
+
+        // A calendar that will not take events (read-only): refused for good, not retried.
+        google.make_read_only();
+        let refused = book(&app, &student, request(&["2026-01-12T10:00:00Z"], json!(1))).await;
+        let report = app.jobs.drain().await.unwrap();
+        assert_eq!(report.retried, 0, "{report:?}");
+        assert_eq!(meetings(&sessions(&app, &student, &refused).await), [pair("GOOGLE_MEET", "FAILED")]);
     }
 }

@@ -7,7 +7,8 @@ use mentor_scheduler::entity::calendar_connection;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
-use crate::helpers::fake_google::{self, busy_from_google, connect, timed, FAMILY};
+use crate::helpers::fake_google::{self, timed, FAMILY};
+use crate::helpers::google::{busy_from_google, connect};
 use crate::helpers::schedule::set_schedule;
 use crate::helpers::{default_now, TestApp};
 

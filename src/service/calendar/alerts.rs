@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
-use super::CalendarService;
+use super::{digest, CalendarService};
 use crate::domain::notification::messages;
 use crate::entity::calendar_connection as conn;
 use crate::error::AppResult;
@@ -24,8 +24,13 @@ impl CalendarService {
         let provider = row.provider;
         let message =
             messages::calendar_disconnected(provider.display_name(), provider.slug(), reason);
-        // Once per revocation, should the job that found it run twice.
-        let key = format!("calendar-disconnected:{}:{}", row.id, now.timestamp());
+        // Once per grant that was revoked, however many jobs find it gone.
+        let grant = row.refresh_token.as_deref().map(digest).unwrap_or_default();
+        let key = format!(
+            "calendar-disconnected:{}:{}",
+            row.id,
+            &grant[..grant.len().min(16)]
+        );
         let recipients = users_by_id(db, std::slice::from_ref(&row.mentor_id)).await?;
         let emails = recipients
             .get(&row.mentor_id)

@@ -176,7 +176,7 @@ impl CalendarService {
             return Ok(());
         };
         let all: Vec<&channel::Model> = channels.iter().collect();
-        match self.access(google, row, false).await {
+        match self.access_as(google, row, false, false).await {
             Ok(Ok(access)) => self.stop_channels(google, &access, &all).await,
             // Without access they cannot be stopped: they push until they expire, and are refused.
             _ => {

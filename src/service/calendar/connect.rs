@@ -265,6 +265,14 @@ impl CalendarService {
         let txn = self.db.begin_write().await?;
         store::save_connection(&txn.txn, row).await?;
         store::replace_calendars(&txn.txn, &mentor_id, &connection_id, listed).await?;
+        // Sessions already booked go to the calendar too (and what changed while access was lost).
+        let target = store::calendars_of(&txn.txn, &connection_id)
+            .await?
+            .into_iter()
+            .find(|c| c.receives_sessions)
+            .map(|c| c.calendar_id);
+        super::sessions::on_connect(&txn.txn, &mentor_id, &connection_id, target.as_deref(), now)
+            .await?;
         // The first read of the calendars' busy time.
         calendar_sync::queue(&txn.txn, now, &mentor_id, provider).await?;
         txn.commit().await?;

@@ -10,7 +10,8 @@ use super::{CalendarService, CalendarStatus};
 use crate::auth::{Principal, Role};
 use crate::domain::calendar::{self as rules, CalendarProvider, ConflictPolicy, SyncState};
 use crate::entity::{
-    busy_block, calendar_channel as channel, calendar_connection as conn, external_calendar as cal,
+    busy_block, calendar_channel as channel, calendar_connection as conn, calendar_event,
+    external_calendar as cal,
 };
 use crate::error::{AppError, AppResult};
 use crate::jobs::calendar_sync;
@@ -220,6 +221,12 @@ impl CalendarService {
             .await?;
         channel::Entity::delete_many()
             .filter(channel::Column::ConnectionId.eq(&row.id))
+            .exec(&txn.txn)
+            .await?;
+        // Session events stay on the calendar (they are the mentor's now); connecting again takes
+        // them back up (an insert finds its event by id).
+        calendar_event::Entity::delete_many()
+            .filter(calendar_event::Column::ConnectionId.eq(&row.id))
             .exec(&txn.txn)
             .await?;
         conn::Entity::delete_by_id(row.id.clone())

@@ -2,8 +2,9 @@
 //!
 //! A push names its channel; it counts only with that channel's secret token and the resource the
 //! channel watches, both compared in constant time (the token by its SHA-256, which is all that is
-//! kept of it). The `sync` handshake reads nothing. A change queues one read of that calendar: a
-//! burst of pushes is one read, and a push that lands while the read runs asks for one more.
+//! kept of it). The `sync` handshake reads nothing. A change is counted on the calendar and queues a
+//! read under that count (see `jobs::calendar_sync`): a burst is one read, and a push that lands
+//! while a read runs gets a read of its own after it.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -83,13 +84,19 @@ impl CalendarService {
             .await?
             .rows_affected;
         if counted == 1 {
+            // The count this push made (the row is this transaction's until it commits).
+            let pushes =
+                cal::Entity::find_by_id((found.connection_id.clone(), found.calendar_id.clone()))
+                    .one(&txn.txn)
+                    .await?
+                    .map_or(0, |c| c.pushes);
             calendar_sync::queue_push(
                 &txn.txn,
                 now,
                 &connection.mentor_id,
                 connection.provider,
                 &found.calendar_id,
-                None,
+                pushes,
             )
             .await?;
         }

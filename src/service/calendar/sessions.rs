@@ -4,8 +4,12 @@
 //! a write job; a moved or cancelled session that has an event gets a write job.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use crate::domain::booking::SessionStatus;
 use crate::domain::calendar::{CalendarProvider, SyncState};
@@ -82,43 +86,99 @@ impl CalendarWrites {
             .filter(session::Column::Status.eq(SessionStatus::Scheduled))
             .all(txn)
             .await?;
-        if sessions.is_empty() {
-            return Ok(());
-        }
-        let now = happened.now;
-        let rows = sessions.iter().map(|s| calendar_event::ActiveModel {
-            session_id: sea_orm::Set(s.id.clone()),
-            connection_id: sea_orm::Set(connection.id.clone()),
-            calendar_id: sea_orm::Set(target.calendar_id.clone()),
-            event_id: sea_orm::Set(event_id_for(&s.id)),
-            written_sequence: sea_orm::Set(None),
-            conference_checks: sea_orm::Set(0),
-            last_error: sea_orm::Set(None),
-            created_at: sea_orm::Set(now),
-            updated_at: sea_orm::Set(now),
-        });
-        calendar_event::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
-        // The built-in room serves until the Meet link is there.
-        session::Entity::update_many()
-            .col_expr(
-                session::Column::MeetingProvider,
-                Expr::value(MeetingProvider::GoogleMeet),
-            )
-            .col_expr(
-                session::Column::MeetingStatus,
-                Expr::value(MeetingStatus::Pending),
-            )
-            .filter(session::Column::Id.is_in(sessions.iter().map(|s| s.id.clone())))
-            .exec(txn)
-            .await?;
-        for s in &sessions {
-            calendar_write::queue(txn, now, &s.id, &write_state(s.sequence, s.status), None)
-                .await?;
-        }
-        Ok(())
+        write_new(
+            txn,
+            &connection.id,
+            &target.calendar_id,
+            &sessions,
+            happened.now,
+        )
+        .await
     }
+}
+
+/// Gives `sessions` an event row on `calendar_id` each, marks their rooms as Meet links on their way
+/// (the built-in room serves meanwhile), and queues their writes.
+async fn write_new(
+    txn: &impl ConnectionTrait,
+    connection_id: &str,
+    calendar_id: &str,
+    sessions: &[session::Model],
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let rows = sessions.iter().map(|s| calendar_event::ActiveModel {
+        session_id: Set(s.id.clone()),
+        connection_id: Set(connection_id.to_string()),
+        calendar_id: Set(calendar_id.to_string()),
+        event_id: Set(event_id_for(&s.id)),
+        written_sequence: Set(None),
+        conference_checks: Set(0),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    });
+    calendar_event::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::MeetingProvider,
+            Expr::value(MeetingProvider::GoogleMeet),
+        )
+        .col_expr(
+            session::Column::MeetingStatus,
+            Expr::value(MeetingStatus::Pending),
+        )
+        .filter(session::Column::Id.is_in(sessions.iter().map(|s| s.id.clone())))
+        .exec(txn)
+        .await?;
+    for s in sessions {
+        calendar_write::queue(txn, now, &s.id, &write_state(s.sequence, s.status), None).await?;
+    }
+    Ok(())
+}
+
+/// When a mentor connects (or reconnects): their future sessions without an event get one, and
+/// every event of this connection whose session is not over is written again (what changed while
+/// access was lost is caught up).
+pub(super) async fn on_connect(
+    txn: &impl ConnectionTrait,
+    mentor_id: &str,
+    connection_id: &str,
+    calendar_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let ahead: Vec<session::Model> = session::Entity::find()
+        .filter(session::Column::MentorId.eq(mentor_id))
+        .filter(session::Column::EndAt.gt(now))
+        .all(txn)
+        .await?;
+    let written: Vec<(String, String)> = calendar_event::Entity::find()
+        .select_only()
+        .column(calendar_event::Column::SessionId)
+        .column(calendar_event::Column::ConnectionId)
+        .filter(calendar_event::Column::SessionId.is_in(ahead.iter().map(|s| s.id.clone())))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let state = format!("connect{}", now.timestamp());
+    for (session_id, of) in &written {
+        if of == connection_id {
+            calendar_write::queue(txn, now, session_id, &state, None).await?;
+        }
+    }
+    let Some(calendar_id) = calendar_id else {
+        return Ok(());
+    };
+    let fresh: Vec<session::Model> = ahead
+        .into_iter()
+        .filter(|s| s.status == SessionStatus::Scheduled && s.start_at > now)
+        .filter(|s| !written.iter().any(|(id, _)| *id == s.id))
+        .collect();
+    write_new(txn, connection_id, calendar_id, &fresh, now).await
 }
 
 /// Queues a write for each of `session_ids` that has an event.

@@ -72,13 +72,14 @@ pub(super) struct Revoked;
 impl CalendarService {
     /// Brings the mentor's busy time from `provider` up to date (a job runs it), and schedules the
     /// next poll. `due`: the `next_sync_at` a poll was scheduled for (a stale poll does nothing).
-    /// `only`: the one calendar a push was about (its read leaves the polls as they were).
+    /// `only`: the one calendar a push was about, and the push count it was queued at (its read
+    /// leaves the polls as they were; a later push's read makes it pointless).
     pub async fn sync(
         &self,
         mentor_id: &str,
         provider: CalendarProvider,
         due: Option<DateTime<Utc>>,
-        only: Option<&str>,
+        only: Option<(&str, Option<i64>)>,
     ) -> AppResult<()> {
         let Ok(google) = self.google_for(provider) else {
             tracing::warn!(
@@ -100,6 +101,14 @@ impl CalendarService {
         // One sync of a connection at a time in this process (a poll and a push may meet).
         let lock = self.refresh_locks.of(&format!("sync:{}", row.id));
         let _one_sync = lock.lock().await;
+        if let Some((calendar_id, Some(pushed))) = only {
+            let key = (row.id.clone(), calendar_id.to_string());
+            let calendar = cal::Entity::find_by_id(key).one(self.db.conn()).await?;
+            if calendar.is_none_or(|c| c.pushes > pushed) {
+                return Ok(()); // a later push's read comes after this one
+            }
+        }
+        let only = only.map(|(calendar_id, _)| calendar_id);
         let next_poll = |covered| only.is_none().then(|| self.next_poll(&row, covered));
         match self.read_all(google, &row, only).await {
             Ok(Ok(covered)) => self.settle(&row, Ok(()), next_poll(covered)).await,
@@ -297,9 +306,9 @@ impl CalendarService {
         )
         .one(&txn.txn)
         .await?;
-        let Some(still) = still.filter(|c| c.counts_as_busy) else {
+        if !still.is_some_and(|c| c.counts_as_busy) {
             return Ok(());
-        };
+        }
         let mine = busy_block::Entity::delete_many()
             .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
             .filter(busy_block::Column::Source.eq(SOURCE))
@@ -341,18 +350,6 @@ impl CalendarService {
             kept.full_read_at = Set(Some(now));
         }
         kept.update(&txn.txn).await?;
-        if still.pushes > calendar.pushes {
-            // Pushed while it was read: what changed may have come after the read.
-            calendar_sync::queue_push(
-                &txn.txn,
-                now,
-                &row.mentor_id,
-                row.provider,
-                &calendar.calendar_id,
-                Some(still.pushes),
-            )
-            .await?;
-        }
         txn.commit().await?;
         let mut changes = self.after_commit.changes();
         changes.slots_of(&row.mentor_id);
@@ -366,6 +363,18 @@ impl CalendarService {
         google: &Google,
         row: &conn::Model,
         refused: bool,
+    ) -> AppResult<Result<Secret, Revoked>> {
+        self.access_as(google, row, refused, true).await
+    }
+
+    /// [`access`](Self::access); `record`: whether a refused refresh marks the connection
+    /// `RECONNECT_REQUIRED` and tells the mentor (not while they are disconnecting anyway).
+    pub(super) async fn access_as(
+        &self,
+        google: &Google,
+        row: &conn::Model,
+        refused: bool,
+        record: bool,
     ) -> AppResult<Result<Secret, Revoked>> {
         let access_context = token_context(row.provider, &row.mentor_id, "access");
         let fresh = |r: &conn::Model| {
@@ -390,6 +399,10 @@ impl CalendarService {
             if let Some(sealed) = &current.access_token {
                 return Ok(Ok(self.open(&access_context, sealed)?));
             }
+        }
+        // Another job found the grant gone while this one waited: it said so already.
+        if current.state == SyncState::ReconnectRequired {
+            return Ok(Err(Revoked));
         }
         let refresh_context = token_context(row.provider, &row.mentor_id, "refresh");
         let refresh = match &current.refresh_token {
@@ -416,6 +429,7 @@ impl CalendarService {
                 }
                 Ok(grant.access_token)
             }
+            Err(ProviderError::GrantRevoked { .. }) if !record => return Ok(Err(Revoked)),
             Err(ProviderError::GrantRevoked { reason }) => {
                 tracing::warn!(mentor = %row.mentor_id, provider = row.provider.slug(), %reason, "calendar access revoked: reconnect required");
                 update.state = Set(SyncState::ReconnectRequired);

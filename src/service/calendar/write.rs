@@ -16,7 +16,6 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, EntityTrait};
 
 use super::sessions::write_state;
-use super::sync::Revoked;
 use super::CalendarService;
 use crate::config::Secret;
 use crate::db::for_update;
@@ -45,6 +44,26 @@ impl Default for WritePace {
     fn default() -> Self {
         let rate = NonZeroU32::new(WRITES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
         WritePace(RateLimiter::keyed(Quota::per_second(rate)))
+    }
+}
+
+/// Why a session's event cannot be written now.
+enum Stop {
+    /// The grant is gone: writes are queued again when the mentor reconnects.
+    Revoked,
+    /// Google refused for good (a calendar gone or read-only, a bad attendee), with why.
+    Refused(String),
+}
+
+/// A failure Google answers the same way however often it is asked: not found, or a 4xx other than
+/// a timeout or a rate limit.
+fn lasting(e: &ProviderError) -> bool {
+    match e {
+        ProviderError::NotFound => true,
+        ProviderError::Upstream {
+            status: Some(code), ..
+        } => (400..500).contains(code) && !matches!(code, 408 | 429),
+        _ => false,
     }
 }
 
@@ -78,9 +97,11 @@ impl CalendarService {
             return Ok(Round::Done);
         };
         let Some(found) = session::Entity::find_by_id(session_id).one(db).await? else {
+            let txn = self.db.begin_write().await?;
             calendar_event::Entity::delete_by_id(session_id)
-                .exec(db)
+                .exec(&txn.txn)
                 .await?;
+            txn.commit().await?;
             return Ok(Round::Done);
         };
         let connection = conn::Entity::find_by_id(row.connection_id.clone())
@@ -98,21 +119,24 @@ impl CalendarService {
         self.pace(&connection).await;
         let calendar = row.calendar_id.as_str();
         let event_id = row.event_id.as_str();
-        if found.status != SessionStatus::Scheduled {
-            if row.written_sequence.is_some() {
+        match found.status {
+            SessionStatus::Scheduled => {}
+            // A session that took place keeps its event.
+            SessionStatus::Completed | SessionStatus::NoShow => return Ok(Round::Done),
+            SessionStatus::Cancelled => {
+                // Whatever the row says: an insert whose answer was lost, or one still on its way
+                // in another job, may have made the event (a job that was writing it goes round
+                // again and comes here). Deleting what is not there is a success.
                 let deleted = self
                     .with_access(google, &connection, |access| async move {
                         google.api.delete_event(&access, calendar, event_id).await
                     })
                     .await?;
-                if deleted.is_err() {
-                    return Ok(Round::Done); // revoked: the mentor reconnects and sees it
+                if let Err(stop) = deleted {
+                    self.stopped(&row, &found, stop).await?;
                 }
+                return Ok(Round::Done);
             }
-            calendar_event::Entity::delete_by_id(session_id)
-                .exec(db)
-                .await?;
-            return Ok(Round::Done);
         }
         let written = match row.written_sequence {
             None => {
@@ -137,11 +161,16 @@ impl CalendarService {
                     attendees: &attendees,
                 };
                 let event = &event;
+                let (start, end) = (found.start_at, found.end_at);
                 self.with_access(google, &connection, |access| async move {
                     match google.api.insert_event(&access, calendar, event).await {
-                        // Made by an earlier try whose answer was lost.
+                        // Made by an earlier try whose answer was lost, maybe at the session's
+                        // old time: put it where the session is now.
                         Err(ProviderError::AlreadyExists) => {
-                            google.api.event(&access, calendar, event_id).await
+                            google
+                                .api
+                                .move_event(&access, calendar, event_id, start, end)
+                                .await
                         }
                         other => other,
                     }
@@ -166,11 +195,33 @@ impl CalendarService {
             }
             Some(_) => return Ok(Round::Done),
         };
-        let Ok(conference) = written else {
-            self.keep_built_in(&found).await?;
-            return Ok(Round::Done);
-        };
-        self.settle_write(row, &found, conference).await
+        match written {
+            Ok(conference) => self.settle_write(row, &found, conference).await,
+            Err(stop) => {
+                self.stopped(&row, &found, stop).await?;
+                Ok(Round::Done)
+            }
+        }
+    }
+
+    /// A write that cannot go on: the built-in room stays, and the event's row says why. (A revoked
+    /// grant's writes are queued again when the mentor reconnects.)
+    async fn stopped(
+        &self,
+        row: &calendar_event::Model,
+        s: &session::Model,
+        stop: Stop,
+    ) -> AppResult<()> {
+        if let Stop::Refused(why) = stop {
+            tracing::warn!(session = %s.id, error = %why, "Google refused a session's event");
+            let txn = self.db.begin_write().await?;
+            let mut noted: calendar_event::ActiveModel = row.clone().into();
+            noted.last_error = Set(Some(why));
+            noted.updated_at = Set(self.clock.now());
+            noted.update(&txn.txn).await?;
+            txn.commit().await?;
+        }
+        self.keep_built_in(s).await
     }
 
     /// Records what was written and the Meet link's progress; `Again` when the session changed
@@ -249,32 +300,36 @@ impl CalendarService {
         self.write_pace.0.until_key_ready(&connection.id).await;
     }
 
-    /// Runs `call` with a valid access token, refreshing once after a 401. `Err(Revoked)`: the
-    /// grant is gone (the connection says so). Google's other failures are the job's.
+    /// Runs `call` with a valid access token, refreshing once after a 401. `Err(Stop)`: the grant
+    /// is gone, or Google refused in a way asking again will not change. Passing failures (5xx,
+    /// rate limits) are the job's, which tries again later.
     async fn with_access<T, F, Fut>(
         &self,
         google: &Google,
         connection: &conn::Model,
         call: F,
-    ) -> AppResult<Result<T, Revoked>>
+    ) -> AppResult<Result<T, Stop>>
     where
         F: Fn(Secret) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
         let provider = connection.provider.display_name();
-        let access = match self.access(google, connection, false).await? {
-            Ok(access) => access,
-            Err(revoked) => return Ok(Err(revoked)),
+        let Ok(access) = self.access(google, connection, false).await? else {
+            return Ok(Err(Stop::Revoked));
         };
-        match call(access).await {
+        let answer = match call(access).await {
             Err(ProviderError::AccessExpired) => {
-                let access = match self.access(google, connection, true).await? {
-                    Ok(access) => access,
-                    Err(revoked) => return Ok(Err(revoked)),
+                let Ok(access) = self.access(google, connection, true).await? else {
+                    return Ok(Err(Stop::Revoked));
                 };
-                call(access).await.map(Ok).map_err(|e| e.into_app(provider))
+                call(access).await
             }
-            other => other.map(Ok).map_err(|e| e.into_app(provider)),
+            other => other,
+        };
+        match answer {
+            Ok(value) => Ok(Ok(value)),
+            Err(e) if lasting(&e) => Ok(Err(Stop::Refused(e.to_string()))),
+            Err(e) => Err(e.into_app(provider)),
         }
     }
 }

@@ -21,114 +21,13 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// The application on `backend` with Google pointed at a fresh fake, or `None` without PostgreSQL.
-/// The app's `PUBLIC_BASE_URL` is its own address, so the fake's pushes reach its webhook.
-pub async fn app_with_google(backend: super::Backend) -> Option<(super::TestApp, FakeGoogle)> {
-    let google = FakeGoogle::start().await;
-    let mut settings = google.settings();
-    let port = super::free_port();
-    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
-    let extra: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = super::TestApp::spawn_with(backend, &extra).await?;
-    Some((app, google))
-}
-
-/// Runs `$body` with the app and its fake Google, once per backend (as `on_both_backends!`).
-#[macro_export]
-macro_rules! with_fake_google {
-    ($(async fn $name:ident($app:ident, $google:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run(
-                $app: $crate::helpers::TestApp,
-                $google: $crate::helpers::fake_google::FakeGoogle,
-            ) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let (app, google) = $crate::helpers::fake_google::app_with_google(
-                    $crate::helpers::Backend::Sqlite,
-                )
-                .await
-                .expect("sqlite always runs");
-                run(app, google).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match $crate::helpers::fake_google::app_with_google($crate::helpers::Backend::Postgres).await {
-                    Some((app, google)) => run(app, google).await,
-                    None => $crate::helpers::say_skipped(concat!(module_path!(), "::postgres")),
-                }
-            }
-        }
-    )*};
-}
-
-/// A secondary calendar of the account (not busy by default).
-pub const FAMILY: &str = "family0123@group.calendar.google.com";
-
-/// `mentor`'s busy blocks read from Google, by start.
-pub async fn busy_from_google(
-    app: &super::TestApp,
-    mentor: &str,
-) -> Vec<mentor_scheduler::entity::busy_block::Model> {
-    use mentor_scheduler::entity::busy_block;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    busy_block::Entity::find()
-        .filter(busy_block::Column::MentorId.eq(mentor))
-        .filter(busy_block::Column::Source.eq("google"))
-        .order_by_asc(busy_block::Column::StartAt)
-        .all(app.services.db.conn())
-        .await
-        .unwrap()
-}
-
 /// A timed event as Google lists it.
 pub fn timed(id: &str, start: &str, end: &str) -> Value {
     json!({ "id": id, "status": "confirmed", "start": { "dateTime": start }, "end": { "dateTime": end } })
 }
 
-/// Connects the signed-in mentor's Google account (the fake consents) through the dashboard's
-/// mutation.
-pub async fn connect(app: &super::TestApp, mentor: &str) {
-    let start = app
-        .ok(
-            mentor,
-            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
-            json!({}),
-        )
-        .await["connectCalendar"]
-        .clone();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let consent = client
-        .get(start["authorizationUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let location = consent.headers()["location"].to_str().unwrap().to_string();
-    let code: String = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    app.ok(
-        mentor,
-        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
-        json!({ "c": code, "s": start["state"] }),
-    )
-    .await;
-}
+/// A secondary calendar of the account (not busy by default).
+pub const FAMILY: &str = "family0123@group.calendar.google.com";
 
 pub const CLIENT_ID: &str = "fake-client.apps.googleusercontent.com";
 pub const CLIENT_SECRET: &str = "GOCSPX-fake-secret";
@@ -139,6 +38,8 @@ struct Issued {
     challenge: String,
     redirect_uri: String,
     used: bool,
+    /// The account that consented (its primary calendar's id).
+    account: String,
 }
 
 #[derive(Default)]
@@ -187,9 +88,17 @@ struct Fake {
     meet_fails: bool,
     /// The next insert is made, then answered 503 (the answer is lost).
     lose_next_insert_answer: bool,
+    /// Each token's account (one account unless each consent makes its own).
+    token_accounts: HashMap<String, String>,
+    /// A load: each consent is a new account with `seed_events` events, pages of `page_size`.
+    account_per_consent: bool,
+    seed_events: usize,
+    page_size: usize,
     /// Event writes still to answer 429, with this `Retry-After` (seconds).
     limited_writes: usize,
     limit_retry_after: u64,
+    /// Event writes are refused with 403 `requiredAccessLevel` (a read-only calendar).
+    read_only: bool,
 }
 
 /// A write to events: (method, calendar, event id, query).
@@ -283,7 +192,29 @@ type Shared = Arc<Mutex<Fake>>;
 
 impl FakeGoogle {
     pub async fn start() -> FakeGoogle {
+        Self::start_with(false, 0, 2).await
+    }
+
+    /// For load: every consent is a new account (`mentor{n}@gmail.example`) whose primary calendar
+    /// holds `events` timed events over the next 60 days; `events.list` pages `page_size` at a time
+    /// (Google's default is 250). Used by `examples/calendar_load.rs`.
+    #[allow(dead_code)]
+    pub async fn for_load(events: usize, page_size: usize) -> FakeGoogle {
+        Self::start_with(true, events, page_size).await
+    }
+
+    async fn start_with(
+        account_per_consent: bool,
+        seed_events: usize,
+        page_size: usize,
+    ) -> FakeGoogle {
         let state: Shared = Arc::default();
+        {
+            let mut fake = state.lock().unwrap();
+            fake.account_per_consent = account_per_consent;
+            fake.seed_events = seed_events;
+            fake.page_size = page_size.max(1);
+        }
         let app = Router::new()
             .route("/o/oauth2/v2/auth", get(consent))
             .route("/token", post(token))
@@ -389,6 +320,10 @@ impl FakeGoogle {
         self.lock().meet_fails = true;
     }
 
+    pub fn fail_meet_no_more(&self) {
+        self.lock().meet_fails = false;
+    }
+
     /// The next insert is made, but its answer is a 503.
     pub fn lose_next_insert_answer(&self) {
         self.lock().lose_next_insert_answer = true;
@@ -399,6 +334,11 @@ impl FakeGoogle {
         let mut fake = self.lock();
         fake.limited_writes = n;
         fake.limit_retry_after = seconds;
+    }
+
+    /// Every event write is refused with 403 `requiredAccessLevel`, as on a read-only calendar.
+    pub fn make_read_only(&self) {
+        self.lock().read_only = true;
     }
 
     pub fn writes(&self) -> Vec<Write> {
@@ -521,12 +461,21 @@ async fn consent(State(fake): State<Shared>, Query(q): Query<HashMap<String, Str
         .into_response();
     }
     let code = fake.next("4/0Acode");
+    let account = if fake.account_per_consent {
+        let account = fake.next("mentor");
+        let account = format!("{account}@gmail.example");
+        seed(&mut fake, &account);
+        account
+    } else {
+        ACCOUNT.to_string()
+    };
     fake.codes.insert(
         code.clone(),
         Issued {
             challenge: q["code_challenge"].clone(),
             redirect_uri: redirect_uri.clone(),
             used: false,
+            account,
         },
     );
     let scope = q.get("scope").cloned().unwrap_or_default();
@@ -575,10 +524,13 @@ async fn token(State(fake): State<Shared>, Form(form): Form<HashMap<String, Stri
                     "Invalid code verifier.",
                 );
             }
+            let account = issued.account.clone();
             let access = fake.next("ya29.access-");
             let refresh = fake.next("1//refresh-");
             fake.access_tokens.insert(access.clone());
             fake.refresh_tokens.insert(refresh.clone());
+            fake.token_accounts.insert(access.clone(), account.clone());
+            fake.token_accounts.insert(refresh.clone(), account);
             Json(json!({
                 "access_token": access,
                 "expires_in": 3599,
@@ -598,6 +550,9 @@ async fn token(State(fake): State<Shared>, Form(form): Form<HashMap<String, Stri
             }
             let access = fake.next("ya29.access-");
             fake.access_tokens.insert(access.clone());
+            if let Some(account) = fake.token_accounts.get(field("refresh_token")).cloned() {
+                fake.token_accounts.insert(access.clone(), account);
+            }
             Json(json!({ "access_token": access, "expires_in": 3599, "token_type": "Bearer" }))
                 .into_response()
         }
@@ -637,9 +592,13 @@ async fn calendar_list(
     if !fake.access_tokens.contains(&bearer(&headers)) {
         return api_error(StatusCode::UNAUTHORIZED, "authError", "Invalid Credentials");
     }
+    let account = fake
+        .token_accounts
+        .get(&bearer(&headers))
+        .map_or(ACCOUNT, String::as_str);
     let mut all: Vec<Value> = vec![
         json!({ "id": FAMILY, "summary": "Family", "accessRole": "reader" }),
-        json!({ "id": ACCOUNT, "summary": ACCOUNT, "summaryOverride": "Mentoring", "primary": true, "accessRole": "owner" }),
+        json!({ "id": account, "summary": account, "summaryOverride": "Mentoring", "primary": true, "accessRole": "owner" }),
         json!({ "id": "en.usa#holiday@group.v.calendar.google.com", "summary": "Holidays in United States", "accessRole": "reader" }),
     ];
     all.retain(|c| {
@@ -737,10 +696,11 @@ fn list_events(
         .and_then(|t| t.strip_prefix("pg-"))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    let shown: Vec<Value> = items.iter().skip(page * 2).take(2).cloned().collect();
+    let size = fake.page_size;
+    let shown: Vec<Value> = items.iter().skip(page * size).take(size).cloned().collect();
     let mut body =
         json!({ "kind": "calendar#events", "etag": "\"e\"", "timeZone": "UTC", "items": shown });
-    if (page + 1) * 2 < items.len() {
+    if (page + 1) * size < items.len() {
         body["nextPageToken"] = json!(format!("pg-{}", page + 1));
     } else {
         body["nextSyncToken"] = json!(format!("st-{}", fake.changes));
@@ -944,6 +904,13 @@ fn write_gate(
     let (method, calendar, id, q) = record;
     fake.writes
         .push((method.into(), calendar.into(), id.into(), q.clone()));
+    if fake.read_only {
+        return Some(api_error(
+            StatusCode::FORBIDDEN,
+            "requiredAccessLevel",
+            "You need to have writer access to this calendar.",
+        ));
+    }
     if fake.limited_writes > 0 {
         fake.limited_writes -= 1;
         let mut response = api_error(
@@ -1088,5 +1055,17 @@ async fn event_delete(
             store_event(&mut fake, &calendar, e);
             StatusCode::NO_CONTENT.into_response()
         }
+    }
+}
+
+/// A load account's events: `seed_events` hour-long meetings over the next 60 days, in daytime UTC.
+fn seed(fake: &mut Fake, account: &str) {
+    let base = chrono::Utc::now().date_naive();
+    for i in 0..fake.seed_events {
+        let day = base + chrono::Duration::days((i % 60) as i64 + 1);
+        let hour = 6 + (i / 60) % 12;
+        let start = format!("{day}T{hour:02}:00:00Z");
+        let end = format!("{day}T{hour:02}:45:00Z");
+        store_event(fake, account, timed(&format!("seed{i}"), &start, &end));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod booking;
 pub mod fake_google;
+pub mod google;
 pub mod mail;
 pub mod notify;
 pub mod schedule;

@@ -1,0 +1,108 @@
+//! The application wired to the fake Google ([`super::fake_google`]): an app per backend with its
+//! `PUBLIC_BASE_URL` its own address (so the fake's pushes reach it), a mentor connected through the
+//! dashboard's mutation, and the busy time read from Google.
+
+use serde_json::json;
+
+use super::fake_google::FakeGoogle;
+
+/// The application on `backend` with Google pointed at a fresh fake, or `None` without PostgreSQL.
+/// The app's `PUBLIC_BASE_URL` is its own address, so the fake's pushes reach its webhook.
+pub async fn app_with_google(backend: super::Backend) -> Option<(super::TestApp, FakeGoogle)> {
+    let google = FakeGoogle::start().await;
+    let mut settings = google.settings();
+    let port = super::free_port();
+    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
+    let extra: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = super::TestApp::spawn_with(backend, &extra).await?;
+    Some((app, google))
+}
+
+/// Runs `$body` with the app and its fake Google, once per backend (as `on_both_backends!`).
+#[macro_export]
+macro_rules! with_fake_google {
+    ($(async fn $name:ident($app:ident, $google:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(
+                $app: $crate::helpers::TestApp,
+                $google: $crate::helpers::fake_google::FakeGoogle,
+            ) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (app, google) = $crate::helpers::google::app_with_google(
+                    $crate::helpers::Backend::Sqlite,
+                )
+                .await
+                .expect("sqlite always runs");
+                run(app, google).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::helpers::google::app_with_google($crate::helpers::Backend::Postgres).await {
+                    Some((app, google)) => run(app, google).await,
+                    None => $crate::helpers::say_skipped(concat!(module_path!(), "::postgres")),
+                }
+            }
+        }
+    )*};
+}
+
+/// `mentor`'s busy blocks read from Google, by start.
+pub async fn busy_from_google(
+    app: &super::TestApp,
+    mentor: &str,
+) -> Vec<mentor_scheduler::entity::busy_block::Model> {
+    use mentor_scheduler::entity::busy_block;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    busy_block::Entity::find()
+        .filter(busy_block::Column::MentorId.eq(mentor))
+        .filter(busy_block::Column::Source.eq("google"))
+        .order_by_asc(busy_block::Column::StartAt)
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+}
+
+/// Connects the signed-in mentor's Google account (the fake consents) through the dashboard's
+/// mutation.
+pub async fn connect(app: &super::TestApp, mentor: &str) {
+    let start = app
+        .ok(
+            mentor,
+            "mutation { connectCalendar(provider: GOOGLE) { authorizationUrl state } }",
+            json!({}),
+        )
+        .await["connectCalendar"]
+        .clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let consent = client
+        .get(start["authorizationUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    let code: String = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    app.ok(
+        mentor,
+        "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }",
+        json!({ "c": code, "s": start["state"] }),
+    )
+    .await;
+}
