@@ -22,6 +22,7 @@
 //! `MAX_ATTEMPTS`, then the job is `dead` with its last error kept for inspection.
 
 mod backoff;
+mod bell;
 pub mod calendar_sync;
 pub mod calendar_write;
 pub mod email_send;
@@ -33,6 +34,7 @@ mod runner;
 pub mod session_timeline;
 
 pub use backoff::{backoff, backoff_ceiling};
+pub use bell::JobBell;
 pub use job::{Job, JobError};
 pub use queue::{enqueue, enqueue_all, EnqueueOptions, JobState};
 pub use registry::Registry;

@@ -14,6 +14,7 @@ use sea_orm::DbErr;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::bell::JobBell;
 use super::job::JobError;
 use super::registry::Registry;
 use super::{backoff, queue};
@@ -114,6 +115,8 @@ struct Inner {
     registry: Arc<Registry>,
     kinds: Vec<&'static str>,
     config: RunnerConfig,
+    /// Rung when a job was queued to run now: an idle worker stops waiting for its poll.
+    bell: Option<JobBell>,
 }
 
 impl JobRunner {
@@ -131,8 +134,17 @@ impl JobRunner {
                 registry,
                 kinds,
                 config,
+                bell: None,
             }),
         }
+    }
+
+    /// Idle workers also wake when `bell` rings. Call it on a runner just built.
+    pub fn with_bell(mut self, bell: JobBell) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.bell = Some(bell);
+        }
+        self
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -219,6 +231,7 @@ impl JobRunner {
                     biased;
                     _ = stopped(&mut shutdown) => break,
                     _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = rung(self.inner.bell.as_ref()) => {}
                 }
             }
         }
@@ -377,6 +390,14 @@ impl JobRunner {
             );
             Ok(Outcome::Lost)
         }
+    }
+}
+
+/// Waits for `bell` (forever without one).
+async fn rung(bell: Option<&JobBell>) {
+    match bell {
+        Some(bell) => bell.rung().await,
+        None => std::future::pending().await,
     }
 }
 

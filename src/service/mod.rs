@@ -38,6 +38,8 @@ pub struct Services {
     pub timeline: Arc<timeline::TimelineService>,
     pub email: Arc<email::EmailService>,
     pub join_links: Arc<JoinLinks>,
+    /// Wakes this process's idle job workers (see [`crate::jobs::JobBell`]).
+    pub job_bell: crate::jobs::JobBell,
     pub clock: Arc<dyn Clock>,
     pub bus: Arc<dyn EventBus>,
     pub db: Db,
@@ -73,6 +75,7 @@ impl Services {
             vault,
             google,
         } = adapters;
+        let job_bell = crate::jobs::JobBell::default();
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
         slot_cache.listen();
         let after_commit = after_commit::AfterCommit::new(bus.clone(), slot_cache.clone());
@@ -127,11 +130,14 @@ impl Services {
             calendar: Arc::new(calendar::CalendarService::new(
                 db.clone(),
                 clock.clone(),
-                vault,
-                google,
                 after_commit.clone(),
-                outbox.clone(),
-                join_links.clone(),
+                calendar::CalendarParts {
+                    vault,
+                    google,
+                    outbox: outbox.clone(),
+                    join_links: join_links.clone(),
+                    bell: job_bell.clone(),
+                },
             )),
             notifications: Arc::new(notifications::NotificationService::new(
                 db.clone(),
@@ -140,6 +146,7 @@ impl Services {
                 outbox,
             )),
             join_links,
+            job_bell,
             clock,
             bus,
             db,

@@ -178,7 +178,8 @@ impl Application {
             clock,
             Arc::new(job_handlers::registry(&services)),
             RunnerConfig::from_settings(&settings),
-        );
+        )
+        .with_bell(services.job_bell.clone());
         let jwt = Arc::new(JwtKeys::new(
             &jwt_secret(&settings)?,
             settings.auth.jwt_issuer.clone(),

@@ -295,3 +295,50 @@ crate::with_fake_google! {
         assert!(google.event_reads().last().unwrap().contains_key("timeMin"));
     }
 }
+
+/// With workers running and a poll a minute away, a push is read at once: the webhook rings the
+/// workers' bell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_wakes_the_job_workers() {
+    let settings = [("JOB_WORKERS", "1"), ("JOB_POLL_INTERVAL_MS", "60000")];
+    let (app, google) =
+        crate::helpers::google::app_with_google_and(crate::helpers::Backend::Sqlite, &settings)
+            .await
+            .expect("sqlite always runs");
+    let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+    google.accept_http_pushes();
+    connect(&app, &mentor).await;
+    let appeared = |app: &TestApp| {
+        let db = app.services.db.conn().clone();
+        async move {
+            use mentor_scheduler::entity::calendar_channel;
+            calendar_channel::Entity::find()
+                .all(&db)
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.resource_id.is_some())
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !appeared(&app).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first sync ran at once"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        google
+            .put_event_and_push(PRIMARY, timed("rung", &at(10), &at(11)))
+            .await,
+        [200]
+    );
+    while busy_ids(&app).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push was read at once"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

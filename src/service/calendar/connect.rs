@@ -276,6 +276,7 @@ impl CalendarService {
         // The first read of the calendars' busy time.
         calendar_sync::queue(&txn.txn, now, &mentor_id, provider).await?;
         txn.commit().await?;
+        self.bell.ring();
         self.status_changed(&mentor_id, provider).await;
         tracing::info!(mentor = %mentor_id, provider = provider.slug(), "calendar connected");
         Ok(self.status_of(&mentor_id, provider).await?)

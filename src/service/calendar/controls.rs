@@ -77,6 +77,7 @@ impl CalendarService {
         syncing.update(&txn.txn).await?;
         calendar_sync::queue(&txn.txn, now, &p.user_id, provider).await?;
         txn.commit().await?;
+        self.bell.ring();
         self.status_changed(&p.user_id, provider).await;
         self.status_of(&p.user_id, provider).await
     }

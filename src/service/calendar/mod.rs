@@ -27,6 +27,7 @@ use crate::db::Db;
 use crate::domain::calendar::CalendarProvider;
 use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::google::Google;
+use crate::jobs::JobBell;
 use crate::service::after_commit::AfterCommit;
 use crate::service::email::Outbox;
 
@@ -41,20 +42,36 @@ pub struct CalendarService {
     after_commit: AfterCommit,
     outbox: Arc<Outbox>,
     join_links: Arc<JoinLinks>,
+    /// Rung after queueing a read for now (a push, sync now): a worker here takes it at once.
+    bell: JobBell,
     refresh_locks: sync::RefreshLocks,
     write_pace: write::WritePace,
+}
+
+/// What the calendar service works with besides the database, the clock and the after-commit hooks.
+pub struct CalendarParts {
+    pub vault: Arc<TokenVault>,
+    /// `None`: Google is not configured.
+    pub google: Option<Arc<Google>>,
+    pub outbox: Arc<Outbox>,
+    pub join_links: Arc<JoinLinks>,
+    pub bell: JobBell,
 }
 
 impl CalendarService {
     pub fn new(
         db: Db,
         clock: Arc<dyn Clock>,
-        vault: Arc<TokenVault>,
-        google: Option<Arc<Google>>,
         after_commit: AfterCommit,
-        outbox: Arc<Outbox>,
-        join_links: Arc<JoinLinks>,
+        parts: CalendarParts,
     ) -> Self {
+        let CalendarParts {
+            vault,
+            google,
+            outbox,
+            join_links,
+            bell,
+        } = parts;
         CalendarService {
             db,
             clock,
@@ -63,6 +80,7 @@ impl CalendarService {
             after_commit,
             outbox,
             join_links,
+            bell,
             refresh_locks: Default::default(),
             write_pace: Default::default(),
         }

@@ -101,6 +101,7 @@ impl CalendarService {
             .await?;
         }
         txn.commit().await?;
+        self.bell.ring();
         Ok(())
     }
 }

@@ -9,16 +9,25 @@ use super::fake_google::FakeGoogle;
 /// The application on `backend` with Google pointed at a fresh fake, or `None` without PostgreSQL.
 /// The app's `PUBLIC_BASE_URL` is its own address, so the fake's pushes reach its webhook.
 pub async fn app_with_google(backend: super::Backend) -> Option<(super::TestApp, FakeGoogle)> {
+    app_with_google_and(backend, &[]).await
+}
+
+/// [`app_with_google`] with `extra` settings.
+pub async fn app_with_google_and(
+    backend: super::Backend,
+    extra: &[(&str, &str)],
+) -> Option<(super::TestApp, FakeGoogle)> {
     let google = FakeGoogle::start().await;
     let mut settings = google.settings();
     let port = super::free_port();
     settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
     settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
-    let extra: Vec<(&str, &str)> = settings
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let all: Vec<(&str, &str)> = settings
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let app = super::TestApp::spawn_with(backend, &extra).await?;
+    let app = super::TestApp::spawn_with(backend, &all).await?;
     Some((app, google))
 }
 
