@@ -8,6 +8,9 @@
 //! derived from the session's, so a retried insert finds the one it made), the session sequence last
 //! written (a reschedule writes again), and how the Meet link is coming along. Sessions say which
 //! kind of room they have and whether it is ready.
+//!
+//! Conflicts between a mentor's calendar and their sessions (an event of theirs deleted or moved
+//! there, outside busy time over a session), open until resolved or until their cause goes away.
 
 use sea_orm_migration::prelude::*;
 
@@ -38,6 +41,23 @@ enum CalendarEvents {
     LastError,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum CalendarConflicts {
+    Table,
+    Id,
+    MentorId,
+    Provider,
+    Kind,
+    SessionId,
+    ExternalEventId,
+    ExternalStart,
+    ExternalEnd,
+    ExternalTitle,
+    DetectedAt,
+    ResolvedAt,
+    Resolution,
 }
 
 #[derive(DeriveIden)]
@@ -134,6 +154,50 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        use CalendarConflicts as K;
+        manager
+            .create_table(
+                Table::create()
+                    .table(K::Table)
+                    .col(
+                        ColumnDef::new(K::Id)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(K::MentorId).string_len(128).not_null())
+                    .col(ColumnDef::new(K::Provider).string_len(16).not_null())
+                    .col(ColumnDef::new(K::Kind).string_len(32).not_null())
+                    .col(ColumnDef::new(K::SessionId).string_len(64).null())
+                    .col(ColumnDef::new(K::ExternalEventId).text().null())
+                    .col(instant(K::ExternalStart, true))
+                    .col(instant(K::ExternalEnd, true))
+                    .col(ColumnDef::new(K::ExternalTitle).text().null())
+                    .col(instant(K::DetectedAt, false))
+                    .col(instant(K::ResolvedAt, true))
+                    .col(ColumnDef::new(K::Resolution).string_len(32).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("calendar_conflicts_mentor")
+                    .table(K::Table)
+                    .col(K::MentorId)
+                    .col(K::DetectedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("calendar_events_event")
+                    .table(E::Table)
+                    .col(E::EventId)
+                    .to_owned(),
+            )
+            .await?;
         for column in [
             ColumnDef::new(Sessions::MeetingProvider)
                 .string_len(24)
@@ -191,14 +255,14 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(CalendarEvents::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await?;
+        for table in [
+            CalendarConflicts::Table.into_iden(),
+            CalendarEvents::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
         for column in [
             ExternalCalendars::FullReadAt.into_iden(),
             ExternalCalendars::Pushes.into_iden(),

@@ -26,6 +26,20 @@ listed_enum! { $
     }
 }
 
+listed_enum! { $
+    /// How a mentor's calendar and their sessions disagree.
+    pub enum ConflictKind, conflict_kinds, "SCREAMING_SNAKE_CASE" {
+        BusyOverSession, SessionEventDeleted, SessionEventMoved,
+    }
+}
+
+listed_enum! { $
+    /// How a conflict was settled.
+    pub enum ConflictResolution, conflict_resolutions, "SCREAMING_SNAKE_CASE" {
+        KeepSession, CancelSession, RescheduleSession, RestoreEvent,
+    }
+}
+
 impl CalendarProvider {
     /// The name people know it by.
     pub fn display_name(self) -> &'static str {

@@ -36,6 +36,7 @@ listed_enum! { $
         NewMentorMatch,
         SystemUpdate,
         CalendarDisconnected,
+        CalendarConflict,
         Digest,
     }
 }
@@ -64,12 +65,13 @@ impl EmailTemplate {
             NewMentorMatch => NotificationKind::NewMentorMatch,
             SystemUpdate | Digest => NotificationKind::SystemUpdate,
             CalendarDisconnected => NotificationKind::CalendarDisconnected,
+            CalendarConflict => NotificationKind::CalendarConflict,
         }
     }
 
     /// The templates of platform notifications (`sendNotification`); booking kinds are emailed by
     /// the booking events themselves, with their invites.
-    const PLATFORM: [EmailTemplate; 9] = [
+    const PLATFORM: [EmailTemplate; 10] = [
         EmailTemplate::NewMentorMatch,
         EmailTemplate::SystemUpdate,
         EmailTemplate::PaymentReceipt,
@@ -79,10 +81,11 @@ impl EmailTemplate {
         EmailTemplate::SupportTicket,
         EmailTemplate::SubscriptionUpdate,
         EmailTemplate::CalendarDisconnected,
+        EmailTemplate::CalendarConflict,
     ];
 
     /// The template a platform notification of `kind` is emailed with, if that kind has one of its
-    /// own (a kind without one, a calendar conflict say, is in-app only).
+    /// own (a kind without one is in-app only).
     pub fn for_platform_kind(kind: NotificationKind) -> Option<EmailTemplate> {
         Self::PLATFORM.into_iter().find(|t| t.kind() == kind)
     }

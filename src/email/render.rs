@@ -111,6 +111,7 @@ email_templates! {
     NewMentorMatch: "email/new_mentor_match/subject.txt", "email/new_mentor_match/body.html", "email/new_mentor_match/body.txt";
     SystemUpdate: "email/system_update/subject.txt", "email/system_update/body.html", "email/system_update/body.txt";
     CalendarDisconnected: "email/calendar_disconnected/subject.txt", "email/calendar_disconnected/body.html", "email/calendar_disconnected/body.txt";
+    CalendarConflict: "email/calendar_conflict/subject.txt", "email/calendar_conflict/body.html", "email/calendar_conflict/body.txt";
     Digest: "email/digest/subject.txt", "email/digest/body.html", "email/digest/body.txt";
 }
 

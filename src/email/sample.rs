@@ -124,6 +124,12 @@ pub fn sample(template: EmailTemplate) -> EmailView {
             &[("Calendar", "Google Calendar"), ("Reason", "access was revoked")],
             "/settings/calendar?provider=google",
         ),
+        CalendarConflict => platform(
+            "A session's event was deleted from Google Calendar",
+            "Your session on Tuesday 6 January 2026, 10:00 GMT (Algebra with Sam) is no longer on your calendar. Keep the session, cancel it, or put the event back.",
+            &[("Calendar", "Google Calendar")],
+            "/settings/calendar/conflicts",
+        ),
         SystemUpdate => platform(
             "New: shared notes",
             "You and your mentor can now keep notes together for each session.",

@@ -7,6 +7,7 @@ pub mod availability_template;
 pub mod booking;
 pub mod busy_block;
 pub mod calendar_channel;
+pub mod calendar_conflict;
 pub mod calendar_connection;
 pub mod calendar_event;
 pub mod calendar_oauth_state;

@@ -10,7 +10,9 @@ use sea_orm::{ColIdx, DbErr, QueryResult, TryFromU64, TryGetError, TryGetable, V
 
 use crate::auth::Role;
 use crate::domain::booking::{BookingKind, BookingStatus, Frequency, PaymentStatus, SessionStatus};
-use crate::domain::calendar::{CalendarProvider, ConflictPolicy, SyncState};
+use crate::domain::calendar::{
+    CalendarProvider, ConflictKind, ConflictPolicy, ConflictResolution, SyncState,
+};
 use crate::domain::email::EmailStatus;
 use crate::domain::meeting::{MeetingProvider, MeetingStatus};
 use crate::domain::notification::{Channel, NotificationKind};
@@ -70,6 +72,8 @@ text_enum!(
     BookingKind,
     CalendarProvider,
     ConflictPolicy,
+    ConflictKind,
+    ConflictResolution,
     SyncState,
     BookingStatus,
     Frequency,

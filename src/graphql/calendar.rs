@@ -1,8 +1,10 @@
 //! Calendar connections (mentors): connect a provider, come back from it, read the status.
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, ID};
 use futures::stream::{Stream, StreamExt};
 
+use super::booking_types::{connection, Session};
 use super::context::{principal, services};
 use super::errors::gql;
 use super::scalars::DateTime;
@@ -20,6 +22,14 @@ domain::calendar_providers!(mirror_enum
 domain::conflict_policies!(mirror_enum
     /// What happens when the mentor deletes or moves a session's event on their calendar.
     ConflictPolicy = domain::
+);
+domain::conflict_kinds!(mirror_enum
+    /// How a mentor's calendar and a session disagree.
+    CalendarConflictKind = domain::
+);
+domain::conflict_resolutions!(mirror_enum
+    /// How a conflict is settled.
+    ConflictResolution = domain::
 );
 domain::sync_states!(mirror_enum
     /// `DISCONNECTED` when the mentor has not connected this provider.
@@ -121,6 +131,69 @@ fn shown_to(
         .map_err(gql)
 }
 
+/// Where a mentor's calendar and one of their sessions disagree.
+pub struct CalendarConflict(svc::Conflict);
+
+#[Object]
+impl CalendarConflict {
+    async fn id(&self) -> ID {
+        ID(self.0 .0.id.clone())
+    }
+    async fn provider(&self) -> CalendarProvider {
+        self.0 .0.provider.into()
+    }
+    async fn kind(&self) -> CalendarConflictKind {
+        self.0 .0.kind.into()
+    }
+    /// The session concerned (as it is now).
+    async fn session(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Session>> {
+        let Some(id) = &self.0 .0.session_id else {
+            return Ok(None);
+        };
+        let found = services(ctx)
+            .bookings
+            .session_unchecked(id)
+            .await
+            .map_err(gql)?;
+        Ok(found.map(Session))
+    }
+    async fn external_start(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime>> {
+        let p = principal(ctx)?;
+        Ok(self
+            .0
+             .0
+            .external_start
+            .map(|t| DateTime(in_zone(t, p.time_zone))))
+    }
+    async fn external_end(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime>> {
+        let p = principal(ctx)?;
+        Ok(self
+            .0
+             .0
+            .external_end
+            .map(|t| DateTime(in_zone(t, p.time_zone))))
+    }
+    async fn external_title(&self) -> Option<&str> {
+        self.0 .0.external_title.as_deref()
+    }
+    async fn detected_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime> {
+        let p = principal(ctx)?;
+        Ok(DateTime(in_zone(self.0 .0.detected_at, p.time_zone)))
+    }
+    async fn resolved_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime>> {
+        let p = principal(ctx)?;
+        Ok(self
+            .0
+             .0
+            .resolved_at
+            .map(|t| DateTime(in_zone(t, p.time_zone))))
+    }
+    /// How it was settled; none on an open conflict, or one whose cause went away by itself.
+    async fn resolution(&self) -> Option<ConflictResolution> {
+        self.0 .0.resolution.map(Into::into)
+    }
+}
+
 #[derive(Default)]
 pub struct CalendarQuery;
 
@@ -137,6 +210,29 @@ impl CalendarQuery {
         let p = principal(ctx)?;
         let provider = provider.unwrap_or(CalendarProvider::Google);
         shown_to(p, services(ctx).calendar.status(p, provider.into()).await)
+    }
+
+    /// Your calendar conflicts, newest first (mentors); `openOnly` (default) leaves out settled ones.
+    #[graphql(complexity = "super::cost::page(first, child_complexity)")]
+    async fn calendar_conflicts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(20)")] first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default_with = "Some(true)")] open_only: Option<bool>,
+    ) -> async_graphql::Result<Connection<String, CalendarConflict>> {
+        let p = principal(ctx)?;
+        let page = services(ctx)
+            .calendar
+            .conflicts(
+                p,
+                first.unwrap_or(20),
+                after.as_deref(),
+                open_only.unwrap_or(true),
+            )
+            .await
+            .map_err(gql)?;
+        Ok(connection(page, CalendarConflict))
     }
 
     /// Every provider you have connected (mentors).
@@ -228,6 +324,25 @@ impl CalendarMutation {
             p,
             services(ctx).calendar.disconnect(p, provider.into()).await,
         )
+    }
+
+    /// Settles one of your open calendar conflicts (mentors): keep the session, cancel it, move it
+    /// to `start` (checked like any move), or put its deleted or moved event back.
+    async fn resolve_calendar_conflict(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        action: ConflictResolution,
+        start: Option<DateTime>,
+    ) -> async_graphql::Result<CalendarConflict> {
+        let p = principal(ctx)?;
+        let start = start.map(|t| t.0.with_timezone(&chrono::Utc));
+        let settled = services(ctx)
+            .calendar
+            .resolve_conflict(p, &id, action.into(), start)
+            .await
+            .map_err(gql)?;
+        Ok(CalendarConflict(settled))
     }
 
     /// Finishes connecting, for a dashboard that receives the provider's redirect itself: the `code`

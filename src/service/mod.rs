@@ -88,6 +88,13 @@ impl Services {
                 google: google.is_some(),
             }),
         ]);
+        let bookings = Arc::new(bookings::BookingService::new(
+            db.clone(),
+            clock.clone(),
+            meetings,
+            events.clone(),
+            after_commit.clone(),
+        ));
         Services {
             timeline: Arc::new(timeline::TimelineService::new(
                 db.clone(),
@@ -114,13 +121,7 @@ impl Services {
                 clock.clone(),
                 after_commit.clone(),
             )),
-            bookings: Arc::new(bookings::BookingService::new(
-                db.clone(),
-                clock.clone(),
-                meetings,
-                events,
-                after_commit.clone(),
-            )),
+            bookings: bookings.clone(),
             slots: Arc::new(slots::SlotService::new(
                 db.clone(),
                 clock.clone(),
@@ -137,6 +138,7 @@ impl Services {
                     outbox: outbox.clone(),
                     join_links: join_links.clone(),
                     bell: job_bell.clone(),
+                    bookings,
                 },
             )),
             notifications: Arc::new(notifications::NotificationService::new(

@@ -15,6 +15,7 @@ mod calendar_live;
 mod calendar_push;
 mod calendar_sessions;
 mod calendar_sync;
+mod calendar_two_way;
 mod edge_limits;
 mod email;
 mod email_tls;

@@ -316,6 +316,26 @@ pub fn calendar_disconnected(provider: &str, provider_slug: &str, reason: &str) 
     }
 }
 
+/// A session's event the mentor deleted on their calendar, with the session kept until they decide.
+pub fn session_event_deleted(
+    provider: &str,
+    subject: &str,
+    start: DateTime<Utc>,
+    zone: TimeZone,
+) -> Message {
+    Message {
+        kind: NotificationKind::CalendarConflict,
+        title: format!("A session's event was deleted from {provider}"),
+        body: format!(
+            "Your session on {} ({subject}) is no longer on your calendar. It still takes place: keep \
+             it, cancel it, or put the event back.",
+            local_time(start, zone)
+        ),
+        link: Some("/settings/calendar/conflicts".into()),
+        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

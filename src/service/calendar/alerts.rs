@@ -1,11 +1,12 @@
-//! Telling a mentor their calendar stopped syncing: `CALENDAR_DISCONNECTED`, in the app and by email
-//! (neither can be switched off), written in the transaction that records it.
+//! Telling a mentor about their calendar, in the app and by email, in the transaction that records
+//! what happened: it stopped syncing (`CALENDAR_DISCONNECTED`, which cannot be switched off), or it
+//! and their sessions disagree (`CALENDAR_CONFLICT`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
 use super::{digest, CalendarService};
-use crate::domain::notification::messages;
+use crate::domain::notification::{messages, Message};
 use crate::entity::calendar_connection as conn;
 use crate::error::AppResult;
 use crate::service::email;
@@ -31,14 +32,26 @@ impl CalendarService {
             row.id,
             &grant[..grant.len().min(16)]
         );
-        let recipients = users_by_id(db, std::slice::from_ref(&row.mentor_id)).await?;
+        self.tell(db, &row.mentor_id, message, key, now).await
+    }
+
+    /// Tells `mentor_id` in the app and by email (once per `key`).
+    pub(super) async fn tell(
+        &self,
+        db: &impl ConnectionTrait,
+        mentor_id: &str,
+        message: Message,
+        key: String,
+        now: DateTime<Utc>,
+    ) -> AppResult<Bells> {
+        let recipients = users_by_id(db, &[mentor_id.to_string()]).await?;
         let emails = recipients
-            .get(&row.mentor_id)
+            .get(mentor_id)
             .and_then(|to| email::produce::platform(to, &message, Some(&key)))
             .into_iter()
             .collect();
         let outgoing = Outgoing {
-            to: row.mentor_id.clone(),
+            to: mentor_id.to_string(),
             message,
             dedupe_key: Some(key),
         };

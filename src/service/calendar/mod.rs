@@ -4,16 +4,19 @@
 
 mod alerts;
 mod channels;
+mod conflicts;
 mod connect;
 mod controls;
 mod push;
 mod sessions;
 mod status;
 mod sync;
+mod two_way;
 mod write;
 
 use std::sync::Arc;
 
+pub use conflicts::Conflict;
 pub use connect::{ConnectFailure, ConnectStart};
 pub use controls::SyncSettings;
 pub use push::Push;
@@ -29,6 +32,7 @@ use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::google::Google;
 use crate::jobs::JobBell;
 use crate::service::after_commit::AfterCommit;
+use crate::service::bookings::BookingService;
 use crate::service::email::Outbox;
 
 /// How long a mentor has between asking to connect and coming back from the provider.
@@ -44,6 +48,7 @@ pub struct CalendarService {
     join_links: Arc<JoinLinks>,
     /// Rung after queueing a read for now (a push, sync now): a worker here takes it at once.
     bell: JobBell,
+    bookings: Arc<BookingService>,
     refresh_locks: sync::RefreshLocks,
     write_pace: write::WritePace,
 }
@@ -56,6 +61,8 @@ pub struct CalendarParts {
     pub outbox: Arc<Outbox>,
     pub join_links: Arc<JoinLinks>,
     pub bell: JobBell,
+    /// To cancel or move a session as its mentor did on their calendar.
+    pub bookings: Arc<BookingService>,
 }
 
 impl CalendarService {
@@ -71,6 +78,7 @@ impl CalendarService {
             outbox,
             join_links,
             bell,
+            bookings,
         } = parts;
         CalendarService {
             db,
@@ -81,6 +89,7 @@ impl CalendarService {
             outbox,
             join_links,
             bell,
+            bookings,
             refresh_locks: Default::default(),
             write_pace: Default::default(),
         }

@@ -178,7 +178,9 @@ impl CalendarService {
                 other => other,
             };
             let read = read.map_err(|e| e.into_app(provider.display_name()))?;
+            let events = read.events.clone();
             self.apply(row, &calendar, zone, read).await?;
+            self.follow_session_events(row, &events).await?;
         }
         Ok(Ok(covered))
     }

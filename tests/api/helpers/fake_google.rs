@@ -1017,7 +1017,13 @@ async fn event_patch(
     let Some(change) = read_body(&body) else {
         return api_error(StatusCode::BAD_REQUEST, "parseError", "Parse Error");
     };
-    let Some(mut event) = with_conference(&mut fake, &calendar, &id) else {
+    // A deleted event can be patched back (`status: confirmed`), as at Google.
+    let Some(mut event) = fake
+        .events
+        .get(&calendar)
+        .and_then(|l| l.iter().find(|(_, e)| e["id"] == id.as_str()))
+        .map(|(_, e)| e.clone())
+    else {
         return api_error(StatusCode::NOT_FOUND, "notFound", "Not Found");
     };
     if let (Some(target), Some(fields)) = (event.as_object_mut(), change.as_object()) {
@@ -1026,7 +1032,9 @@ async fn event_patch(
         }
     }
     store_event(&mut fake, &calendar, event.clone());
-    Json(event).into_response()
+    // Shown as a read would show it (a conference made meanwhile included).
+    let shown = with_conference(&mut fake, &calendar, &id).unwrap_or(event);
+    Json(shown).into_response()
 }
 
 /// Deletes (the event becomes `cancelled`: incremental reads see it); 410 `deleted` when it was.

@@ -165,7 +165,7 @@ impl GoogleCalendarApi {
         read_json(response).await.map(conference_of)
     }
 
-    /// Moves the event (the same event, so the same Meet link).
+    /// Moves the event (the same event, so the same Meet link); one the mentor deleted comes back.
     pub async fn move_event(
         &self,
         access: &Secret,
@@ -182,7 +182,7 @@ impl GoogleCalendarApi {
             .http
             .patch(url)
             .bearer_auth(access.expose())
-            .json(&json!({ "start": when(start), "end": when(end) }))
+            .json(&json!({ "start": when(start), "end": when(end), "status": "confirmed" }))
             .send()
             .await
             .map_err(unreachable)?;

@@ -1,0 +1,153 @@
+//! What the mentor does on Google to a session's event, against the fake Google: a deleted event
+//! cancels the session (the default), is put back (`RESTORE_EVENT`), or raises a conflict the
+//! mentor settles (`ASK`); a read that fails never cancels anything; the conflict operations refuse
+//! bad input.
+
+use serde_json::{json, Value};
+
+use crate::helpers::booking::{book, request, tutor_and_student};
+use crate::helpers::fake_google::{self, FakeGoogle};
+use crate::helpers::google::connect;
+use crate::helpers::TestApp;
+
+const PRIMARY: &str = fake_google::ACCOUNT;
+const SESSIONS: &str =
+    "query($id: ID!) { booking(id: $id) { sessions { id status cancelReason } } }";
+const UPDATE: &str =
+    "mutation($i: CalendarSyncSettingsInput!) { updateCalendarSync(input: $i) { state } }";
+const CONFLICTS: &str = "query($open: Boolean) { calendarConflicts(openOnly: $open) { edges { cursor node { id kind provider resolution resolvedAt detectedAt session { id status } } } pageInfo { hasNextPage } } }";
+const RESOLVE: &str = "mutation($id: ID!, $a: ConflictResolution!, $s: DateTime) { resolveCalendarConflict(id: $id, action: $a, start: $s) { id resolution resolvedAt session { id status start } } }";
+
+fn event_id(session: &Value) -> String {
+    let hex: String = session["id"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    format!("ms{}", hex.to_lowercase())
+}
+
+/// A connected mentor (pushes on) with one session written to Google; the session.
+async fn one_session(app: &TestApp, google: &FakeGoogle, at: &str) -> (String, String, Value) {
+    let (mentor, student) = tutor_and_student(app).await;
+    google.accept_http_pushes();
+    connect(app, &mentor).await;
+    app.jobs.drain().await.unwrap();
+    let session = booked(app, &student, at).await;
+    (mentor, student, session)
+}
+
+async fn booked(app: &TestApp, student: &str, at: &str) -> Value {
+    let booking = book(app, student, request(&[at], json!(1))).await;
+    app.jobs.drain().await.unwrap();
+    let mut session = app
+        .ok(student, SESSIONS, json!({ "id": booking["id"] }))
+        .await["booking"]["sessions"][0]
+        .clone();
+    session["bookingId"] = booking["id"].clone();
+    session
+}
+
+async fn status_of(app: &TestApp, token: &str, session: &Value) -> Value {
+    app.ok(token, SESSIONS, json!({ "id": session["bookingId"] }))
+        .await["booking"]["sessions"][0]
+        .clone()
+}
+
+/// The mentor deletes the session's event on Google (Google pushes the change).
+async fn delete_on_google(google: &FakeGoogle, session: &Value) {
+    let answers = google
+        .put_event_and_push(
+            PRIMARY,
+            json!({ "id": event_id(session), "status": "cancelled" }),
+        )
+        .await;
+    assert_eq!(answers, [200]);
+}
+
+crate::with_fake_google! {
+    async fn a_session_deleted_on_google_is_cancelled_and_the_student_told(app, google) {
+        let (mentor, student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        assert!(google.event(PRIMARY, &event_id(&session)).is_some());
+        delete_on_google(&google, &session).await;
+        app.jobs.drain().await.unwrap();
+        let now = status_of(&app, &mentor, &session).await;
+        assert_eq!((now["status"].as_str(), now["cancelReason"].as_str()), (Some("CANCELLED"), Some("removed from Google Calendar")), "{now}");
+        let told = crate::helpers::notify::inbox(&app, &student).await;
+        assert!(told.iter().any(|n| n["type"] == "SESSION_CANCELLED"), "{told:?}");
+        let mentor_told = crate::helpers::notify::inbox(&app, &mentor).await;
+        assert!(!mentor_told.iter().any(|n| n["type"] == "SESSION_CANCELLED"), "the mentor did it");
+
+        // A read that fails (503) cancels nothing, however often it fails.
+        let other = booked(&app, &student, "2026-01-07T10:00:00Z").await;
+        google.fail_reads(3);
+        delete_on_google(&google, &other).await;
+        let report = app.jobs.drain().await.unwrap();
+        assert!(report.retried >= 1, "{report:?}");
+        assert_eq!(status_of(&app, &mentor, &other).await["status"], "SCHEDULED");
+    }
+
+    async fn restore_event_puts_the_deleted_event_back(app, google) {
+        let (mentor, _student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "onSessionEventDeleted": "RESTORE_EVENT" } })).await;
+        delete_on_google(&google, &session).await;
+        assert!(google.event(PRIMARY, &event_id(&session)).is_none());
+        app.jobs.drain().await.unwrap();
+        let back = google.event(PRIMARY, &event_id(&session)).expect("the event is back");
+        assert_eq!(back["start"]["dateTime"], "2026-01-06T10:00:00Z");
+        assert_eq!(status_of(&app, &mentor, &session).await["status"], "SCHEDULED");
+        // Reading our own restore back changes nothing.
+        app.ok(&mentor, "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({})).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(status_of(&app, &mentor, &session).await["status"], "SCHEDULED");
+    }
+
+    async fn ask_raises_a_conflict_the_mentor_settles(app, google) {
+        let (mentor, student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "onSessionEventDeleted": "ASK" } })).await;
+        delete_on_google(&google, &session).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(status_of(&app, &mentor, &session).await["status"], "SCHEDULED", "kept until the mentor decides");
+        let open = app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(open.len(), 1, "{open:?}");
+        let conflict = &open[0]["node"];
+        assert_eq!((conflict["kind"].as_str(), conflict["provider"].as_str()), (Some("SESSION_EVENT_DELETED"), Some("GOOGLE")));
+        assert_eq!(conflict["session"]["id"], session["id"]);
+        assert!(conflict["resolution"].is_null());
+        let alerts = crate::helpers::notify::inbox(&app, &mentor).await;
+        assert_eq!(alerts.iter().filter(|n| n["type"] == "CALENDAR_CONFLICT").count(), 1, "{alerts:?}");
+        // The same deletion read again raises nothing new.
+        app.ok(&mentor, "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({})).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().len(), 1);
+
+        // Bad input: a student, an unknown id, a start without a move, a move without a start.
+        app.fails(Some(&student), CONFLICTS, json!({}), "FORBIDDEN").await;
+        app.fails(Some(&student), RESOLVE, json!({ "id": conflict["id"], "a": "KEEP_SESSION" }), "FORBIDDEN").await;
+        app.fails(Some(&mentor), RESOLVE, json!({ "id": "nope", "a": "KEEP_SESSION" }), "NOT_FOUND").await;
+        app.fails(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "KEEP_SESSION", "s": "2026-01-06T12:00:00Z" }), "BAD_USER_INPUT").await;
+        app.fails(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "RESCHEDULE_SESSION" }), "BAD_USER_INPUT").await;
+        app.fails(Some(&mentor), "{ calendarConflicts(first: 0) { edges { cursor } } }", json!({}), "BAD_USER_INPUT").await;
+
+        // Restore: the event comes back, the conflict is settled.
+        let settled = app.ok(&mentor, RESOLVE, json!({ "id": conflict["id"], "a": "RESTORE_EVENT" })).await["resolveCalendarConflict"].clone();
+        assert_eq!(settled["resolution"], "RESTORE_EVENT");
+        assert!(settled["resolvedAt"].is_string());
+        app.jobs.drain().await.unwrap();
+        assert!(google.event(PRIMARY, &event_id(&session)).is_some());
+        app.fails(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "KEEP_SESSION" }), "CONFLICT").await;
+        assert!(app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().is_empty());
+        assert_eq!(app.ok(&mentor, CONFLICTS, json!({ "open": false })).await["calendarConflicts"]["edges"].as_array().unwrap().len(), 1);
+
+        // Deleted again, and this time the mentor cancels the session.
+        delete_on_google(&google, &session).await;
+        app.jobs.drain().await.unwrap();
+        let open = app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(open.len(), 1);
+        let settled = app.ok(&mentor, RESOLVE, json!({ "id": open[0]["node"]["id"], "a": "CANCEL_SESSION" })).await["resolveCalendarConflict"].clone();
+        assert_eq!(settled["session"]["status"], "CANCELLED");
+        let told = crate::helpers::notify::inbox(&app, &student).await;
+        assert!(told.iter().any(|n| n["type"] == "SESSION_CANCELLED"));
+    }
+}
