@@ -202,6 +202,20 @@ crate::with_fake_google! {
         assert!(error["message"].as_str().unwrap().contains("code was refused"), "{error}");
     }
 
+    async fn a_consent_without_calendar_access_connects_nothing(app, google) {
+        let mentor = app.user(MENTOR, Role::Mentor, "Asia/Kolkata").await;
+        // The mentor unticks the calendar boxes on Google's page: only their email is granted.
+        google.narrow_next_consent("openid https://www.googleapis.com/auth/userinfo.email");
+        let (url, _state) = start(&app, &mentor).await;
+        let back = come_back(&consent(&app, &url).await).await;
+        assert!(back.ends_with("result=error&reason=insufficient_scopes"), "{back}");
+        assert_eq!(status(&app, &mentor).await["connected"], false);
+        // Connecting again with calendar access works.
+        let (url, _state) = start(&app, &mentor).await;
+        let back = come_back(&consent(&app, &url).await).await;
+        assert!(back.ends_with("result=connected"), "{back}");
+    }
+
     async fn only_mentors_connect_calendars(app, _google) {
         let student = app.user(STUDENT, Role::Student, "Europe/London").await;
         app.fails(Some(&student), CONNECT, json!({ "p": "GOOGLE" }), "FORBIDDEN").await;

@@ -151,3 +151,103 @@ crate::with_fake_google! {
         assert!(told.iter().any(|n| n["type"] == "SESSION_CANCELLED"));
     }
 }
+
+/// The mentor moves the session's event on Google to `start`-`end` (Google pushes the change).
+async fn move_on_google(google: &FakeGoogle, session: &Value, start: &str, end: &str) {
+    let mut event = google
+        .event(PRIMARY, &event_id(session))
+        .expect("the session's event");
+    event["start"] = json!({ "dateTime": start });
+    event["end"] = json!({ "dateTime": end });
+    assert_eq!(google.put_event_and_push(PRIMARY, event).await, [200]);
+}
+
+async fn open_conflicts(app: &TestApp, mentor: &str) -> Vec<Value> {
+    app.ok(mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+const WHEN: &str = "query($id: ID!) { booking(id: $id) { sessions { id start status sequence } } }";
+
+crate::with_fake_google! {
+    async fn a_session_moved_on_google_follows_when_it_can(app, google) {
+        let (mentor, student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        // Outside the mentor's weekly hours (09:00-17:00), but the mentor chose it: followed.
+        move_on_google(&google, &session, "2026-01-06T18:00:00Z", "2026-01-06T19:00:00Z").await;
+        app.jobs.drain().await.unwrap();
+        let now = app.ok(&student, WHEN, json!({ "id": session["bookingId"] })).await["booking"]["sessions"][0].clone();
+        assert_eq!((now["start"].as_str().map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap().to_rfc3339()), now["sequence"].as_i64()),
+            (Some("2026-01-06T18:00:00+00:00".to_string()), Some(1)), "{now}");
+        let told = crate::helpers::notify::inbox(&app, &student).await;
+        assert!(told.iter().any(|n| n["type"] == "SESSION_RESCHEDULED"), "{told:?}");
+        assert_eq!(google.event(PRIMARY, &event_id(&session)).unwrap()["start"]["dateTime"], "2026-01-06T18:00:00Z");
+        assert!(open_conflicts(&app, &mentor).await.is_empty());
+
+        // Onto another session: the session stays, a conflict says where the event went.
+        let other = booked(&app, &student, "2026-01-07T10:00:00Z").await;
+        move_on_google(&google, &session, "2026-01-07T10:00:00Z", "2026-01-07T11:00:00Z").await;
+        app.jobs.drain().await.unwrap();
+        let now = app.ok(&student, WHEN, json!({ "id": session["bookingId"] })).await["booking"]["sessions"][0].clone();
+        assert_eq!(now["sequence"], 1, "not moved onto {other}");
+        let open = open_conflicts(&app, &mentor).await;
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0]["kind"], "SESSION_EVENT_MOVED");
+        let conflict = app.ok(&mentor, "query { calendarConflicts { edges { node { externalStart externalEnd } } } }", json!({})).await;
+        let start = conflict["calendarConflicts"]["edges"][0]["node"]["externalStart"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-01-07T10:00:00+00:00");
+        // Put back: the event returns to the session's time.
+        app.ok(&mentor, RESOLVE, json!({ "id": open[0]["id"], "a": "RESTORE_EVENT" })).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event(PRIMARY, &event_id(&session)).unwrap()["start"]["dateTime"], "2026-01-06T18:00:00Z");
+
+        // ASK: a conflict even where the session could follow; RESTORE_EVENT: the event goes back.
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "onSessionEventMoved": "ASK" } })).await;
+        move_on_google(&google, &session, "2026-01-08T12:00:00Z", "2026-01-08T13:00:00Z").await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "onSessionEventMoved": "RESTORE_EVENT" } })).await;
+        let third = booked(&app, &student, "2026-01-09T10:00:00Z").await;
+        move_on_google(&google, &third, "2026-01-09T14:00:00Z", "2026-01-09T15:00:00Z").await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google.event(PRIMARY, &event_id(&third)).unwrap()["start"]["dateTime"], "2026-01-09T10:00:00Z");
+    }
+
+    async fn outside_busy_time_over_a_session_is_a_conflict_that_closes_itself(app, google) {
+        let (mentor, student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        let overlap = fake_google::timed("dentist", "2026-01-06T10:30:00Z", "2026-01-06T11:30:00Z");
+        assert_eq!(google.put_event_and_push(PRIMARY, overlap).await, [200]);
+        app.jobs.drain().await.unwrap();
+        let open = open_conflicts(&app, &mentor).await;
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!((open[0]["kind"].as_str(), open[0]["session"]["id"].as_str()), (Some("BUSY_OVER_SESSION"), session["id"].as_str()));
+        assert_eq!(status_of(&app, &mentor, &session).await["status"], "SCHEDULED", "the session stays");
+        let alerts = crate::helpers::notify::inbox(&app, &mentor).await;
+        assert_eq!(alerts.iter().filter(|n| n["type"] == "CALENDAR_CONFLICT").count(), 1);
+        // Read again: still one.
+        app.ok(&mentor, "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({})).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
+        app.fails(Some(&mentor), RESOLVE, json!({ "id": open[0]["id"], "a": "RESTORE_EVENT" }), "BAD_USER_INPUT").await;
+
+        // The dentist is cancelled: the conflict closes by itself (settled, without a resolution).
+        assert_eq!(google.put_event_and_push(PRIMARY, json!({ "id": "dentist", "status": "cancelled" })).await, [200]);
+        app.jobs.drain().await.unwrap();
+        assert!(open_conflicts(&app, &mentor).await.is_empty());
+        let all = app.ok(&mentor, CONFLICTS, json!({ "open": false })).await["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(all.len(), 1);
+        assert!(all[0]["node"]["resolvedAt"].is_string() && all[0]["node"]["resolution"].is_null(), "{all:?}");
+
+        // Busy again, then the session is cancelled: closed too.
+        let again = fake_google::timed("dentist2", "2026-01-06T09:30:00Z", "2026-01-06T10:15:00Z");
+        google.put_event_and_push(PRIMARY, again).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
+        app.ok(&student, "mutation($id: ID!) { cancelSession(id: $id) { id } }", json!({ "id": session["id"] })).await;
+        app.jobs.drain().await.unwrap();
+        assert!(open_conflicts(&app, &mentor).await.is_empty());
+    }
+}

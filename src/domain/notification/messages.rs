@@ -336,6 +336,49 @@ pub fn session_event_deleted(
     }
 }
 
+/// A session's event the mentor moved on their calendar, to a time the session could not follow (or
+/// with a policy that asks): the session stays where it was until they decide.
+pub fn session_event_moved(
+    provider: &str,
+    subject: &str,
+    start: DateTime<Utc>,
+    to: Option<DateTime<Utc>>,
+    zone: TimeZone,
+) -> Message {
+    let moved = to.map_or_else(String::new, |to| format!(" to {}", local_time(to, zone)));
+    Message {
+        kind: NotificationKind::CalendarConflict,
+        title: format!("A session's event was moved on {provider}"),
+        body: format!(
+            "Your session on {} ({subject}) was moved{moved} on your calendar. The session has not \
+             moved: keep it, move it, cancel it, or put the event back.",
+            local_time(start, zone)
+        ),
+        link: Some("/settings/calendar/conflicts".into()),
+        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
+    }
+}
+
+/// Something on the mentor's calendar overlaps one of their sessions.
+pub fn busy_over_session(
+    provider: &str,
+    subject: &str,
+    start: DateTime<Utc>,
+    zone: TimeZone,
+) -> Message {
+    Message {
+        kind: NotificationKind::CalendarConflict,
+        title: format!("Your {provider} is busy during a session"),
+        body: format!(
+            "An event on your calendar overlaps your session on {} ({subject}). The session still \
+             takes place: keep it, move it, or cancel it.",
+            local_time(start, zone)
+        ),
+        link: Some("/settings/calendar/conflicts".into()),
+        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

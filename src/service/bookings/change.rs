@@ -10,7 +10,7 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::db::for_update;
-use crate::domain::booking::{BookingStatus, SessionStatus};
+use crate::domain::booking::{BookingStatus, ClashReason, SessionStatus};
 use crate::domain::event::DomainEvent;
 use crate::domain::interval::Interval;
 use crate::domain::recurrence::Occurrence;
@@ -141,12 +141,34 @@ impl BookingService {
 
     /// Moves one session that has not started to `start` (same length), checked like a new booking
     /// against the mentor's current availability, rules, busy time and other sessions.
-    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err(level = "debug"))]
     pub async fn reschedule_session(
         &self,
         p: &Principal,
         id: &str,
         start: DateTime<Utc>,
+    ) -> AppResult<Session> {
+        self.reschedule(p, id, start, false).await
+    }
+
+    /// Moves a session where its mentor moved its event on their own calendar: checked like
+    /// [`reschedule_session`](Self::reschedule_session) except against the mentor's weekly hours
+    /// (the mentor chose the time).
+    pub async fn follow_calendar_move(
+        &self,
+        p: &Principal,
+        id: &str,
+        start: DateTime<Utc>,
+    ) -> AppResult<Session> {
+        self.reschedule(p, id, start, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(session = %id, by = %p.user_id), err(level = "debug"))]
+    async fn reschedule(
+        &self,
+        p: &Principal,
+        id: &str,
+        start: DateTime<Utc>,
+        outside_hours: bool,
     ) -> AppResult<Session> {
         if start.second() != 0 || start.nanosecond() != 0 {
             return Err(AppError::bad_input("start", "must be on a whole minute"));
@@ -178,7 +200,11 @@ impl BookingService {
             interval: Interval::new(start, start + (row.end_at - row.start_at)),
         };
         let rules = rules_of(Some(&settings), &mentor)?;
-        let clashes = clashes_for(txn, &mentor.id, rules, &[moved], Some(id), now).await?;
+        let clashes: Vec<_> = clashes_for(txn, &mentor.id, rules, &[moved], Some(id), now)
+            .await?
+            .into_iter()
+            .filter(|c| !(outside_hours && c.reason == ClashReason::OutsideAvailability))
+            .collect();
         if !clashes.is_empty() {
             return Err(AppError::Clashes(clashes));
         }

@@ -43,6 +43,9 @@ pub enum ConnectFailure {
     /// No refresh token came back, and none is kept: offline access was not granted.
     #[error("the provider gave no offline access: connect again and allow it")]
     NoOfflineAccess,
+    /// The mentor unticked calendar access on the consent page.
+    #[error("calendar access was not granted: connect again and allow access to your calendar")]
+    MissingScopes,
     #[error(transparent)]
     Other(#[from] AppError),
 }
@@ -56,6 +59,7 @@ impl ConnectFailure {
             ConnectFailure::Denied => "access_denied",
             ConnectFailure::CodeRefused => "code_refused",
             ConnectFailure::NoOfflineAccess => "no_offline_access",
+            ConnectFailure::MissingScopes => "insufficient_scopes",
             ConnectFailure::Other(e) => match e.code() {
                 "UPSTREAM" | "RATE_LIMITED" => "provider_unavailable",
                 "BAD_USER_INPUT" => "not_configured",
@@ -85,6 +89,16 @@ impl From<sea_orm::DbErr> for ConnectFailure {
     fn from(e: sea_orm::DbErr) -> Self {
         ConnectFailure::Other(e.into())
     }
+}
+
+/// Whether granted `scopes` let the service read busy time and write sessions (Google's consent
+/// page lets the mentor untick them). No scopes listed: the provider granted what was asked.
+fn reads_and_writes_calendars(scopes: &[String]) -> bool {
+    const ENOUGH: [&str; 2] = [
+        "https://www.googleapis.com/auth/calendar",
+        "https://www.googleapis.com/auth/calendar.events",
+    ];
+    scopes.is_empty() || scopes.iter().any(|s| ENOUGH.contains(&s.as_str()))
 }
 
 /// States one mentor may hold at once; asking again drops the oldest.
@@ -198,6 +212,9 @@ impl CalendarService {
                 ProviderError::GrantRevoked { .. } => ConnectFailure::CodeRefused,
                 other => other.into_app(provider.display_name()).into(),
             })?;
+        if !reads_and_writes_calendars(&grant.scopes) {
+            return Err(ConnectFailure::MissingScopes);
+        }
         let mentor_id = taken.mentor_id;
         let existing = store::connection(self.db.conn(), &mentor_id, provider).await?;
         let refresh = match (&grant.refresh_token, &existing) {
@@ -264,6 +281,10 @@ impl CalendarService {
             .collect();
         let txn = self.db.begin_write().await?;
         store::save_connection(&txn.txn, row).await?;
+        // Two completions racing for a new connection: the row that won keeps its id.
+        let connection_id = store::connection(&txn.txn, &mentor_id, provider)
+            .await?
+            .map_or(connection_id, |c| c.id);
         store::replace_calendars(&txn.txn, &mentor_id, &connection_id, listed).await?;
         // Sessions already booked go to the calendar too (and what changed while access was lost).
         let target = store::calendars_of(&txn.txn, &connection_id)

@@ -182,6 +182,7 @@ impl CalendarService {
             self.apply(row, &calendar, zone, read).await?;
             self.follow_session_events(row, &events).await?;
         }
+        self.busy_over_sessions(row).await?;
         Ok(Ok(covered))
     }
 

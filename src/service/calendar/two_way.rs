@@ -7,8 +7,18 @@
 //! cancellation), `RESTORE_EVENT` puts the event back, `ASK` raises a `SESSION_EVENT_DELETED`
 //! conflict and tells the mentor. Only an event the provider reports cancelled counts: a read that
 //! failed (404, 5xx, 429) never cancels anything.
+//!
+//! A session's event the read shows at another time was moved by the mentor: `FOLLOW_CALENDAR`
+//! moves the session to the event's start (same length) when that passes the booking checks other
+//! than the mentor's weekly hours (no other session, no busy time, notice), and the student is told;
+//! otherwise, and with `ASK`, a `SESSION_EVENT_MOVED` conflict; `RESTORE_EVENT` moves the event back.
+//!
+//! Outside busy time over a live session opens a `BUSY_OVER_SESSION` conflict (the session stays)
+//! and tells the mentor; the conflict closes itself when the overlap goes (the event moved or was
+//! deleted, the session moved or was cancelled).
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
@@ -16,15 +26,35 @@ use super::CalendarService;
 use crate::auth::{Principal, Role};
 use crate::db::new_id;
 use crate::domain::booking::SessionStatus;
-use crate::domain::calendar::{ConflictKind, ConflictPolicy, ExternalEvent};
+use crate::domain::calendar::{ConflictKind, ConflictPolicy, EventTime, ExternalEvent};
 use crate::domain::notification::messages;
 use crate::entity::{
-    calendar_conflict as conflict, calendar_connection as conn, calendar_event, session,
+    busy_block, calendar_conflict as conflict, calendar_connection as conn, calendar_event, session,
 };
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::jobs::calendar_write;
 use crate::service::store::cast::Cast;
 use crate::service::store::users::find_user;
+
+/// What a conflict is about.
+enum About {
+    /// The session's event was deleted.
+    Deleted,
+    /// The session's event was moved (to this window; none when it became all-day).
+    Moved(Option<(DateTime<Utc>, DateTime<Utc>)>),
+    /// An outside event (its id) is busy over the session in this window.
+    Busy(Option<String>, (DateTime<Utc>, DateTime<Utc>)),
+}
+
+impl About {
+    fn kind(&self) -> ConflictKind {
+        match self {
+            About::Deleted => ConflictKind::SessionEventDeleted,
+            About::Moved(_) => ConflictKind::SessionEventMoved,
+            About::Busy(..) => ConflictKind::BusyOverSession,
+        }
+    }
+}
 
 /// Why a session cancelled from the calendar was cancelled.
 const REMOVED: &str = "removed from Google Calendar";
@@ -36,17 +66,18 @@ impl CalendarService {
         row: &conn::Model,
         events: &[ExternalEvent],
     ) -> AppResult<()> {
-        let deleted: Vec<String> = events
+        // Ours by their id (a deleted event comes back as a bare id) or by their private property.
+        let candidates: Vec<String> = events
             .iter()
-            .filter(|e| e.cancelled)
+            .filter(|e| e.cancelled || e.ours)
             .map(|e| e.id.clone())
             .collect();
-        if deleted.is_empty() {
+        if candidates.is_empty() {
             return Ok(());
         }
         let db = self.db.conn();
         let mut ours = Vec::new();
-        for chunk in deleted.chunks(500) {
+        for chunk in candidates.chunks(500) {
             ours.extend(
                 calendar_event::Entity::find()
                     .filter(calendar_event::Column::ConnectionId.eq(&row.id))
@@ -56,6 +87,9 @@ impl CalendarService {
             );
         }
         for event in ours {
+            let Some(read) = events.iter().find(|e| e.id == event.event_id) else {
+                continue;
+            };
             let Some(s) = session::Entity::find_by_id(event.session_id.clone())
                 .one(db)
                 .await?
@@ -67,35 +101,144 @@ impl CalendarService {
             if !live || event.written_sequence != Some(s.sequence) {
                 continue; // ours (a cancel, a move still being written), or over
             }
-            match row.on_event_deleted {
-                ConflictPolicy::FollowCalendar => self.cancel_as_mentor(&s, REMOVED).await?,
-                ConflictPolicy::RestoreEvent => self.restore_event(&event, now).await?,
-                ConflictPolicy::Ask => {
-                    self.raise(row, ConflictKind::SessionEventDeleted, &s, &event, now)
-                        .await?
+            if read.cancelled {
+                match row.on_event_deleted {
+                    ConflictPolicy::FollowCalendar => self.cancel_as_mentor(&s, REMOVED).await?,
+                    ConflictPolicy::RestoreEvent => self.restore_event(&event, now).await?,
+                    ConflictPolicy::Ask => {
+                        let about = About::Deleted;
+                        self.raise(row, &s, &event.event_id, about, now).await?
+                    }
                 }
+                continue;
             }
+            let to = match read.when {
+                Some(EventTime::At { start, end }) if (start, end) == (s.start_at, s.end_at) => {
+                    continue; // where the session is
+                }
+                Some(EventTime::At { start, end }) => Some((start, end)),
+                // Made all-day: no time the session could follow.
+                Some(EventTime::AllDay { .. }) => None,
+                None => continue,
+            };
+            let followed = match (row.on_event_moved, to) {
+                (ConflictPolicy::RestoreEvent, _) => {
+                    self.restore_event(&event, now).await?;
+                    true
+                }
+                (ConflictPolicy::FollowCalendar, Some((start, _))) => {
+                    self.move_as_mentor(&s, start).await?
+                }
+                _ => false,
+            };
+            if !followed {
+                self.raise(row, &s, &event.event_id, About::Moved(to), now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `s` to `start` as its mentor did on their calendar; `false` when the move does not pass
+    /// the checks (a conflict follows).
+    async fn move_as_mentor(&self, s: &session::Model, start: DateTime<Utc>) -> AppResult<bool> {
+        let p = self.mentor_principal(&s.mentor_id).await?;
+        match self.bookings.follow_calendar_move(&p, &s.id, start).await {
+            Ok(_) => Ok(true),
+            Err(e @ (AppError::Clashes(_) | AppError::BadInput { .. } | AppError::Conflict(_))) => {
+                tracing::info!(session = %s.id, error = %e, "a session moved on the calendar cannot move there");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn mentor_principal(&self, mentor_id: &str) -> AppResult<Principal> {
+        let mentor = find_user(self.db.conn(), mentor_id).await?;
+        Ok(Principal {
+            user_id: mentor.id,
+            role: Role::Mentor,
+            email: mentor.email,
+            name: mentor.name,
+            time_zone: mentor.time_zone,
+        })
+    }
+
+    /// Opens a `BUSY_OVER_SESSION` conflict for each overlap of the mentor's busy time (read from
+    /// `row`'s calendars) with a live session, and closes those whose overlap went.
+    pub(super) async fn busy_over_sessions(&self, row: &conn::Model) -> AppResult<()> {
+        let db = self.db.conn();
+        let now = self.clock.now();
+        let sessions = session::Entity::find()
+            .filter(session::Column::MentorId.eq(&row.mentor_id))
+            .filter(session::Column::Status.eq(SessionStatus::Scheduled))
+            .filter(session::Column::EndAt.gt(now))
+            .all(db)
+            .await?;
+        let last_end = sessions.iter().map(|s| s.end_at).max().unwrap_or(now);
+        let busy = busy_block::Entity::find()
+            .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
+            .filter(busy_block::Column::Source.eq(row.provider.slug()))
+            .filter(busy_block::Column::EndAt.gt(now))
+            .filter(busy_block::Column::StartAt.lt(last_end))
+            .all(db)
+            .await?;
+        let mut overlaps = Vec::new();
+        for s in &sessions {
+            for b in busy
+                .iter()
+                .filter(|b| b.start_at < s.end_at && s.start_at < b.end_at)
+            {
+                overlaps.push((s, b));
+            }
+        }
+        let open = conflict::Entity::find()
+            .filter(conflict::Column::MentorId.eq(&row.mentor_id))
+            .filter(conflict::Column::Provider.eq(row.provider))
+            .filter(conflict::Column::Kind.eq(ConflictKind::BusyOverSession))
+            .filter(conflict::Column::ResolvedAt.is_null())
+            .all(db)
+            .await?;
+        let same = |c: &conflict::Model, s: &session::Model, b: &busy_block::Model| {
+            c.session_id.as_deref() == Some(s.id.as_str())
+                && c.external_event_id == b.external_id
+                && c.external_start == Some(b.start_at)
+                && c.external_end == Some(b.end_at)
+        };
+        let gone: Vec<String> = open
+            .iter()
+            .filter(|c| !overlaps.iter().any(|(s, b)| same(c, s, b)))
+            .map(|c| c.id.clone())
+            .collect();
+        if !gone.is_empty() {
+            let txn = self.db.begin_write().await?;
+            conflict::Entity::update_many()
+                .col_expr(conflict::Column::ResolvedAt, Expr::value(now))
+                .filter(conflict::Column::Id.is_in(gone))
+                .exec(&txn.txn)
+                .await?;
+            txn.commit().await?;
+        }
+        for (s, b) in overlaps {
+            if open.iter().any(|c| same(c, s, b)) {
+                continue;
+            }
+            let about = About::Busy(b.external_id.clone(), (b.start_at, b.end_at));
+            self.raise(row, s, "", about, now).await?;
         }
         Ok(())
     }
 
     /// Cancels `s` as its mentor; one that can no longer be cancelled (it started) is left.
     pub(super) async fn cancel_as_mentor(&self, s: &session::Model, reason: &str) -> AppResult<()> {
-        let mentor = find_user(self.db.conn(), &s.mentor_id).await?;
-        let p = Principal {
-            user_id: mentor.id,
-            role: Role::Mentor,
-            email: mentor.email,
-            name: mentor.name,
-            time_zone: mentor.time_zone,
-        };
+        let p = self.mentor_principal(&s.mentor_id).await?;
         match self
             .bookings
             .cancel_session(&p, &s.id, Some(reason.to_string()))
             .await
         {
             Ok(_) => Ok(()),
-            Err(e @ crate::error::AppError::BadInput { .. }) => {
+            Err(e @ AppError::BadInput { .. }) => {
                 tracing::info!(session = %s.id, error = %e, "a session removed from the calendar could not be cancelled");
                 Ok(())
             }
@@ -122,24 +265,34 @@ impl CalendarService {
         Ok(())
     }
 
-    /// Opens a conflict about `s` (unless one of this kind is open) and tells the mentor.
+    /// Opens a conflict about `s` (unless the same one is open) and tells the mentor.
     async fn raise(
         &self,
         row: &conn::Model,
-        kind: ConflictKind,
         s: &session::Model,
-        event: &calendar_event::Model,
+        event_id: &str,
+        about: About,
         now: DateTime<Utc>,
     ) -> AppResult<()> {
+        let kind = about.kind();
+        let (external_id, window) = match &about {
+            About::Deleted => (Some(event_id.to_string()), None),
+            About::Moved(to) => (Some(event_id.to_string()), *to),
+            About::Busy(id, over) => (id.clone(), Some(*over)),
+        };
         let cast = Cast::load(self.db.conn(), &s.booking_id).await?;
         let txn = self.db.begin_write().await?;
-        let open = conflict::Entity::find()
+        let mut open = conflict::Entity::find()
             .filter(conflict::Column::SessionId.eq(&s.id))
             .filter(conflict::Column::Kind.eq(kind))
-            .filter(conflict::Column::ResolvedAt.is_null())
-            .one(&txn.txn)
-            .await?;
-        if open.is_some() {
+            .filter(conflict::Column::ResolvedAt.is_null());
+        if kind == ConflictKind::BusyOverSession {
+            open = open.filter(match &external_id {
+                Some(id) => conflict::Column::ExternalEventId.eq(id.clone()),
+                None => conflict::Column::ExternalEventId.is_null(),
+            });
+        }
+        if open.one(&txn.txn).await?.is_some() {
             return Ok(());
         }
         let id = new_id();
@@ -149,9 +302,9 @@ impl CalendarService {
             provider: Set(row.provider),
             kind: Set(kind),
             session_id: Set(Some(s.id.clone())),
-            external_event_id: Set(Some(event.event_id.clone())),
-            external_start: Set(None),
-            external_end: Set(None),
+            external_event_id: Set(external_id),
+            external_start: Set(window.map(|w| w.0)),
+            external_end: Set(window.map(|w| w.1)),
             external_title: Set(None),
             detected_at: Set(now),
             resolved_at: Set(None),
@@ -160,12 +313,15 @@ impl CalendarService {
         .insert(&txn.txn)
         .await?;
         let subject = format!("{} with {}", cast.booking.subject, cast.student.name);
-        let message = messages::session_event_deleted(
-            row.provider.display_name(),
-            &subject,
-            s.start_at,
-            cast.mentor.time_zone,
-        );
+        let (provider, zone) = (row.provider.display_name(), cast.mentor.time_zone);
+        let message = match &about {
+            About::Deleted => messages::session_event_deleted(provider, &subject, s.start_at, zone),
+            About::Moved(to) => {
+                let to = to.map(|w| w.0);
+                messages::session_event_moved(provider, &subject, s.start_at, to, zone)
+            }
+            About::Busy(..) => messages::busy_over_session(provider, &subject, s.start_at, zone),
+        };
         let bells = self
             .tell(
                 &txn.txn,

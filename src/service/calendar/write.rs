@@ -85,6 +85,19 @@ impl CalendarService {
                 break;
             }
         }
+        // A session that moved or went may have left (or met) busy time on the calendar.
+        let db = self.db.conn();
+        if let Some(event) = calendar_event::Entity::find_by_id(session_id)
+            .one(db)
+            .await?
+        {
+            if let Some(connection) = conn::Entity::find_by_id(event.connection_id)
+                .one(db)
+                .await?
+            {
+                self.busy_over_sessions(&connection).await?;
+            }
+        }
         Ok(())
     }
 

@@ -38,6 +38,8 @@ struct Issued {
     challenge: String,
     redirect_uri: String,
     used: bool,
+    /// The scopes the mentor granted.
+    scope: String,
     /// The account that consented (its primary calendar's id).
     account: String,
 }
@@ -53,6 +55,8 @@ struct Fake {
     consents: Vec<HashMap<String, String>>,
     /// The next consent is refused by the mentor.
     deny_next: bool,
+    /// The next consent grants only these scopes (the mentor unticked the rest).
+    narrow_next: Option<String>,
     counter: u64,
     /// Each calendar's events by id, with the change number that last touched them.
     events: HashMap<String, Vec<(u64, Value)>>,
@@ -412,6 +416,11 @@ impl FakeGoogle {
         self.lock().event_reads.clone()
     }
 
+    /// The mentor unticks calendar access on the next consent: only `scopes` are granted.
+    pub fn narrow_next_consent(&self, scopes: &str) {
+        self.lock().narrow_next = Some(scopes.to_string());
+    }
+
     pub fn deny_next_consent(&self) {
         self.lock().deny_next = true;
     }
@@ -460,6 +469,10 @@ async fn consent(State(fake): State<Shared>, Query(q): Query<HashMap<String, Str
         ))
         .into_response();
     }
+    let scope = match fake.narrow_next.take() {
+        Some(narrow) => narrow,
+        None => q.get("scope").cloned().unwrap_or_default(),
+    };
     let code = fake.next("4/0Acode");
     let account = if fake.account_per_consent {
         let account = fake.next("mentor");
@@ -476,9 +489,9 @@ async fn consent(State(fake): State<Shared>, Query(q): Query<HashMap<String, Str
             redirect_uri: redirect_uri.clone(),
             used: false,
             account,
+            scope: scope.clone(),
         },
     );
-    let scope = q.get("scope").cloned().unwrap_or_default();
     Redirect::to(&format!(
         "{redirect_uri}?state={}&code={}&scope={}&authuser=0&prompt=consent",
         encode(&state),
@@ -525,6 +538,7 @@ async fn token(State(fake): State<Shared>, Form(form): Form<HashMap<String, Stri
                 );
             }
             let account = issued.account.clone();
+            let granted = issued.scope.clone();
             let access = fake.next("ya29.access-");
             let refresh = fake.next("1//refresh-");
             fake.access_tokens.insert(access.clone());
@@ -535,7 +549,7 @@ async fn token(State(fake): State<Shared>, Form(form): Form<HashMap<String, Stri
                 "access_token": access,
                 "expires_in": 3599,
                 "refresh_token": refresh,
-                "scope": "https://www.googleapis.com/auth/calendar https://www.googleapis.com/auth/calendar.events",
+                "scope": granted,
                 "token_type": "Bearer",
             }))
             .into_response()
