@@ -188,18 +188,22 @@ crate::with_fake_google! {
         app.jobs.drain().await.unwrap();
         assert!(google.event(PRIMARY, &event_id(dropped)).is_none(), "no orphan event");
 
-        // 429 with Retry-After: 600 s: not tried again before then, though the backoff is shorter.
-        google.limit_writes(1, 600);
-        let start = default_now() + Duration::minutes(2);
-        let second = book(&app, &student, request(&["2026-01-07T12:00:00Z"], json!(1))).await;
-        app.jobs.drain().await.unwrap();
-        app.clock.set(start + Duration::minutes(5));
-        app.jobs.drain().await.unwrap();
-        let waiting = &sessions(&app, &student, &second).await[0];
-        assert!(google.event(PRIMARY, &event_id(waiting)).is_none(), "not before Retry-After");
-        app.clock.set(start + Duration::seconds(601));
-        app.jobs.drain().await.unwrap();
-        assert!(google.event(PRIMARY, &event_id(waiting)).is_some());
+        // 429 (then 403 rateLimitExceeded) with Retry-After: 600 s: not tried again before then,
+        // though the backoff is shorter.
+        let mut start = default_now() + Duration::minutes(2);
+        for (status, day) in [(429, "2026-01-07T12:00:00Z"), (403, "2026-01-07T15:00:00Z")] {
+            google.limit_writes(status, 1, 600);
+            let second = book(&app, &student, request(&[day], json!(1))).await;
+            app.jobs.drain().await.unwrap();
+            app.clock.set(start + Duration::minutes(5));
+            app.jobs.drain().await.unwrap();
+            let waiting = &sessions(&app, &student, &second).await[0];
+            assert!(google.event(PRIMARY, &event_id(waiting)).is_none(), "{status}: not before Retry-After");
+            start += Duration::seconds(601);
+            app.clock.set(start);
+            app.jobs.drain().await.unwrap();
+            assert!(google.event(PRIMARY, &event_id(waiting)).is_some(), "{status}");
+        }
     }
 
     async fn without_a_meet_link_the_built_in_room_stays(app, google) {

@@ -215,3 +215,67 @@ crate::with_fake_google! {
         assert_eq!(told(&app).await.len(), 1);
     }
 }
+
+/// Two service instances on one PostgreSQL database (as two nodes), each with its own in-process
+/// locks, refresh a connection's token at the same moment: the connection's row lock lets one refresh
+/// and the other use its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_refresh_a_connection_once() {
+    use crate::helpers::fake_google::FakeGoogle;
+    use crate::helpers::{fresh_postgres_database, Backend};
+    let Some(database_url) = fresh_postgres_database().await else {
+        crate::helpers::say_skipped("calendar_sync::two_nodes_refresh_a_connection_once");
+        return;
+    };
+    let google = FakeGoogle::start().await;
+    let mut settings = google.settings();
+    settings.push(("DATABASE_URL".into(), database_url));
+    // Both open the same sealed tokens.
+    settings.push((
+        "CALENDAR_TOKEN_KEY".into(),
+        "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+    ));
+    let extra: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let a = TestApp::spawn_with(Backend::Postgres, &extra)
+        .await
+        .unwrap();
+    let b = TestApp::spawn_with(Backend::Postgres, &extra)
+        .await
+        .unwrap();
+    let mentor = a.user(MENTOR, Role::Mentor, "Europe/London").await;
+    connect(&a, &mentor).await;
+    a.jobs.drain().await.unwrap();
+    let refreshes = || {
+        google
+            .token_requests()
+            .iter()
+            .filter(|r| r["grant_type"] == "refresh_token")
+            .count()
+    };
+    assert_eq!(refreshes(), 0);
+    for round in 1..=3 {
+        // Each round, both nodes find the token about to expire at the same instant.
+        let near_expiry =
+            default_now() + chrono::Duration::minutes(59 * round) + chrono::Duration::seconds(30);
+        a.clock.set(near_expiry);
+        b.clock.set(near_expiry);
+        let (one, two) = tokio::join!(
+            a.services
+                .calendar
+                .sync(MENTOR, CalendarProvider::Google, None, None),
+            b.services
+                .calendar
+                .sync(MENTOR, CalendarProvider::Google, None, None),
+        );
+        one.unwrap();
+        two.unwrap();
+        assert_eq!(
+            refreshes(),
+            round as usize,
+            "round {round}: one refresh for both nodes"
+        );
+    }
+}

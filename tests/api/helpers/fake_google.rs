@@ -101,6 +101,8 @@ struct Fake {
     /// Event writes still to answer 429, with this `Retry-After` (seconds).
     limited_writes: usize,
     limit_retry_after: u64,
+    /// 429, or 403 `rateLimitExceeded` (Google answers both).
+    limit_status: u16,
     /// Event writes are refused with 403 `requiredAccessLevel` (a read-only calendar).
     read_only: bool,
 }
@@ -333,11 +335,13 @@ impl FakeGoogle {
         self.lock().lose_next_insert_answer = true;
     }
 
-    /// The next `n` event writes are refused with 429 and `Retry-After: {seconds}`.
-    pub fn limit_writes(&self, n: usize, seconds: u64) {
+    /// The next `n` event writes are refused with `status` (429, or 403 `rateLimitExceeded`) and
+    /// `Retry-After: {seconds}`.
+    pub fn limit_writes(&self, status: u16, n: usize, seconds: u64) {
         let mut fake = self.lock();
         fake.limited_writes = n;
         fake.limit_retry_after = seconds;
+        fake.limit_status = status;
     }
 
     /// Every event write is refused with 403 `requiredAccessLevel`, as on a read-only calendar.
@@ -927,11 +931,9 @@ fn write_gate(
     }
     if fake.limited_writes > 0 {
         fake.limited_writes -= 1;
-        let mut response = api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rateLimitExceeded",
-            "Rate Limit Exceeded",
-        );
+        let status =
+            StatusCode::from_u16(fake.limit_status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+        let mut response = api_error(status, "rateLimitExceeded", "Rate Limit Exceeded");
         response.headers_mut().insert(
             "retry-after",
             axum::http::HeaderValue::from(fake.limit_retry_after),
