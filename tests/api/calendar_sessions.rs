@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use mentor_scheduler::entity::session;
+use mentor_scheduler::integrations::calendar::google::events::event_id_for;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 
@@ -57,13 +58,7 @@ async fn room(app: &TestApp, id: &str) -> String {
 }
 
 fn event_id(session: &Value) -> String {
-    let hex: String = session["id"]
-        .as_str()
-        .unwrap()
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect();
-    format!("ms{}", hex.to_lowercase())
+    event_id_for(session["id"].as_str().unwrap())
 }
 
 fn inserts(google: &FakeGoogle) -> usize {

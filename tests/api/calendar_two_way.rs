@@ -3,6 +3,7 @@
 //! mentor settles (`ASK`); a read that fails never cancels anything; the conflict operations refuse
 //! bad input.
 
+use mentor_scheduler::integrations::calendar::google::events::event_id_for;
 use serde_json::{json, Value};
 
 use crate::helpers::booking::{book, request, tutor_and_student};
@@ -19,13 +20,7 @@ const CONFLICTS: &str = "query($open: Boolean) { calendarConflicts(openOnly: $op
 const RESOLVE: &str = "mutation($id: ID!, $a: ConflictResolution!, $s: DateTime) { resolveCalendarConflict(id: $id, action: $a, start: $s) { id resolution resolvedAt session { id status start } } }";
 
 fn event_id(session: &Value) -> String {
-    let hex: String = session["id"]
-        .as_str()
-        .unwrap()
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect();
-    format!("ms{}", hex.to_lowercase())
+    event_id_for(session["id"].as_str().unwrap())
 }
 
 /// A connected mentor (pushes on) with one session written to Google; the session.

@@ -316,6 +316,17 @@ pub fn calendar_disconnected(provider: &str, provider_slug: &str, reason: &str) 
     }
 }
 
+/// A `CALENDAR_CONFLICT` about the session starting at `start`, read in the mentor's zone.
+fn conflict(provider: &str, title: String, body: String, start: DateTime<Utc>) -> Message {
+    Message {
+        kind: NotificationKind::CalendarConflict,
+        title,
+        body,
+        link: Some("/settings/calendar/conflicts".into()),
+        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
+    }
+}
+
 /// A session's event the mentor deleted on their calendar, with the session kept until they decide.
 pub fn session_event_deleted(
     provider: &str,
@@ -323,17 +334,13 @@ pub fn session_event_deleted(
     start: DateTime<Utc>,
     zone: TimeZone,
 ) -> Message {
-    Message {
-        kind: NotificationKind::CalendarConflict,
-        title: format!("A session's event was deleted from {provider}"),
-        body: format!(
-            "Your session on {} ({subject}) is no longer on your calendar. It still takes place: keep \
-             it, cancel it, or put the event back.",
-            local_time(start, zone)
-        ),
-        link: Some("/settings/calendar/conflicts".into()),
-        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
-    }
+    let body = format!(
+        "Your session on {} ({subject}) is no longer on your calendar. It still takes place: keep \
+         it, cancel it, or put the event back.",
+        local_time(start, zone)
+    );
+    let title = format!("A session's event was deleted from {provider}");
+    conflict(provider, title, body, start)
 }
 
 /// A session's event the mentor moved on their calendar, to a time the session could not follow (or
@@ -346,17 +353,13 @@ pub fn session_event_moved(
     zone: TimeZone,
 ) -> Message {
     let moved = to.map_or_else(String::new, |to| format!(" to {}", local_time(to, zone)));
-    Message {
-        kind: NotificationKind::CalendarConflict,
-        title: format!("A session's event was moved on {provider}"),
-        body: format!(
-            "Your session on {} ({subject}) was moved{moved} on your calendar. The session has not \
-             moved: keep it, move it, cancel it, or put the event back.",
-            local_time(start, zone)
-        ),
-        link: Some("/settings/calendar/conflicts".into()),
-        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
-    }
+    let body = format!(
+        "Your session on {} ({subject}) was moved{moved} on your calendar. The session has not \
+         moved: keep it, move it, cancel it, or put the event back.",
+        local_time(start, zone)
+    );
+    let title = format!("A session's event was moved on {provider}");
+    conflict(provider, title, body, start)
 }
 
 /// Something on the mentor's calendar overlaps one of their sessions.
@@ -366,17 +369,13 @@ pub fn busy_over_session(
     start: DateTime<Utc>,
     zone: TimeZone,
 ) -> Message {
-    Message {
-        kind: NotificationKind::CalendarConflict,
-        title: format!("Your {provider} is busy during a session"),
-        body: format!(
-            "An event on your calendar overlaps your session on {} ({subject}). The session still \
-             takes place: keep it, move it, or cancel it.",
-            local_time(start, zone)
-        ),
-        link: Some("/settings/calendar/conflicts".into()),
-        data: json!({ "provider": provider, "at": start.to_rfc3339() }),
-    }
+    let body = format!(
+        "An event on your calendar overlaps your session on {} ({subject}). The session still \
+         takes place: keep it, move it, or cancel it.",
+        local_time(start, zone)
+    );
+    let title = format!("Your {provider} is busy during a session");
+    conflict(provider, title, body, start)
 }
 
 #[cfg(test)]

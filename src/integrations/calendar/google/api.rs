@@ -169,12 +169,11 @@ impl GoogleCalendarApi {
             let mut request = self
                 .http
                 .get(format!("{}/users/me/calendarList", self.base))
-                .bearer_auth(access.expose())
                 .query(&[("maxResults", "250")]);
             if let Some(token) = &page {
                 request = request.query(&[("pageToken", token.as_str())]);
             }
-            let response = request.send().await.map_err(unreachable)?;
+            let response = send(request, access).await?;
             let body: CalendarListPage = read_json(response).await?;
             calendars.extend(body.items.into_iter().map(|c| ExternalCalendar {
                 name: c.summary_override.unwrap_or(c.summary),
@@ -222,13 +221,7 @@ impl GoogleCalendarApi {
                 query.append_pair("pageToken", page);
             }
         }
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access.expose())
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = send(self.http.get(url), access).await?;
         let body: EventsBody = read_json(response).await?;
         Ok(EventsPage {
             events: body.items.into_iter().map(event_of).collect(),
@@ -287,7 +280,30 @@ fn instant(when: &EventWhen) -> Option<DateTime<Utc>> {
     Some(resolve_edge(zone, local.date(), time))
 }
 
-pub(super) fn unreachable(e: reqwest::Error) -> ProviderError {
+/// Sends `request` with the access token.
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+    access: &Secret,
+) -> Result<Response, ProviderError> {
+    request
+        .bearer_auth(access.expose())
+        .send()
+        .await
+        .map_err(unreachable)
+}
+
+/// Done, or already gone (stopping or deleting it again is done too).
+pub(super) async fn done_or_gone(response: Response) -> Result<(), ProviderError> {
+    if response.status().is_success() {
+        return Ok(());
+    }
+    match failed(response).await {
+        ProviderError::NotFound => Ok(()),
+        other => Err(other),
+    }
+}
+
+fn unreachable(e: reqwest::Error) -> ProviderError {
     ProviderError::Upstream {
         status: None,
         message: format!("Google could not be reached: {e}"),

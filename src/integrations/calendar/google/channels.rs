@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::api::{failed, read_json, unreachable, GoogleCalendarApi};
+use super::api::{done_or_gone, read_json, send, GoogleCalendarApi};
 use crate::config::Secret;
 use crate::integrations::calendar::ProviderError;
 
@@ -85,14 +85,7 @@ impl GoogleCalendarApi {
             token: request.token.expose(),
             expiration: request.expires_at.timestamp_millis(),
         };
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(access.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = send(self.http.post(url).json(&body), access).await?;
         let channel: ChannelBody = read_json(response).await?;
         Ok(Watched {
             resource_id: channel.resource_id,
@@ -111,23 +104,14 @@ impl GoogleCalendarApi {
         resource_id: &str,
     ) -> Result<(), ProviderError> {
         let url = self.url_of(&["channels", "stop"])?;
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(access.expose())
-            .json(&StopBody {
+        let response = send(
+            self.http.post(url).json(&StopBody {
                 id: channel_id,
                 resource_id,
-            })
-            .send()
-            .await
-            .map_err(unreachable)?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        match failed(response).await {
-            ProviderError::NotFound => Ok(()),
-            other => Err(other),
-        }
+            }),
+            access,
+        )
+        .await?;
+        done_or_gone(response).await
     }
 }

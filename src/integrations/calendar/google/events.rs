@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{failed, read_json, unreachable, GoogleCalendarApi, OURS};
+use super::api::{done_or_gone, read_json, send, GoogleCalendarApi, OURS};
 use crate::config::Secret;
 use crate::integrations::calendar::ProviderError;
 
@@ -131,14 +131,7 @@ impl GoogleCalendarApi {
                 "conferenceSolutionKey": { "type": "hangoutsMeet" },
             } },
         });
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(access.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = send(self.http.post(url).json(&body), access).await?;
         if response.status() == reqwest::StatusCode::CONFLICT {
             return Err(ProviderError::AlreadyExists);
         }
@@ -155,13 +148,7 @@ impl GoogleCalendarApi {
         let mut url = self.url_of(&["calendars", calendar, "events", event_id])?;
         url.query_pairs_mut()
             .append_pair("conferenceDataVersion", "1");
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access.expose())
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = send(self.http.get(url), access).await?;
         read_json(response).await.map(conference_of)
     }
 
@@ -178,14 +165,13 @@ impl GoogleCalendarApi {
         url.query_pairs_mut()
             .append_pair("conferenceDataVersion", "1")
             .append_pair("sendUpdates", "none");
-        let response = self
-            .http
-            .patch(url)
-            .bearer_auth(access.expose())
-            .json(&json!({ "start": when(start), "end": when(end), "status": "confirmed" }))
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let response = send(
+            self.http
+                .patch(url)
+                .json(&json!({ "start": when(start), "end": when(end), "status": "confirmed" })),
+            access,
+        )
+        .await?;
         read_json(response).await.map(conference_of)
     }
 
@@ -198,20 +184,8 @@ impl GoogleCalendarApi {
     ) -> Result<(), ProviderError> {
         let mut url = self.url_of(&["calendars", calendar, "events", event_id])?;
         url.query_pairs_mut().append_pair("sendUpdates", "none");
-        let response = self
-            .http
-            .delete(url)
-            .bearer_auth(access.expose())
-            .send()
-            .await
-            .map_err(unreachable)?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        match failed(response).await {
-            ProviderError::NotFound => Ok(()),
-            other => Err(other),
-        }
+        let response = send(self.http.delete(url), access).await?;
+        done_or_gone(response).await
     }
 }
 
