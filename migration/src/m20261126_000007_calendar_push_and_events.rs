@@ -189,6 +189,15 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // One open conflict per session, kind and event, whichever node sees it first (a partial
+        // index: sea-query cannot express it; the SQL is the same on SQLite and PostgreSQL).
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX calendar_conflicts_open ON calendar_conflicts \
+                 (session_id, kind, external_event_id) WHERE resolved_at IS NULL",
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()

@@ -210,6 +210,11 @@ crate::with_fake_google! {
         let back = come_back(&consent(&app, &url).await).await;
         assert!(back.ends_with("result=error&reason=insufficient_scopes"), "{back}");
         assert_eq!(status(&app, &mentor).await["connected"], false);
+        // Events only (no calendar list): not enough either.
+        google.narrow_next_consent("https://www.googleapis.com/auth/calendar.events");
+        let (url, _state) = start(&app, &mentor).await;
+        let back = come_back(&consent(&app, &url).await).await;
+        assert!(back.ends_with("result=error&reason=insufficient_scopes"), "{back}");
         // Connecting again with calendar access works.
         let (url, _state) = start(&app, &mentor).await;
         let back = come_back(&consent(&app, &url).await).await;

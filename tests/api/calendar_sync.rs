@@ -97,8 +97,10 @@ crate::with_fake_google! {
             (utc("2026-01-08T15:00:00Z"), utc("2026-01-08T16:00:00Z")),
         ]);
         let reads = google.event_reads();
-        assert_eq!(reads.len(), 3, "six events, two a page: {reads:?}");
-        assert!(reads.iter().all(|r| r["singleEvents"] == "true" && !r.contains_key("syncToken")));
+        // Seven events (the deleted one too: whole reads show deletions, as incremental ones do),
+        // two a page.
+        assert_eq!(reads.len(), 4, "{reads:?}");
+        assert!(reads.iter().all(|r| r["singleEvents"] == "true" && r["showDeleted"] == "true" && !r.contains_key("syncToken")));
         assert_eq!(reads[1]["pageToken"], "pg-1");
         let status = state(&app, &mentor).await;
         assert_eq!(status["state"], "IDLE");

@@ -125,6 +125,29 @@ crate::with_fake_google! {
         app.fails(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "RESCHEDULE_SESSION" }), "BAD_USER_INPUT").await;
         app.fails(Some(&mentor), "{ calendarConflicts(first: 0) { edges { cursor } } }", json!({}), "BAD_USER_INPUT").await;
 
+        // Two settlements at once (a double click, two tabs): one acts, the other is CONFLICT.
+        let (one, two) = tokio::join!(
+            app.gql(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "KEEP_SESSION" })),
+            app.gql(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "KEEP_SESSION" })),
+        );
+        let codes: Vec<Option<&str>> = [&one, &two].iter().map(|r| r["errors"][0]["extensions"]["code"].as_str()).collect();
+        assert_eq!(codes.iter().filter(|c| c.is_none()).count(), 1, "{one} {two}");
+        assert!(codes.contains(&Some("CONFLICT")), "{one} {two}");
+        // Kept: the session goes on without its event, and reading the deletion again (the daily
+        // whole read shows deleted events) raises nothing.
+        app.clock.set(crate::helpers::default_now() + chrono::Duration::days(1));
+        app.jobs.drain().await.unwrap();
+        assert!(app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().is_empty());
+        assert_eq!(status_of(&app, &mentor, &session).await["status"], "SCHEDULED");
+
+        // Another session's event deleted: this one the mentor puts back.
+        let session = booked(&app, &student, "2026-01-08T10:00:00Z").await;
+        delete_on_google(&google, &session).await;
+        app.jobs.drain().await.unwrap();
+        let open = app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(open.len(), 1, "{open:?}");
+        let conflict = &open[0]["node"];
+
         // Restore: the event comes back, the conflict is settled.
         let settled = app.ok(&mentor, RESOLVE, json!({ "id": conflict["id"], "a": "RESTORE_EVENT" })).await["resolveCalendarConflict"].clone();
         assert_eq!(settled["resolution"], "RESTORE_EVENT");
@@ -133,7 +156,7 @@ crate::with_fake_google! {
         assert!(google.event(PRIMARY, &event_id(&session)).is_some());
         app.fails(Some(&mentor), RESOLVE, json!({ "id": conflict["id"], "a": "KEEP_SESSION" }), "CONFLICT").await;
         assert!(app.ok(&mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"].as_array().unwrap().is_empty());
-        assert_eq!(app.ok(&mentor, CONFLICTS, json!({ "open": false })).await["calendarConflicts"]["edges"].as_array().unwrap().len(), 1);
+        assert_eq!(app.ok(&mentor, CONFLICTS, json!({ "open": false })).await["calendarConflicts"]["edges"].as_array().unwrap().len(), 2);
 
         // Deleted again, and this time the mentor cancels the session.
         delete_on_google(&google, &session).await;
@@ -236,6 +259,21 @@ crate::with_fake_google! {
         assert_eq!(all.len(), 1);
         assert!(all[0]["node"]["resolvedAt"].is_string() && all[0]["node"]["resolution"].is_null(), "{all:?}");
 
+        // Busy again; the mentor keeps the session: the same overlap is not raised again.
+        let again = fake_google::timed("dentist1", "2026-01-06T10:45:00Z", "2026-01-06T11:15:00Z");
+        google.put_event_and_push(PRIMARY, again).await;
+        app.jobs.drain().await.unwrap();
+        let open = open_conflicts(&app, &mentor).await;
+        assert_eq!(open.len(), 1);
+        app.ok(&mentor, RESOLVE, json!({ "id": open[0]["id"], "a": "KEEP_SESSION" })).await;
+        app.ok(&mentor, "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({})).await;
+        app.jobs.drain().await.unwrap();
+        assert!(open_conflicts(&app, &mentor).await.is_empty(), "kept is kept");
+        let alerts = crate::helpers::notify::inbox(&app, &mentor).await;
+        assert_eq!(alerts.iter().filter(|n| n["type"] == "CALENDAR_CONFLICT").count(), 2, "{alerts:?}");
+        assert_eq!(google.put_event_and_push(PRIMARY, json!({ "id": "dentist1", "status": "cancelled" })).await, [200]);
+        app.jobs.drain().await.unwrap();
+
         // Busy again, then the session is cancelled: closed too.
         let again = fake_google::timed("dentist2", "2026-01-06T09:30:00Z", "2026-01-06T10:15:00Z");
         google.put_event_and_push(PRIMARY, again).await;
@@ -243,6 +281,28 @@ crate::with_fake_google! {
         assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
         app.ok(&student, "mutation($id: ID!) { cancelSession(id: $id) { id } }", json!({ "id": session["id"] })).await;
         app.jobs.drain().await.unwrap();
+        assert!(open_conflicts(&app, &mentor).await.is_empty());
+    }
+}
+
+crate::with_fake_google! {
+    async fn a_deletion_whose_push_never_came_is_seen_by_the_daily_read(app, google) {
+        let (mentor, _student, session) = one_session(&app, &google, "2026-01-09T10:00:00Z").await;
+        // Deleted on Google, and the push is lost.
+        google.cancel_event(PRIMARY, &event_id(&session));
+        app.clock.set(crate::helpers::default_now() + chrono::Duration::days(1));
+        app.jobs.drain().await.unwrap();
+        let now = status_of(&app, &mentor, &session).await;
+        assert_eq!(now["status"], "CANCELLED", "{now}");
+    }
+
+    async fn disconnecting_ends_the_conflicts(app, google) {
+        let (mentor, _student, _session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        let overlap = fake_google::timed("gym", "2026-01-06T10:30:00Z", "2026-01-06T11:30:00Z");
+        google.put_event_and_push(PRIMARY, overlap).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
+        app.ok(&mentor, "mutation { disconnectCalendar(provider: GOOGLE) { connected } }", json!({})).await;
         assert!(open_conflicts(&app, &mentor).await.is_empty());
     }
 }

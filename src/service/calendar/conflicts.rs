@@ -2,8 +2,8 @@
 //! cancel it, move it, or put its event back.
 
 use chrono::{DateTime, Utc};
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::CalendarService;
 use crate::auth::{Principal, Role};
@@ -77,8 +77,48 @@ impl CalendarService {
         if start.is_some() && action != ConflictResolution::RescheduleSession {
             return Err(AppError::bad_input("start", "only for RESCHEDULE_SESSION"));
         }
+        // Settled here first, so two settlements racing cannot both act; undone if the action fails.
+        let now = self.clock.now();
+        if !self.mark_settled(id, Some(action), now).await? {
+            return Err(AppError::Conflict("the conflict is already settled".into()));
+        }
+        if let Err(e) = self.act(p, &found, live, action, start).await {
+            self.mark_open(id).await?;
+            return Err(e);
+        }
+        let settled = conflict::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or_else(|| AppError::NotFound("there is no such conflict".into()))?;
+        Ok(Conflict(settled))
+    }
+
+    /// Does what settling `found` with `action` asks.
+    async fn act(
+        &self,
+        p: &Principal,
+        found: &conflict::Model,
+        live: Option<&session::Model>,
+        action: ConflictResolution,
+        start: Option<DateTime<Utc>>,
+    ) -> AppResult<()> {
         match action {
-            ConflictResolution::KeepSession => {}
+            ConflictResolution::KeepSession => {
+                if let (ConflictKind::SessionEventDeleted, Some(s)) = (found.kind, live) {
+                    // The session goes on without an event: a later read of the deletion is not
+                    // the mentor's doing again, and a later change to the session writes a new one.
+                    let txn = self.db.begin_write().await?;
+                    calendar_event::Entity::update_many()
+                        .col_expr(
+                            calendar_event::Column::WrittenSequence,
+                            Expr::value(Option::<i32>::None),
+                        )
+                        .filter(calendar_event::Column::SessionId.eq(&s.id))
+                        .exec(&txn.txn)
+                        .await?;
+                    txn.commit().await?;
+                }
+            }
             ConflictResolution::CancelSession => {
                 if let Some(s) = live {
                     self.bookings
@@ -110,19 +150,52 @@ impl CalendarService {
                     AppError::bad_input("action", "the session is no longer scheduled")
                 })?;
                 if let Some(event) = calendar_event::Entity::find_by_id(s.id.clone())
-                    .one(db)
+                    .one(self.db.conn())
                     .await?
                 {
                     self.restore_event(&event, self.clock.now()).await?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Marks an open conflict settled (`resolution` none: its cause went away); false when it was
+    /// settled already.
+    pub(super) async fn mark_settled(
+        &self,
+        id: &str,
+        resolution: Option<ConflictResolution>,
+        now: DateTime<Utc>,
+    ) -> AppResult<bool> {
         let txn = self.db.begin_write().await?;
-        let mut settled: conflict::ActiveModel = found.into();
-        settled.resolved_at = Set(Some(self.clock.now()));
-        settled.resolution = Set(Some(action));
-        let settled = settled.update(&txn.txn).await?;
+        let done = conflict::Entity::update_many()
+            .col_expr(conflict::Column::ResolvedAt, Expr::value(now))
+            .col_expr(conflict::Column::Resolution, Expr::value(resolution))
+            .filter(conflict::Column::Id.eq(id))
+            .filter(conflict::Column::ResolvedAt.is_null())
+            .exec(&txn.txn)
+            .await?
+            .rows_affected;
         txn.commit().await?;
-        Ok(Conflict(settled))
+        Ok(done == 1)
+    }
+
+    async fn mark_open(&self, id: &str) -> AppResult<()> {
+        let txn = self.db.begin_write().await?;
+        conflict::Entity::update_many()
+            .col_expr(
+                conflict::Column::ResolvedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                conflict::Column::Resolution,
+                Expr::value(Option::<ConflictResolution>::None),
+            )
+            .filter(conflict::Column::Id.eq(id))
+            .exec(&txn.txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
     }
 }

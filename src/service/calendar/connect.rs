@@ -91,14 +91,13 @@ impl From<sea_orm::DbErr> for ConnectFailure {
     }
 }
 
-/// Whether granted `scopes` let the service read busy time and write sessions (Google's consent
-/// page lets the mentor untick them). No scopes listed: the provider granted what was asked.
+/// Whether granted `scopes` let the service list calendars, read busy time and write sessions
+/// (Google's consent page lets the mentor untick them): `calendar`, or `calendar.readonly` with
+/// `calendar.events`. No scopes listed: the provider granted what was asked.
 fn reads_and_writes_calendars(scopes: &[String]) -> bool {
-    const ENOUGH: [&str; 2] = [
-        "https://www.googleapis.com/auth/calendar",
-        "https://www.googleapis.com/auth/calendar.events",
-    ];
-    scopes.is_empty() || scopes.iter().any(|s| ENOUGH.contains(&s.as_str()))
+    const BASE: &str = "https://www.googleapis.com/auth/calendar";
+    let has = |suffix: &str| scopes.iter().any(|s| *s == format!("{BASE}{suffix}"));
+    scopes.is_empty() || has("") || (has(".readonly") && has(".events"))
 }
 
 /// States one mentor may hold at once; asking again drops the oldest.

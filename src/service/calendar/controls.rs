@@ -10,8 +10,8 @@ use super::{CalendarService, CalendarStatus};
 use crate::auth::{Principal, Role};
 use crate::domain::calendar::{self as rules, CalendarProvider, ConflictPolicy, SyncState};
 use crate::entity::{
-    busy_block, calendar_channel as channel, calendar_connection as conn, calendar_event,
-    external_calendar as cal,
+    busy_block, calendar_channel as channel, calendar_conflict, calendar_connection as conn,
+    calendar_event, external_calendar as cal,
 };
 use crate::error::{AppError, AppResult};
 use crate::jobs::calendar_sync;
@@ -222,6 +222,17 @@ impl CalendarService {
             .await?;
         channel::Entity::delete_many()
             .filter(channel::Column::ConnectionId.eq(&row.id))
+            .exec(&txn.txn)
+            .await?;
+        // Its conflicts end with it.
+        calendar_conflict::Entity::update_many()
+            .col_expr(
+                calendar_conflict::Column::ResolvedAt,
+                sea_orm::sea_query::Expr::value(self.clock.now()),
+            )
+            .filter(calendar_conflict::Column::MentorId.eq(&row.mentor_id))
+            .filter(calendar_conflict::Column::Provider.eq(provider))
+            .filter(calendar_conflict::Column::ResolvedAt.is_null())
             .exec(&txn.txn)
             .await?;
         // Session events stay on the calendar (they are the mentor's now); connecting again takes

@@ -178,9 +178,10 @@ impl CalendarService {
                 other => other,
             };
             let read = read.map_err(|e| e.into_app(provider.display_name()))?;
-            let events = read.events.clone();
+            // What the mentor did to session events first: if that fails, the sync fails before
+            // the token moves on, and the same changes are read again.
+            self.follow_session_events(row, &read.events).await?;
             self.apply(row, &calendar, zone, read).await?;
-            self.follow_session_events(row, &events).await?;
         }
         self.busy_over_sessions(row).await?;
         Ok(Ok(covered))

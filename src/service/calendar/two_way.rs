@@ -18,7 +18,7 @@
 //! deleted, the session moved or was cancelled).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
@@ -26,7 +26,9 @@ use super::CalendarService;
 use crate::auth::{Principal, Role};
 use crate::db::new_id;
 use crate::domain::booking::SessionStatus;
-use crate::domain::calendar::{ConflictKind, ConflictPolicy, EventTime, ExternalEvent};
+use crate::domain::calendar::{
+    ConflictKind, ConflictPolicy, ConflictResolution, EventTime, ExternalEvent,
+};
 use crate::domain::notification::messages;
 use crate::entity::{
     busy_block, calendar_conflict as conflict, calendar_connection as conn, calendar_event, session,
@@ -60,7 +62,9 @@ impl About {
 const REMOVED: &str = "removed from Google Calendar";
 
 impl CalendarService {
-    /// Acts on the session events among `events` (one calendar's read, already applied).
+    /// Acts on the session events among `events` (one calendar's read, before it is applied: an
+    /// error fails the sync, which reads the same changes again; every action here can be taken
+    /// twice).
     pub(super) async fn follow_session_events(
         &self,
         row: &conn::Model,
@@ -86,14 +90,15 @@ impl CalendarService {
                     .await?,
             );
         }
+        let sessions = session::Entity::find()
+            .filter(session::Column::Id.is_in(ours.iter().map(|e| e.session_id.clone())))
+            .all(db)
+            .await?;
         for event in ours {
             let Some(read) = events.iter().find(|e| e.id == event.event_id) else {
                 continue;
             };
-            let Some(s) = session::Entity::find_by_id(event.session_id.clone())
-                .one(db)
-                .await?
-            else {
+            let Some(s) = sessions.iter().find(|s| s.id == event.session_id) else {
                 continue;
             };
             let now = self.clock.now();
@@ -103,19 +108,18 @@ impl CalendarService {
             }
             if read.cancelled {
                 match row.on_event_deleted {
-                    ConflictPolicy::FollowCalendar => self.cancel_as_mentor(&s, REMOVED).await?,
+                    ConflictPolicy::FollowCalendar => self.cancel_as_mentor(s, REMOVED).await?,
                     ConflictPolicy::RestoreEvent => self.restore_event(&event, now).await?,
                     ConflictPolicy::Ask => {
                         let about = About::Deleted;
-                        self.raise(row, &s, &event.event_id, about, now).await?
+                        self.raise(row, s, &event.event_id, about, now).await?
                     }
                 }
                 continue;
             }
             let to = match read.when {
-                Some(EventTime::At { start, end }) if (start, end) == (s.start_at, s.end_at) => {
-                    continue; // where the session is
-                }
+                // Where the session is; or only its end changed: the session keeps its length.
+                Some(EventTime::At { start, .. }) if start == s.start_at => continue,
                 Some(EventTime::At { start, end }) => Some((start, end)),
                 // Made all-day: no time the session could follow.
                 Some(EventTime::AllDay { .. }) => None,
@@ -127,12 +131,12 @@ impl CalendarService {
                     true
                 }
                 (ConflictPolicy::FollowCalendar, Some((start, _))) => {
-                    self.move_as_mentor(&s, start).await?
+                    self.move_as_mentor(s, &event, start).await?
                 }
                 _ => false,
             };
             if !followed {
-                self.raise(row, &s, &event.event_id, About::Moved(to), now)
+                self.raise(row, s, &event.event_id, About::Moved(to), now)
                     .await?;
             }
         }
@@ -140,11 +144,25 @@ impl CalendarService {
     }
 
     /// Moves `s` to `start` as its mentor did on their calendar; `false` when the move does not pass
-    /// the checks (a conflict follows).
-    async fn move_as_mentor(&self, s: &session::Model, start: DateTime<Utc>) -> AppResult<bool> {
+    /// the checks (a conflict follows). The event already shows the move: it is recorded as
+    /// written, so our write does not patch over a later change the mentor makes.
+    async fn move_as_mentor(
+        &self,
+        s: &session::Model,
+        event: &calendar_event::Model,
+        start: DateTime<Utc>,
+    ) -> AppResult<bool> {
         let p = self.mentor_principal(&s.mentor_id).await?;
         match self.bookings.follow_calendar_move(&p, &s.id, start).await {
-            Ok(_) => Ok(true),
+            Ok(moved) => {
+                let txn = self.db.begin_write().await?;
+                let mut written: calendar_event::ActiveModel = event.clone().into();
+                written.written_sequence = Set(Some(moved.sequence));
+                written.updated_at = Set(self.clock.now());
+                written.update(&txn.txn).await?;
+                txn.commit().await?;
+                Ok(true)
+            }
             Err(e @ (AppError::Clashes(_) | AppError::BadInput { .. } | AppError::Conflict(_))) => {
                 tracing::info!(session = %s.id, error = %e, "a session moved on the calendar cannot move there");
                 Ok(false)
@@ -192,22 +210,31 @@ impl CalendarService {
                 overlaps.push((s, b));
             }
         }
-        let open = conflict::Entity::find()
+        let all_open = conflict::Entity::find()
             .filter(conflict::Column::MentorId.eq(&row.mentor_id))
             .filter(conflict::Column::Provider.eq(row.provider))
-            .filter(conflict::Column::Kind.eq(ConflictKind::BusyOverSession))
             .filter(conflict::Column::ResolvedAt.is_null())
             .all(db)
             .await?;
+        let (open, about_events): (Vec<_>, Vec<_>) = all_open
+            .into_iter()
+            .partition(|c| c.kind == ConflictKind::BusyOverSession);
         let same = |c: &conflict::Model, s: &session::Model, b: &busy_block::Model| {
             c.session_id.as_deref() == Some(s.id.as_str())
                 && c.external_event_id == b.external_id
                 && c.external_start == Some(b.start_at)
                 && c.external_end == Some(b.end_at)
         };
+        // Gone: overlaps that went, and deleted or moved events of sessions no longer live.
+        let live = |c: &conflict::Model| {
+            sessions
+                .iter()
+                .any(|s| c.session_id.as_deref() == Some(s.id.as_str()))
+        };
         let gone: Vec<String> = open
             .iter()
             .filter(|c| !overlaps.iter().any(|(s, b)| same(c, s, b)))
+            .chain(about_events.iter().filter(|c| !live(c)))
             .map(|c| c.id.clone())
             .collect();
         if !gone.is_empty() {
@@ -238,7 +265,8 @@ impl CalendarService {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e @ AppError::BadInput { .. }) => {
+            // Started, or cancelled meanwhile (by the student, or by another node following it).
+            Err(e @ (AppError::BadInput { .. } | AppError::Conflict(_))) => {
                 tracing::info!(session = %s.id, error = %e, "a session removed from the calendar could not be cancelled");
                 Ok(())
             }
@@ -282,21 +310,25 @@ impl CalendarService {
         };
         let cast = Cast::load(self.db.conn(), &s.booking_id).await?;
         let txn = self.db.begin_write().await?;
-        let mut open = conflict::Entity::find()
+        // The same move or overlap the mentor chose to live with (kept the session) is not raised
+        // again. (Keeping a session whose event was deleted forgets the event instead.)
+        let kept = conflict::Entity::find()
             .filter(conflict::Column::SessionId.eq(&s.id))
             .filter(conflict::Column::Kind.eq(kind))
-            .filter(conflict::Column::ResolvedAt.is_null());
-        if kind == ConflictKind::BusyOverSession {
-            open = open.filter(match &external_id {
-                Some(id) => conflict::Column::ExternalEventId.eq(id.clone()),
-                None => conflict::Column::ExternalEventId.is_null(),
+            .filter(conflict::Column::Resolution.eq(ConflictResolution::KeepSession))
+            .all(&txn.txn)
+            .await?
+            .into_iter()
+            .any(|c| {
+                c.external_event_id == external_id
+                    && (c.external_start, c.external_end)
+                        == (window.map(|w| w.0), window.map(|w| w.1))
             });
-        }
-        if open.one(&txn.txn).await?.is_some() {
+        if kept {
             return Ok(());
         }
         let id = new_id();
-        conflict::ActiveModel {
+        let inserted = conflict::Entity::insert(conflict::ActiveModel {
             id: Set(id.clone()),
             mentor_id: Set(row.mentor_id.clone()),
             provider: Set(row.provider),
@@ -309,9 +341,14 @@ impl CalendarService {
             detected_at: Set(now),
             resolved_at: Set(None),
             resolution: Set(None),
-        }
-        .insert(&txn.txn)
+        })
+        // One open conflict per session, kind and event (the index), whichever node is first.
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(&txn.txn)
         .await?;
+        if inserted == 0 {
+            return Ok(());
+        }
         let subject = format!("{} with {}", cast.booking.subject, cast.student.name);
         let (provider, zone) = (row.provider.display_name(), cast.mentor.time_zone);
         let message = match &about {

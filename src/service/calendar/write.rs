@@ -87,10 +87,14 @@ impl CalendarService {
         }
         // A session that moved or went may have left (or met) busy time on the calendar.
         let db = self.db.conn();
-        if let Some(event) = calendar_event::Entity::find_by_id(session_id)
+        let changed = session::Entity::find_by_id(session_id)
             .one(db)
             .await?
-        {
+            .is_some_and(|s| s.sequence > 0 || s.status != SessionStatus::Scheduled);
+        let event = calendar_event::Entity::find_by_id(session_id)
+            .one(db)
+            .await?;
+        if let (true, Some(event)) = (changed, event) {
             if let Some(connection) = conn::Entity::find_by_id(event.connection_id)
                 .one(db)
                 .await?

@@ -703,11 +703,13 @@ fn list_events(
                 .map(|(_, e)| e)
                 .collect()
         }
-        None => all
-            .into_iter()
-            .map(|(_, e)| e)
-            .filter(|e| e["status"] != "cancelled")
-            .collect(),
+        None => {
+            let deleted_too = q.get("showDeleted").map(String::as_str) == Some("true");
+            all.into_iter()
+                .map(|(_, e)| e)
+                .filter(|e| deleted_too || e["status"] != "cancelled")
+                .collect()
+        }
     };
     let page: usize = q
         .get("pageToken")

@@ -209,9 +209,12 @@ impl GoogleCalendarApi {
                 .append_pair("maxResults", EVENTS_PER_PAGE);
             match read {
                 EventsRead::Full { from, to } => {
+                    // Deleted events too: a session's event the mentor deleted shows as cancelled
+                    // in a whole read as in an incremental one.
                     query
                         .append_pair("timeMin", &from.to_rfc3339_opts(SecondsFormat::Secs, true))
-                        .append_pair("timeMax", &to.to_rfc3339_opts(SecondsFormat::Secs, true));
+                        .append_pair("timeMax", &to.to_rfc3339_opts(SecondsFormat::Secs, true))
+                        .append_pair("showDeleted", "true");
                 }
                 EventsRead::Since { sync_token } => {
                     query.append_pair("syncToken", sync_token);
