@@ -226,8 +226,10 @@ crate::with_fake_google! {
         let now = status(&app, &mentor).await;
         assert_eq!(instant(&now["pushExpiresAt"]), Some(default_now() + Duration::days(11)), "{now}");
 
-        // Family counts instead of the primary: Family is watched, the primary's channel stops.
-        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "busyCalendarIds": [FAMILY] } })).await;
+        // Family counts and receives sessions instead of the primary: Family is watched, the
+        // primary's channel stops (a calendar that receives sessions is read back, so it stays
+        // watched while it does).
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "busyCalendarIds": [FAMILY], "sessionCalendarId": FAMILY } })).await;
         app.jobs.drain().await.unwrap();
         let third = google.open_channels();
         assert_eq!(third.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), [FAMILY]);

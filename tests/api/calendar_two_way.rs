@@ -306,3 +306,27 @@ crate::with_fake_google! {
         assert!(open_conflicts(&app, &mentor).await.is_empty());
     }
 }
+
+crate::with_fake_google! {
+    async fn a_session_calendar_that_is_not_busy_is_still_read_back(app, google) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        google.accept_http_pushes();
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        // Busy time from Family only; sessions go to the primary calendar.
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "busyCalendarIds": [fake_google::FAMILY] } })).await;
+        app.jobs.drain().await.unwrap();
+        let watched: Vec<String> = google.open_channels().into_iter().map(|c| c.0).collect();
+        assert!(watched.contains(&PRIMARY.to_string()) && watched.contains(&fake_google::FAMILY.to_string()), "{watched:?}");
+        // The primary's own events are not busy time.
+        google.put_event_and_push(PRIMARY, fake_google::timed("lunch", "2026-01-06T12:00:00Z", "2026-01-06T13:00:00Z")).await;
+        app.jobs.drain().await.unwrap();
+        assert!(crate::helpers::google::busy_from_google(&app, crate::helpers::booking::TUTOR).await.is_empty());
+        // A session's event deleted there is still followed.
+        let session = booked(&app, &student, "2026-01-06T10:00:00Z").await;
+        assert!(google.event(PRIMARY, &event_id(&session)).is_some());
+        delete_on_google(&google, &session).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(status_of(&app, &mentor, &session).await["status"], "CANCELLED");
+    }
+}

@@ -330,7 +330,11 @@ async fn a_push_landing_on_one_node_updates_the_slots_another_node_serves() {
         json!({"c": code, "s": start["connectCalendar"]["state"]})).await;
     let mut opened = false;
     for _ in 0..100 {
-        if !google.open_channels().is_empty() {
+        // Live once Google's answer to the watch is stored (the handshake comes before it).
+        let status = a
+            .gql(&mentor, "{ calendarStatus { pushActive } }", json!({}))
+            .await;
+        if status["calendarStatus"]["pushActive"] == true {
             opened = true;
             break;
         }

@@ -51,7 +51,7 @@ impl CalendarService {
         calendars: &[cal::Model],
     ) -> AppResult<Option<DateTime<Utc>>> {
         let now = self.clock.now();
-        let busy: Vec<&cal::Model> = calendars.iter().filter(|c| c.counts_as_busy).collect();
+        let busy: Vec<&cal::Model> = calendars.iter().filter(|c| super::watched(c)).collect();
         let before = store::channels_of(self.db.conn(), &row.id).await?;
         for calendar in &busy {
             let fresh = before.iter().any(|c| {

@@ -130,6 +130,8 @@ impl CalendarService {
             let mut edit: cal::ActiveModel = c.clone().into();
             edit.counts_as_busy = Set(busy);
             edit.receives_sessions = Set(sessions);
+            // A calendar that starts or stops receiving sessions starts or stops being read back.
+            read_now |= sessions != c.receives_sessions;
             if busy != c.counts_as_busy {
                 // Read whole the next time it counts; its busy time goes now when it stops. Either
                 // way a sync comes now: it reads the new calendar, and opens and stops channels.

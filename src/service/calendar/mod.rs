@@ -126,6 +126,12 @@ fn token_context(provider: CalendarProvider, mentor_id: &str, which: &str) -> St
     format!("calendar/{}/{mentor_id}/{which}", provider.slug())
 }
 
+/// Whether a calendar is read: its events count as busy, or it receives sessions (whose events are
+/// read back for what the mentor did to them).
+fn watched(c: &crate::entity::external_calendar::Model) -> bool {
+    c.counts_as_busy || c.receives_sessions
+}
+
 /// SHA-256 of a secret, in hex: what is kept of states and channel tokens.
 fn digest(secret: &str) -> String {
     use sha2::{Digest, Sha256};

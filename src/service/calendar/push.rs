@@ -79,7 +79,11 @@ impl CalendarService {
             .col_expr(cal::Column::Pushes, Expr::col(cal::Column::Pushes).add(1))
             .filter(cal::Column::ConnectionId.eq(&found.connection_id))
             .filter(cal::Column::CalendarId.eq(&found.calendar_id))
-            .filter(cal::Column::CountsAsBusy.eq(true))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(cal::Column::CountsAsBusy.eq(true))
+                    .add(cal::Column::ReceivesSessions.eq(true)),
+            )
             .exec(&txn.txn)
             .await?
             .rows_affected;

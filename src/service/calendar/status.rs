@@ -32,7 +32,7 @@ pub struct CalendarStatus {
     pub last_error: Option<String>,
     pub account_email: Option<String>,
     pub calendars: Vec<CalendarChoice>,
-    /// Every calendar that counts as busy has a live push channel (and there is one such calendar).
+    /// Every calendar that is read (it counts as busy, or receives sessions) has a live push channel.
     pub push_active: bool,
     /// When the first of those channels expires (they are replaced well before).
     pub push_expires_at: Option<DateTime<Utc>>,
@@ -97,7 +97,7 @@ impl CalendarService {
         // Each busy calendar's latest live channel: push is on when every one has such a channel.
         let reach: Vec<Option<DateTime<Utc>>> = listed
             .iter()
-            .filter(|c| c.counts_as_busy)
+            .filter(|c| super::watched(c))
             .map(|c| {
                 channels
                     .iter()

@@ -165,7 +165,7 @@ impl CalendarService {
         };
         let busy_calendars = calendars
             .into_iter()
-            .filter(|c| c.counts_as_busy && only.is_none_or(|id| id == c.calendar_id));
+            .filter(|c| super::watched(c) && only.is_none_or(|id| id == c.calendar_id));
         for calendar in busy_calendars {
             let read = match self.read(google, &access, &calendar, from, to).await {
                 Err(ProviderError::AccessExpired) => {
@@ -310,43 +310,14 @@ impl CalendarService {
         )
         .one(&txn.txn)
         .await?;
-        if !still.is_some_and(|c| c.counts_as_busy) {
+        // A calendar read only for session events (it receives sessions, but does not count as
+        // busy) keeps its place in the calendar, and no busy time.
+        let Some(still) = still.filter(super::watched) else {
             return Ok(());
-        }
-        let mine = busy_block::Entity::delete_many()
-            .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
-            .filter(busy_block::Column::Source.eq(SOURCE))
-            .filter(busy_block::Column::CalendarId.eq(&calendar.calendar_id));
-        if read.whole {
-            mine.exec(&txn.txn).await?;
-        } else if !read.events.is_empty() {
-            let ids: Vec<String> = read.events.iter().map(|e| external_id(&e.id)).collect();
-            for chunk in ids.chunks(500) {
-                mine.clone()
-                    .filter(busy_block::Column::ExternalId.is_in(chunk.to_vec()))
-                    .exec(&txn.txn)
-                    .await?;
-            }
-        }
-        let rows: Vec<busy_block::ActiveModel> = read
-            .events
-            .iter()
-            .filter_map(|e| busy_time(e, zone).map(|busy| (e, busy)))
-            .map(|(e, busy)| busy_block::ActiveModel {
-                id: Set(new_id()),
-                mentor_id: Set(row.mentor_id.clone()),
-                start_at: Set(busy.start),
-                end_at: Set(busy.end),
-                source: Set(SOURCE.into()),
-                external_id: Set(Some(external_id(&e.id))),
-                calendar_id: Set(Some(calendar.calendar_id.clone())),
-                created_at: Set(now),
-            })
-            .collect();
-        for chunk in rows.chunks(500) {
-            busy_block::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn.txn)
-                .await?;
+        };
+        let busy = still.counts_as_busy;
+        if busy {
+            write_busy(&txn.txn, row, calendar, zone, &read, now).await?;
         }
         let mut kept: cal::ActiveModel = calendar.clone().into();
         kept.sync_token = Set(read.sync_token);
@@ -355,9 +326,11 @@ impl CalendarService {
         }
         kept.update(&txn.txn).await?;
         txn.commit().await?;
-        let mut changes = self.after_commit.changes();
-        changes.slots_of(&row.mentor_id);
-        changes.apply().await;
+        if busy {
+            let mut changes = self.after_commit.changes();
+            changes.slots_of(&row.mentor_id);
+            changes.apply().await;
+        }
         Ok(())
     }
 
@@ -491,4 +464,51 @@ fn external_id(id: &str) -> String {
     } else {
         format!("sha256:{}", hex::encode(Sha256::digest(id.as_bytes())))
     }
+}
+
+/// Replaces what `read` changed of one calendar's busy blocks (all of them after a whole read).
+async fn write_busy(
+    txn: &impl ConnectionTrait,
+    row: &conn::Model,
+    calendar: &cal::Model,
+    zone: TimeZone,
+    read: &Read,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mine = busy_block::Entity::delete_many()
+        .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
+        .filter(busy_block::Column::Source.eq(SOURCE))
+        .filter(busy_block::Column::CalendarId.eq(&calendar.calendar_id));
+    if read.whole {
+        mine.exec(txn).await?;
+    } else if !read.events.is_empty() {
+        let ids: Vec<String> = read.events.iter().map(|e| external_id(&e.id)).collect();
+        for chunk in ids.chunks(500) {
+            mine.clone()
+                .filter(busy_block::Column::ExternalId.is_in(chunk.to_vec()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    let rows: Vec<busy_block::ActiveModel> = read
+        .events
+        .iter()
+        .filter_map(|e| busy_time(e, zone).map(|busy| (e, busy)))
+        .map(|(e, busy)| busy_block::ActiveModel {
+            id: Set(new_id()),
+            mentor_id: Set(row.mentor_id.clone()),
+            start_at: Set(busy.start),
+            end_at: Set(busy.end),
+            source: Set(SOURCE.into()),
+            external_id: Set(Some(external_id(&e.id))),
+            calendar_id: Set(Some(calendar.calendar_id.clone())),
+            created_at: Set(now),
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        busy_block::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }
