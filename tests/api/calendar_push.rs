@@ -210,21 +210,21 @@ crate::with_fake_google! {
         let mentor = connected(&app, &google).await;
         let first = google.open_channels();
         assert_eq!(first.len(), 1);
-        // Daily polls keep the channel until half its week has passed; then a new one opens first
+        // Daily polls keep the channel until two fifths of its week have passed; then a new one opens first
         // and the old one stops.
-        for day in 1..=3 {
+        for day in 1..=2 {
             app.clock.set(default_now() + Duration::days(day));
             app.jobs.drain().await.unwrap();
             assert_eq!(google.open_channels(), first, "day {day}");
         }
-        app.clock.set(default_now() + Duration::days(4));
+        app.clock.set(default_now() + Duration::days(3));
         app.jobs.drain().await.unwrap();
         let second = google.open_channels();
         assert_eq!(second.len(), 1);
         assert_ne!(second, first);
         assert_eq!(google.stopped(), [first[0].1.clone()]);
         let now = status(&app, &mentor).await;
-        assert_eq!(instant(&now["pushExpiresAt"]), Some(default_now() + Duration::days(11)), "{now}");
+        assert_eq!(instant(&now["pushExpiresAt"]), Some(default_now() + Duration::days(10)), "{now}");
 
         // Family counts and receives sessions instead of the primary: Family is watched, the
         // primary's channel stops (a calendar that receives sessions is read back, so it stays

@@ -3,7 +3,8 @@
 //!
 //! A channel is opened before the calendar is read (a change between the two is in the read), its
 //! row written before Google is asked (Google's `sync` handshake may arrive before its answer). It is
-//! replaced once half its life has passed: the new one opens first, then the old one stops. Channels
+//! replaced before half its life has passed (at two fifths): the new one opens first, then the old
+//! one stops. Channels
 //! of calendars that no longer count, and replaced ones, are stopped at Google and forgotten. A watch
 //! Google refuses (an http address, a domain it does not trust) is asked for again only hours later;
 //! meanwhile the calendar is polled at the mentor's frequency.
@@ -29,9 +30,10 @@ const REFUSED_RETRY_HOURS: i64 = 6;
 /// A channel row whose watch never got an answer (a crash in between) is forgotten after this long.
 const UNANSWERED_MINUTES: i64 = 10;
 
-/// When a channel is due for replacement: halfway through its life.
+/// When a channel is due for replacement: two fifths through its life (before half of it, with a
+/// day's polls to spare for a replacement that fails).
 pub(super) fn renew_at(c: &channel::Model) -> DateTime<Utc> {
-    c.created_at + (c.expires_at - c.created_at) / 2
+    c.created_at + (c.expires_at - c.created_at) * 2 / 5
 }
 
 /// Whether a channel carries pushes now.
