@@ -1,6 +1,6 @@
 //! Push from Google against the fake: channels opened on the busy calendars, the `sync` handshake,
 //! a push reading its calendar once however many arrive, a push during a running read asking for
-//! another, forged and unknown pushes refused, channels replaced halfway through their life and
+//! another, forged and unknown pushes refused, channels replaced before half their life and
 //! stopped when no longer wanted, a refused watch falling back to polling, and the daily whole read
 //! that heals a missed push.
 
@@ -206,7 +206,7 @@ crate::with_fake_google! {
         assert_eq!(google.event_reads().len(), reads + 1);
     }
 
-    async fn channels_are_replaced_halfway_and_stopped_when_not_wanted(app, google) {
+    async fn channels_are_replaced_early_and_stopped_when_not_wanted(app, google) {
         let mentor = connected(&app, &google).await;
         let first = google.open_channels();
         assert_eq!(first.len(), 1);
