@@ -294,7 +294,9 @@ on_both_backends! {
             assert_eq!(edges[0]["node"]["sessions"].as_array().unwrap().len(), 3);
         }
         // One query per kind and level (bookings; their users; their sessions; the sessions'
-        // bookings; those bookings' users), whether the page holds 2 bookings or 8.
-        assert_eq!(counts, [5, 5]);
+        // bookings; those bookings' users), whether the page holds 2 bookings or 8. On a busy
+        // machine a loader's batch can split in two (its timer fires between two loads), so a level
+        // may cost one more; a query per booking would cost 8 more.
+        assert!(counts.iter().all(|c| (5..=7).contains(c)), "{counts:?}");
     }
 }
