@@ -217,6 +217,14 @@ crate::with_fake_google! {
         let conflict = app.ok(&mentor, "query { calendarConflicts { edges { node { externalStart externalEnd } } } }", json!({})).await;
         let start = conflict["calendarConflicts"]["edges"][0]["node"]["externalStart"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
         assert_eq!(start.to_rfc3339(), "2026-01-07T10:00:00+00:00");
+        // Moved once more while the conflict is open: the conflict says where it is now.
+        move_on_google(&google, &session, "2026-01-07T10:30:00Z", "2026-01-07T11:30:00Z").await;
+        app.jobs.drain().await.unwrap();
+        let conflict = app.ok(&mentor, "query { calendarConflicts { edges { node { id externalStart } } } }", json!({})).await;
+        let edges = conflict["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(edges.len(), 1);
+        let start = edges[0]["node"]["externalStart"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-01-07T10:30:00+00:00");
         // Put back: the event returns to the session's time.
         app.ok(&mentor, RESOLVE, json!({ "id": open[0]["id"], "a": "RESTORE_EVENT" })).await;
         app.jobs.drain().await.unwrap();

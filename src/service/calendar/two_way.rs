@@ -347,6 +347,24 @@ impl CalendarService {
         .exec_without_returning(&txn.txn)
         .await?;
         if inserted == 0 {
+            // Open already: a moved event's conflict shows where the event is now.
+            if kind == ConflictKind::SessionEventMoved {
+                conflict::Entity::update_many()
+                    .col_expr(
+                        conflict::Column::ExternalStart,
+                        Expr::value(window.map(|w| w.0)),
+                    )
+                    .col_expr(
+                        conflict::Column::ExternalEnd,
+                        Expr::value(window.map(|w| w.1)),
+                    )
+                    .filter(conflict::Column::SessionId.eq(&s.id))
+                    .filter(conflict::Column::Kind.eq(kind))
+                    .filter(conflict::Column::ResolvedAt.is_null())
+                    .exec(&txn.txn)
+                    .await?;
+                txn.commit().await?;
+            }
             return Ok(());
         }
         let subject = format!("{} with {}", cast.booking.subject, cast.student.name);
