@@ -39,9 +39,11 @@ listed_enum! { $
 }
 
 listed_enum! { $
-    /// `Free` for trials; regular bookings stay `Pending` until a payment integration settles them.
+    /// `Free` for trials; `NotRequired` for regular bookings while payments are off (no payment
+    /// provider configured: the embedded default); with one, `Pending` until paid, then `Paid`,
+    /// `PastDue` after a failed charge, and `Failed`, `Refunded` or `Cancelled` at the end.
     pub enum PaymentStatus, payment_statuses, "SCREAMING_SNAKE_CASE" {
-        Free, Pending, Paid, Failed, Refunded,
+        Free, NotRequired, Pending, Paid, PastDue, Failed, Refunded, Cancelled,
     }
 }
 

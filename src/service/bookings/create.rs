@@ -101,7 +101,8 @@ impl BookingService {
             status: BookingStatus::Confirmed,
             payment_status: match plan.kind {
                 BookingKind::Trial => PaymentStatus::Free,
-                BookingKind::Regular => PaymentStatus::Pending,
+                // Payments are off (no provider is configured yet): nothing to pay, nothing held.
+                BookingKind::Regular => PaymentStatus::NotRequired,
             },
             calendar_link: None,
             cancel_reason: None,
