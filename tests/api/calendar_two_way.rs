@@ -180,6 +180,18 @@ async fn move_on_google(google: &FakeGoogle, session: &Value, start: &str, end: 
     assert_eq!(google.put_event_and_push(PRIMARY, event).await, [200]);
 }
 
+/// Emails written for calendar conflicts.
+async fn conflict_emails(app: &TestApp) -> usize {
+    use mentor_scheduler::entity::email_notification as email;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    email::Entity::find()
+        .filter(email::Column::Template.eq("calendar_conflict"))
+        .all(app.services.db.conn())
+        .await
+        .unwrap()
+        .len()
+}
+
 async fn open_conflicts(app: &TestApp, mentor: &str) -> Vec<Value> {
     app.ok(mentor, CONFLICTS, json!({})).await["calendarConflicts"]["edges"]
         .as_array()
@@ -203,6 +215,13 @@ crate::with_fake_google! {
         let told = crate::helpers::notify::inbox(&app, &student).await;
         assert!(told.iter().any(|n| n["type"] == "SESSION_RESCHEDULED"), "{told:?}");
         assert_eq!(google.event(PRIMARY, &event_id(&session)).unwrap()["start"]["dateTime"], "2026-01-06T18:00:00Z");
+        assert!(open_conflicts(&app, &mentor).await.is_empty());
+
+        // Only its end changed (same start): the session keeps its length, nothing to settle.
+        move_on_google(&google, &session, "2026-01-06T18:00:00Z", "2026-01-06T19:30:00Z").await;
+        app.jobs.drain().await.unwrap();
+        let now = app.ok(&student, WHEN, json!({ "id": session["bookingId"] })).await["booking"]["sessions"][0].clone();
+        assert_eq!(now["sequence"], 1, "{now}");
         assert!(open_conflicts(&app, &mentor).await.is_empty());
 
         // Onto another session: the session stays, a conflict says where the event went.
@@ -253,6 +272,7 @@ crate::with_fake_google! {
         assert_eq!(status_of(&app, &mentor, &session).await["status"], "SCHEDULED", "the session stays");
         let alerts = crate::helpers::notify::inbox(&app, &mentor).await;
         assert_eq!(alerts.iter().filter(|n| n["type"] == "CALENDAR_CONFLICT").count(), 1);
+        assert_eq!(conflict_emails(&app).await, 1, "told by email too");
         // Read again: still one.
         app.ok(&mentor, "mutation { syncCalendarNow(provider: GOOGLE) { state } }", json!({})).await;
         app.jobs.drain().await.unwrap();
@@ -305,13 +325,26 @@ crate::with_fake_google! {
     }
 
     async fn disconnecting_ends_the_conflicts(app, google) {
-        let (mentor, _student, _session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        let (mentor, _student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
         let overlap = fake_google::timed("gym", "2026-01-06T10:30:00Z", "2026-01-06T11:30:00Z");
         google.put_event_and_push(PRIMARY, overlap).await;
         app.jobs.drain().await.unwrap();
         assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
         app.ok(&mentor, "mutation { disconnectCalendar(provider: GOOGLE) { connected } }", json!({})).await;
         assert!(open_conflicts(&app, &mentor).await.is_empty());
+        // The session's event stays on the mentor's calendar.
+        assert!(google.event(PRIMARY, &event_id(&session)).is_some());
+    }
+
+    async fn a_conflict_ends_with_its_session(app, google) {
+        let (mentor, student, session) = one_session(&app, &google, "2026-01-06T10:00:00Z").await;
+        app.ok(&mentor, UPDATE, json!({ "i": { "provider": "GOOGLE", "onSessionEventDeleted": "ASK" } })).await;
+        delete_on_google(&google, &session).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(open_conflicts(&app, &mentor).await.len(), 1);
+        app.ok(&student, "mutation($id: ID!) { cancelSession(id: $id) { id } }", json!({ "id": session["id"] })).await;
+        app.jobs.drain().await.unwrap();
+        assert!(open_conflicts(&app, &mentor).await.is_empty(), "nothing left to settle");
     }
 }
 

@@ -1,16 +1,13 @@
-//! Calendar providers (Google Calendar, Microsoft Graph, CalDAV) behind one trait, and the one error
-//! every provider answers with, typed by what the caller must do about it: wait (rate limited), read
-//! everything again (sync token expired), ask the mentor to reconnect (grant revoked), forget the
-//! thing (not found), or try later (upstream failure). The providers themselves come with their
-//! issues; the sync engine will talk only to this trait.
+//! Calendar providers (Google Calendar now; Microsoft Graph and CalDAV with their issue, when the
+//! interface the three share can be drawn from what they need), and the one error every provider
+//! answers with, typed by what the caller must do about it: wait (rate limited), read everything
+//! again (sync token expired), ask the mentor to reconnect (grant revoked), forget the thing (not
+//! found), read back what already exists (a retried create), or try later (upstream failure).
 
 pub mod google;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use crate::domain::interval::Interval;
 use crate::error::AppError;
 
 /// How a provider call failed.
@@ -73,66 +70,6 @@ pub struct ExternalCalendar {
     pub id: String,
     pub name: String,
     pub primary: bool,
-}
-
-/// One page of changes to a calendar's busy time since a sync token (or everything, without one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BusyChanges {
-    /// Busy intervals added or changed, by the provider's event id.
-    pub busy: Vec<(String, Interval)>,
-    /// Event ids whose busy time is gone (deleted, cancelled, now free).
-    pub removed: Vec<String>,
-    /// Pass this to read the next page, when there is one.
-    pub next_page: Option<String>,
-    /// Pass this to read the next changes, once the last page is read.
-    pub sync_token: Option<String>,
-}
-
-/// A platform session written to the mentor's calendar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionEvent {
-    /// Our session id: the provider's event carries it, so that a retried write finds it.
-    pub session_id: String,
-    pub title: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub attendees: Vec<String>,
-}
-
-/// What every calendar provider offers the sync engine. `access` is a valid access token (the
-/// caller refreshes it).
-#[async_trait::async_trait]
-pub trait CalendarProvider: Send + Sync + 'static {
-    /// A name for logs and errors ("Google Calendar").
-    fn name(&self) -> &'static str;
-
-    async fn calendars(&self, access: &str) -> Result<Vec<ExternalCalendar>, ProviderError>;
-
-    /// Busy time changed in `calendar` since `sync_token` (`None`: a full read), one page at a time
-    /// (`page`: the previous answer's `next_page`).
-    async fn busy_changes(
-        &self,
-        access: &str,
-        calendar: &str,
-        sync_token: Option<&str>,
-        page: Option<&str>,
-    ) -> Result<BusyChanges, ProviderError>;
-
-    /// Creates or updates the event of a session; returns the provider's event id.
-    async fn put_session(
-        &self,
-        access: &str,
-        calendar: &str,
-        event: &SessionEvent,
-    ) -> Result<String, ProviderError>;
-
-    /// Deletes the event of a session (already gone is not an error).
-    async fn delete_session(
-        &self,
-        access: &str,
-        calendar: &str,
-        event_id: &str,
-    ) -> Result<(), ProviderError>;
 }
 
 #[cfg(test)]

@@ -166,6 +166,7 @@ impl CalendarService {
         let busy_calendars = calendars
             .into_iter()
             .filter(|c| super::watched(c) && only.is_none_or(|id| id == c.calendar_id));
+        let mut changed = false;
         for calendar in busy_calendars {
             let read = match self.read(google, &access, &calendar, from, to).await {
                 Err(ProviderError::AccessExpired) => {
@@ -178,12 +179,16 @@ impl CalendarService {
                 other => other,
             };
             let read = read.map_err(|e| e.into_app(provider.display_name()))?;
+            changed |= read.whole || !read.events.is_empty();
             // What the mentor did to session events first: if that fails, the sync fails before
             // the token moves on, and the same changes are read again.
             self.follow_session_events(row, &read.events).await?;
             self.apply(row, &calendar, zone, read).await?;
         }
-        self.busy_over_sessions(row).await?;
+        // Overlaps change only with busy time (sessions moving or going are seen by their writes).
+        if changed {
+            self.busy_over_sessions(row).await?;
+        }
         Ok(Ok(covered))
     }
 

@@ -350,3 +350,22 @@ impl CalendarService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_to_one_connection_are_paced_and_others_are_not_held_up() {
+        let pace = WritePace::default();
+        let one = "connection-1".to_string();
+        for _ in 0..WRITES_PER_SECOND {
+            assert!(pace.0.check_key(&one).is_ok());
+        }
+        assert!(
+            pace.0.check_key(&one).is_err(),
+            "the next write waits its turn"
+        );
+        assert!(pace.0.check_key(&"connection-2".to_string()).is_ok());
+    }
+}
