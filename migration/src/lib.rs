@@ -9,6 +9,7 @@ mod m20261122_000004_notifications;
 mod m20261123_000005_email;
 mod m20261126_000006_calendar;
 mod m20261126_000007_calendar_push_and_events;
+mod m20261127_000008_payments;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_email::Migration),
             Box::new(m20261126_000006_calendar::Migration),
             Box::new(m20261126_000007_calendar_push_and_events::Migration),
+            Box::new(m20261127_000008_payments::Migration),
         ]
     }
 }

@@ -25,6 +25,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub meeting: MeetingSettings,
     pub calendar: CalendarSettings,
+    pub payments: PaymentSettings,
 }
 
 impl Settings {
@@ -77,6 +78,7 @@ impl Settings {
                 base_url: vars.or("MEETING_BASE_URL", "https://meet.jit.si"),
             },
             calendar: calendar(&vars, &server)?,
+            payments: payments(&vars)?,
             server,
         };
         settings.check()?;
@@ -289,6 +291,57 @@ fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSett
     Ok(CalendarSettings {
         token_key: vars.get("CALENDAR_TOKEN_KEY").map(Secret::new),
         google,
+    })
+}
+
+fn payments(vars: &Vars) -> anyhow::Result<PaymentSettings> {
+    let stripe = match vars.get("STRIPE_SECRET_KEY") {
+        None => None,
+        Some(key) => {
+            let secrets: Vec<Secret> = vars
+                .get("STRIPE_WEBHOOK_SECRET")
+                .ok_or_else(|| {
+                    anyhow::anyhow!("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY")
+                })?
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret::new(s.to_string()))
+                .collect();
+            anyhow::ensure!(
+                !secrets.is_empty(),
+                "STRIPE_WEBHOOK_SECRET must name at least one secret"
+            );
+            let api_url = vars.or("STRIPE_API_URL", "https://api.stripe.com");
+            let parsed = url::Url::parse(&api_url)
+                .map_err(|_| anyhow::anyhow!("STRIPE_API_URL={api_url:?} is not a URL"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https"),
+                "STRIPE_API_URL={api_url:?} is not an http(s) URL"
+            );
+            Some(StripeSettings {
+                secret_key: Secret::new(key),
+                webhook_secrets: secrets,
+                api_url: api_url.trim_end_matches('/').to_string(),
+            })
+        }
+    };
+    let hold_minutes: u64 = vars.parse("PAYMENT_HOLD_MINUTES", "30")?;
+    anyhow::ensure!(
+        (1..=24 * 60).contains(&hold_minutes),
+        "PAYMENT_HOLD_MINUTES must be 1 to 1440"
+    );
+    let currency = vars.or("PAYMENT_CURRENCY", "usd");
+    let currency = crate::domain::money::Currency::parse(&currency)
+        .map_err(|e| anyhow::anyhow!("PAYMENT_CURRENCY={currency:?}: {e}"))?;
+    let default_price_minor: i64 = vars.parse("PAYMENT_DEFAULT_PRICE_MINOR", "4000")?;
+    crate::domain::money::check_price(default_price_minor)
+        .map_err(|e| anyhow::anyhow!("PAYMENT_DEFAULT_PRICE_MINOR: {e}"))?;
+    Ok(PaymentSettings {
+        stripe,
+        hold: std::time::Duration::from_secs(hold_minutes * 60),
+        currency: currency.as_str().to_string(),
+        default_price_minor,
     })
 }
 

@@ -227,3 +227,29 @@ pub struct GoogleSettings {
     /// addresses; with an http one, watches are refused and calendars are polled).
     pub webhook_url: String,
 }
+
+/// Payments: the weekly charge of regular bookings, through Stripe when configured.
+#[derive(Debug, Clone)]
+pub struct PaymentSettings {
+    /// Stripe; `None` without `STRIPE_SECRET_KEY` (payments off: regular bookings are confirmed at
+    /// once, `NOT_REQUIRED`).
+    pub stripe: Option<StripeSettings>,
+    /// `PAYMENT_HOLD_MINUTES` (default 30): how long unpaid sessions are held.
+    pub hold: Duration,
+    /// `PAYMENT_CURRENCY` (default `usd`): lowercase ISO 4217, for mentors without a price of their own.
+    pub currency: String,
+    /// `PAYMENT_DEFAULT_PRICE_MINOR` (default 4000): the price per session, in minor units.
+    pub default_price_minor: i64,
+}
+
+/// A Stripe account and where its API is (tests point it at a fake).
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    /// `STRIPE_SECRET_KEY`.
+    pub secret_key: Secret,
+    /// `STRIPE_WEBHOOK_SECRET`: the endpoint's `whsec_…` secret, or several comma-separated while
+    /// one is rolled.
+    pub webhook_secrets: Vec<Secret>,
+    /// `STRIPE_API_URL`: default `https://api.stripe.com`.
+    pub api_url: String,
+}

@@ -11,9 +11,39 @@ use super::booking::ClashReason;
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum DomainEvent {
+    /// A booking is confirmed (at once, or when its first week is paid): everyone is told.
     BookingCreated {
         booking_id: String,
         session_ids: Vec<String>,
+    },
+    /// A regular booking's sessions are held until its first week is paid; nobody is told yet.
+    BookingHeld {
+        booking_id: String,
+        session_ids: Vec<String>,
+    },
+    /// A hold ended unpaid (expired, abandoned, or cancelled by the student): its sessions are free
+    /// again, and since nobody was told of the booking, nobody is told of this.
+    HoldReleased {
+        booking_id: String,
+        session_ids: Vec<String>,
+        reason: String,
+    },
+    /// A week was paid: `invoice_id` is the receipt's invoice.
+    PaymentReceived {
+        booking_id: String,
+        invoice_id: String,
+    },
+    /// A weekly charge failed; `fix_url` is where the student can update the card.
+    PaymentFailed {
+        booking_id: String,
+        fix_url: Option<String>,
+    },
+    /// A paid session the mentor cancelled was refunded its share.
+    SessionRefunded {
+        booking_id: String,
+        session_id: String,
+        amount_minor: i64,
+        currency: String,
     },
     /// More sessions of an ongoing booking were created by the extension job.
     SessionsAdded {
@@ -63,6 +93,11 @@ impl DomainEvent {
     pub fn booking_id(&self) -> &str {
         match self {
             DomainEvent::BookingCreated { booking_id, .. }
+            | DomainEvent::BookingHeld { booking_id, .. }
+            | DomainEvent::HoldReleased { booking_id, .. }
+            | DomainEvent::PaymentReceived { booking_id, .. }
+            | DomainEvent::PaymentFailed { booking_id, .. }
+            | DomainEvent::SessionRefunded { booking_id, .. }
             | DomainEvent::SessionsAdded { booking_id, .. }
             | DomainEvent::BookingCancelled { booking_id, .. }
             | DomainEvent::SessionCancelled { booking_id, .. }
@@ -76,7 +111,8 @@ impl DomainEvent {
         match self {
             DomainEvent::SessionCancelled { session_id, .. }
             | DomainEvent::SessionRescheduled { session_id, .. }
-            | DomainEvent::SessionCompleted { session_id, .. } => Some(session_id),
+            | DomainEvent::SessionCompleted { session_id, .. }
+            | DomainEvent::SessionRefunded { session_id, .. } => Some(session_id),
             _ => None,
         }
     }

@@ -62,6 +62,7 @@ pub mod event;
 pub mod interval;
 pub mod join;
 pub mod meeting;
+pub mod money;
 pub mod notification;
 pub mod recurrence;
 pub mod settings;

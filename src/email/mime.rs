@@ -1,6 +1,6 @@
 //! The MIME message for one email: `multipart/alternative` (plain text, HTML, and with an invite the
 //! `text/calendar; method=...` part mail clients turn into an invite card) inside `multipart/mixed`
-//! with the invite again as an `invite.ics` attachment.
+//! with the invite again as an `invite.ics` attachment, or a receipt's `invoice.pdf`.
 //!
 //! The `Message-ID` is the email's own, so a retry after a worker died mid-send carries the same id
 //! and receiving systems can tell the copies apart. `X-Mentor-Email-Id` (and SendGrid's
@@ -21,6 +21,8 @@ pub struct Parts<'a> {
     pub text: &'a str,
     /// The `.ics` text and its `METHOD`.
     pub invite: Option<(&'a str, &'a str)>,
+    /// A receipt's `invoice.pdf`.
+    pub pdf: Option<Vec<u8>>,
 }
 
 fn header(name: &str, value: String) -> HeaderValue {
@@ -44,9 +46,20 @@ pub fn build(p: Parts) -> Result<Message, lettre::error::Error> {
     let alternative = MultiPart::alternative()
         .singlepart(SinglePart::plain(p.text.to_string()))
         .singlepart(SinglePart::html(p.html.to_string()));
-    match p.invite {
-        None => builder.multipart(alternative),
-        Some((ics, method)) => {
+    match (p.invite, p.pdf) {
+        (None, None) => builder.multipart(alternative),
+        (None, Some(pdf)) => {
+            let attachment = Attachment::new("invoice.pdf".to_string()).body(
+                pdf,
+                ContentType::parse("application/pdf").expect("a well-formed content type"),
+            );
+            builder.multipart(
+                MultiPart::mixed()
+                    .multipart(alternative)
+                    .singlepart(attachment),
+            )
+        }
+        (Some((ics, method)), _) => {
             let calendar_type = |base: &str| {
                 ContentType::parse(&format!("{base}; charset=utf-8; method={method}"))
                     .expect("a well-formed content type")

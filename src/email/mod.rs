@@ -1,9 +1,10 @@
 //! Emails as people see them: the branding, what a template is filled with (`EmailView`), the askama
 //! templates under `templates/email/<name>/` (subject, HTML body, plain-text body, one shared
-//! layout), and the MIME message that carries them with an invite.
+//! layout), the MIME message that carries them with an invite or a receipt PDF, and that PDF.
 
 pub mod brand;
 pub mod mime;
+pub mod pdf;
 pub mod render;
 pub mod sample;
 pub mod view;

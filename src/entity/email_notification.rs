@@ -41,6 +41,8 @@ pub struct Model {
     pub dedupe_key: Option<String>,
     /// The digest this item went out in (status `BATCHED`).
     pub digest_id: Option<String>,
+    /// The invoice whose PDF goes with it (a receipt).
+    pub invoice_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -11,6 +11,7 @@ use super::context::{principal, services};
 use super::cost;
 use super::errors::gql;
 use super::loaders::{loader_error, loaders};
+use super::payments::PaymentStatus;
 use super::scalars::{DateTime, TimeZone};
 use super::types::User;
 use crate::domain::booking as domain;
@@ -28,10 +29,6 @@ domain::booking_kinds!(mirror_enum
 );
 domain::booking_statuses!(mirror_enum BookingStatus = domain::);
 domain::session_statuses!(mirror_enum SessionStatus = domain::);
-domain::payment_statuses!(mirror_enum
-    /// `FREE` for trials; `PENDING` until a payment integration settles a regular booking.
-    PaymentStatus = domain::
-);
 
 /// An instant with the offset the caller's zone has then.
 fn shown(ctx: &Context<'_>, at: ChronoDateTime<Utc>) -> async_graphql::Result<DateTime> {
@@ -79,6 +76,19 @@ impl Booking {
     }
     async fn payment_status(&self) -> PaymentStatus {
         self.0.payment_status.into()
+    }
+    /// The weekly charge; null for trials and while payments are off.
+    async fn payment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::payments::Payment>> {
+        let p = principal(ctx)?;
+        Ok(services(ctx)
+            .payments
+            .payment_of(p, &self.0)
+            .await
+            .map_err(gql)?
+            .map(super::payments::Payment))
     }
     /// One `DTSTART;TZID=...` + `RRULE:FREQ=WEEKLY` pair per weekly slot (RFC 5545 text).
     async fn recurrence_rule(&self) -> Option<&str> {

@@ -107,9 +107,12 @@ impl BookingMutation {
             goals: input.goals.unwrap_or_default(),
             weeks: input.weeks,
         };
-        let (booking, _) = services(ctx)
-            .bookings
-            .create(p, request)
+        let services = services(ctx);
+        let (booking, _) = services.bookings.create(p, request).await.map_err(gql)?;
+        // Held until paid: the answer carries the checkout (`payment.checkoutUrl`).
+        let booking = services
+            .payments
+            .after_booking(p, booking)
             .await
             .map_err(gql)?;
         Ok(Booking(booking))

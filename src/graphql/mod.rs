@@ -32,6 +32,7 @@ mod gate;
 pub mod input_guard;
 pub mod loaders;
 pub mod notifications;
+pub mod payments;
 pub mod scalars;
 pub mod types;
 pub mod users;
@@ -48,6 +49,7 @@ pub struct QueryRoot(
     bookings::BookingQuery,
     calendar::CalendarQuery,
     notifications::NotificationQuery,
+    payments::PaymentQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -57,6 +59,7 @@ pub struct MutationRoot(
     bookings::BookingMutation,
     calendar::CalendarMutation,
     notifications::NotificationMutation,
+    payments::PaymentMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -13,6 +13,7 @@ mod join;
 mod limit;
 mod notifications;
 mod parsed;
+mod payments;
 mod rest;
 mod serve;
 mod state;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/email/click/{id}", get(email::click))
         .route("/webhooks/email/sendgrid", post(email::sendgrid))
         .route("/webhooks/email/ses", post(email::ses))
+        .route("/webhooks/stripe", post(payments::stripe_webhook))
+        .route("/invoices/{id}/invoice.pdf", get(payments::invoice_pdf))
         .fallback(edge::not_found)
         // axum's body extractors honour DefaultBodyLimit; `/graphql` reads its body with the same
         // limit itself, so that a chunked body over it is 413 too.

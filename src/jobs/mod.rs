@@ -28,6 +28,7 @@ pub mod calendar_write;
 pub mod email_send;
 pub mod extend_booking;
 mod job;
+pub mod payment;
 mod queue;
 mod registry;
 mod runner;

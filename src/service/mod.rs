@@ -8,6 +8,7 @@ pub mod email;
 pub mod events;
 pub mod notifications;
 pub mod page;
+pub mod payments;
 pub mod slots;
 pub mod store;
 pub mod timeline;
@@ -18,10 +19,13 @@ use std::sync::Arc;
 use crate::auth::join::JoinLinks;
 use crate::auth::vault::TokenVault;
 use crate::clock::Clock;
+use crate::config::Secret;
 use crate::db::Db;
+use crate::domain::money::Money;
 use crate::integrations::calendar::google::Google;
 use crate::integrations::email::mailer::Mailer;
 use crate::integrations::meeting::MeetingProvider;
+use crate::integrations::payments::stripe::Stripe;
 use crate::pubsub::EventBus;
 
 /// Every service, built once at start-up and shared by the transports.
@@ -36,6 +40,7 @@ pub struct Services {
     pub calendar: Arc<calendar::CalendarService>,
     pub notifications: Arc<notifications::NotificationService>,
     pub timeline: Arc<timeline::TimelineService>,
+    pub payments: Arc<payments::PaymentService>,
     pub email: Arc<email::EmailService>,
     pub join_links: Arc<JoinLinks>,
     /// Wakes this process's idle job workers (see [`crate::jobs::JobBell`]).
@@ -60,6 +65,19 @@ pub struct Adapters {
     pub vault: Arc<TokenVault>,
     /// Google Calendar, when configured.
     pub google: Option<Arc<Google>>,
+    pub payments: PaymentAdapters,
+}
+
+/// Payments: Stripe (with its webhook secrets) when configured, and the terms of holds.
+pub struct PaymentAdapters {
+    pub stripe: Option<(Arc<Stripe>, Vec<Secret>)>,
+    /// `PAYMENT_HOLD_MINUTES`.
+    pub hold: chrono::Duration,
+    /// `PAYMENT_DEFAULT_PRICE_MINOR` in `PAYMENT_CURRENCY`.
+    pub default_price: Money,
+    pub dashboard_url: String,
+    /// `PUBLIC_BASE_URL`.
+    pub base_url: String,
 }
 
 impl Services {
@@ -74,14 +92,15 @@ impl Services {
             slot_cache_ttl,
             vault,
             google,
+            payments,
         } = adapters;
         let job_bell = crate::jobs::JobBell::default();
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
         slot_cache.listen();
         let after_commit = after_commit::AfterCommit::new(bus.clone(), slot_cache.clone());
-        // Every consumer of domain events, in the order they run (calendar writes and payment
-        // receipts join here).
+        // Every consumer of domain events, in the order they run.
         let events = events::EventLog::new(vec![
+            Arc::new(payments::PaymentEvents),
             Arc::new(notifications::InApp),
             Arc::new(email::ByEmail::new(outbox.clone())),
             Arc::new(calendar::CalendarWrites {
@@ -94,8 +113,25 @@ impl Services {
             meetings,
             events.clone(),
             after_commit.clone(),
+            payments.stripe.as_ref().map(|_| bookings::HoldTerms {
+                hold: payments.hold,
+                default_price: payments.default_price.clone(),
+            }),
         ));
         Services {
+            payments: Arc::new(payments::PaymentService::new(
+                db.clone(),
+                clock.clone(),
+                after_commit.clone(),
+                payments::PaymentParts {
+                    bookings: bookings.clone(),
+                    stripe: payments.stripe,
+                    dashboard_url: payments.dashboard_url,
+                    base_url: payments.base_url,
+                    default_price: payments.default_price,
+                    brand: outbox.brand.clone(),
+                },
+            )),
             timeline: Arc::new(timeline::TimelineService::new(
                 db.clone(),
                 clock.clone(),

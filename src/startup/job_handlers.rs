@@ -6,6 +6,7 @@ use crate::jobs::calendar_sync::CalendarSync;
 use crate::jobs::calendar_write::CalendarWrite;
 use crate::jobs::email_send::EmailSend;
 use crate::jobs::extend_booking::ExtendBooking;
+use crate::jobs::payment::PaymentTask;
 use crate::jobs::session_timeline::SessionTimeline;
 use crate::jobs::{JobError, Registry};
 use crate::service::email::Sent;
@@ -57,6 +58,12 @@ pub fn registry(services: &Services) -> Registry {
     registry.register(move |job: CalendarWrite| {
         let calendar = calendar.clone();
         async move { Ok(calendar.write_session(&job.session_id).await?) }
+    });
+
+    let payments = services.payments.clone();
+    registry.register(move |task: PaymentTask| {
+        let payments = payments.clone();
+        async move { Ok(payments.run_task(&task).await?) }
     });
 
     registry

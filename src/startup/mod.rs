@@ -18,11 +18,13 @@ use crate::auth::vault::TokenVault;
 use crate::clock::Clock;
 use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
+use crate::domain::money::{Currency, Money};
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, CallerLimits, Shared, SocketsPerUser};
 use crate::integrations::calendar::google::Google;
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
+use crate::integrations::payments::stripe::Stripe;
 use crate::jobs::{JobRunner, RunnerConfig};
 use crate::pubsub::{EventBus, InProcessBus, RedisBus};
 use crate::service::email::Outbox;
@@ -77,6 +79,7 @@ pub async fn connect_services(
         slot_cache_ttl: settings.slots.cache_ttl,
         vault: Arc::new(token_vault(settings)?),
         google: google(settings)?,
+        payments: payments(settings)?,
     };
     Ok(Services::new(db, adapters, clock))
 }
@@ -110,6 +113,33 @@ fn google(settings: &Settings) -> anyhow::Result<Option<Arc<Google>>> {
     Ok(Some(Arc::new(
         Google::new(google).context("Google Calendar settings")?,
     )))
+}
+
+/// Stripe when `STRIPE_SECRET_KEY` is set: regular bookings are then held until paid.
+fn payments(settings: &Settings) -> anyhow::Result<crate::service::PaymentAdapters> {
+    let p = &settings.payments;
+    let stripe = match &p.stripe {
+        None => {
+            tracing::info!(
+                "payments: off (STRIPE_SECRET_KEY is not set); regular bookings need no payment"
+            );
+            None
+        }
+        Some(stripe) => Some((
+            Arc::new(Stripe::new(stripe).context("Stripe settings")?),
+            stripe.webhook_secrets.clone(),
+        )),
+    };
+    Ok(crate::service::PaymentAdapters {
+        stripe,
+        hold: chrono::Duration::from_std(p.hold).context("PAYMENT_HOLD_MINUTES")?,
+        default_price: Money {
+            amount_minor: p.default_price_minor,
+            currency: Currency::parse(&p.currency).map_err(anyhow::Error::msg)?,
+        },
+        dashboard_url: settings.server.dashboard_url.clone(),
+        base_url: settings.server.public_base_url.clone(),
+    })
 }
 
 /// SMTP when `SMTP_URL` is set, else `.eml` files under `$DATA_DIR/outbox/`.

@@ -31,6 +31,8 @@ mod js_client;
 mod node;
 mod notification_ws;
 mod notifications;
+mod payments;
+mod payments_lifecycle;
 mod query_cost;
 mod schema;
 mod slots;

@@ -302,6 +302,79 @@ pub fn feedback_request(b: &BookingFacts, session_id: &str, start: DateTime<Utc>
     )
 }
 
+/// A week was paid: the receipt, to the student (it cannot be switched off).
+pub fn payment_received(
+    b: &BookingFacts,
+    invoice_id: &str,
+    amount: &crate::domain::money::Money,
+    period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Addressed {
+    let covers = period
+        .map(|(from, to)| {
+            format!(
+                " It covers {} to {}.",
+                local_time(from, b.student.zone),
+                local_time(to, b.student.zone)
+            )
+        })
+        .unwrap_or_default();
+    (
+        b.student.id.to_string(),
+        Message {
+            kind: NotificationKind::PaymentReceipt,
+            title: format!("Payment received: {amount}"),
+            body: format!(
+                "Thank you: your weekly payment for \"{}\" with {} went through.{covers}",
+                b.subject, b.mentor.name
+            ),
+            link: booking_link(b),
+            data: json!({ "bookingId": b.booking_id, "invoiceId": invoice_id, "amountMinor": amount.amount_minor, "currency": amount.currency.as_str().to_ascii_uppercase() }),
+        },
+    )
+}
+
+/// A weekly charge failed: the student is asked to fix the card (at `fix_url` when Stripe gave one).
+pub fn payment_failed(b: &BookingFacts, fix_url: Option<&str>) -> Addressed {
+    (
+        b.student.id.to_string(),
+        Message {
+            kind: NotificationKind::SubscriptionUpdate,
+            title: "Your weekly payment did not go through".into(),
+            body: format!(
+                "We could not charge your card for \"{}\" with {}. Update your card to keep your sessions.",
+                b.subject, b.mentor.name
+            ),
+            link: fix_url.map(str::to_string).or_else(|| booking_link(b)),
+            data: json!({ "bookingId": b.booking_id, "fixUrl": fix_url }),
+        },
+    )
+}
+
+/// A paid session the mentor cancelled was refunded its share.
+pub fn session_refunded(
+    b: &BookingFacts,
+    session_id: &str,
+    start: Option<DateTime<Utc>>,
+    amount: &crate::domain::money::Money,
+) -> Addressed {
+    let when = start
+        .map(|at| format!(" on {}", local_time(at, b.student.zone)))
+        .unwrap_or_default();
+    (
+        b.student.id.to_string(),
+        Message {
+            kind: NotificationKind::SubscriptionUpdate,
+            title: format!("Refunded {amount}"),
+            body: format!(
+                "{} cancelled the session{when}; {amount} is on its way back to your card.",
+                b.mentor.name
+            ),
+            link: booking_link(b),
+            data: json!({ "bookingId": b.booking_id, "sessionId": session_id, "amountMinor": amount.amount_minor }),
+        },
+    )
+}
+
 /// A mentor's calendar stopped syncing (the provider revoked access): what to do about it.
 pub fn calendar_disconnected(provider: &str, provider_slug: &str, reason: &str) -> Message {
     Message {

@@ -48,53 +48,49 @@ impl BookingService {
             }
             _ => {}
         }
-        let future = session::Entity::find()
-            .select_only()
-            .column(session::Column::Id)
-            .filter(session::Column::BookingId.eq(id))
-            .filter(session::Column::Status.eq(SessionStatus::Scheduled))
-            .filter(session::Column::StartAt.gt(now))
-            .into_tuple::<String>()
-            .all(txn)
-            .await?;
-        if !future.is_empty() {
-            session::Entity::update_many()
-                .col_expr(
-                    session::Column::Status,
-                    Expr::value(SessionStatus::Cancelled),
-                )
-                .col_expr(session::Column::CancelReason, Expr::value(reason.clone()))
-                .col_expr(session::Column::CancelledBy, Expr::value(p.user_id.clone()))
-                .col_expr(session::Column::CancelledAt, Expr::value(now))
-                .col_expr(session::Column::UpdatedAt, Expr::value(now))
-                .filter(session::Column::Id.is_in(future.clone()))
-                .exec(txn)
+        let mut changes = self.changes_for(&row.mentor_id);
+        if row.status == BookingStatus::Pending {
+            // Never confirmed (waiting for payment): the hold is released and nobody is told.
+            let reason = reason.unwrap_or_else(|| "cancelled before payment".into());
+            self.release_held(txn, id, &reason, Some(&p.user_id), now, &mut changes)
                 .await?;
+            let updated = booking::Entity::find_by_id(id)
+                .one(txn)
+                .await?
+                .ok_or_else(|| no_such("booking"))?;
+            write.commit().await?;
+            changes.apply().await;
+            return updated.try_into();
         }
-        let mut active: booking::ActiveModel = row.into();
-        active.status = Set(BookingStatus::Cancelled);
-        active.cancel_reason = Set(reason.clone());
-        active.cancelled_by = Set(Some(p.user_id.clone()));
-        active.cancelled_at = Set(Some(now));
-        active.updated_at = Set(now);
-        let updated = booking::Entity::update(active).exec(txn).await?;
-        let mut changes = self.changes_for(&updated.mentor_id);
-        self.events
-            .record(
-                txn,
-                &DomainEvent::BookingCancelled {
-                    booking_id: id.into(),
-                    cancelled_session_ids: future,
-                    reason,
-                },
-                Some(&p.user_id),
-                now,
-                &mut changes,
-            )
-            .await?;
+        let updated =
+            cancel_future(self, txn, row, Some(&p.user_id), reason, now, &mut changes).await?;
         write.commit().await?;
         changes.apply().await;
         updated.try_into()
+    }
+
+    /// Ends a confirmed booking whose payments stopped (in the caller's transaction): every future
+    /// session is cancelled and both participants are told. `false` when it was not live.
+    pub async fn cancel_unpaid(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        booking_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        changes: &mut crate::service::after_commit::Changes,
+    ) -> AppResult<bool> {
+        let Some(row) = for_update(txn, booking::Entity::find_by_id(booking_id))
+            .one(txn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        if row.status != BookingStatus::Confirmed {
+            return Ok(false);
+        }
+        changes.slots_of(&row.mentor_id);
+        cancel_future(self, txn, row, None, Some(reason.into()), now, changes).await?;
+        Ok(true)
     }
 
     /// Cancels one session that has not started.
@@ -112,6 +108,7 @@ impl BookingService {
         let row = session_for_update(txn, id).await?;
         ensure_party(p, &row.mentor_id, &row.student_id, "session")?;
         ensure_changeable(&row, now, "cancelled")?;
+        ensure_not_held(txn, &row.booking_id).await?;
         let booking_id = row.booking_id.clone();
         let mut active: session::ActiveModel = row.into();
         active.status = Set(SessionStatus::Cancelled);
@@ -187,6 +184,7 @@ impl BookingService {
         let row = session_for_update(txn, id).await?;
         ensure_party(p, &row.mentor_id, &row.student_id, "session")?;
         ensure_changeable(&row, now, "moved")?;
+        ensure_not_held(txn, &row.booking_id).await?;
         if start == row.start_at {
             return Err(AppError::bad_input(
                 "start",
@@ -244,6 +242,84 @@ impl BookingService {
         changes.apply().await;
         updated.try_into()
     }
+}
+
+/// Cancels the booking `row` and its future sessions, and records it.
+async fn cancel_future(
+    bookings: &BookingService,
+    txn: &sea_orm::DatabaseTransaction,
+    row: booking::Model,
+    actor: Option<&str>,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+    changes: &mut crate::service::after_commit::Changes,
+) -> AppResult<booking::Model> {
+    let id = row.id.clone();
+    let future = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::BookingId.eq(&id))
+        .filter(session::Column::Status.eq(SessionStatus::Scheduled))
+        .filter(session::Column::StartAt.gt(now))
+        .into_tuple::<String>()
+        .all(txn)
+        .await?;
+    if !future.is_empty() {
+        session::Entity::update_many()
+            .col_expr(
+                session::Column::Status,
+                Expr::value(SessionStatus::Cancelled),
+            )
+            .col_expr(session::Column::CancelReason, Expr::value(reason.clone()))
+            .col_expr(session::Column::CancelledBy, Expr::value(actor))
+            .col_expr(session::Column::CancelledAt, Expr::value(now))
+            .col_expr(session::Column::UpdatedAt, Expr::value(now))
+            .filter(session::Column::Id.is_in(future.clone()))
+            .exec(txn)
+            .await?;
+    }
+    let mut active: booking::ActiveModel = row.into();
+    active.status = Set(BookingStatus::Cancelled);
+    active.cancel_reason = Set(reason.clone());
+    active.cancelled_by = Set(actor.map(Into::into));
+    active.cancelled_at = Set(Some(now));
+    active.updated_at = Set(now);
+    let updated = booking::Entity::update(active).exec(txn).await?;
+    bookings
+        .events
+        .record(
+            txn,
+            &DomainEvent::BookingCancelled {
+                booking_id: id,
+                cancelled_session_ids: future,
+                reason,
+            },
+            actor,
+            now,
+            changes,
+        )
+        .await?;
+    // Consumers may have changed it too (a cancelled subscription's payment status).
+    Ok(booking::Entity::find_by_id(&updated.id)
+        .one(txn)
+        .await?
+        .unwrap_or(updated))
+}
+
+/// Sessions of a booking still waiting for payment cannot be changed one by one.
+async fn ensure_not_held(txn: &impl ConnectionTrait, booking_id: &str) -> AppResult<()> {
+    let status = booking::Entity::find_by_id(booking_id)
+        .select_only()
+        .column(booking::Column::Status)
+        .into_tuple::<BookingStatus>()
+        .one(txn)
+        .await?;
+    if status == Some(BookingStatus::Pending) {
+        return Err(AppError::Conflict(
+            "the booking is waiting for payment; pay for it or cancel it".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn ensure_changeable(row: &session::Model, now: DateTime<Utc>, verb: &str) -> AppResult<()> {

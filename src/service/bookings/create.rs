@@ -17,7 +17,7 @@ use crate::domain::recurrence::{rrule, Occurrence};
 use crate::entity::{booking, session};
 use crate::error::{AppError, AppResult};
 use crate::integrations::meeting::{MeetingProvider, RoomRequest};
-use crate::jobs::{extend_booking, session_timeline};
+use crate::jobs::extend_booking;
 use crate::service::store::settings::{lock_mentor, rules_of};
 use crate::service::store::users::find_mentor;
 
@@ -78,6 +78,8 @@ impl BookingService {
             return Err(AppError::Clashes(clashes));
         }
 
+        // With payments on, a regular booking's sessions are held until its first week is paid.
+        let held = plan.kind == BookingKind::Regular && self.holds.is_some();
         let fixed_weeks = match plan.span {
             Span::Weeks(n) => Some(n),
             Span::Ongoing => None,
@@ -98,11 +100,16 @@ impl BookingService {
             recurrence_rule: Some(rrule(plan.zone, &plan.slots, fixed_weeks)),
             start_at: occurrences[0].interval.start,
             end_at: fixed_weeks.and_then(|_| occurrences.last().map(|o| o.interval.end)),
-            status: BookingStatus::Confirmed,
-            payment_status: match plan.kind {
-                BookingKind::Trial => PaymentStatus::Free,
-                // Payments are off (no provider is configured yet): nothing to pay, nothing held.
-                BookingKind::Regular => PaymentStatus::NotRequired,
+            status: if held {
+                BookingStatus::Pending
+            } else {
+                BookingStatus::Confirmed
+            },
+            payment_status: match (plan.kind, held) {
+                (BookingKind::Trial, _) => PaymentStatus::Free,
+                (BookingKind::Regular, true) => PaymentStatus::Pending,
+                // Payments are off (no provider is configured): nothing to pay, nothing held.
+                (BookingKind::Regular, false) => PaymentStatus::NotRequired,
             },
             calendar_link: None,
             cancel_reason: None,
@@ -117,6 +124,23 @@ impl BookingService {
             .map_err(constraint_to_conflict)?;
         let sessions =
             insert_sessions(txn, self.meetings.as_ref(), &row, &occurrences, now).await?;
+        let session_ids = sessions.iter().map(|s| s.id.clone()).collect();
+        let event = match &self.holds {
+            Some(terms) if held => {
+                super::hold::hold(txn, terms, &row, plan.frequency, now).await?;
+                DomainEvent::BookingHeld {
+                    booking_id: row.id.clone(),
+                    session_ids,
+                }
+            }
+            _ => {
+                super::hold::start_timelines(txn, &sessions, now).await?;
+                DomainEvent::BookingCreated {
+                    booking_id: row.id.clone(),
+                    session_ids,
+                }
+            }
+        };
         if plan.span == Span::Ongoing {
             if let Some(at) = comes_into_view(plan.zone, &plan.slots, weeks) {
                 extend_booking::schedule(txn, now, &row.id, weeks, at).await?;
@@ -124,16 +148,7 @@ impl BookingService {
         }
         let mut changes = self.changes_for(&row.mentor_id);
         self.events
-            .record(
-                txn,
-                &DomainEvent::BookingCreated {
-                    booking_id: row.id.clone(),
-                    session_ids: sessions.iter().map(|s| s.id.clone()).collect(),
-                },
-                Some(&p.user_id),
-                now,
-                &mut changes,
-            )
+            .record(txn, &event, Some(&p.user_id), now, &mut changes)
             .await?;
         write.commit().await?;
         changes.apply().await;
@@ -142,7 +157,8 @@ impl BookingService {
     }
 }
 
-/// Writes one session per occurrence, each with its own meeting room.
+/// Writes one session per occurrence, each with its own meeting room (their timelines start when
+/// the booking is confirmed).
 pub(super) async fn insert_sessions(
     txn: &impl ConnectionTrait,
     meetings: &dyn MeetingProvider,
@@ -197,13 +213,6 @@ pub(super) async fn insert_sessions(
         .exec_without_returning(txn)
         .await
         .map_err(constraint_to_conflict)?;
-    session_timeline::start(
-        txn,
-        now,
-        rows.iter()
-            .map(|r| (r.id.as_str(), r.sequence, r.start_at, r.end_at)),
-    )
-    .await?;
     rows.into_iter().map(Session::try_from).collect()
 }
 

@@ -72,6 +72,7 @@ impl BookingService {
             .copied()
             .collect();
         let sessions = insert_sessions(txn, self.meetings.as_ref(), &row, &ok, now).await?;
+        super::hold::start_timelines(txn, &sessions, now).await?;
         let mut changes = self.changes_for(&row.mentor_id);
         for clash in &clashes {
             let o = clash.occurrence;

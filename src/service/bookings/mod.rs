@@ -10,6 +10,7 @@ mod change;
 mod check;
 mod create;
 mod extend;
+mod hold;
 mod join;
 mod read;
 
@@ -41,6 +42,17 @@ pub struct BookingService {
     meetings: Arc<dyn MeetingProvider>,
     events: EventLog,
     after_commit: AfterCommit,
+    /// Set when payments are on: regular bookings are held until paid.
+    holds: Option<HoldTerms>,
+}
+
+/// How regular bookings are held while payments are on.
+#[derive(Debug, Clone)]
+pub struct HoldTerms {
+    /// How long the sessions are held unpaid (`PAYMENT_HOLD_MINUTES`).
+    pub hold: chrono::Duration,
+    /// The price per session of mentors without one of their own.
+    pub default_price: crate::domain::money::Money,
 }
 
 impl BookingService {
@@ -50,6 +62,7 @@ impl BookingService {
         meetings: Arc<dyn MeetingProvider>,
         events: EventLog,
         after_commit: AfterCommit,
+        holds: Option<HoldTerms>,
     ) -> Self {
         BookingService {
             db,
@@ -57,7 +70,13 @@ impl BookingService {
             meetings,
             events,
             after_commit,
+            holds,
         }
+    }
+
+    /// The event recorder (payments record their own events about bookings with it).
+    pub fn events(&self) -> &EventLog {
+        &self.events
     }
 
     /// The changes of a transaction that places, moves or frees sessions of `mentor_id` (its slots

@@ -54,6 +54,7 @@ pub(super) async fn join(
             },
             invite: None,
             dedupe_key: None,
+            invoice_id: None,
         },
         EmailStatus::Collecting,
         None,

@@ -41,6 +41,8 @@ pub struct NewEmail {
     pub invite: Option<Invite>,
     /// Names the email for producers that may run twice: a second one with the key is skipped.
     pub dedupe_key: Option<String>,
+    /// The invoice whose PDF is attached (a receipt), made when the email is sent.
+    pub invoice_id: Option<String>,
 }
 
 /// Writes `emails` with the caller's connection (a transaction); returns how many were queued to
@@ -136,6 +138,7 @@ pub(super) fn model(
         bounced_at: None,
         complained_at: None,
         dedupe_key: email.dedupe_key,
+        invoice_id: email.invoice_id,
         digest_id,
         created_at: now,
         updated_at: now,

@@ -21,11 +21,12 @@ use crate::domain::booking::Frequency;
 use crate::domain::email::invite::{Invite, InviteMethod, Person, SessionEvent};
 use crate::domain::email::EmailTemplate;
 use crate::domain::event::DomainEvent;
+use crate::domain::money::{Currency, Money};
 use crate::domain::notification::{local_time, Message};
 use crate::domain::timeline::Phase;
 use crate::email::EmailView;
-use crate::entity::session;
-use crate::error::AppResult;
+use crate::entity::{invoice, session};
+use crate::error::{AppError, AppResult};
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::cast::Cast;
@@ -160,6 +161,7 @@ impl Writer<'_> {
             view,
             invite,
             dedupe_key,
+            invoice_id: None,
         }
     }
 
@@ -209,6 +211,9 @@ async fn for_event(
     event: &DomainEvent,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<NewEmail>> {
+    if let Some(emails) = payment_emails(conn, cast, event).await? {
+        return Ok(emails);
+    }
     let ids: Vec<String> = match event {
         DomainEvent::BookingCreated { session_ids, .. } => session_ids.clone(),
         DomainEvent::BookingCancelled {
@@ -220,9 +225,13 @@ async fn for_event(
         | DomainEvent::SessionCompleted { session_id, .. } => vec![session_id.clone()],
         // Sessions added to an ongoing booking, and a week that could not be booked, are told in
         // the app only.
-        DomainEvent::SessionsAdded { .. } | DomainEvent::OccurrenceSkipped { .. } => {
-            return Ok(Vec::new())
-        }
+        DomainEvent::SessionsAdded { .. }
+        | DomainEvent::OccurrenceSkipped { .. }
+        | DomainEvent::BookingHeld { .. }
+        | DomainEvent::HoldReleased { .. }
+        | DomainEvent::PaymentReceived { .. }
+        | DomainEvent::PaymentFailed { .. }
+        | DomainEvent::SessionRefunded { .. } => return Ok(Vec::new()),
     };
     let sessions = sessions(conn, &ids).await?;
     if sessions.is_empty() {
@@ -306,9 +315,128 @@ async fn for_event(
                 Some(key),
             ));
         }
-        DomainEvent::SessionsAdded { .. } | DomainEvent::OccurrenceSkipped { .. } => {}
+        _ => {}
     }
     Ok(out)
+}
+
+/// The emails of payment events, to the student: the receipt with its `invoice.pdf` (made when
+/// sent), a failed charge with where to fix the card, a refund. `None` for other events.
+async fn payment_emails(
+    conn: &impl ConnectionTrait,
+    cast: &Cast,
+    event: &DomainEvent,
+) -> AppResult<Option<Vec<NewEmail>>> {
+    let student = &cast.student;
+    let zone = student.time_zone;
+    let money = |amount_minor: i64, currency: &str| {
+        Currency::parse(currency)
+            .map(|currency| Money {
+                amount_minor,
+                currency,
+            })
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored currency: {e}")))
+    };
+    let base = |title: String, body: String| EmailView {
+        recipient_name: student.name.clone(),
+        mentor_name: cast.mentor.name.clone(),
+        student_name: student.name.clone(),
+        other_name: cast.mentor.name.clone(),
+        topic: cast.booking.subject.clone(),
+        frequency: Some(frequency(cast.booking.frequency)),
+        title: Some(title),
+        body: Some(body),
+        action_url: Some(format!("/bookings/{}", cast.booking.id)),
+        action_label: Some("View the booking".into()),
+        ..EmailView::default()
+    };
+    let email = |template, view, dedupe_key: String, invoice_id: Option<String>| NewEmail {
+        to: recipient(student),
+        template,
+        view,
+        invite: None,
+        dedupe_key: Some(dedupe_key),
+        invoice_id,
+    };
+    let out = match event {
+        DomainEvent::PaymentReceived { invoice_id, .. } => {
+            let Some(paid) = invoice::Entity::find_by_id(invoice_id).one(conn).await? else {
+                return Ok(Some(Vec::new()));
+            };
+            let amount = money(paid.amount_minor, &paid.currency)?;
+            let at = |t: Option<DateTime<Utc>>| t.map(|t| local_time(t, zone)).unwrap_or_default();
+            let mut view = base(
+                format!("Payment received: {amount}"),
+                format!(
+                    "Thank you: your weekly payment for \"{}\" with {} went through. Your receipt is attached (invoice.pdf).",
+                    cast.booking.subject, cast.mentor.name
+                ),
+            );
+            view.details = vec![
+                ("Amount".into(), amount.to_string()),
+                ("Date".into(), at(paid.paid_at)),
+                ("Frequency".into(), frequency(cast.booking.frequency)),
+                (
+                    "Period".into(),
+                    format!("{} to {}", at(paid.period_start), at(paid.period_end)),
+                ),
+                ("Next billing date".into(), at(paid.period_end)),
+            ];
+            vec![email(
+                EmailTemplate::PaymentReceipt,
+                view,
+                format!("receipt:{invoice_id}"),
+                Some(invoice_id.clone()),
+            )]
+        }
+        DomainEvent::PaymentFailed { fix_url, .. } => {
+            let mut view = base(
+                "Your weekly payment did not go through".into(),
+                format!(
+                    "We could not charge your card for \"{}\" with {}. Update your card to keep your sessions.",
+                    cast.booking.subject, cast.mentor.name
+                ),
+            );
+            if let Some(url) = fix_url {
+                view.action_url = Some(url.clone());
+                view.action_label = Some("Update your card".into());
+            }
+            let key = format!(
+                "payment_failed:{}:{}",
+                cast.booking.id,
+                fix_url.as_deref().unwrap_or_default()
+            );
+            vec![email(EmailTemplate::SubscriptionUpdate, view, key, None)]
+        }
+        DomainEvent::SessionRefunded {
+            session_id,
+            amount_minor,
+            currency,
+            ..
+        } => {
+            let amount = money(*amount_minor, currency)?;
+            let when = sessions(conn, std::slice::from_ref(session_id))
+                .await?
+                .first()
+                .map(|s| format!(" on {}", local_time(s.start_at, zone)))
+                .unwrap_or_default();
+            let view = base(
+                format!("Refunded {amount}"),
+                format!(
+                    "{} cancelled the session{when}; {amount} is on its way back to your card.",
+                    cast.mentor.name
+                ),
+            );
+            vec![email(
+                EmailTemplate::SubscriptionUpdate,
+                view,
+                format!("refund:{session_id}"),
+                None,
+            )]
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(out))
 }
 
 /// The reminder emails of `phase` (24 hours or 1 hour ahead) for `session`; none for other phases.
@@ -384,6 +512,7 @@ pub fn platform(to: &User, message: &Message, idempotency_key: Option<&str>) -> 
         },
         invite: None,
         dedupe_key: idempotency_key.map(|k| format!("send:{k}")),
+        invoice_id: None,
     })
 }
 

@@ -17,6 +17,7 @@ use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionR
 use crate::email::mime::{self, Parts};
 use crate::entity::email_notification as row;
 use crate::error::AppResult;
+use crate::service::payments::receipt::receipt;
 
 /// What became of a try to send an email.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,7 +39,14 @@ impl EmailService {
             self.settle_alone(&row.id, EmailStatus::Suppressed).await?;
             return Ok(Sent::Settled);
         }
-        let outcome = match self.message(&row) {
+        // A receipt carries its invoice's PDF, made now from what the invoice says.
+        let pdf = match &row.invoice_id {
+            Some(id) => receipt(self.db.conn(), &self.outbox.brand, id)
+                .await?
+                .map(|file| file.pdf),
+            None => None,
+        };
+        let outcome = match self.message(&row, pdf) {
             Ok(message) => self.mailer.send(&row.id, &message).await,
             Err(failure) => Err(failure),
         };
@@ -78,7 +86,11 @@ impl EmailService {
         Ok(!found.is_empty())
     }
 
-    fn message(&self, row: &row::Model) -> Result<lettre::Message, SendFailure> {
+    fn message(
+        &self,
+        row: &row::Model,
+        pdf: Option<Vec<u8>>,
+    ) -> Result<lettre::Message, SendFailure> {
         let permanent = |message: String| SendFailure::Permanent {
             code: None,
             message,
@@ -96,6 +108,7 @@ impl EmailService {
             html: row.body_html.as_deref().unwrap_or_default(),
             text: row.body_text.as_deref().unwrap_or_default(),
             invite: row.ics_file.as_deref().zip(row.ics_method.as_deref()),
+            pdf,
         })
         .map_err(|e| permanent(format!("building the message: {e}")))
     }

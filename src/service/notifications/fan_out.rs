@@ -9,9 +9,10 @@ use sea_orm::{
 
 use super::{deliver, Outgoing};
 use crate::domain::event::DomainEvent;
+use crate::domain::money::{Currency, Money};
 use crate::domain::notification::messages::{self, Addressed, Party};
-use crate::entity::session;
-use crate::error::AppResult;
+use crate::entity::{invoice, session};
+use crate::error::{AppError, AppResult};
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::cast::{party, Cast};
@@ -50,6 +51,14 @@ async fn session_starts(
         .await?)
 }
 
+fn money(amount_minor: i64, currency: &str) -> AppResult<Money> {
+    Ok(Money {
+        amount_minor,
+        currency: Currency::parse(currency)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored currency: {e}")))?,
+    })
+}
+
 /// The notifications `event` (about `cast`'s booking) calls for; `actor` (who caused it) is not told
 /// of their own change.
 async fn for_event(
@@ -59,7 +68,39 @@ async fn for_event(
     actor: Option<&str>,
 ) -> AppResult<Vec<Outgoing>> {
     let addressed: Vec<Addressed> = match event {
-        DomainEvent::SessionsAdded { .. } => Vec::new(),
+        // A hold is nobody's news; payments are told by their own messages (below).
+        DomainEvent::SessionsAdded { .. }
+        | DomainEvent::BookingHeld { .. }
+        | DomainEvent::HoldReleased { .. } => Vec::new(),
+        DomainEvent::PaymentReceived { invoice_id, .. } => {
+            let Some(invoice) = invoice::Entity::find_by_id(invoice_id).one(conn).await? else {
+                return Ok(Vec::new());
+            };
+            let period = invoice.period_start.zip(invoice.period_end);
+            vec![messages::payment_received(
+                &cast.facts(),
+                invoice_id,
+                &money(invoice.amount_minor, &invoice.currency)?,
+                period,
+            )]
+        }
+        DomainEvent::PaymentFailed { fix_url, .. } => {
+            vec![messages::payment_failed(&cast.facts(), fix_url.as_deref())]
+        }
+        DomainEvent::SessionRefunded {
+            session_id,
+            amount_minor,
+            currency,
+            ..
+        } => {
+            let start = session_starts(conn, std::slice::from_ref(session_id)).await?;
+            vec![messages::session_refunded(
+                &cast.facts(),
+                session_id,
+                start.first().copied(),
+                &money(*amount_minor, currency)?,
+            )]
+        }
         DomainEvent::BookingCreated { session_ids, .. } => {
             let admins = admins(conn).await?;
             let admin_parties: Vec<Party> = admins.iter().map(party).collect();

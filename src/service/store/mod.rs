@@ -5,6 +5,7 @@ pub mod availability;
 pub mod calendar;
 pub mod cast;
 pub mod preferences;
+pub mod prices;
 pub mod schedule;
 pub mod settings;
 pub mod users;

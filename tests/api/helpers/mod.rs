@@ -2,12 +2,14 @@
 
 pub mod booking;
 pub mod fake_google;
+pub mod fake_stripe;
 pub mod google;
 pub mod mail;
 pub mod notify;
 pub mod schedule;
 pub mod smtp;
 pub mod socket;
+pub mod stripe;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -167,6 +169,12 @@ impl TestApp {
             stop: Some(stop),
             _dir: dir,
         })
+    }
+
+    /// The app's clock now, in Unix seconds.
+    pub fn clock_now_ts(&self) -> i64 {
+        use mentor_scheduler::clock::Clock;
+        self.clock.now().timestamp()
     }
 
     /// `DATA_DIR` of this app (the SQLite file, the `.eml` outbox).

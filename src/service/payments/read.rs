@@ -1,0 +1,113 @@
+//! What the API shows of a booking's payment and its invoices: to the booking's participants and
+//! admins; the checkout link to the student (and admins) only.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::PaymentService;
+use crate::auth::{Principal, Role};
+use crate::domain::booking::PaymentStatus;
+use crate::domain::money::{Currency, Money};
+use crate::entity::{booking, invoice, payment};
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone)]
+pub struct PaymentView {
+    pub booking_id: String,
+    pub status: PaymentStatus,
+    /// The weekly charge.
+    pub amount: Money,
+    pub interval: String,
+    pub checkout_url: Option<String>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub next_billing_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InvoiceView {
+    pub id: String,
+    pub number: Option<String>,
+    pub amount: Money,
+    pub refunded: Money,
+    pub status: String,
+    pub period_start: Option<DateTime<Utc>>,
+    pub period_end: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+pub(super) fn money(amount_minor: i64, currency: &str) -> AppResult<Money> {
+    Ok(Money {
+        amount_minor,
+        currency: Currency::parse(currency).map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("stored currency {currency:?}: {e}"))
+        })?,
+    })
+}
+
+pub(super) fn view(row: payment::Model, student_side: bool) -> AppResult<PaymentView> {
+    Ok(PaymentView {
+        amount: money(row.amount_minor, &row.currency)?,
+        booking_id: row.booking_id,
+        status: row.status,
+        interval: row.interval,
+        checkout_url: row
+            .checkout_url
+            .filter(|_| student_side && row.status == PaymentStatus::Pending),
+        hold_expires_at: row.hold_expires_at,
+        next_billing_at: row.next_billing_at,
+    })
+}
+
+pub(super) fn invoice_view(row: invoice::Model) -> AppResult<InvoiceView> {
+    Ok(InvoiceView {
+        amount: money(row.amount_minor, &row.currency)?,
+        refunded: money(row.amount_refunded_minor, &row.currency)?,
+        id: row.id,
+        number: row.number,
+        status: row.status,
+        period_start: row.period_start,
+        period_end: row.period_end,
+        paid_at: row.paid_at,
+    })
+}
+
+impl PaymentService {
+    /// The payment of a booking `p` may see, or `None` (trials, payments off). The caller has
+    /// already checked `p` may see the booking.
+    pub async fn payment_of(
+        &self,
+        p: &Principal,
+        booking: &crate::service::bookings::Booking,
+    ) -> AppResult<Option<PaymentView>> {
+        let Some(row) = payment::Entity::find_by_id(&booking.id)
+            .one(self.db.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let student_side = p.role == Role::Admin || p.user_id == booking.student_id;
+        view(row, student_side).map(Some)
+    }
+
+    /// A booking's paid invoices, oldest first.
+    pub async fn invoices_of(&self, booking_id: &str) -> AppResult<Vec<InvoiceView>> {
+        invoice::Entity::find()
+            .filter(invoice::Column::BookingId.eq(booking_id))
+            .order_by_asc(invoice::Column::PeriodStart)
+            .order_by_asc(invoice::Column::CreatedAt)
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(invoice_view)
+            .collect()
+    }
+
+    /// The booking `id` if `p` is its student or an admin; otherwise as if it did not exist.
+    pub(super) async fn own_booking(&self, p: &Principal, id: &str) -> AppResult<booking::Model> {
+        let row = booking::Entity::find_by_id(id).one(self.db.conn()).await?;
+        match row {
+            Some(b) if p.role == Role::Admin || b.student_id == p.user_id => Ok(b),
+            _ => Err(AppError::NotFound("there is no such booking".into())),
+        }
+    }
+}

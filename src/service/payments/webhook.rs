@@ -1,0 +1,507 @@
+//! `POST /webhooks/stripe`: a delivery is checked (`Stripe-Signature`), then its event is applied
+//! once, in one transaction with the record of its id, so a redelivery, or two deliveries racing,
+//! change nothing more. Events may come in any order; each reads the state it finds and moves it
+//! only forward (an `invoice.paid` before `checkout.session.completed` confirms the booking, and
+//! the completion then finds nothing left to do). Unknown types, and events about bookings we do
+//! not know, are answered 200 and ignored.
+
+use chrono::{DateTime, TimeZone as _, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use serde_json::Value;
+
+use super::record::{booking_of_subscription, lock, set_status};
+use super::PaymentService;
+use crate::db::new_id;
+use crate::domain::booking::{BookingStatus, PaymentStatus};
+use crate::domain::event::DomainEvent;
+use crate::entity::{booking, invoice, payment, stripe_event};
+use crate::error::{AppError, AppResult};
+use crate::integrations::payments::signature::{verify, SignatureError};
+use crate::integrations::payments::stripe::{paid_by, CheckoutSession};
+use crate::jobs::payment::{queue, PaymentTask};
+use crate::service::after_commit::Changes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("payments are not configured")]
+    NotConfigured,
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("the event is not a Stripe event: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl PaymentService {
+    /// Checks and applies one delivery. `Ok(true)`: applied; `Ok(false)`: seen before or ignored.
+    pub async fn receive_webhook(
+        &self,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<bool, WebhookError> {
+        if self.stripe.is_none() {
+            return Err(WebhookError::NotConfigured);
+        }
+        let now = self.clock.now();
+        verify(
+            &self.webhook_secrets,
+            signature.unwrap_or_default(),
+            body,
+            now.timestamp(),
+        )?;
+        let event: Value =
+            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        let (Some(id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
+            return Err(WebhookError::Malformed("no id or type".into()));
+        };
+        let object = &event["data"]["object"];
+        let write = self.db.begin_write().await.map_err(AppError::from)?;
+        let txn = &write.txn;
+        let inserted = stripe_event::Entity::insert(stripe_event::ActiveModel {
+            id: Set(id.chars().take(255).collect()),
+            kind: Set(kind.chars().take(128).collect()),
+            received_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(stripe_event::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await
+        .map_err(AppError::from)?;
+        if inserted == 0 {
+            tracing::debug!(event = id, kind, "a Stripe event seen before");
+            return Ok(false);
+        }
+        let mut changes = self.after_commit.changes();
+        let applied = match kind {
+            "checkout.session.completed" => self.completed(txn, object, now, &mut changes).await?,
+            "checkout.session.expired" => self.expired(txn, object, now, &mut changes).await?,
+            "invoice.paid" => self.invoice_paid(txn, object, now, &mut changes).await?,
+            "invoice.payment_failed" => self.invoice_failed(txn, object, now, &mut changes).await?,
+            "customer.subscription.updated" => {
+                self.subscription_updated(txn, object, now, &mut changes)
+                    .await?
+            }
+            "customer.subscription.deleted" => {
+                self.subscription_ended(txn, object, now, &mut changes)
+                    .await?
+            }
+            "charge.refunded" => self.charge_refunded(txn, object, now).await?,
+            _ => false,
+        };
+        write.commit().await.map_err(AppError::from)?;
+        changes.apply().await;
+        tracing::info!(event = id, kind, applied, "Stripe event");
+        Ok(applied)
+    }
+
+    /// A checkout found complete (by its webhook, or by us when expiring it failed).
+    pub(super) async fn complete_checkout(&self, session: &CheckoutSession) -> AppResult<()> {
+        let object = serde_json::json!({
+            "id": session.id, "status": session.status, "payment_status": "paid",
+            "subscription": session.subscription, "customer": session.customer,
+            "client_reference_id": Value::Null, "metadata": {},
+        });
+        let now = self.clock.now();
+        let write = self.db.begin_write().await?;
+        let mut changes = self.after_commit.changes();
+        self.completed(&write.txn, &object, now, &mut changes)
+            .await?;
+        write.commit().await?;
+        changes.apply().await;
+        Ok(())
+    }
+
+    async fn completed(
+        &self,
+        txn: &DatabaseTransaction,
+        session: &Value,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        let Some(booking_id) = booking_of_checkout(txn, session).await? else {
+            return Ok(false);
+        };
+        if !matches!(
+            session["payment_status"].as_str(),
+            Some("paid" | "no_payment_required")
+        ) {
+            return Ok(false);
+        }
+        let Some(row) = lock(txn, &booking_id).await? else {
+            return Ok(false);
+        };
+        let subscription = session["subscription"].as_str();
+        let customer = session["customer"].as_str();
+        payment::Entity::update_many()
+            .col_expr(
+                payment::Column::SubscriptionId,
+                Expr::value(row.subscription_id.clone().or(subscription.map(Into::into))),
+            )
+            .col_expr(
+                payment::Column::CustomerId,
+                Expr::value(row.customer_id.clone().or(customer.map(Into::into))),
+            )
+            .col_expr(payment::Column::UpdatedAt, Expr::value(now))
+            .filter(payment::Column::BookingId.eq(&booking_id))
+            .exec(txn)
+            .await?;
+        self.paid(txn, &row, subscription, now, changes).await
+    }
+
+    /// The first week is paid: the hold becomes a confirmed booking. A payment for a booking no
+    /// longer waiting (released meanwhile) cancels its subscription so it is never charged again.
+    async fn paid(
+        &self,
+        txn: &DatabaseTransaction,
+        row: &payment::Model,
+        subscription: Option<&str>,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        if row.status == PaymentStatus::Pending
+            && self
+                .bookings
+                .confirm_held(txn, &row.booking_id, now, changes)
+                .await?
+        {
+            set_status(txn, &row.booking_id, PaymentStatus::Paid, now).await?;
+            payment::Entity::update_many()
+                .col_expr(
+                    payment::Column::HoldExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    payment::Column::CheckoutUrl,
+                    Expr::value(Option::<String>::None),
+                )
+                .filter(payment::Column::BookingId.eq(&row.booking_id))
+                .exec(txn)
+                .await?;
+            return Ok(true);
+        }
+        if row.status == PaymentStatus::Cancelled {
+            if let Some(subscription) = subscription.or(row.subscription_id.as_deref()) {
+                tracing::warn!(booking = %row.booking_id, "a payment for a released booking; cancelling its subscription");
+                let task = PaymentTask::CancelSubscription {
+                    booking_id: row.booking_id.clone(),
+                    subscription_id: subscription.into(),
+                };
+                queue(txn, now, &task, None).await?;
+            }
+        }
+        Ok(false)
+    }
+
+    async fn expired(
+        &self,
+        txn: &DatabaseTransaction,
+        session: &Value,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        let Some(booking_id) = booking_of_checkout(txn, session).await? else {
+            return Ok(false);
+        };
+        let Some(row) = lock(txn, &booking_id).await? else {
+            return Ok(false);
+        };
+        // An older checkout we replaced ends quietly; only the current one ends the hold.
+        if row.checkout_session_id.as_deref() != session["id"].as_str()
+            || row.status != PaymentStatus::Pending
+        {
+            return Ok(false);
+        }
+        self.bookings
+            .release_held(
+                txn,
+                &booking_id,
+                "payment not completed",
+                None,
+                now,
+                changes,
+            )
+            .await
+    }
+
+    async fn invoice_paid(
+        &self,
+        txn: &DatabaseTransaction,
+        object: &Value,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        let Some((booking_id, subscription)) = booking_of_invoice(txn, object).await? else {
+            return Ok(false);
+        };
+        let Some(row) = lock(txn, &booking_id).await? else {
+            return Ok(false);
+        };
+        let Some(stripe_id) = object["id"].as_str() else {
+            return Ok(false);
+        };
+        let line = &object["lines"]["data"][0];
+        let period_start = instant(&line["period"]["start"]).or(instant(&object["period_start"]));
+        let period_end = instant(&line["period"]["end"]).or(instant(&object["period_end"]));
+        let amount = object["amount_paid"].as_i64().unwrap_or(0);
+        let currency = object["currency"].as_str().unwrap_or(&row.currency);
+        let id = new_id();
+        let inserted = invoice::Entity::insert(invoice::ActiveModel::from(invoice::Model {
+            id: id.clone(),
+            booking_id: booking_id.clone(),
+            stripe_invoice_id: stripe_id.into(),
+            number: object["number"].as_str().map(Into::into),
+            amount_minor: amount,
+            amount_refunded_minor: 0,
+            currency: currency.to_ascii_lowercase(),
+            status: "paid".into(),
+            period_start,
+            period_end,
+            paid_at: instant(&object["status_transitions"]["paid_at"]).or(Some(now)),
+            hosted_url: object["hosted_invoice_url"].as_str().map(Into::into),
+            paid_by: paid_by(object).map(|p| match p {
+                crate::integrations::payments::stripe::Paid::Intent(id)
+                | crate::integrations::payments::stripe::Paid::Charge(id) => id,
+            }),
+            created_at: now,
+            updated_at: now,
+        }))
+        .on_conflict(
+            OnConflict::column(invoice::Column::StripeInvoiceId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        payment::Entity::update_many()
+            .col_expr(
+                payment::Column::SubscriptionId,
+                Expr::value(row.subscription_id.clone().or(subscription.clone())),
+            )
+            .col_expr(
+                payment::Column::NextBillingAt,
+                Expr::value(period_end.max(row.next_billing_at)),
+            )
+            .filter(payment::Column::BookingId.eq(&booking_id))
+            .exec(txn)
+            .await?;
+        let confirmed = self
+            .paid(txn, &row, subscription.as_deref(), now, changes)
+            .await?;
+        if !confirmed && matches!(row.status, PaymentStatus::Paid | PaymentStatus::PastDue) {
+            set_status(txn, &booking_id, PaymentStatus::Paid, now).await?;
+        }
+        if matches!(
+            row.status,
+            PaymentStatus::Pending | PaymentStatus::Paid | PaymentStatus::PastDue
+        ) {
+            let event = DomainEvent::PaymentReceived {
+                booking_id,
+                invoice_id: id,
+            };
+            self.bookings
+                .events()
+                .record(txn, &event, None, now, changes)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    async fn invoice_failed(
+        &self,
+        txn: &DatabaseTransaction,
+        object: &Value,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        let Some((booking_id, _)) = booking_of_invoice(txn, object).await? else {
+            return Ok(false);
+        };
+        let Some(row) = lock(txn, &booking_id).await? else {
+            return Ok(false);
+        };
+        if row.status != PaymentStatus::Paid && row.status != PaymentStatus::PastDue {
+            return Ok(false);
+        }
+        set_status(txn, &booking_id, PaymentStatus::PastDue, now).await?;
+        let event = DomainEvent::PaymentFailed {
+            booking_id,
+            fix_url: object["hosted_invoice_url"].as_str().map(Into::into),
+        };
+        self.bookings
+            .events()
+            .record(txn, &event, None, now, changes)
+            .await?;
+        Ok(true)
+    }
+
+    async fn subscription_updated(
+        &self,
+        txn: &DatabaseTransaction,
+        object: &Value,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        match object["status"].as_str() {
+            Some("canceled" | "unpaid" | "incomplete_expired") => {
+                self.subscription_ended(txn, object, now, changes).await
+            }
+            Some("past_due") => {
+                let Some(booking_id) = booking_of_subscription_object(txn, object).await? else {
+                    return Ok(false);
+                };
+                let Some(row) = lock(txn, &booking_id).await? else {
+                    return Ok(false);
+                };
+                if row.status != PaymentStatus::Paid {
+                    return Ok(false);
+                }
+                set_status(txn, &booking_id, PaymentStatus::PastDue, now).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Stripe gave up (or the subscription was cancelled): future sessions are cancelled and both
+    /// participants told; a booking still held is released.
+    async fn subscription_ended(
+        &self,
+        txn: &DatabaseTransaction,
+        object: &Value,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<bool> {
+        let Some(booking_id) = booking_of_subscription_object(txn, object).await? else {
+            return Ok(false);
+        };
+        let Some(row) = lock(txn, &booking_id).await? else {
+            return Ok(false);
+        };
+        if row.status == PaymentStatus::Cancelled || row.status == PaymentStatus::Refunded {
+            return Ok(false);
+        }
+        set_status(txn, &booking_id, PaymentStatus::Cancelled, now).await?;
+        let reason = match object["cancellation_details"]["reason"].as_str() {
+            Some("payment_failed") | Some("payment_disputed") => {
+                "payments stopped: the weekly charge could not be collected"
+            }
+            _ => "the weekly subscription ended",
+        };
+        let status = booking::Entity::find_by_id(&booking_id)
+            .one(txn)
+            .await?
+            .map(|b| b.status);
+        match status {
+            Some(BookingStatus::Pending) => {
+                self.bookings
+                    .release_held(txn, &booking_id, reason, None, now, changes)
+                    .await
+            }
+            Some(BookingStatus::Confirmed) => {
+                self.bookings
+                    .cancel_unpaid(txn, &booking_id, reason, now, changes)
+                    .await
+            }
+            _ => Ok(true),
+        }
+    }
+
+    async fn charge_refunded(
+        &self,
+        txn: &DatabaseTransaction,
+        charge: &Value,
+        now: DateTime<Utc>,
+    ) -> AppResult<bool> {
+        let refs: Vec<String> = [charge["payment_intent"].as_str(), charge["id"].as_str()]
+            .into_iter()
+            .flatten()
+            .map(Into::into)
+            .collect();
+        if refs.is_empty() {
+            return Ok(false);
+        }
+        let Some(row) = invoice::Entity::find()
+            .filter(invoice::Column::PaidBy.is_in(refs))
+            .one(txn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let refunded = charge["amount_refunded"].as_i64().unwrap_or(0);
+        super::tasks::note_refunded(txn, &row, refunded, now).await?;
+        Ok(true)
+    }
+}
+
+fn instant(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_i64().and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+/// The booking a checkout is for: its client reference, or its metadata.
+async fn booking_of_checkout(
+    txn: &DatabaseTransaction,
+    session: &Value,
+) -> AppResult<Option<String>> {
+    let named = session["client_reference_id"]
+        .as_str()
+        .or(session["metadata"]["booking_id"].as_str());
+    if let Some(id) = named {
+        return Ok(Some(id.to_string()));
+    }
+    let Some(id) = session["id"].as_str() else {
+        return Ok(None);
+    };
+    Ok(payment::Entity::find()
+        .filter(payment::Column::CheckoutSessionId.eq(id))
+        .one(txn)
+        .await?
+        .map(|p| p.booking_id))
+}
+
+/// The booking an invoice bills, and its subscription: from the subscription's metadata snapshot
+/// (newer API versions under `parent`, older at the top), else the subscription we know.
+async fn booking_of_invoice(
+    txn: &DatabaseTransaction,
+    invoice: &Value,
+) -> AppResult<Option<(String, Option<String>)>> {
+    let details = &invoice["parent"]["subscription_details"];
+    let subscription = details["subscription"]
+        .as_str()
+        .or(invoice["subscription"].as_str())
+        .or(
+            invoice["lines"]["data"][0]["parent"]["subscription_item_details"]["subscription"]
+                .as_str(),
+        )
+        .map(str::to_string);
+    let named = details["metadata"]["booking_id"]
+        .as_str()
+        .or(invoice["subscription_details"]["metadata"]["booking_id"].as_str())
+        .map(str::to_string);
+    let booking = match (named, &subscription) {
+        (Some(id), _) => Some(id),
+        (None, Some(sub)) => booking_of_subscription(txn, sub).await?,
+        (None, None) => None,
+    };
+    Ok(booking.map(|b| (b, subscription)))
+}
+
+async fn booking_of_subscription_object(
+    txn: &DatabaseTransaction,
+    subscription: &Value,
+) -> AppResult<Option<String>> {
+    if let Some(id) = subscription["metadata"]["booking_id"].as_str() {
+        return Ok(Some(id.to_string()));
+    }
+    match subscription["id"].as_str() {
+        Some(id) => booking_of_subscription(txn, id).await,
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,278 @@
+//! A paid booking's life after checkout: weekly receipts with our own PDF (read back with a real
+//! PDF reader), a failed charge and its recovery, Stripe giving up, cancelling (the subscription is
+//! cancelled at Stripe) and refunds of sessions the mentor cancels.
+
+use mailparse::{MailHeaderMap, ParsedMail};
+use mentor_scheduler::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::booking::{book, events, request, tutor_and_student, OTHER_STUDENT};
+use crate::helpers::fake_stripe::FakeStripe;
+use crate::helpers::stripe::{booking, checkout_id};
+use crate::helpers::TestApp;
+use crate::with_fake_stripe;
+
+const MONDAY_NINE: &str = "2026-01-05T09:00:00Z";
+const THURSDAY_TEN: &str = "2026-01-08T10:00:00Z";
+
+/// A twice-weekly, four-week booking paid through checkout; returns its id and subscription.
+async fn paid(app: &TestApp, stripe: &FakeStripe, student: &str) -> (String, String) {
+    let made = book(
+        app,
+        student,
+        request(&[MONDAY_NINE, THURSDAY_TEN], json!(4)),
+    )
+    .await;
+    let id = made["id"].as_str().unwrap().to_string();
+    let b = booking(app, student, &id).await;
+    let subscription = stripe.pay(&checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap()));
+    assert_eq!(stripe.deliver(false).await, vec![200, 200]);
+    (id, subscription)
+}
+
+/// The text of a PDF, read by poppler's `pdftotext`; `None` (the test is skipped, and says so)
+/// without it, unless `REQUIRE_PDF_READER=1` (as in CI).
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invoice.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    match std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "pdftotext failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8(out.stdout).unwrap())
+        }
+        Err(e) => {
+            assert!(
+                std::env::var("REQUIRE_PDF_READER").map_or(true, |v| v != "1"),
+                "REQUIRE_PDF_READER=1 but pdftotext cannot run: {e}"
+            );
+            crate::helpers::say_skipped("payments_lifecycle (pdftotext is missing)");
+            None
+        }
+    }
+}
+
+/// The `.eml` files the app wrote (no SMTP configured), raw.
+fn sent(app: &TestApp) -> Vec<Vec<u8>> {
+    let Ok(dir) = std::fs::read_dir(app.data_dir().join("outbox")) else {
+        return Vec::new();
+    };
+    dir.map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+fn attachment(mail: &ParsedMail, name: &str) -> Option<Vec<u8>> {
+    if mail
+        .get_content_disposition()
+        .params
+        .get("filename")
+        .is_some_and(|f| f == name)
+    {
+        return Some(mail.get_body_raw().unwrap());
+    }
+    mail.subparts.iter().find_map(|p| attachment(p, name))
+}
+
+async fn notification_types(app: &TestApp, token: &str) -> Vec<String> {
+    let data = app
+        .ok(
+            token,
+            "{ notifications(first: 20) { edges { node { type title } } } }",
+            json!({}),
+        )
+        .await;
+    data["notifications"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+with_fake_stripe! {
+    async fn a_paid_week_gets_a_receipt_with_our_own_pdf(app, stripe) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let (id, _) = paid(&app, &stripe, &student).await;
+        app.jobs.drain().await.unwrap();
+        assert!(notification_types(&app, &student).await.contains(&"PAYMENT_RECEIPT".to_string()));
+        // The receipt email, with invoice.pdf attached.
+        let raw = sent(&app);
+        let receipt = raw
+            .iter()
+            .map(|r| mailparse::parse_mail(r).unwrap())
+            .find(|m| m.headers.get_first_value("Subject").unwrap_or_default().contains("Payment receipt"))
+            .expect("a receipt email");
+        let pdf = attachment(&receipt, "invoice.pdf").expect("invoice.pdf attached");
+        assert!(pdf.starts_with(b"%PDF-"));
+        let Some(text) = pdf_text(&pdf) else { return };
+        for expected in [
+            "Payment receipt",
+            "USD 80.00",                    // two sessions a week at the default 40.00
+            "Monday 5 January 2026",        // paid on, and the period's start
+            "Monday 12 January 2026",       // the next billing date
+            "Weekly, 2 sessions a week",
+            "Thursday 8 January 2026, 10:00", // a session it covers
+            "User ckbookingmentor0000000001",
+            "User ckbookingstudent000000001",
+            "Algebra",
+        ] {
+            assert!(text.contains(expected), "{expected:?} is not in:\n{text}");
+        }
+        // The same PDF at its URL: for the student and admins only.
+        let b = booking(&app, &student, &id).await;
+        let url = b["payment"]["invoices"][0]["pdfUrl"].as_str().unwrap().to_string();
+        let path = url.split_once("127.0.0.1").map(|(_, rest)| rest.split_once('/').unwrap().1).unwrap();
+        let get = |token: Option<String>| {
+            let mut r = app.client.get(app.url(&format!("/{path}")));
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            r.send()
+        };
+        let served = get(Some(student.clone())).await.unwrap();
+        assert_eq!(served.status(), 200);
+        assert_eq!(served.headers()["content-type"], "application/pdf");
+        let served = served.bytes().await.unwrap();
+        assert!(pdf_text(&served).unwrap().contains("USD 80.00"));
+        let admin = app.user("ckadmin000000000000000001", Role::Admin, "UTC").await;
+        assert_eq!(get(Some(admin)).await.unwrap().status(), 200);
+        assert_eq!(get(Some(mentor)).await.unwrap().status(), 404, "the mentor does not get the student's receipt");
+        assert_eq!(get(None).await.unwrap().status(), 401);
+    }
+
+    async fn a_failed_charge_is_past_due_until_a_later_charge_succeeds(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
+        stripe.fail_renewal(&subscription);
+        assert_eq!(stripe.deliver(false).await, vec![200, 200]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["paymentStatus"], "PAST_DUE");
+        assert_eq!(b["payment"]["status"], "PAST_DUE");
+        assert_eq!(b["status"], "CONFIRMED", "Stripe is still retrying: the sessions stay");
+        app.jobs.drain().await.unwrap();
+        let data = app.ok(&student, "{ notifications(first: 20) { edges { node { type link } } } }", json!({})).await;
+        let failed = data["notifications"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["type"] == "SUBSCRIPTION_UPDATE").expect("told in the app").clone();
+        assert!(failed["node"]["link"].as_str().unwrap().starts_with("https://invoice.stripe.example/"), "{failed}");
+        let emails = crate::helpers::mail::emails(&app).await;
+        let mail = emails.iter().find(|e| e.template == "subscription_update").expect("told by email");
+        assert!(mail.body_html.as_deref().unwrap().contains("Update your card"));
+        // The card is fixed: the next charge goes through.
+        stripe.renew(&subscription);
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["paymentStatus"], "PAID");
+        assert_eq!(b["payment"]["invoices"].as_array().unwrap().len(), 2);
+    }
+
+    async fn failure_notices_follow_preferences_and_receipts_cannot_be_muted(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let prefs = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type channel enabled } }";
+        app.fails(Some(&student), prefs, json!({"i": [{"type": "PAYMENT_RECEIPT", "channel": "EMAIL", "enabled": false}]}), "BAD_USER_INPUT").await;
+        app.ok(&student, prefs, json!({"i": [{"type": "SUBSCRIPTION_UPDATE", "channel": "EMAIL", "enabled": false}]})).await;
+        let (_, subscription) = paid(&app, &stripe, &student).await;
+        stripe.fail_renewal(&subscription);
+        stripe.deliver(false).await;
+        app.jobs.drain().await.unwrap();
+        let templates: Vec<String> = crate::helpers::mail::emails(&app).await.into_iter().filter(|e| e.to_address.starts_with("ckbookingstudent")).map(|e| e.template).collect();
+        assert!(templates.contains(&"payment_receipt".to_string()), "{templates:?}");
+        assert!(!templates.contains(&"subscription_update".to_string()), "muted by the student: {templates:?}");
+        assert!(notification_types(&app, &student).await.contains(&"SUBSCRIPTION_UPDATE".to_string()), "still told in the app");
+    }
+
+    async fn a_mentor_cancelling_a_paid_booking_refunds_the_paid_weeks_sessions(app, stripe) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
+        let q = "mutation($id: ID!) { cancelBooking(id: $id) { status } }";
+        app.ok(&mentor, q, json!({"id": id})).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(stripe.subscription(&subscription)["status"], "canceled");
+        let refunds: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/refunds").collect();
+        // The first week's two sessions (Monday 09:00 and Thursday 10:00), 40.00 each.
+        assert_eq!(refunds.len(), 2, "{refunds:?}");
+        assert!(refunds.iter().all(|r| r.form["amount"] == "4000"));
+        stripe.deliver(false).await;
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["payment"]["invoices"][0]["status"], "refunded");
+        assert_eq!(b["paymentStatus"], "REFUNDED");
+    }
+
+    async fn when_stripe_gives_up_future_sessions_are_cancelled_and_both_told(app, stripe) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
+        app.jobs.drain().await.unwrap();
+        stripe.fail_renewal(&subscription);
+        stripe.give_up(&subscription);
+        assert_eq!(stripe.deliver(false).await, vec![200, 200, 200]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["status"], "CANCELLED");
+        assert_eq!(b["paymentStatus"], "CANCELLED");
+        assert!(b["cancelReason"].as_str().unwrap().contains("payments stopped"));
+        assert!(b["sessions"].as_array().unwrap().iter().all(|s| s["status"] == "CANCELLED"));
+        app.jobs.drain().await.unwrap();
+        assert!(notification_types(&app, &student).await.contains(&"SESSION_CANCELLED".to_string()));
+        assert!(notification_types(&app, &mentor).await.contains(&"SESSION_CANCELLED".to_string()));
+        // The slots are free again.
+        let other = app.user(OTHER_STUDENT, Role::Student, "Europe/London").await;
+        let again = book(&app, &other, request(&["2026-01-12T09:00:00Z"], json!(1))).await;
+        assert_eq!(again["status"], "PENDING");
+    }
+
+    async fn cancelling_a_paid_booking_cancels_its_subscription_at_once(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
+        let q = "mutation($id: ID!) { cancelBooking(id: $id, reason: \"moving abroad\") { status paymentStatus } }";
+        let cancelled = app.ok(&student, q, json!({"id": id})).await["cancelBooking"].clone();
+        assert_eq!(cancelled["status"], "CANCELLED");
+        assert_eq!(cancelled["paymentStatus"], "CANCELLED");
+        app.jobs.drain().await.unwrap();
+        assert_eq!(stripe.subscription(&subscription)["status"], "canceled", "never charged again");
+        let deletes = stripe.requests().into_iter().filter(|r| r.method == "DELETE").count();
+        assert_eq!(deletes, 1);
+        // Stripe's `customer.subscription.deleted` changes nothing more.
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        assert_eq!(events(&app, "BOOKING_CANCELLED").await.len(), 1);
+        // The student cancelled: no refunds.
+        assert!(stripe.requests().iter().all(|r| r.path != "/v1/refunds"));
+    }
+
+    async fn a_paid_session_the_mentor_cancels_is_refunded_its_share(app, stripe) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let (id, _) = paid(&app, &stripe, &student).await;
+        let b = booking(&app, &student, &id).await;
+        let thursday = b["sessions"].as_array().unwrap().iter().find(|s| s["start"] == "2026-01-08T10:00:00+00:00").unwrap()["id"].as_str().unwrap().to_string();
+        let next_week = b["sessions"].as_array().unwrap().iter().find(|s| s["start"] == "2026-01-12T09:00:00+00:00").unwrap()["id"].as_str().unwrap().to_string();
+        let q = "mutation($id: ID!) { cancelSession(id: $id, reason: \"ill\") { status } }";
+        app.ok(&mentor, q, json!({"id": thursday})).await;
+        // A week not paid yet: nothing to refund.
+        app.ok(&mentor, q, json!({"id": next_week})).await;
+        app.jobs.drain().await.unwrap();
+        let refunds: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/refunds").collect();
+        assert_eq!(refunds.len(), 1, "one refund, for the paid week's session");
+        assert_eq!(refunds[0].form["amount"], "4000", "half of the week's 80.00");
+        assert!(refunds[0].form["payment_intent"].starts_with("pi_"));
+        assert_eq!(refunds[0].idempotency_key.as_deref(), Some(format!("session:{thursday}:refund").as_str()));
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        let b = booking(&app, &student, &id).await;
+        let invoice = &b["payment"]["invoices"][0];
+        assert_eq!(invoice["refundedAmount"]["amountMinor"], 4000);
+        assert_eq!(invoice["status"], "partially_refunded");
+        assert!(notification_types(&app, &student).await.contains(&"SUBSCRIPTION_UPDATE".to_string()));
+        // The refund job run again (a retry) refunds nothing more.
+        let again = mentor_scheduler::jobs::payment::PaymentTask::Refund { session_id: thursday.clone() };
+        app.services.payments.run_task(&again).await.unwrap();
+        assert_eq!(stripe.requests().iter().filter(|r| r.path == "/v1/refunds").count(), 1);
+        let receipt: Value = booking(&app, &student, &id).await;
+        assert_eq!(receipt["payment"]["invoices"][0]["refundedAmount"]["amountMinor"], 4000);
+    }
+}
