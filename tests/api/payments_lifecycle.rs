@@ -155,7 +155,13 @@ with_fake_stripe! {
         let (_, student) = tutor_and_student(&app).await;
         let (id, subscription) = paid(&app, &stripe, &student).await;
         stripe.fail_renewal(&subscription);
+        let failure = stripe.pending();
         assert_eq!(stripe.deliver(false).await, vec![200, 200]);
+        // Stripe delivers them again (a retry after a lost 200): applied once.
+        for event in &failure {
+            assert_eq!(stripe.send(event).await, 200);
+        }
+        assert_eq!(events(&app, "PAYMENT_FAILED").await.len(), 1);
         let b = booking(&app, &student, &id).await;
         assert_eq!(b["paymentStatus"], "PAST_DUE");
         assert_eq!(b["payment"]["status"], "PAST_DUE");
