@@ -83,12 +83,12 @@ impl Booking {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<super::payments::Payment>> {
         let p = principal(ctx)?;
-        Ok(services(ctx)
-            .payments
-            .payment_of(p, &self.0)
+        Ok(loaders(ctx)
+            .payment_of_booking
+            .load_one(self.0.id.clone())
             .await
-            .map_err(gql)?
-            .map(super::payments::Payment))
+            .map_err(loader_error)?
+            .map(|view| super::payments::Payment(view.for_viewer(p, &self.0))))
     }
     /// One `DTSTART;TZID=...` + `RRULE:FREQ=WEEKLY` pair per weekly slot (RFC 5545 text).
     async fn recurrence_rule(&self) -> Option<&str> {

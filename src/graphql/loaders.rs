@@ -1,4 +1,4 @@
-//! Data loaders: nested users, bookings and sessions are fetched in one query per kind, however many
+//! Data loaders: nested users, bookings, sessions, payments and invoices are fetched in one query per kind, however many
 //! parents a response has. They do not cache, so one shared set serves every request and a later
 //! request never sees an earlier one's data.
 
@@ -11,6 +11,7 @@ use async_graphql::Context;
 use super::errors::gql;
 use crate::error::AppError;
 use crate::service::bookings::{Booking, Session};
+use crate::service::payments::{InvoiceView, PaymentView};
 use crate::service::users::User;
 use crate::service::Services;
 
@@ -18,6 +19,8 @@ pub struct Loaders {
     pub users: DataLoader<UserLoader>,
     pub bookings: DataLoader<BookingLoader>,
     pub sessions_of_booking: DataLoader<SessionsOfBooking>,
+    pub payment_of_booking: DataLoader<PaymentOfBooking>,
+    pub invoices_of_booking: DataLoader<InvoicesOfBooking>,
 }
 
 impl Loaders {
@@ -26,6 +29,8 @@ impl Loaders {
             users: DataLoader::new(UserLoader(services.clone()), tokio::spawn),
             bookings: DataLoader::new(BookingLoader(services.clone()), tokio::spawn),
             sessions_of_booking: DataLoader::new(SessionsOfBooking(services.clone()), tokio::spawn),
+            payment_of_booking: DataLoader::new(PaymentOfBooking(services.clone()), tokio::spawn),
+            invoices_of_booking: DataLoader::new(InvoicesOfBooking(services.clone()), tokio::spawn),
         }
     }
 }
@@ -74,6 +79,37 @@ impl Loader<String> for SessionsOfBooking {
         self.0
             .bookings
             .sessions_by_booking(keys)
+            .await
+            .map_err(shared)
+    }
+}
+
+pub struct PaymentOfBooking(Services);
+
+impl Loader<String> for PaymentOfBooking {
+    type Value = PaymentView;
+    type Error = Arc<AppError>;
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, PaymentView>, Self::Error> {
+        self.0
+            .payments
+            .payments_by_booking(keys)
+            .await
+            .map_err(shared)
+    }
+}
+
+pub struct InvoicesOfBooking(Services);
+
+impl Loader<String> for InvoicesOfBooking {
+    type Value = Vec<InvoiceView>;
+    type Error = Arc<AppError>;
+    async fn load(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<InvoiceView>>, Self::Error> {
+        self.0
+            .payments
+            .invoices_by_booking(keys)
             .await
             .map_err(shared)
     }

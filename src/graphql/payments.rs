@@ -5,6 +5,7 @@ use async_graphql::{Context, Object, SimpleObject, ID};
 
 use super::context::{principal, services};
 use super::errors::gql;
+use super::loaders::{loader_error, loaders};
 use super::scalars::DateTime;
 use crate::auth::Role;
 use crate::domain::booking as domain;
@@ -74,11 +75,12 @@ impl Payment {
     }
     /// Every paid week, oldest first.
     async fn invoices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Invoice>> {
-        Ok(services(ctx)
-            .payments
-            .invoices_of(&self.0.booking_id)
+        Ok(loaders(ctx)
+            .invoices_of_booking
+            .load_one(self.0.booking_id.clone())
             .await
-            .map_err(gql)?
+            .map_err(loader_error)?
+            .unwrap_or_default()
             .into_iter()
             .map(Invoice)
             .collect())

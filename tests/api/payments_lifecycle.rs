@@ -213,6 +213,32 @@ with_fake_stripe! {
         assert_eq!(b["paymentStatus"], "REFUNDED");
     }
 
+    async fn payments_and_invoices_of_a_page_cost_the_same_few_queries(app, stripe) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let q = "{ bookings(first: 50) { edges { node { id payment { status amount { amountMinor } invoices { id amount { amountMinor } } } } } } }";
+        let mut counts = Vec::new();
+        let mut made = 0;
+        for total in [2, 6] {
+            while made < total {
+                let slot = format!("2026-01-{:02}T{:02}:00:00Z", 6 + made / 3, 9 + 2 * (made % 3));
+                let b = book(&app, &student, request(&[&slot], json!(2))).await;
+                let b = booking(&app, &student, b["id"].as_str().unwrap()).await;
+                stripe.pay(&checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap()));
+                stripe.deliver(false).await;
+                made += 1;
+            }
+            let before = app.services.db.statements_run();
+            let data = app.ok(&mentor, q, json!({})).await;
+            counts.push(app.services.db.statements_run() - before);
+            let edges = data["bookings"]["edges"].as_array().unwrap();
+            assert_eq!(edges.len(), total);
+            assert!(edges.iter().all(|e| e["node"]["payment"]["invoices"].as_array().unwrap().len() == 1));
+        }
+        // The bookings, then one query for their payments and one for their invoices, whatever the
+        // page's size (a loader's batch may split once on a busy machine).
+        assert!(counts[1] <= counts[0] + 1, "{counts:?}");
+    }
+
     async fn when_stripe_gives_up_future_sessions_are_cancelled_and_both_told(app, stripe) {
         let (mentor, student) = tutor_and_student(&app).await;
         let (id, subscription) = paid(&app, &stripe, &student).await;

@@ -41,7 +41,7 @@ impl PaymentService {
             .ok_or_else(|| AppError::Conflict("this booking has nothing to pay".into()))?;
         waiting(&booking, &row, now)?;
         if !fresh && row.checkout_url.is_some() {
-            return super::read::view(row, true);
+            return super::read::view(row);
         }
         // Number the new checkout (and learn the one it replaces) before asking Stripe.
         let write = self.db.begin_write().await?;
@@ -160,7 +160,7 @@ impl PaymentService {
             .one(self.db.conn())
             .await?
             .ok_or_else(|| AppError::NotFound("there is no such booking".into()))?;
-        super::read::view(row, true)
+        super::read::view(row)
     }
 }
 

@@ -1,6 +1,8 @@
 //! What the API shows of a booking's payment and its invoices: to the booking's participants and
 //! admins; the checkout link to the student (and admins) only.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
@@ -44,7 +46,8 @@ pub(super) fn money(amount_minor: i64, currency: &str) -> AppResult<Money> {
     })
 }
 
-pub(super) fn view(row: payment::Model, student_side: bool) -> AppResult<PaymentView> {
+/// The payment as its student sees it (the checkout link while it waits).
+pub(super) fn view(row: payment::Model) -> AppResult<PaymentView> {
     Ok(PaymentView {
         amount: money(row.amount_minor, &row.currency)?,
         booking_id: row.booking_id,
@@ -52,10 +55,24 @@ pub(super) fn view(row: payment::Model, student_side: bool) -> AppResult<Payment
         interval: row.interval,
         checkout_url: row
             .checkout_url
-            .filter(|_| student_side && row.status == PaymentStatus::Pending),
+            .filter(|_| row.status == PaymentStatus::Pending),
         hold_expires_at: row.hold_expires_at,
         next_billing_at: row.next_billing_at,
     })
+}
+
+impl PaymentView {
+    /// What `p` sees of the payment of `booking`: the checkout link is the student's (and admins').
+    pub fn for_viewer(
+        mut self,
+        p: &Principal,
+        booking: &crate::service::bookings::Booking,
+    ) -> Self {
+        if p.role != Role::Admin && p.user_id != booking.student_id {
+            self.checkout_url = None;
+        }
+        self
+    }
 }
 
 pub(super) fn invoice_view(row: invoice::Model) -> AppResult<InvoiceView> {
@@ -72,34 +89,38 @@ pub(super) fn invoice_view(row: invoice::Model) -> AppResult<InvoiceView> {
 }
 
 impl PaymentService {
-    /// The payment of a booking `p` may see, or `None` (trials, payments off). The caller has
-    /// already checked `p` may see the booking.
-    pub async fn payment_of(
+    /// The payments of `booking_ids` (those that have one), by booking, with the checkout link:
+    /// the caller shows it to the student side only ([`PaymentView::for_viewer`]).
+    pub async fn payments_by_booking(
         &self,
-        p: &Principal,
-        booking: &crate::service::bookings::Booking,
-    ) -> AppResult<Option<PaymentView>> {
-        let Some(row) = payment::Entity::find_by_id(&booking.id)
-            .one(self.db.conn())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let student_side = p.role == Role::Admin || p.user_id == booking.student_id;
-        view(row, student_side).map(Some)
-    }
-
-    /// A booking's paid invoices, oldest first.
-    pub async fn invoices_of(&self, booking_id: &str) -> AppResult<Vec<InvoiceView>> {
-        invoice::Entity::find()
-            .filter(invoice::Column::BookingId.eq(booking_id))
-            .order_by_asc(invoice::Column::PeriodStart)
-            .order_by_asc(invoice::Column::CreatedAt)
+        booking_ids: &[String],
+    ) -> AppResult<HashMap<String, PaymentView>> {
+        payment::Entity::find()
+            .filter(payment::Column::BookingId.is_in(booking_ids.iter().cloned()))
             .all(self.db.conn())
             .await?
             .into_iter()
-            .map(invoice_view)
+            .map(|row| Ok((row.booking_id.clone(), view(row)?)))
             .collect()
+    }
+
+    /// The paid invoices of `booking_ids`, by booking, oldest first.
+    pub async fn invoices_by_booking(
+        &self,
+        booking_ids: &[String],
+    ) -> AppResult<HashMap<String, Vec<InvoiceView>>> {
+        let mut out: HashMap<String, Vec<InvoiceView>> = HashMap::new();
+        let rows = invoice::Entity::find()
+            .filter(invoice::Column::BookingId.is_in(booking_ids.iter().cloned()))
+            .order_by_asc(invoice::Column::PeriodStart)
+            .order_by_asc(invoice::Column::CreatedAt)
+            .all(self.db.conn())
+            .await?;
+        for row in rows {
+            let booking = row.booking_id.clone();
+            out.entry(booking).or_default().push(invoice_view(row)?);
+        }
+        Ok(out)
     }
 
     /// The booking `id` if `p` is its student or an admin; otherwise as if it did not exist.
