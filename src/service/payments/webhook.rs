@@ -298,19 +298,15 @@ impl PaymentService {
         if !confirmed && matches!(row.status, PaymentStatus::Paid | PaymentStatus::PastDue) {
             set_status(txn, &booking_id, PaymentStatus::Paid, now).await?;
         }
-        if matches!(
-            row.status,
-            PaymentStatus::Pending | PaymentStatus::Paid | PaymentStatus::PastDue
-        ) {
-            let event = DomainEvent::PaymentReceived {
-                booking_id,
-                invoice_id: id,
-            };
-            self.bookings
-                .events()
-                .record(txn, &event, None, now, changes)
-                .await?;
-        }
+        // Money was taken: the student gets a receipt, whatever the booking's state.
+        let event = DomainEvent::PaymentReceived {
+            booking_id,
+            invoice_id: id,
+        };
+        self.bookings
+            .events()
+            .record(txn, &event, None, now, changes)
+            .await?;
         Ok(true)
     }
 
