@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use fake_google::{timed, FakeGoogle};
 use mentor_scheduler::auth::jwt::JwtKeys;
-use mentor_scheduler::auth::{Principal, Role};
+use mentor_scheduler::auth::Role;
 use mentor_scheduler::config::Secret;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{json, Value};
-use support::{env_or, env_required, post};
+use support::{env_or, env_required, ms, percentile, Gql as Bench};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-calendar-secret-0123456789abcdef";
@@ -43,40 +43,7 @@ const CONNECT: &str = "mutation { connectCalendar(provider: GOOGLE) { authorizat
 const COMPLETE: &str = "mutation($c: String!, $s: String!) { completeCalendarConnection(provider: GOOGLE, code: $c, state: $s) { connected } }";
 const SLOTS: &str = "query($m: ID!, $from: DateTime!, $to: DateTime!) { availableSlots(mentorId: $m, from: $from, to: $to, durationMinutes: 60) { start } }";
 
-struct Bench {
-    url: String,
-    http: reqwest::Client,
-    keys: JwtKeys,
-}
-
 impl Bench {
-    fn token(&self, sub: &str, role: Role) -> String {
-        let p = Principal {
-            user_id: sub.into(),
-            role,
-            email: format!("{sub}@bench.example"),
-            name: sub.into(),
-            time_zone: "UTC".parse().expect("UTC"),
-        };
-        self.keys
-            .mint(&p, chrono::Duration::hours(4))
-            .expect("a token")
-    }
-
-    async fn gql(&self, token: &str, query: &str, variables: Value) -> Result<Value, String> {
-        let body = post(
-            &self.http,
-            &self.url,
-            token,
-            &json!({ "query": query, "variables": variables }),
-        )
-        .await?;
-        match body.get("errors") {
-            Some(errors) => Err(format!("GraphQL errors: {errors}")),
-            None => Ok(body["data"].clone()),
-        }
-    }
-
     /// A mentor with hours every day 06:00-20:00 UTC, connected to a new Google account.
     async fn connect(&self, i: usize) -> Result<(), String> {
         let mentor = self.token(&mentor_id(i), Role::Mentor);
@@ -136,18 +103,6 @@ async fn count(db: &DatabaseConnection, sql: &str) -> Result<i64, String> {
         .map_err(|e| e.to_string())?
         .ok_or("no row")?;
     row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn proc_kb(pid: u32, field: &str) -> Option<u64> {

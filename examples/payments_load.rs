@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Utc};
 use fake_stripe::FakeStripe;
 use mentor_scheduler::auth::jwt::JwtKeys;
-use mentor_scheduler::auth::{Principal, Role};
+use mentor_scheduler::auth::Role;
 use mentor_scheduler::config::Secret;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{json, Value};
-use support::{env_or, env_required, post};
+use support::{env_or, env_required, ms, percentile, Gql as Bench};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-payments-secret-0123456789abcdef";
@@ -39,53 +39,6 @@ const SCHEDULE: &str =
 const CREATE: &str = "mutation($i: CreateBookingInput!) { createBooking(input: $i) { id status payment { checkoutUrl } } }";
 /// Weekly start hours each mentor offers (one booking each).
 const HOURS: [u32; 12] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
-
-struct Bench {
-    url: String,
-    http: reqwest::Client,
-    keys: JwtKeys,
-}
-
-impl Bench {
-    fn token(&self, sub: &str, role: Role) -> String {
-        let p = Principal {
-            user_id: sub.into(),
-            role,
-            email: format!("{sub}@bench.example"),
-            name: sub.into(),
-            time_zone: "UTC".parse().expect("UTC"),
-        };
-        self.keys
-            .mint(&p, chrono::Duration::hours(4))
-            .expect("a token")
-    }
-
-    async fn gql(&self, token: &str, query: &str, variables: Value) -> Result<Value, String> {
-        let body = post(
-            &self.http,
-            &self.url,
-            token,
-            &json!({ "query": query, "variables": variables }),
-        )
-        .await?;
-        match body.get("errors") {
-            Some(errors) => Err(format!("GraphQL errors: {errors}")),
-            None => Ok(body["data"].clone()),
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {

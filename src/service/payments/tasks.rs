@@ -160,10 +160,7 @@ impl PaymentService {
             amount_minor: refund.amount_minor,
             currency: refund.currency.clone(),
         };
-        self.bookings
-            .events()
-            .record(txn, &event, None, now, &mut changes)
-            .await?;
+        self.tell(txn, &event, now, &mut changes).await?;
         write.commit().await?;
         changes.apply().await;
         Ok(())

@@ -99,6 +99,20 @@ impl PaymentService {
         Ok(applied)
     }
 
+    /// Records a payment event (the system acted: Stripe told us).
+    pub(super) async fn tell(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &DomainEvent,
+        now: DateTime<Utc>,
+        changes: &mut Changes,
+    ) -> AppResult<()> {
+        self.bookings
+            .events()
+            .record(txn, event, None, now, changes)
+            .await
+    }
+
     /// A checkout found complete (by its webhook, or by us when expiring it failed).
     pub(super) async fn complete_checkout(&self, session: &CheckoutSession) -> AppResult<()> {
         let object = serde_json::json!({
@@ -123,18 +137,16 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some(booking_id) = booking_of_checkout(txn, session).await? else {
-            return Ok(false);
-        };
         if !matches!(
             session["payment_status"].as_str(),
             Some("paid" | "no_payment_required")
         ) {
             return Ok(false);
         }
-        let Some(row) = lock(txn, &booking_id).await? else {
+        let Some(row) = payment_of_checkout(txn, session).await? else {
             return Ok(false);
         };
+        let booking_id = row.booking_id.clone();
         let subscription = session["subscription"].as_str();
         let customer = session["customer"].as_str();
         payment::Entity::update_many()
@@ -204,12 +216,10 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some(booking_id) = booking_of_checkout(txn, session).await? else {
+        let Some(row) = payment_of_checkout(txn, session).await? else {
             return Ok(false);
         };
-        let Some(row) = lock(txn, &booking_id).await? else {
-            return Ok(false);
-        };
+        let booking_id = row.booking_id.clone();
         // An older checkout we replaced ends quietly; only the current one ends the hold.
         if row.checkout_session_id.as_deref() != session["id"].as_str()
             || row.status != PaymentStatus::Pending
@@ -235,12 +245,10 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some((booking_id, subscription)) = booking_of_invoice(txn, object).await? else {
+        let Some((row, subscription)) = payment_of_invoice(txn, object).await? else {
             return Ok(false);
         };
-        let Some(row) = lock(txn, &booking_id).await? else {
-            return Ok(false);
-        };
+        let booking_id = row.booking_id.clone();
         let Some(stripe_id) = object["id"].as_str() else {
             return Ok(false);
         };
@@ -303,10 +311,7 @@ impl PaymentService {
             booking_id,
             invoice_id: id,
         };
-        self.bookings
-            .events()
-            .record(txn, &event, None, now, changes)
-            .await?;
+        self.tell(txn, &event, now, changes).await?;
         Ok(true)
     }
 
@@ -317,12 +322,10 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some((booking_id, _)) = booking_of_invoice(txn, object).await? else {
+        let Some((row, _)) = payment_of_invoice(txn, object).await? else {
             return Ok(false);
         };
-        let Some(row) = lock(txn, &booking_id).await? else {
-            return Ok(false);
-        };
+        let booking_id = row.booking_id.clone();
         if row.status != PaymentStatus::Paid && row.status != PaymentStatus::PastDue {
             return Ok(false);
         }
@@ -331,10 +334,7 @@ impl PaymentService {
             booking_id,
             fix_url: object["hosted_invoice_url"].as_str().map(Into::into),
         };
-        self.bookings
-            .events()
-            .record(txn, &event, None, now, changes)
-            .await?;
+        self.tell(txn, &event, now, changes).await?;
         Ok(true)
     }
 
@@ -350,12 +350,10 @@ impl PaymentService {
                 self.subscription_ended(txn, object, now, changes).await
             }
             Some("past_due") => {
-                let Some(booking_id) = booking_of_subscription_object(txn, object).await? else {
+                let Some(row) = payment_of_subscription(txn, object).await? else {
                     return Ok(false);
                 };
-                let Some(row) = lock(txn, &booking_id).await? else {
-                    return Ok(false);
-                };
+                let booking_id = row.booking_id.clone();
                 if row.status != PaymentStatus::Paid {
                     return Ok(false);
                 }
@@ -375,12 +373,10 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some(booking_id) = booking_of_subscription_object(txn, object).await? else {
+        let Some(row) = payment_of_subscription(txn, object).await? else {
             return Ok(false);
         };
-        let Some(row) = lock(txn, &booking_id).await? else {
-            return Ok(false);
-        };
+        let booking_id = row.booking_id.clone();
         if row.status == PaymentStatus::Cancelled || row.status == PaymentStatus::Refunded {
             return Ok(false);
         }
@@ -441,33 +437,44 @@ fn instant(v: &Value) -> Option<DateTime<Utc>> {
     v.as_i64().and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
-/// The booking a checkout is for: its client reference, or its metadata.
-async fn booking_of_checkout(
+/// The payment of `booking_id` (when named), locked for the rest of the transaction.
+async fn locked(
     txn: &DatabaseTransaction,
-    session: &Value,
-) -> AppResult<Option<String>> {
-    let named = session["client_reference_id"]
-        .as_str()
-        .or(session["metadata"]["booking_id"].as_str());
-    if let Some(id) = named {
-        return Ok(Some(id.to_string()));
+    booking_id: Option<String>,
+) -> AppResult<Option<payment::Model>> {
+    match booking_id {
+        Some(id) => lock(txn, &id).await,
+        None => Ok(None),
     }
-    let Some(id) = session["id"].as_str() else {
-        return Ok(None);
-    };
-    Ok(payment::Entity::find()
-        .filter(payment::Column::CheckoutSessionId.eq(id))
-        .one(txn)
-        .await?
-        .map(|p| p.booking_id))
 }
 
-/// The booking an invoice bills, and its subscription: from the subscription's metadata snapshot
-/// (newer API versions under `parent`, older at the top), else the subscription we know.
-async fn booking_of_invoice(
+/// The payment a checkout is for (its client reference, its metadata, or its id), locked.
+async fn payment_of_checkout(
+    txn: &DatabaseTransaction,
+    session: &Value,
+) -> AppResult<Option<payment::Model>> {
+    let named = session["client_reference_id"]
+        .as_str()
+        .or(session["metadata"]["booking_id"].as_str())
+        .map(str::to_string);
+    let booking = match (named, session["id"].as_str()) {
+        (Some(id), _) => Some(id),
+        (None, Some(id)) => payment::Entity::find()
+            .filter(payment::Column::CheckoutSessionId.eq(id))
+            .one(txn)
+            .await?
+            .map(|p| p.booking_id),
+        (None, None) => None,
+    };
+    locked(txn, booking).await
+}
+
+/// The payment an invoice bills, locked, and its subscription: found by the subscription's metadata
+/// snapshot (newer API versions under `parent`, older at the top), else the subscription we know.
+async fn payment_of_invoice(
     txn: &DatabaseTransaction,
     invoice: &Value,
-) -> AppResult<Option<(String, Option<String>)>> {
+) -> AppResult<Option<(payment::Model, Option<String>)>> {
     let details = &invoice["parent"]["subscription_details"];
     let subscription = details["subscription"]
         .as_str()
@@ -486,18 +493,21 @@ async fn booking_of_invoice(
         (None, Some(sub)) => booking_of_subscription(txn, sub).await?,
         (None, None) => None,
     };
-    Ok(booking.map(|b| (b, subscription)))
+    Ok(locked(txn, booking).await?.map(|row| (row, subscription)))
 }
 
-async fn booking_of_subscription_object(
+/// The payment of a subscription (its metadata, or its id), locked.
+async fn payment_of_subscription(
     txn: &DatabaseTransaction,
     subscription: &Value,
-) -> AppResult<Option<String>> {
-    if let Some(id) = subscription["metadata"]["booking_id"].as_str() {
-        return Ok(Some(id.to_string()));
-    }
-    match subscription["id"].as_str() {
-        Some(id) => booking_of_subscription(txn, id).await,
-        None => Ok(None),
-    }
+) -> AppResult<Option<payment::Model>> {
+    let booking = match (
+        subscription["metadata"]["booking_id"].as_str(),
+        subscription["id"].as_str(),
+    ) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(id)) => booking_of_subscription(txn, id).await?,
+        (None, None) => None,
+    };
+    locked(txn, booking).await
 }
