@@ -1,7 +1,7 @@
 //! Payments (Stripe): one row per paid booking with its weekly amount, the hold on its sessions,
 //! the checkout the student is sent to, and the customer and subscription Stripe made for it; one
-//! row per paid invoice (the receipt trail, with what was refunded of it); one row per refunded
-//! session; the ids of every Stripe event applied (each is applied once); mentors' prices.
+//! row per paid invoice (the receipt trail, with what was refunded of it); one row per refund (a
+//! session's share, or a whole invoice paid for a booking already cancelled); the ids of every Stripe event applied (each is applied once); mentors' prices.
 //! Emails can name the invoice whose PDF they carry.
 
 use sea_orm_migration::prelude::*;
@@ -51,6 +51,7 @@ enum Invoices {
 #[derive(DeriveIden)]
 enum PaymentRefunds {
     Table,
+    Id,
     SessionId,
     BookingId,
     InvoiceId,
@@ -189,6 +190,15 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .name("invoices_paid_by")
+                    .table(I::Table)
+                    .col(I::PaidBy)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
                     .name("invoices_booking")
                     .table(I::Table)
                     .col(I::BookingId)
@@ -201,9 +211,15 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(R::Table)
-                    .col(id(R::SessionId).primary_key())
+                    .col(
+                        ColumnDef::new(R::Id)
+                            .string_len(80)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(R::SessionId).string_len(64).null())
                     .col(id(R::BookingId))
-                    .col(id(R::InvoiceId))
+                    .col(ColumnDef::new(R::InvoiceId).string_len(64).null())
                     .col(ColumnDef::new(R::AmountMinor).big_integer().not_null())
                     .col(ColumnDef::new(R::Currency).string_len(3).not_null())
                     .col(ColumnDef::new(R::StripeRefundId).string_len(255).null())
@@ -213,15 +229,20 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("payment_refunds_invoice")
-                    .table(R::Table)
-                    .col(R::InvoiceId)
-                    .to_owned(),
-            )
-            .await?;
+        for (name, col) in [
+            ("payment_refunds_invoice", R::InvoiceId),
+            ("payment_refunds_booking", R::BookingId),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(R::Table)
+                        .col(col)
+                        .to_owned(),
+                )
+                .await?;
+        }
         use StripeEvents as S;
         manager
             .create_table(

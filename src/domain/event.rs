@@ -33,15 +33,21 @@ pub enum DomainEvent {
         booking_id: String,
         invoice_id: String,
     },
-    /// A weekly charge failed; `fix_url` is where the student can update the card.
+    /// A weekly charge failed (Stripe's invoice and its attempt); `fix_url` is where the student
+    /// can update the card.
     PaymentFailed {
         booking_id: String,
+        invoice: String,
+        attempt: i64,
         fix_url: Option<String>,
     },
-    /// A paid session the mentor cancelled was refunded its share.
-    SessionRefunded {
+    /// Money was given back: a paid session the mentor cancelled (its share), or with no session a
+    /// whole invoice paid for a booking already cancelled.
+    Refunded {
         booking_id: String,
-        session_id: String,
+        /// Our refund's id (`session:…` or `invoice:…`).
+        refund: String,
+        session_id: Option<String>,
         amount_minor: i64,
         currency: String,
     },
@@ -97,7 +103,7 @@ impl DomainEvent {
             | DomainEvent::HoldReleased { booking_id, .. }
             | DomainEvent::PaymentReceived { booking_id, .. }
             | DomainEvent::PaymentFailed { booking_id, .. }
-            | DomainEvent::SessionRefunded { booking_id, .. }
+            | DomainEvent::Refunded { booking_id, .. }
             | DomainEvent::SessionsAdded { booking_id, .. }
             | DomainEvent::BookingCancelled { booking_id, .. }
             | DomainEvent::SessionCancelled { booking_id, .. }
@@ -111,8 +117,8 @@ impl DomainEvent {
         match self {
             DomainEvent::SessionCancelled { session_id, .. }
             | DomainEvent::SessionRescheduled { session_id, .. }
-            | DomainEvent::SessionCompleted { session_id, .. }
-            | DomainEvent::SessionRefunded { session_id, .. } => Some(session_id),
+            | DomainEvent::SessionCompleted { session_id, .. } => Some(session_id),
+            DomainEvent::Refunded { session_id, .. } => session_id.as_deref(),
             _ => None,
         }
     }

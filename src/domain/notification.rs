@@ -52,7 +52,7 @@ pub fn is_locked(kind: NotificationKind, channel: Channel) -> bool {
     matches!(
         (kind, channel),
         (SessionCancelled | SessionRescheduled, InApp | Email)
-            | (PaymentReceipt, Email)
+            | (PaymentReceipt, InApp | Email)
             | (CalendarDisconnected, InApp | Email)
     )
 }

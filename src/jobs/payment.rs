@@ -1,6 +1,7 @@
 //! `payment.stripe`: what the service owes Stripe after a commit, each retried until done:
 //! ending a hold (expire its checkout, then release the sessions unless it was paid), expiring a
-//! checkout nobody will pay, cancelling a subscription, refunding a session.
+//! checkout nobody will pay, cancelling a subscription (at once, or at the end of the period that
+//! pays a fixed booking's last week), refunding, and learning what paid an invoice.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -23,8 +24,15 @@ pub enum PaymentTask {
         booking_id: String,
         subscription_id: String,
     },
-    /// Refund a cancelled session its share (its `payment_refunds` row says how much).
-    Refund { session_id: String },
+    /// A fixed booking's last week is paid: no charge after the current period.
+    EndSubscription {
+        booking_id: String,
+        subscription_id: String,
+    },
+    /// Give back what a `payment_refunds` row says.
+    Refund { refund_id: String },
+    /// Learn what paid an invoice (refunds made anywhere are then matched to it).
+    ReadInvoicePayment { invoice_id: String },
 }
 
 impl Job for PaymentTask {
@@ -41,7 +49,11 @@ impl PaymentTask {
             PaymentTask::CancelSubscription {
                 subscription_id, ..
             } => format!("cancel:{subscription_id}"),
-            PaymentTask::Refund { session_id } => format!("refund:{session_id}"),
+            PaymentTask::EndSubscription {
+                subscription_id, ..
+            } => format!("end:{subscription_id}"),
+            PaymentTask::Refund { refund_id } => format!("refund:{refund_id}"),
+            PaymentTask::ReadInvoicePayment { invoice_id } => format!("read:{invoice_id}"),
         }
     }
 }

@@ -211,6 +211,9 @@ with_fake_stripe! {
         let id = b["id"].as_str().unwrap();
         let first = checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap());
         let q = "mutation($b: ID!) { startBookingPayment(bookingId: $b) { status checkoutUrl } }";
+        // Not twice within ten seconds (each costs two calls to Stripe).
+        app.fails(Some(&student), q, json!({"b": id}), "RATE_LIMITED").await;
+        app.clock.set(crate::helpers::default_now() + Duration::seconds(10));
         let fresh = app.ok(&student, q, json!({"b": id})).await["startBookingPayment"].clone();
         let second = checkout_id(fresh["checkoutUrl"].as_str().unwrap());
         assert_ne!(first, second);
@@ -282,13 +285,44 @@ with_fake_stripe! {
         let session = b["sessions"][0]["id"].as_str().unwrap();
         app.fails(Some(&student), "mutation($id: ID!) { cancelSession(id: $id) { status } }", json!({"id": session}), "CONFLICT").await;
         let q = "mutation($id: ID!) { cancelBooking(id: $id) { status paymentStatus cancelReason } }";
+        // Not the mentor's to drop while the student may be paying.
+        let mentor = app.token(TUTOR, Role::Mentor, "Europe/London");
+        app.fails(Some(&mentor), q, json!({"id": id}), "CONFLICT").await;
         let cancelled = app.ok(&student, q, json!({"id": id})).await["cancelBooking"].clone();
         assert_eq!(cancelled, json!({"status": "CANCELLED", "paymentStatus": "CANCELLED", "cancelReason": "cancelled before payment"}));
+        let b = booking(&app, &student, id).await;
+        assert_eq!(b["payment"]["status"], "CANCELLED");
+        assert_eq!(b["payment"]["checkoutUrl"], Value::Null);
         app.jobs.drain().await.unwrap();
         assert_eq!(stripe.checkout(&checkout)["status"], "expired", "the checkout cannot be paid any more");
         assert!(emails(&app).await.is_empty(), "nobody was told of the booking, nobody is told of this");
         assert!(events(&app, "BOOKING_CANCELLED").await.is_empty());
         assert_eq!(events(&app, "HOLD_RELEASED").await.len(), 1);
+    }
+
+    async fn a_payment_that_lands_after_the_hold_was_dropped_is_given_back(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let b = held(&app, &student).await;
+        let id = b["id"].as_str().unwrap();
+        let checkout = checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap());
+        let q = "mutation($id: ID!) { cancelBooking(id: $id) { status } }";
+        app.ok(&student, q, json!({"id": id})).await;
+        // The student pays in the checkout tab still open, before it is expired at Stripe.
+        let subscription = stripe.pay(&checkout);
+        assert_eq!(stripe.deliver(false).await, vec![200, 200]);
+        app.jobs.drain().await.unwrap();
+        let b = booking(&app, &student, id).await;
+        assert_eq!(b["status"], "CANCELLED", "the slots stay free");
+        assert_eq!(stripe.subscription(&subscription)["status"], "canceled", "never charged again");
+        let refunds: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/refunds").collect();
+        assert_eq!(refunds.len(), 1);
+        assert_eq!(refunds[0].form["amount"], "8000", "the whole week back");
+        stripe.deliver(false).await;
+        let b = booking(&app, &student, id).await;
+        assert_eq!(b["payment"]["invoices"][0]["status"], "refunded");
+        assert_eq!(b["paymentStatus"], "REFUNDED");
+        assert_eq!(events(&app, "REFUNDED").await.len(), 1);
+        assert!(events(&app, "BOOKING_CREATED").await.is_empty(), "never confirmed");
     }
 
     async fn a_payment_landing_as_the_hold_ends_confirms_instead_of_releasing(app, stripe) {

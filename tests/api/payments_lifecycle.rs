@@ -184,7 +184,9 @@ with_fake_stripe! {
     async fn failure_notices_follow_preferences_and_receipts_cannot_be_muted(app, stripe) {
         let (_, student) = tutor_and_student(&app).await;
         let prefs = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type channel enabled } }";
-        app.fails(Some(&student), prefs, json!({"i": [{"type": "PAYMENT_RECEIPT", "channel": "EMAIL", "enabled": false}]}), "BAD_USER_INPUT").await;
+        for channel in ["EMAIL", "IN_APP"] {
+            app.fails(Some(&student), prefs, json!({"i": [{"type": "PAYMENT_RECEIPT", "channel": channel, "enabled": false}]}), "BAD_USER_INPUT").await;
+        }
         app.ok(&student, prefs, json!({"i": [{"type": "SUBSCRIPTION_UPDATE", "channel": "EMAIL", "enabled": false}]})).await;
         let (_, subscription) = paid(&app, &stripe, &student).await;
         stripe.fail_renewal(&subscription);
@@ -239,6 +241,79 @@ with_fake_stripe! {
         assert!(counts[1] <= counts[0] + 1, "{counts:?}");
     }
 
+    async fn a_late_failure_for_a_week_paid_since_changes_nothing(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
+        let invoice = stripe.fail_renewal(&subscription);
+        let failure = stripe.pending();
+        stripe.deliver_nothing_yet();
+        // The card is fixed and the invoice paid; the failure's deliveries come after.
+        stripe.pay_invoice(invoice["id"].as_str().unwrap());
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        for event in &failure {
+            assert_eq!(stripe.send(event).await, 200);
+        }
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["paymentStatus"], "PAID");
+        assert!(events(&app, "PAYMENT_FAILED").await.is_empty());
+    }
+
+    async fn an_unpaid_subscription_ends_the_booking_and_is_cancelled_at_stripe(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
+        stripe.fail_renewal(&subscription);
+        stripe.mark_unpaid(&subscription);
+        assert_eq!(stripe.deliver(false).await, vec![200, 200, 200]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["status"], "CANCELLED");
+        assert!(b["cancelReason"].as_str().unwrap().contains("payments stopped"));
+        app.jobs.drain().await.unwrap();
+        assert_eq!(stripe.subscription(&subscription)["status"], "canceled", "no more invoices");
+    }
+
+    async fn a_fixed_booking_is_not_charged_past_its_last_week(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        // Two Mondays: the 5th and the 12th, 09:00-10:00.
+        let made = book(&app, &student, request(&[MONDAY_NINE], json!(2))).await;
+        let id = made["id"].as_str().unwrap().to_string();
+        let b = booking(&app, &student, &id).await;
+        let subscription = stripe.pay(&checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap()));
+        stripe.deliver(false).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(stripe.subscription(&subscription)["cancel_at_period_end"], false, "the 12th is not paid yet");
+        stripe.renew(&subscription);
+        stripe.deliver(false).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(stripe.subscription(&subscription)["cancel_at_period_end"], true, "paid up: no charge after this week");
+        // The period ends after the last session: the subscription ends, the booking stands.
+        app.clock.set("2026-01-19T00:00:00Z".parse().unwrap());
+        stripe.end_period(&subscription);
+        stripe.deliver(false).await;
+        let b = booking(&app, &student, &id).await;
+        assert_ne!(b["status"], "CANCELLED");
+        assert_eq!(b["paymentStatus"], "PAID");
+        assert_eq!(b["payment"]["invoices"].as_array().unwrap().len(), 2);
+    }
+
+    async fn a_refund_made_in_stripes_dashboard_shows_on_the_invoice(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let (id, _) = paid(&app, &stripe, &student).await;
+        // What paid the invoice is learnt from Stripe after it is recorded.
+        app.jobs.drain().await.unwrap();
+        let stripe_invoice = stripe
+            .requests()
+            .into_iter()
+            .find(|r| r.path.starts_with("/v1/invoices/"))
+            .expect("the invoice's payment was read")
+            .path;
+        let stripe_invoice = stripe_invoice.trim_start_matches("/v1/invoices/").split('?').next().unwrap().to_string();
+        stripe.refund_in_dashboard(&stripe_invoice, 1500);
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["payment"]["invoices"][0]["refundedAmount"]["amountMinor"], 1500);
+        assert_eq!(b["payment"]["invoices"][0]["status"], "partially_refunded");
+    }
+
     async fn when_stripe_gives_up_future_sessions_are_cancelled_and_both_told(app, stripe) {
         let (mentor, student) = tutor_and_student(&app).await;
         let (id, subscription) = paid(&app, &stripe, &student).await;
@@ -280,13 +355,13 @@ with_fake_stripe! {
 
     async fn a_paid_session_the_mentor_cancels_is_refunded_its_share(app, stripe) {
         let (mentor, student) = tutor_and_student(&app).await;
-        let (id, _) = paid(&app, &stripe, &student).await;
+        let (id, subscription) = paid(&app, &stripe, &student).await;
         let b = booking(&app, &student, &id).await;
         let thursday = b["sessions"].as_array().unwrap().iter().find(|s| s["start"] == "2026-01-08T10:00:00+00:00").unwrap()["id"].as_str().unwrap().to_string();
         let next_week = b["sessions"].as_array().unwrap().iter().find(|s| s["start"] == "2026-01-12T09:00:00+00:00").unwrap()["id"].as_str().unwrap().to_string();
         let q = "mutation($id: ID!) { cancelSession(id: $id, reason: \"ill\") { status } }";
         app.ok(&mentor, q, json!({"id": thursday})).await;
-        // A week not paid yet: nothing to refund.
+        // A week not paid yet: its refund waits for its invoice.
         app.ok(&mentor, q, json!({"id": next_week})).await;
         app.jobs.drain().await.unwrap();
         let refunds: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/refunds").collect();
@@ -301,10 +376,20 @@ with_fake_stripe! {
         assert_eq!(invoice["status"], "partially_refunded");
         assert!(notification_types(&app, &student).await.contains(&"SUBSCRIPTION_UPDATE".to_string()));
         // The refund job run again (a retry) refunds nothing more.
-        let again = mentor_scheduler::jobs::payment::PaymentTask::Refund { session_id: thursday.clone() };
+        let again = mentor_scheduler::jobs::payment::PaymentTask::Refund { refund_id: format!("session:{thursday}") };
         app.services.payments.run_task(&again).await.unwrap();
         assert_eq!(stripe.requests().iter().filter(|r| r.path == "/v1/refunds").count(), 1);
         let receipt: Value = booking(&app, &student, &id).await;
         assert_eq!(receipt["payment"]["invoices"][0]["refundedAmount"]["amountMinor"], 4000);
+        // The next week is charged in full; the cancelled session's share of it goes back.
+        stripe.renew(&subscription);
+        stripe.deliver(false).await;
+        app.jobs.drain().await.unwrap();
+        let refunds: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/refunds").collect();
+        assert_eq!(refunds.len(), 2);
+        assert_eq!(refunds[1].idempotency_key.as_deref(), Some(format!("session:{next_week}:refund").as_str()));
+        stripe.deliver(false).await;
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["payment"]["invoices"][1]["refundedAmount"]["amountMinor"], 4000);
     }
 }

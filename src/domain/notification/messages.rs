@@ -350,25 +350,35 @@ pub fn payment_failed(b: &BookingFacts, fix_url: Option<&str>) -> Addressed {
     )
 }
 
-/// A paid session the mentor cancelled was refunded its share.
-pub fn session_refunded(
+/// Money given back: a paid session the mentor cancelled (`start` is when it was), or with no
+/// session a payment that arrived after the booking was cancelled.
+pub fn refunded(
     b: &BookingFacts,
-    session_id: &str,
+    session_id: Option<&str>,
     start: Option<DateTime<Utc>>,
     amount: &crate::domain::money::Money,
 ) -> Addressed {
-    let when = start
-        .map(|at| format!(" on {}", local_time(at, b.student.zone)))
-        .unwrap_or_default();
+    let body = match session_id {
+        Some(_) => {
+            let when = start
+                .map(|at| format!(" on {}", local_time(at, b.student.zone)))
+                .unwrap_or_default();
+            format!(
+                "{} cancelled the session{when}; {amount} is on its way back to your card.",
+                b.mentor.name
+            )
+        }
+        None => format!(
+            "Your payment for \"{}\" arrived after the booking was cancelled; {amount} is on its way back to your card.",
+            b.subject
+        ),
+    };
     (
         b.student.id.to_string(),
         Message {
             kind: NotificationKind::SubscriptionUpdate,
             title: format!("Refunded {amount}"),
-            body: format!(
-                "{} cancelled the session{when}; {amount} is on its way back to your card.",
-                b.mentor.name
-            ),
+            body,
             link: booking_link(b),
             data: json!({ "bookingId": b.booking_id, "sessionId": session_id, "amountMinor": amount.amount_minor }),
         },

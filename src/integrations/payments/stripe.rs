@@ -226,6 +226,28 @@ impl Stripe {
         }
     }
 
+    /// Ends a subscription at the end of its current period (it is not charged again).
+    pub async fn end_subscription(
+        &self,
+        id: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError> {
+        let form = vec![("cancel_at_period_end", "true".to_string())];
+        let done: Result<serde_json::Value, _> = self
+            .call(
+                Method::POST,
+                &format!("/v1/subscriptions/{}", segment(id)),
+                &form,
+                Some(idempotency_key),
+            )
+            .await;
+        match done {
+            // Gone or already cancelled: it will not be charged again either way.
+            Ok(_) | Err(StripeError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// What paid `invoice_id` (read with `expand[]=payments`, falling back to the older fields).
     pub async fn invoice_payment(&self, invoice_id: &str) -> Result<Option<Paid>, StripeError> {
         let invoice: serde_json::Value = self
@@ -239,12 +261,12 @@ impl Stripe {
         Ok(paid_by(&invoice))
     }
 
-    /// Refunds `amount_minor` of what paid an invoice.
+    /// Refunds `amount_minor` of what paid an invoice; `refund_id` (ours) goes in its metadata.
     pub async fn refund(
         &self,
         paid: &Paid,
         amount_minor: i64,
-        session_id: &str,
+        refund_id: &str,
         idempotency_key: &str,
     ) -> Result<Refund, StripeError> {
         let (field, id) = match paid {
@@ -255,7 +277,7 @@ impl Stripe {
             (field, id.clone()),
             ("amount", amount_minor.to_string()),
             ("reason", "requested_by_customer".into()),
-            ("metadata[session_id]", session_id.into()),
+            ("metadata[refund]", refund_id.into()),
         ];
         self.call(Method::POST, "/v1/refunds", &form, Some(idempotency_key))
             .await

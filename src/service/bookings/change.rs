@@ -50,7 +50,13 @@ impl BookingService {
         }
         let mut changes = self.changes_for(&row.mentor_id);
         if row.status == BookingStatus::Pending {
-            // Never confirmed (waiting for payment): the hold is released and nobody is told.
+            // Waiting for the student's payment: theirs (or an admin's) to drop, not the mentor's.
+            if p.user_id == row.mentor_id {
+                return Err(AppError::Conflict(
+                    "the booking is waiting for the student's payment".into(),
+                ));
+            }
+            // Never confirmed: the hold is released and nobody is told.
             let reason = reason.unwrap_or_else(|| "cancelled before payment".into());
             self.release_held(txn, id, &reason, Some(&p.user_id), now, &mut changes)
                 .await?;

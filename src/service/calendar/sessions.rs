@@ -11,11 +11,11 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 
-use crate::domain::booking::SessionStatus;
+use crate::domain::booking::{BookingStatus, SessionStatus};
 use crate::domain::calendar::{CalendarProvider, SyncState};
 use crate::domain::event::DomainEvent;
 use crate::domain::meeting::{MeetingProvider, MeetingStatus};
-use crate::entity::{calendar_event, session};
+use crate::entity::{booking, calendar_event, session};
 use crate::error::AppResult;
 use crate::integrations::calendar::google::events::event_id_for;
 use crate::jobs::calendar_write;
@@ -173,9 +173,19 @@ pub(super) async fn on_connect(
     let Some(calendar_id) = calendar_id else {
         return Ok(());
     };
+    // Sessions held for payment are nobody's news yet: they are written once confirmed.
+    let held: Vec<String> = booking::Entity::find()
+        .select_only()
+        .column(booking::Column::Id)
+        .filter(booking::Column::MentorId.eq(mentor_id))
+        .filter(booking::Column::Status.eq(BookingStatus::Pending))
+        .into_tuple()
+        .all(txn)
+        .await?;
     let fresh: Vec<session::Model> = ahead
         .into_iter()
         .filter(|s| s.status == SessionStatus::Scheduled && s.start_at > now)
+        .filter(|s| !held.contains(&s.booking_id))
         .filter(|s| !written.iter().any(|(id, _)| *id == s.id))
         .collect();
     write_new(txn, connection_id, calendar_id, &fresh, now).await

@@ -22,7 +22,7 @@ use crate::domain::email::invite::{Invite, InviteMethod, Person, SessionEvent};
 use crate::domain::email::EmailTemplate;
 use crate::domain::event::DomainEvent;
 use crate::domain::money::{Currency, Money};
-use crate::domain::notification::{local_time, Message};
+use crate::domain::notification::{local_time, messages, Message};
 use crate::domain::timeline::Phase;
 use crate::email::EmailView;
 use crate::entity::{invoice, session};
@@ -231,7 +231,7 @@ async fn for_event(
         | DomainEvent::HoldReleased { .. }
         | DomainEvent::PaymentReceived { .. }
         | DomainEvent::PaymentFailed { .. }
-        | DomainEvent::SessionRefunded { .. } => return Ok(Vec::new()),
+        | DomainEvent::Refunded { .. } => return Ok(Vec::new()),
     };
     let sessions = sessions(conn, &ids).await?;
     if sessions.is_empty() {
@@ -389,48 +389,44 @@ async fn payment_emails(
                 Some(invoice_id.clone()),
             )]
         }
-        DomainEvent::PaymentFailed { fix_url, .. } => {
-            let mut view = base(
-                "Your weekly payment did not go through".into(),
-                format!(
-                    "We could not charge your card for \"{}\" with {}. Update your card to keep your sessions.",
-                    cast.booking.subject, cast.mentor.name
-                ),
-            );
+        DomainEvent::PaymentFailed {
+            invoice,
+            attempt,
+            fix_url,
+            ..
+        } => {
+            // The same words as in the app.
+            let (_, said) = messages::payment_failed(&cast.facts(), fix_url.as_deref());
+            let mut view = base(said.title, said.body);
             if let Some(url) = fix_url {
                 view.action_url = Some(url.clone());
                 view.action_label = Some("Update your card".into());
             }
-            let key = format!(
-                "payment_failed:{}:{}",
-                cast.booking.id,
-                fix_url.as_deref().unwrap_or_default()
-            );
+            let key = format!("payment_failed:{invoice}:{attempt}");
             vec![email(EmailTemplate::SubscriptionUpdate, view, key, None)]
         }
-        DomainEvent::SessionRefunded {
+        DomainEvent::Refunded {
+            refund,
             session_id,
             amount_minor,
             currency,
             ..
         } => {
+            let start = match session_id {
+                Some(id) => sessions(conn, std::slice::from_ref(id))
+                    .await?
+                    .first()
+                    .map(|s| s.start_at),
+                None => None,
+            };
             let amount = money(*amount_minor, currency)?;
-            let when = sessions(conn, std::slice::from_ref(session_id))
-                .await?
-                .first()
-                .map(|s| format!(" on {}", local_time(s.start_at, zone)))
-                .unwrap_or_default();
-            let view = base(
-                format!("Refunded {amount}"),
-                format!(
-                    "{} cancelled the session{when}; {amount} is on its way back to your card.",
-                    cast.mentor.name
-                ),
-            );
+            let (_, said) =
+                messages::refunded(&cast.facts(), session_id.as_deref(), start, &amount);
+            let key = format!("refund:{refund}");
             vec![email(
                 EmailTemplate::SubscriptionUpdate,
-                view,
-                format!("refund:{session_id}"),
+                base(said.title, said.body),
+                key,
                 None,
             )]
         }

@@ -87,17 +87,23 @@ async fn for_event(
         DomainEvent::PaymentFailed { fix_url, .. } => {
             vec![messages::payment_failed(&cast.facts(), fix_url.as_deref())]
         }
-        DomainEvent::SessionRefunded {
+        DomainEvent::Refunded {
             session_id,
             amount_minor,
             currency,
             ..
         } => {
-            let start = session_starts(conn, std::slice::from_ref(session_id)).await?;
-            vec![messages::session_refunded(
+            let start = match session_id {
+                Some(id) => session_starts(conn, std::slice::from_ref(id))
+                    .await?
+                    .first()
+                    .copied(),
+                None => None,
+            };
+            vec![messages::refunded(
                 &cast.facts(),
-                session_id,
-                start.first().copied(),
+                session_id.as_deref(),
+                start,
                 &money(*amount_minor, currency)?,
             )]
         }

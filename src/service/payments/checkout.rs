@@ -22,6 +22,8 @@ use crate::integrations::payments::stripe::{CheckoutRequest, CheckoutSession, St
 
 /// The soonest expiry Stripe accepts, with a minute to spare for clocks.
 const SOONEST_EXPIRY: Duration = Duration::minutes(31);
+/// A fresh checkout for one booking at most this often (each costs two calls to Stripe).
+const MIN_BETWEEN_CHECKOUTS: Duration = Duration::seconds(10);
 
 impl PaymentService {
     /// The booking's checkout: the current one, or with `fresh` a new one (the old one expired).
@@ -49,9 +51,26 @@ impl PaymentService {
             return Err(AppError::Conflict("this booking has nothing to pay".into()));
         };
         waiting(&booking, &row, now)?;
+        if row.checkout_session_id.is_some() && now < row.updated_at + MIN_BETWEEN_CHECKOUTS {
+            return Err(AppError::RateLimited {
+                message: "a checkout was just made for this booking; use it, or ask again shortly"
+                    .into(),
+                retry_after: MIN_BETWEEN_CHECKOUTS.to_std().ok(),
+            });
+        }
+        // The old checkout stops being the booking's before it is expired at Stripe, so its
+        // `checkout.session.expired` does not read as the hold's end.
         let attempt = row.checkout_attempt + 1;
         payment::Entity::update_many()
             .col_expr(payment::Column::CheckoutAttempt, Expr::value(attempt))
+            .col_expr(
+                payment::Column::CheckoutSessionId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                payment::Column::CheckoutUrl,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(payment::Column::UpdatedAt, Expr::value(now))
             .filter(payment::Column::BookingId.eq(booking_id))
             .exec(&write.txn)
@@ -143,7 +162,16 @@ impl PaymentService {
             .await
         {
             Ok(session) => Ok(session),
-            // Only an open checkout can be expired: read where it ended.
+            // Only an open checkout can be expired: read where it ended (one Stripe no longer
+            // knows cannot be paid either).
+            Err(StripeError::Refused { status: 404, .. }) => Ok(CheckoutSession {
+                id: checkout_id.into(),
+                status: "expired".into(),
+                url: None,
+                subscription: None,
+                customer: None,
+                expires_at: None,
+            }),
             Err(StripeError::Refused { status: 400, .. }) => {
                 let session = stripe.checkout(checkout_id).await?;
                 if session.status == "complete" {

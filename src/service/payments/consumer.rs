@@ -1,11 +1,12 @@
 //! What booking events owe Stripe, queued in the event's transaction: a cancelled paid booking's
 //! subscription is cancelled at once (never charged again); a paid session the mentor cancels (on
-//! its own or with the booking) is refunded its share of the week that paid for it; a released
-//! hold's checkout is expired so it cannot be paid.
+//! its own or with the booking) is refunded its share of the week that pays for it (when that week
+//! is paid later, the refund waits for its invoice); a released hold's payment is cancelled and its
+//! checkout expired so it cannot be paid.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use super::record::set_status;
@@ -41,7 +42,7 @@ impl EventConsumer for PaymentEvents {
                 ..
             } => (booking_id, std::slice::from_ref(session_id), false),
             DomainEvent::HoldReleased { booking_id, .. } => {
-                return expire_checkout(txn, booking_id, happened.now).await;
+                return released(txn, booking_id, happened.now).await;
             }
             _ => return Ok(()),
         };
@@ -70,16 +71,30 @@ impl EventConsumer for PaymentEvents {
     }
 }
 
-async fn expire_checkout(
+/// A hold ended unpaid: its payment is cancelled (a checkout link no longer shows) and the
+/// checkout is expired at Stripe.
+async fn released(
     txn: &DatabaseTransaction,
     booking_id: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let checkout = payment::Entity::find_by_id(booking_id)
-        .one(txn)
-        .await?
-        .and_then(|p| p.checkout_session_id);
-    if let Some(checkout_id) = checkout {
+    let Some(row) = payment::Entity::find_by_id(booking_id).one(txn).await? else {
+        return Ok(());
+    };
+    set_status(txn, booking_id, PaymentStatus::Cancelled, now).await?;
+    payment::Entity::update_many()
+        .col_expr(
+            payment::Column::CheckoutUrl,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            payment::Column::HoldExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(payment::Column::BookingId.eq(booking_id))
+        .exec(txn)
+        .await?;
+    if let Some(checkout_id) = row.checkout_session_id {
         let task = PaymentTask::ExpireCheckout {
             booking_id: booking_id.into(),
             checkout_id,
@@ -89,8 +104,9 @@ async fn expire_checkout(
     Ok(())
 }
 
-/// A refund row and job for each of `session_ids` that a paid invoice covers (the invoice whose
-/// billed period holds the session's start): the week's amount shared by its sessions.
+/// A refund of its share for each of `session_ids`: queued now when a paid invoice's billed period
+/// holds the session's start, else kept until the invoice of its week is paid
+/// ([`attach_waiting`]).
 async fn refund_sessions(
     txn: &DatabaseTransaction,
     payment: &payment::Model,
@@ -110,39 +126,142 @@ async fn refund_sessions(
         .all(txn)
         .await?;
     for s in sessions {
-        let Some(paid) = invoices.iter().find(|i| {
-            i.period_start.is_some_and(|from| from <= s.start_at)
-                && i.period_end.is_some_and(|to| s.start_at < to)
-        }) else {
-            continue; // a week not paid yet: nothing to give back
+        let paid = invoices.iter().find(|i| covers(i, s.start_at));
+        // The share of the week that paid for it, or of the weekly charge when it is not paid yet.
+        let (week, currency) = match paid {
+            Some(i) => (i.amount_minor, i.currency.clone()),
+            None => (payment.amount_minor, payment.currency.clone()),
         };
-        let share = Money {
-            amount_minor: paid.amount_minor,
-            currency: super::read::money(0, &paid.currency)?.currency,
-        }
-        .share(per_week);
-        payment_refund::Entity::insert(payment_refund::ActiveModel::from(payment_refund::Model {
-            session_id: s.id.clone(),
-            booking_id: payment.booking_id.clone(),
-            invoice_id: paid.id.clone(),
-            amount_minor: share.amount_minor,
-            currency: paid.currency.clone(),
-            stripe_refund_id: None,
-            status: "pending".into(),
-            created_at: now,
-            updated_at: now,
-        }))
-        .on_conflict(
-            OnConflict::column(payment_refund::Column::SessionId)
-                .do_nothing()
-                .to_owned(),
+        let share = super::read::money(week, &currency)?.share(per_week);
+        insert_refund(
+            txn,
+            &payment.booking_id,
+            &s.id,
+            paid.map(|i| i.id.clone()),
+            &share,
+            now,
         )
-        .exec_without_returning(txn)
         .await?;
-        let task = PaymentTask::Refund {
-            session_id: s.id.clone(),
-        };
-        queue(txn, now, &task, None).await?;
     }
+    Ok(())
+}
+
+fn covers(invoice: &invoice::Model, at: DateTime<Utc>) -> bool {
+    invoice.period_start.is_some_and(|from| from <= at)
+        && invoice.period_end.is_some_and(|to| at < to)
+}
+
+async fn insert_refund(
+    txn: &DatabaseTransaction,
+    booking_id: &str,
+    session_id: &str,
+    invoice_id: Option<String>,
+    share: &Money,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let id = format!("session:{session_id}");
+    let waiting = invoice_id.is_none();
+    payment_refund::Entity::insert(payment_refund::ActiveModel::from(payment_refund::Model {
+        id: id.clone(),
+        session_id: Some(session_id.into()),
+        booking_id: booking_id.into(),
+        invoice_id,
+        amount_minor: share.amount_minor,
+        currency: share.currency.as_str().into(),
+        stripe_refund_id: None,
+        status: if waiting {
+            "awaiting_invoice"
+        } else {
+            "pending"
+        }
+        .into(),
+        created_at: now,
+        updated_at: now,
+    }))
+    .on_conflict(
+        OnConflict::column(payment_refund::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    if !waiting {
+        queue(txn, now, &PaymentTask::Refund { refund_id: id }, None).await?;
+    }
+    Ok(())
+}
+
+/// A week was paid (`paid`): refunds of its sessions that waited for it are queued now.
+pub(super) async fn attach_waiting(
+    txn: &DatabaseTransaction,
+    paid: &invoice::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let waiting = payment_refund::Entity::find()
+        .filter(payment_refund::Column::BookingId.eq(&paid.booking_id))
+        .filter(payment_refund::Column::Status.eq("awaiting_invoice"))
+        .all(txn)
+        .await?;
+    for refund in waiting {
+        let Some(session_id) = &refund.session_id else {
+            continue;
+        };
+        let Some(s) = session::Entity::find_by_id(session_id).one(txn).await? else {
+            continue;
+        };
+        if !covers(paid, s.start_at) {
+            continue;
+        }
+        payment_refund::Entity::update_many()
+            .col_expr(
+                payment_refund::Column::InvoiceId,
+                Expr::value(paid.id.clone()),
+            )
+            .col_expr(payment_refund::Column::Status, Expr::value("pending"))
+            .col_expr(payment_refund::Column::UpdatedAt, Expr::value(now))
+            .filter(payment_refund::Column::Id.eq(&refund.id))
+            .exec(txn)
+            .await?;
+        queue(
+            txn,
+            now,
+            &PaymentTask::Refund {
+                refund_id: refund.id,
+            },
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A whole invoice paid for a booking already cancelled (a payment that landed after its hold was
+/// released, or a weekly charge racing the cancellation) is given back.
+pub(super) async fn refund_invoice(
+    txn: &DatabaseTransaction,
+    paid: &invoice::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let id = format!("invoice:{}", paid.id);
+    payment_refund::Entity::insert(payment_refund::ActiveModel::from(payment_refund::Model {
+        id: id.clone(),
+        session_id: None,
+        booking_id: paid.booking_id.clone(),
+        invoice_id: Some(paid.id.clone()),
+        amount_minor: paid.amount_minor,
+        currency: paid.currency.clone(),
+        stripe_refund_id: None,
+        status: "pending".into(),
+        created_at: now,
+        updated_at: now,
+    }))
+    .on_conflict(
+        OnConflict::column(payment_refund::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    queue(txn, now, &PaymentTask::Refund { refund_id: id }, None).await?;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The payment rows: finding a booking's payment, and changing its status on both the payment and
-//! the booking (`Booking.paymentStatus` reads the booking's copy).
+//! The payment rows: finding and locking a booking's payment, and changing its status on both the
+//! payment and the booking (`Booking.paymentStatus` reads the booking's copy).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -10,11 +10,16 @@ use crate::domain::booking::PaymentStatus;
 use crate::entity::{booking, payment};
 use crate::error::AppResult;
 
-/// A booking's payment, locked for the rest of the transaction.
+/// A booking's payment, locked for the rest of the transaction. The booking is locked first, as
+/// every change to a booking does (a cancellation locks its booking, then its consumers touch the
+/// payment): one order everywhere, so a webhook and a cancellation cannot deadlock.
 pub(super) async fn lock(
     conn: &impl ConnectionTrait,
     booking_id: &str,
 ) -> AppResult<Option<payment::Model>> {
+    for_update(conn, booking::Entity::find_by_id(booking_id))
+        .one(conn)
+        .await?;
     Ok(for_update(conn, payment::Entity::find_by_id(booking_id))
         .one(conn)
         .await?)

@@ -10,6 +10,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
+use super::consumer::{attach_waiting, refund_invoice};
 use super::record::{booking_of_subscription, lock, set_status};
 use super::PaymentService;
 use crate::db::new_id;
@@ -165,8 +166,9 @@ impl PaymentService {
         self.paid(txn, &row, subscription, now, changes).await
     }
 
-    /// The first week is paid: the hold becomes a confirmed booking. A payment for a booking no
-    /// longer waiting (released meanwhile) cancels its subscription so it is never charged again.
+    /// The first week is paid: the hold becomes a confirmed booking. A payment for a booking that
+    /// is cancelled (its hold released meanwhile) cancels its subscription so it is never charged
+    /// again.
     async fn paid(
         &self,
         txn: &DatabaseTransaction,
@@ -196,9 +198,11 @@ impl PaymentService {
                 .await?;
             return Ok(true);
         }
-        if row.status == PaymentStatus::Cancelled {
+        // Paid for a booking no longer live (released, or cancelled meanwhile): never charge it
+        // again; the invoice itself is given back when it is recorded (`invoice_paid`).
+        if booking_cancelled(txn, &row.booking_id).await? {
             if let Some(subscription) = subscription.or(row.subscription_id.as_deref()) {
-                tracing::warn!(booking = %row.booking_id, "a payment for a released booking; cancelling its subscription");
+                tracing::warn!(booking = %row.booking_id, "a payment for a cancelled booking; cancelling its subscription");
                 let task = PaymentTask::CancelSubscription {
                     booking_id: row.booking_id.clone(),
                     subscription_id: subscription.into(),
@@ -303,6 +307,24 @@ impl PaymentService {
         let confirmed = self
             .paid(txn, &row, subscription.as_deref(), now, changes)
             .await?;
+        let recorded = invoice::Entity::find_by_id(&id)
+            .one(txn)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("invoice {id} vanished")))?;
+        if recorded.paid_by.is_none() {
+            let read = PaymentTask::ReadInvoicePayment {
+                invoice_id: id.clone(),
+            };
+            queue(txn, now, &read, None).await?;
+        }
+        if booking_cancelled(txn, &booking_id).await? {
+            // Money for a booking already cancelled goes back.
+            refund_invoice(txn, &recorded, now).await?;
+        } else {
+            attach_waiting(txn, &recorded, now).await?;
+            self.end_when_paid_up(txn, &row, subscription.as_deref(), period_end, now)
+                .await?;
+        }
         if !confirmed && matches!(row.status, PaymentStatus::Paid | PaymentStatus::PastDue) {
             set_status(txn, &booking_id, PaymentStatus::Paid, now).await?;
         }
@@ -329,15 +351,32 @@ impl PaymentService {
         if row.status != PaymentStatus::Paid && row.status != PaymentStatus::PastDue {
             return Ok(false);
         }
+        let Some(stripe_id) = object["id"].as_str() else {
+            return Ok(false);
+        };
+        // A failure told after the same invoice was paid (a late or retried delivery) is over.
+        let paid_since = invoice::Entity::find()
+            .filter(invoice::Column::StripeInvoiceId.eq(stripe_id))
+            .one(txn)
+            .await?
+            .is_some();
+        if paid_since {
+            return Ok(false);
+        }
         set_status(txn, &booking_id, PaymentStatus::PastDue, now).await?;
         let event = DomainEvent::PaymentFailed {
             booking_id,
+            invoice: stripe_id.into(),
+            attempt: object["attempt_count"].as_i64().unwrap_or(0),
             fix_url: object["hosted_invoice_url"].as_str().map(Into::into),
         };
         self.tell(txn, &event, now, changes).await?;
         Ok(true)
     }
 
+    /// Only an update that ends the subscription matters here: a failed charge is told by its
+    /// invoice (`invoice.payment_failed`, which knows the invoice and whether it was paid since),
+    /// a recovery by the next paid invoice.
     async fn subscription_updated(
         &self,
         txn: &DatabaseTransaction,
@@ -348,17 +387,6 @@ impl PaymentService {
         match object["status"].as_str() {
             Some("canceled" | "unpaid" | "incomplete_expired") => {
                 self.subscription_ended(txn, object, now, changes).await
-            }
-            Some("past_due") => {
-                let Some(row) = payment_of_subscription(txn, object).await? else {
-                    return Ok(false);
-                };
-                let booking_id = row.booking_id.clone();
-                if row.status != PaymentStatus::Paid {
-                    return Ok(false);
-                }
-                set_status(txn, &booking_id, PaymentStatus::PastDue, now).await?;
-                Ok(true)
             }
             _ => Ok(false),
         }
@@ -380,30 +408,78 @@ impl PaymentService {
         if row.status == PaymentStatus::Cancelled || row.status == PaymentStatus::Refunded {
             return Ok(false);
         }
+        let Some(booking) = booking::Entity::find_by_id(&booking_id).one(txn).await? else {
+            return Ok(false);
+        };
+        // A fixed booking whose weeks are all paid and over ends its subscription by design.
+        if booking.end_at.is_some_and(|end| end <= now) {
+            return Ok(false);
+        }
+        if object["status"].as_str() != Some("canceled") {
+            // `unpaid` (or an expired first payment) keeps making invoices: end it at Stripe.
+            if let Some(id) = object["id"].as_str() {
+                let task = PaymentTask::CancelSubscription {
+                    booking_id: booking_id.clone(),
+                    subscription_id: id.into(),
+                };
+                queue(txn, now, &task, None).await?;
+            }
+        }
         set_status(txn, &booking_id, PaymentStatus::Cancelled, now).await?;
         let reason = match object["cancellation_details"]["reason"].as_str() {
             Some("payment_failed") | Some("payment_disputed") => {
                 "payments stopped: the weekly charge could not be collected"
             }
+            _ if object["status"].as_str() == Some("unpaid") => {
+                "payments stopped: the weekly charge could not be collected"
+            }
             _ => "the weekly subscription ended",
         };
-        let status = booking::Entity::find_by_id(&booking_id)
-            .one(txn)
-            .await?
-            .map(|b| b.status);
-        match status {
-            Some(BookingStatus::Pending) => {
+        match booking.status {
+            BookingStatus::Pending => {
                 self.bookings
                     .release_held(txn, &booking_id, reason, None, now, changes)
                     .await
             }
-            Some(BookingStatus::Confirmed) => {
+            BookingStatus::Confirmed => {
                 self.bookings
                     .cancel_unpaid(txn, &booking_id, reason, now, changes)
                     .await
             }
             _ => Ok(true),
         }
+    }
+
+    /// When the invoice just paid covers a fixed booking's last session, the subscription ends
+    /// with its period: the booking is never charged for weeks it does not have.
+    async fn end_when_paid_up(
+        &self,
+        txn: &DatabaseTransaction,
+        row: &payment::Model,
+        subscription: Option<&str>,
+        period_end: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        let Some(booking) = booking::Entity::find_by_id(&row.booking_id)
+            .one(txn)
+            .await?
+        else {
+            return Ok(());
+        };
+        let (Some(last), Some(paid_until)) = (booking.end_at, period_end) else {
+            return Ok(()); // ongoing, or no period given
+        };
+        let Some(subscription) = subscription.or(row.subscription_id.as_deref()) else {
+            return Ok(());
+        };
+        if paid_until >= last {
+            let task = PaymentTask::EndSubscription {
+                booking_id: row.booking_id.clone(),
+                subscription_id: subscription.into(),
+            };
+            queue(txn, now, &task, None).await?;
+        }
+        Ok(())
     }
 
     async fn charge_refunded(
@@ -428,9 +504,16 @@ impl PaymentService {
             return Ok(false);
         };
         let refunded = charge["amount_refunded"].as_i64().unwrap_or(0);
-        super::tasks::note_refunded(txn, &row, refunded, now).await?;
+        super::tasks::note_refunded(txn, &row.id, refunded, now).await?;
         Ok(true)
     }
+}
+
+async fn booking_cancelled(txn: &DatabaseTransaction, booking_id: &str) -> AppResult<bool> {
+    Ok(booking::Entity::find_by_id(booking_id)
+        .one(txn)
+        .await?
+        .is_some_and(|b| b.status == BookingStatus::Cancelled))
 }
 
 fn instant(v: &Value) -> Option<DateTime<Utc>> {

@@ -124,7 +124,7 @@ impl FakeStripe {
             .route("/v1/checkout/sessions/{id}/expire", post(expire_checkout))
             .route(
                 "/v1/subscriptions/{id}",
-                axum::routing::delete(cancel_subscription),
+                axum::routing::delete(cancel_subscription).post(update_subscription),
             )
             .route("/v1/invoices/{id}", get(read_invoice))
             .route("/v1/refunds", post(refund))
@@ -268,6 +268,63 @@ impl FakeStripe {
         sub["cancellation_details"] = json!({"reason": "payment_failed"});
         let sub = sub.clone();
         s.event("customer.subscription.deleted", public(&sub), now);
+    }
+
+    /// Stripe stops retrying a failed charge and leaves the subscription `unpaid` (a setting of
+    /// the account): `customer.subscription.updated` waits.
+    pub fn mark_unpaid(&self, subscription: &str) {
+        let now = self.now();
+        let mut s = self.state.lock().unwrap();
+        let sub = s.subscriptions.get_mut(subscription).unwrap();
+        sub["status"] = json!("unpaid");
+        let sub = public(sub);
+        s.event("customer.subscription.updated", sub, now);
+    }
+
+    /// The current period ends: a subscription set to cancel at period end is deleted
+    /// (`customer.subscription.deleted` waits); otherwise nothing happens.
+    pub fn end_period(&self, subscription: &str) {
+        let now = self.now();
+        let mut s = self.state.lock().unwrap();
+        let sub = s.subscriptions.get_mut(subscription).unwrap();
+        if sub["cancel_at_period_end"] == json!(true) {
+            sub["status"] = json!("canceled");
+            sub["ended_at"] = json!(now);
+            sub["cancellation_details"] = json!({"reason": "cancellation_requested"});
+            let sub = public(sub);
+            s.event("customer.subscription.deleted", sub, now);
+        }
+    }
+
+    /// The open invoice `id` is paid after all (the card was fixed): `invoice.paid` waits.
+    pub fn pay_invoice(&self, id: &str) {
+        let now = self.now();
+        let mut s = self.state.lock().unwrap();
+        let intent = s.id("pi");
+        let invoice = s.invoices.get_mut(id).expect("an invoice");
+        let amount = invoice["amount_due"].as_i64().unwrap();
+        invoice["status"] = json!("paid");
+        invoice["amount_paid"] = json!(amount);
+        invoice["status_transitions"]["paid_at"] = json!(now);
+        invoice["payments"] = json!({"object": "list", "data": [ {"payment": {"type": "payment_intent", "payment_intent": intent}} ]});
+        let mut shown = invoice.clone();
+        shown.as_object_mut().unwrap().remove("payments");
+        s.intents.insert(intent, (amount, 0));
+        s.event("invoice.paid", shown, now);
+    }
+
+    /// Someone refunds `amount` of invoice `id` in Stripe's Dashboard: `charge.refunded` waits.
+    pub fn refund_in_dashboard(&self, id: &str, amount: i64) {
+        let now = self.now();
+        let mut s = self.state.lock().unwrap();
+        let intent = s.invoices[id]["payments"]["data"][0]["payment"]["payment_intent"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (paid, refunded) = s.intents[&intent];
+        s.intents.insert(intent.clone(), (paid, refunded + amount));
+        s.event("charge.refunded", json!({"id": format!("ch_{intent}"), "object": "charge", "payment_intent": intent,
+            "amount": paid, "amount_refunded": refunded + amount, "refunded": refunded + amount == paid}), now);
     }
 
     /// An event type the service does not use.
@@ -655,6 +712,39 @@ async fn cancel_subscription(State(shared): State<Shared>, Path(id): Path<String
     sub["cancellation_details"] = json!({"reason": "cancellation_requested"});
     let sub = public(sub);
     s.event("customer.subscription.deleted", sub.clone(), now);
+    axum::Json(sub).into_response()
+}
+
+/// `POST /v1/subscriptions/{id}`: only `cancel_at_period_end` is understood.
+async fn update_subscription(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = form_of(&body);
+    let now = shared.now();
+    let mut s = shared.state.lock().unwrap();
+    let Some(sub) = s.subscriptions.get_mut(&id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "resource_missing",
+            &format!("No such subscription: '{id}'"),
+        );
+    };
+    if sub["status"] == "canceled" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "resource_invalid_state",
+            "A canceled subscription can only update its cancellation_details and metadata.",
+        );
+    }
+    if let Some(flag) = field(&form, "cancel_at_period_end") {
+        sub["cancel_at_period_end"] = json!(flag == "true");
+    }
+    let sub = public(sub);
+    s.event("customer.subscription.updated", sub.clone(), now);
     axum::Json(sub).into_response()
 }
 
