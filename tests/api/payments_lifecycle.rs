@@ -393,3 +393,67 @@ with_fake_stripe! {
         assert_eq!(b["payment"]["invoices"][1]["refundedAmount"]["amountMinor"], 4000);
     }
 }
+
+/// With Google Calendar connected too: a held booking's sessions reach the mentor's calendar only
+/// once paid, whether the calendar was connected before the booking or during its hold.
+mod with_google {
+    use super::*;
+    use crate::helpers::fake_google::{self, FakeGoogle};
+    use crate::helpers::google::{app_with_google_and, connect};
+    use mentor_scheduler::integrations::calendar::google::events::event_id_for;
+
+    async fn run(app: TestApp, google: FakeGoogle, stripe: FakeStripe) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        let made = book(&app, &student, request(&[MONDAY_NINE], json!(1))).await;
+        let id = made["id"].as_str().unwrap().to_string();
+        let session = made["sessions"][0]["id"].as_str().unwrap().to_string();
+        // Connected during the hold: the held session is not written.
+        connect(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        let event = event_id_for(&session);
+        assert!(
+            google.event(fake_google::ACCOUNT, &event).is_none(),
+            "not before payment"
+        );
+        assert!(google.writes().is_empty(), "{:?}", google.writes());
+        let b = booking(&app, &student, &id).await;
+        stripe.pay(&checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap()));
+        stripe.deliver(false).await;
+        app.jobs.drain().await.unwrap();
+        assert!(
+            google.event(fake_google::ACCOUNT, &event).is_some(),
+            "written once paid"
+        );
+    }
+
+    async fn app(backend: crate::helpers::Backend) -> Option<(TestApp, FakeGoogle, FakeStripe)> {
+        let stripe = FakeStripe::start().await;
+        let settings = stripe.settings();
+        let extra: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (app, google) = app_with_google_and(backend, &extra).await?;
+        let clock = app.clock.clone();
+        stripe.follow(move || {
+            use mentor_scheduler::clock::Clock;
+            clock.now().timestamp()
+        });
+        stripe.deliver_to(&app.url("/webhooks/stripe"));
+        Some((app, google, stripe))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn held_sessions_reach_the_calendar_only_once_paid_sqlite() {
+        let (app, google, stripe) = app(crate::helpers::Backend::Sqlite).await.unwrap();
+        run(app, google, stripe).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn held_sessions_reach_the_calendar_only_once_paid_postgres() {
+        match app(crate::helpers::Backend::Postgres).await {
+            Some((app, google, stripe)) => run(app, google, stripe).await,
+            None => crate::helpers::say_skipped("payments_lifecycle::with_google::postgres"),
+        }
+    }
+}

@@ -20,18 +20,19 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::CalendarService;
 use crate::auth::{Principal, Role};
 use crate::db::new_id;
-use crate::domain::booking::SessionStatus;
+use crate::domain::booking::{BookingStatus, SessionStatus};
 use crate::domain::calendar::{
     ConflictKind, ConflictPolicy, ConflictResolution, EventTime, ExternalEvent,
 };
 use crate::domain::notification::messages;
 use crate::entity::{
-    busy_block, calendar_conflict as conflict, calendar_connection as conn, calendar_event, session,
+    booking, busy_block, calendar_conflict as conflict, calendar_connection as conn,
+    calendar_event, session,
 };
 use crate::error::{AppError, AppResult};
 use crate::jobs::calendar_write;
@@ -187,12 +188,25 @@ impl CalendarService {
     pub(super) async fn busy_over_sessions(&self, row: &conn::Model) -> AppResult<()> {
         let db = self.db.conn();
         let now = self.clock.now();
-        let sessions = session::Entity::find()
+        // Sessions held for payment are not the mentor's news yet (they were checked against
+        // busy time when booked).
+        let held: Vec<String> = booking::Entity::find()
+            .select_only()
+            .column(booking::Column::Id)
+            .filter(booking::Column::MentorId.eq(&row.mentor_id))
+            .filter(booking::Column::Status.eq(BookingStatus::Pending))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let sessions: Vec<session::Model> = session::Entity::find()
             .filter(session::Column::MentorId.eq(&row.mentor_id))
             .filter(session::Column::Status.eq(SessionStatus::Scheduled))
             .filter(session::Column::EndAt.gt(now))
             .all(db)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|s| !held.contains(&s.booking_id))
+            .collect();
         let last_end = sessions.iter().map(|s| s.end_at).max().unwrap_or(now);
         let busy = busy_block::Entity::find()
             .filter(busy_block::Column::MentorId.eq(&row.mentor_id))

@@ -262,7 +262,7 @@ impl PaymentService {
         let amount = object["amount_paid"].as_i64().unwrap_or(0);
         let currency = object["currency"].as_str().unwrap_or(&row.currency);
         let id = new_id();
-        let inserted = invoice::Entity::insert(invoice::ActiveModel::from(invoice::Model {
+        let recorded = invoice::Model {
             id: id.clone(),
             booking_id: booking_id.clone(),
             stripe_invoice_id: stripe_id.into(),
@@ -281,14 +281,15 @@ impl PaymentService {
             }),
             created_at: now,
             updated_at: now,
-        }))
-        .on_conflict(
-            OnConflict::column(invoice::Column::StripeInvoiceId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
+        };
+        let inserted = invoice::Entity::insert(invoice::ActiveModel::from(recorded.clone()))
+            .on_conflict(
+                OnConflict::column(invoice::Column::StripeInvoiceId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
         if inserted == 0 {
             return Ok(false);
         }
@@ -307,23 +308,23 @@ impl PaymentService {
         let confirmed = self
             .paid(txn, &row, subscription.as_deref(), now, changes)
             .await?;
-        let recorded = invoice::Entity::find_by_id(&id)
-            .one(txn)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("invoice {id} vanished")))?;
         if recorded.paid_by.is_none() {
             let read = PaymentTask::ReadInvoicePayment {
                 invoice_id: id.clone(),
             };
             queue(txn, now, &read, None).await?;
         }
-        if booking_cancelled(txn, &booking_id).await? {
-            // Money for a booking already cancelled goes back.
-            refund_invoice(txn, &recorded, now).await?;
-        } else {
-            attach_waiting(txn, &recorded, now).await?;
-            self.end_when_paid_up(txn, &row, subscription.as_deref(), period_end, now)
-                .await?;
+        let booking = booking::Entity::find_by_id(&booking_id).one(txn).await?;
+        match booking {
+            Some(b) if b.status == BookingStatus::Cancelled => {
+                // Money for a booking already cancelled goes back.
+                refund_invoice(txn, &recorded, now).await?;
+            }
+            Some(b) => {
+                attach_waiting(txn, &recorded, now).await?;
+                end_when_paid_up(txn, &row, &b, subscription.as_deref(), period_end, now).await?;
+            }
+            None => {}
         }
         if !confirmed && matches!(row.status, PaymentStatus::Paid | PaymentStatus::PastDue) {
             set_status(txn, &booking_id, PaymentStatus::Paid, now).await?;
@@ -450,38 +451,6 @@ impl PaymentService {
         }
     }
 
-    /// When the invoice just paid covers a fixed booking's last session, the subscription ends
-    /// with its period: the booking is never charged for weeks it does not have.
-    async fn end_when_paid_up(
-        &self,
-        txn: &DatabaseTransaction,
-        row: &payment::Model,
-        subscription: Option<&str>,
-        period_end: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> AppResult<()> {
-        let Some(booking) = booking::Entity::find_by_id(&row.booking_id)
-            .one(txn)
-            .await?
-        else {
-            return Ok(());
-        };
-        let (Some(last), Some(paid_until)) = (booking.end_at, period_end) else {
-            return Ok(()); // ongoing, or no period given
-        };
-        let Some(subscription) = subscription.or(row.subscription_id.as_deref()) else {
-            return Ok(());
-        };
-        if paid_until >= last {
-            let task = PaymentTask::EndSubscription {
-                booking_id: row.booking_id.clone(),
-                subscription_id: subscription.into(),
-            };
-            queue(txn, now, &task, None).await?;
-        }
-        Ok(())
-    }
-
     async fn charge_refunded(
         &self,
         txn: &DatabaseTransaction,
@@ -507,6 +476,32 @@ impl PaymentService {
         super::tasks::note_refunded(txn, &row.id, refunded, now).await?;
         Ok(true)
     }
+}
+
+/// When the invoice just paid covers a fixed booking's last session, the subscription ends with its
+/// period: the booking is never charged for weeks it does not have.
+async fn end_when_paid_up(
+    txn: &DatabaseTransaction,
+    row: &payment::Model,
+    booking: &booking::Model,
+    subscription: Option<&str>,
+    period_end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let (Some(last), Some(paid_until)) = (booking.end_at, period_end) else {
+        return Ok(()); // ongoing, or no period given
+    };
+    let Some(subscription) = subscription.or(row.subscription_id.as_deref()) else {
+        return Ok(());
+    };
+    if paid_until >= last {
+        let task = PaymentTask::EndSubscription {
+            booking_id: row.booking_id.clone(),
+            subscription_id: subscription.into(),
+        };
+        queue(txn, now, &task, None).await?;
+    }
+    Ok(())
 }
 
 async fn booking_cancelled(txn: &DatabaseTransaction, booking_id: &str) -> AppResult<bool> {

@@ -343,8 +343,7 @@ impl FakeStripe {
         self.state.lock().unwrap().outbox.iter().cloned().collect()
     }
 
-    /// Forgets the events waiting (the caller delivers them itself: `examples/payments_load.rs`).
-    #[allow(dead_code)]
+    /// Forgets the events waiting (the caller delivers them itself, later or in another order).
     pub fn deliver_nothing_yet(&self) {
         self.state.lock().unwrap().outbox.clear();
     }
