@@ -1,6 +1,6 @@
 //! What happened to a booking, as recorded with the change that made it happen (and stored as JSON
-//! tagged with its kind). Consumers (in-app notifications, email, and next calendar writes and
-//! payment receipts) decide what each event calls for.
+//! tagged with its kind). Consumers (payments, in-app notifications, email, calendar writes) decide
+//! what each event calls for.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,8 @@ pub enum DomainEvent {
         booking_id: String,
         session_ids: Vec<String>,
     },
-    /// A hold ended unpaid (expired, abandoned, or cancelled by the student): its sessions are free
-    /// again, and since nobody was told of the booking, nobody is told of this.
+    /// A hold ended unpaid (expired, abandoned, or dropped by the student or an admin): its
+    /// sessions are free again, and since nobody was told of the booking, nobody is told of this.
     HoldReleased {
         booking_id: String,
         session_ids: Vec<String>,

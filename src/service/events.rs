@@ -1,5 +1,5 @@
 //! Recording domain events: each is written in the transaction of the change it tells of, then every
-//! consumer (in-app notifications, email; next, calendar writes and payment receipts) writes what
+//! consumer (payments, in-app notifications, email, calendar writes) writes what
 //! the event calls for in the same transaction, and leaves what it owes after the commit (rings on
 //! the bus) in the transaction's [`Changes`].
 //!

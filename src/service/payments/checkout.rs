@@ -2,7 +2,8 @@
 //! price per session times the sessions per week) for a booking whose sessions are held. Each
 //! checkout is numbered; its idempotency key names the booking and the number, so a retried
 //! request answers the same checkout and a fresh one (`startBookingPayment`) is a new one. The
-//! old checkout is expired at Stripe first, so only the newest can be paid.
+//! old checkout first stops being the booking's, then is expired at Stripe, so only the newest can
+//! be paid and the old one's expiry does not end the hold.
 //!
 //! Stripe takes expiries 30 minutes to 24 hours ahead: a checkout asks to expire at the end of the
 //! hold, or in 31 minutes when the hold ends sooner; either way the hold's end expires it at
