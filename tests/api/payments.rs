@@ -230,6 +230,22 @@ with_fake_stripe! {
         app.fails(Some(&student), q, json!({"b": id}), "CONFLICT").await;
     }
 
+    async fn asking_for_a_fresh_checkout_after_paying_finds_it_paid(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let b = held(&app, &student).await;
+        let id = b["id"].as_str().unwrap();
+        // Paid at Stripe, its webhooks not delivered yet; the student asks for a new checkout.
+        stripe.pay(&checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap()));
+        app.clock.set(crate::helpers::default_now() + Duration::seconds(10));
+        let q = "mutation($b: ID!) { startBookingPayment(bookingId: $b) { status checkoutUrl } }";
+        let answer = app.ok(&student, q, json!({"b": id})).await["startBookingPayment"].clone();
+        assert_eq!(answer, json!({"status": "PAID", "checkoutUrl": null}));
+        assert_eq!(stripe.checkouts().len(), 1, "no second checkout");
+        assert_eq!(booking(&app, &student, id).await["status"], "CONFIRMED");
+        stripe.deliver(false).await;
+        assert_eq!(events(&app, "BOOKING_CREATED").await.len(), 1);
+    }
+
     async fn stripe_failures_are_retried_or_release_the_hold(app, stripe) {
         let (_, student) = tutor_and_student(&app).await;
         // A 429 then a 500: retried with the same key, and the booking gets its checkout.

@@ -95,6 +95,9 @@ pub struct CheckoutSession {
     pub subscription: Option<String>,
     pub customer: Option<String>,
     pub expires_at: Option<i64>,
+    /// Our booking's id.
+    #[serde(default)]
+    pub client_reference_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -172,6 +172,7 @@ impl PaymentService {
                 subscription: None,
                 customer: None,
                 expires_at: None,
+                client_reference_id: None,
             }),
             Err(StripeError::Refused { status: 400, .. }) => {
                 let session = stripe.checkout(checkout_id).await?;

@@ -119,7 +119,7 @@ impl PaymentService {
         let object = serde_json::json!({
             "id": session.id, "status": session.status, "payment_status": "paid",
             "subscription": session.subscription, "customer": session.customer,
-            "client_reference_id": Value::Null, "metadata": {},
+            "client_reference_id": session.client_reference_id, "metadata": {},
         });
         let now = self.clock.now();
         let write = self.db.begin_write().await?;
