@@ -457,3 +457,32 @@ mod with_google {
         }
     }
 }
+
+with_fake_stripe! {
+    async fn a_weekly_charge_racing_a_cancellation_never_deadlocks(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let cancel = "mutation($id: ID!) { cancelBooking(id: $id) { status } }";
+        for round in 0..8 {
+            let slot = format!("2026-01-{:02}T{:02}:00:00Z", 5 + round / 4, 9 + 2 * (round % 4));
+            let made = book(&app, &student, request(&[&slot], json!(4))).await;
+            let id = made["id"].as_str().unwrap().to_string();
+            let b = booking(&app, &student, &id).await;
+            let subscription = stripe.pay(&checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap()));
+            stripe.deliver(false).await;
+            stripe.renew(&subscription);
+            let renewal = stripe.pending();
+            stripe.deliver_nothing_yet();
+            // The webhook locks the payment's booking and payment; the cancellation locks the
+            // booking, then its consumer updates the payment: they race for the same two rows.
+            let body = json!({"query": cancel, "variables": {"id": id}});
+            let cancelled = app.client.post(app.url("/graphql")).bearer_auth(&student).json(&body).send();
+            let (delivered, cancelled) = tokio::join!(stripe.send(&renewal[0]), cancelled);
+            let cancelled: Value = cancelled.unwrap().json().await.unwrap();
+            assert_eq!(delivered, 200, "round {round}");
+            assert!(cancelled.get("errors").is_none(), "round {round}: {cancelled}");
+            let b = booking(&app, &student, &id).await;
+            assert_eq!(b["status"], "CANCELLED");
+            assert_eq!(b["payment"]["invoices"].as_array().unwrap().len(), 2);
+        }
+    }
+}
