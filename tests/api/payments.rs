@@ -69,6 +69,10 @@ with_fake_stripe! {
         assert_eq!(create.form["metadata[booking_id]"], id);
         assert_eq!(create.form["subscription_data[metadata][booking_id]"], id);
         assert!(create.form["success_url"].starts_with("http://localhost:3000/bookings/"), "{:?}", create.form);
+        assert_eq!(create.form["cancel_url"], format!("http://localhost:3000/bookings/{id}?payment=cancelled"));
+        // Stripe takes expiries 30 minutes ahead at the least: the 30-minute hold asks for 31.
+        let expiry = crate::helpers::default_now() + Duration::minutes(31);
+        assert_eq!(create.form["expires_at"], expiry.timestamp().to_string());
         assert_eq!(create.idempotency_key.as_deref(), Some(format!("booking:{id}:checkout:1").as_str()));
         // Held: taken for everyone, told to nobody.
         let other = app.user("ckotherstudent00000000001", Role::Student, "Europe/London").await;
@@ -218,6 +222,8 @@ with_fake_stripe! {
         let second = checkout_id(fresh["checkoutUrl"].as_str().unwrap());
         assert_ne!(first, second);
         assert_eq!(stripe.checkout(&first)["status"], "expired", "the old one cannot be paid");
+        let expire = stripe.requests().into_iter().find(|r| r.path.ends_with("/expire")).unwrap();
+        assert_eq!(expire.idempotency_key, Some(format!("booking:{id}:expire:{first}")));
         let keys: Vec<String> = stripe.requests().iter().filter(|r| r.path == "/v1/checkout/sessions").filter_map(|r| r.idempotency_key.clone()).collect();
         assert_eq!(keys, vec![format!("booking:{id}:checkout:1"), format!("booking:{id}:checkout:2")]);
         // Stripe's `expired` for the replaced checkout does not end the hold.

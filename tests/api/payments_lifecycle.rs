@@ -285,6 +285,8 @@ with_fake_stripe! {
         stripe.deliver(false).await;
         app.jobs.drain().await.unwrap();
         assert_eq!(stripe.subscription(&subscription)["cancel_at_period_end"], true, "paid up: no charge after this week");
+        let end = stripe.requests().into_iter().find(|r| r.method == "POST" && r.path.starts_with("/v1/subscriptions/")).unwrap();
+        assert_eq!(end.idempotency_key, Some(format!("subscription:{subscription}:end")));
         // The period ends after the last session: the subscription ends, the booking stands.
         app.clock.set("2026-01-19T00:00:00Z".parse().unwrap());
         stripe.end_period(&subscription);

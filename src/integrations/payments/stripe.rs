@@ -113,6 +113,23 @@ pub enum Paid {
     Charge(String),
 }
 
+impl Paid {
+    /// Read back from its id (`ch_…` is a charge; anything else a PaymentIntent).
+    pub fn from_id(id: &str) -> Self {
+        if id.starts_with("ch_") {
+            Paid::Charge(id.into())
+        } else {
+            Paid::Intent(id.into())
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Paid::Intent(id) | Paid::Charge(id) => id,
+        }
+    }
+}
+
 pub struct Stripe {
     http: reqwest::Client,
     base: String,

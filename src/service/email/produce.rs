@@ -21,15 +21,15 @@ use crate::domain::booking::Frequency;
 use crate::domain::email::invite::{Invite, InviteMethod, Person, SessionEvent};
 use crate::domain::email::EmailTemplate;
 use crate::domain::event::DomainEvent;
-use crate::domain::money::{Currency, Money};
 use crate::domain::notification::{local_time, messages, Message};
 use crate::domain::timeline::Phase;
 use crate::email::EmailView;
 use crate::entity::{invoice, session};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::cast::Cast;
+use crate::service::store::prices::stored_money as money;
 use crate::service::store::users::admins;
 use crate::service::store::users::User;
 
@@ -329,14 +329,6 @@ async fn payment_emails(
 ) -> AppResult<Option<Vec<NewEmail>>> {
     let student = &cast.student;
     let zone = student.time_zone;
-    let money = |amount_minor: i64, currency: &str| {
-        Currency::parse(currency)
-            .map(|currency| Money {
-                amount_minor,
-                currency,
-            })
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored currency: {e}")))
-    };
     let base = |title: String, body: String| EmailView {
         recipient_name: student.name.clone(),
         mentor_name: cast.mentor.name.clone(),

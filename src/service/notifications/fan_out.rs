@@ -9,13 +9,13 @@ use sea_orm::{
 
 use super::{deliver, Outgoing};
 use crate::domain::event::DomainEvent;
-use crate::domain::money::{Currency, Money};
 use crate::domain::notification::messages::{self, Addressed, Party};
 use crate::entity::{invoice, session};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::cast::{party, Cast};
+use crate::service::store::prices::stored_money as money;
 use crate::service::store::users::admins;
 
 /// In-app notifications for every booking event.
@@ -49,14 +49,6 @@ async fn session_starts(
         .into_tuple::<DateTime<Utc>>()
         .all(conn)
         .await?)
-}
-
-fn money(amount_minor: i64, currency: &str) -> AppResult<Money> {
-    Ok(Money {
-        amount_minor,
-        currency: Currency::parse(currency)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored currency: {e}")))?,
-    })
 }
 
 /// The notifications `event` (about `cast`'s booking) calls for; `actor` (who caused it) is not told

@@ -17,9 +17,10 @@ use super::record::lock;
 use super::PaymentService;
 use crate::auth::Principal;
 use crate::domain::booking::{BookingStatus, PaymentStatus};
-use crate::entity::{booking, payment, user};
+use crate::entity::{booking, payment};
 use crate::error::{AppError, AppResult};
 use crate::integrations::payments::stripe::{CheckoutRequest, CheckoutSession, StripeError};
+use crate::service::store::cast::Cast;
 
 /// The soonest expiry Stripe accepts, with a minute to spare for clocks.
 const SOONEST_EXPIRY: Duration = Duration::minutes(31);
@@ -83,14 +84,9 @@ impl PaymentService {
                 return self.current(booking_id).await;
             }
         }
-        let student = user::Entity::find_by_id(&booking.student_id)
-            .one(self.db.conn())
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the student is missing")))?;
-        let mentor = user::Entity::find_by_id(&booking.mentor_id)
-            .one(self.db.conn())
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the mentor is missing")))?;
+        let Cast {
+            mentor, student, ..
+        } = Cast::load(self.db.conn(), booking_id).await?;
         let per_week = booking.frequency.per_week();
         let hold_end = row.hold_expires_at.unwrap_or(now);
         let expires_at = hold_end.max(now + SOONEST_EXPIRY);

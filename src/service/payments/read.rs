@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use super::PaymentService;
 use crate::auth::{Principal, Role};
 use crate::domain::booking::PaymentStatus;
-use crate::domain::money::{Currency, Money};
+use crate::domain::money::Money;
 use crate::entity::{booking, invoice, payment};
 use crate::error::{AppError, AppResult};
 
@@ -37,14 +37,7 @@ pub struct InvoiceView {
     pub paid_at: Option<DateTime<Utc>>,
 }
 
-pub(super) fn money(amount_minor: i64, currency: &str) -> AppResult<Money> {
-    Ok(Money {
-        amount_minor,
-        currency: Currency::parse(currency).map_err(|e| {
-            AppError::Internal(anyhow::anyhow!("stored currency {currency:?}: {e}"))
-        })?,
-    })
-}
+pub(super) use crate::service::store::prices::stored_money as money;
 
 /// The payment as its student sees it (the checkout link while it waits).
 pub(super) fn view(row: payment::Model) -> AppResult<PaymentView> {

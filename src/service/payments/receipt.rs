@@ -11,9 +11,9 @@ use crate::domain::booking::{Frequency, SessionStatus};
 use crate::domain::notification::local_time;
 use crate::email::pdf::{receipt_pdf, Receipt};
 use crate::email::Brand;
-use crate::entity::{booking, invoice, session};
+use crate::entity::{invoice, session};
 use crate::error::{AppError, AppResult};
-use crate::service::store::users::find_user;
+use crate::service::store::cast::Cast;
 
 /// A receipt PDF and whose it is.
 pub struct ReceiptFile {
@@ -38,14 +38,11 @@ pub async fn receipt(
     let Some(paid) = invoice::Entity::find_by_id(invoice_id).one(conn).await? else {
         return Ok(None);
     };
-    let Some(b) = booking::Entity::find_by_id(&paid.booking_id)
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let student = find_user(conn, &b.student_id).await?;
-    let mentor = find_user(conn, &b.mentor_id).await?;
+    let Cast {
+        booking: b,
+        mentor,
+        student,
+    } = Cast::load(conn, &paid.booking_id).await?;
     let zone = student.time_zone;
     let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
         at.map(|at| local_time(at, zone))

@@ -116,11 +116,7 @@ impl PaymentService {
             return Ok(None);
         };
         if let Some(id) = &row.paid_by {
-            return Ok(Some(if id.starts_with("ch_") {
-                Paid::Charge(id.clone())
-            } else {
-                Paid::Intent(id.clone())
-            }));
+            return Ok(Some(Paid::from_id(id)));
         }
         let Some(paid) = self
             .stripe()?
@@ -130,11 +126,8 @@ impl PaymentService {
             tracing::warn!(invoice = %row.id, "Stripe names no payment for a paid invoice");
             return Ok(None);
         };
-        let id = match &paid {
-            Paid::Intent(id) | Paid::Charge(id) => id.clone(),
-        };
         invoice::Entity::update_many()
-            .col_expr(invoice::Column::PaidBy, Expr::value(id))
+            .col_expr(invoice::Column::PaidBy, Expr::value(paid.id()))
             .filter(invoice::Column::Id.eq(&row.id))
             .exec(self.db.conn())
             .await?;

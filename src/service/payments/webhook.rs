@@ -275,10 +275,7 @@ impl PaymentService {
             period_end,
             paid_at: instant(&object["status_transitions"]["paid_at"]).or(Some(now)),
             hosted_url: object["hosted_invoice_url"].as_str().map(Into::into),
-            paid_by: paid_by(object).map(|p| match p {
-                crate::integrations::payments::stripe::Paid::Intent(id)
-                | crate::integrations::payments::stripe::Paid::Charge(id) => id,
-            }),
+            paid_by: paid_by(object).map(|p| p.id().to_string()),
             created_at: now,
             updated_at: now,
         };

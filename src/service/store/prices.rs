@@ -1,4 +1,5 @@
-//! Mentors' prices per session: their own, or the configured default.
+//! Mentors' prices per session (their own, or the configured default), and amounts as rows keep
+//! them (minor units and a currency code) read back as `Money`.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -19,13 +20,18 @@ pub async fn price_of(
         .await?
     {
         None => Ok(default.clone()),
-        Some(row) => Ok(Money {
-            amount_minor: row.amount_minor,
-            currency: Currency::parse(&row.currency).map_err(|e| {
-                AppError::Internal(anyhow::anyhow!("mentor {mentor_id}'s price: {e}"))
-            })?,
-        }),
+        Some(row) => stored_money(row.amount_minor, &row.currency),
     }
+}
+
+/// An amount as a row keeps it; a currency code that no longer parses is an internal error.
+pub fn stored_money(amount_minor: i64, currency: &str) -> AppResult<Money> {
+    Ok(Money {
+        amount_minor,
+        currency: Currency::parse(currency).map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("stored currency {currency:?}: {e}"))
+        })?,
+    })
 }
 
 pub async fn set_price(

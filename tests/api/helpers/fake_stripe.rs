@@ -101,6 +101,16 @@ fn error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response 
         .into_response()
 }
 
+/// Stripe's 404 for an id it does not know.
+fn missing(kind: &str, id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "resource_missing",
+        &format!("No such {kind}: '{id}'"),
+    )
+}
+
 fn form_of(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
@@ -655,12 +665,7 @@ async fn create_checkout(State(shared): State<Shared>, body: Bytes) -> Response 
 async fn read_checkout(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
     match shared.state.lock().unwrap().checkouts.get(&id) {
         Some(c) => axum::Json(public(c)).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such checkout.session: '{id}'"),
-        ),
+        None => missing("checkout.session", &id),
     }
 }
 
@@ -668,12 +673,7 @@ async fn expire_checkout(State(shared): State<Shared>, Path(id): Path<String>) -
     let now = shared.now();
     let mut s = shared.state.lock().unwrap();
     let Some(c) = s.checkouts.get_mut(&id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such checkout.session: '{id}'"),
-        );
+        return missing("checkout.session", &id);
     };
     if c["status"] != "open" {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", "checkout_session_not_open",
@@ -690,20 +690,10 @@ async fn cancel_subscription(State(shared): State<Shared>, Path(id): Path<String
     let now = shared.now();
     let mut s = shared.state.lock().unwrap();
     let Some(sub) = s.subscriptions.get_mut(&id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such subscription: '{id}'"),
-        );
+        return missing("subscription", &id);
     };
     if sub["status"] == "canceled" {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such subscription: '{id}'"),
-        );
+        return missing("subscription", &id);
     }
     sub["status"] = json!("canceled");
     sub["canceled_at"] = json!(now);
@@ -724,12 +714,7 @@ async fn update_subscription(
     let now = shared.now();
     let mut s = shared.state.lock().unwrap();
     let Some(sub) = s.subscriptions.get_mut(&id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such subscription: '{id}'"),
-        );
+        return missing("subscription", &id);
     };
     if sub["status"] == "canceled" {
         return error(
@@ -750,12 +735,7 @@ async fn update_subscription(
 async fn read_invoice(State(shared): State<Shared>, Path(id): Path<String>, uri: Uri) -> Response {
     let s = shared.state.lock().unwrap();
     let Some(invoice) = s.invoices.get(&id) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such invoice: '{id}'"),
-        );
+        return missing("invoice", &id);
     };
     let mut invoice = invoice.clone();
     // `payments` is an includable field: present only when expanded.
@@ -786,12 +766,7 @@ async fn refund(State(shared): State<Shared>, body: Bytes) -> Response {
         );
     };
     let Some(&(paid, refunded)) = s.intents.get(&intent) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            &format!("No such payment_intent: '{intent}'"),
-        );
+        return missing("payment_intent", &intent);
     };
     let amount = field(&form, "amount")
         .and_then(|v| v.parse::<i64>().ok())
