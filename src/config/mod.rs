@@ -335,7 +335,11 @@ fn payments(vars: &Vars) -> anyhow::Result<PaymentSettings> {
     let currency = crate::domain::money::Currency::parse(&currency)
         .map_err(|e| anyhow::anyhow!("PAYMENT_CURRENCY={currency:?}: {e}"))?;
     let default_price_minor: i64 = vars.parse("PAYMENT_DEFAULT_PRICE_MINOR", "4000")?;
-    crate::domain::money::check_price(default_price_minor)
+    let default_price = crate::domain::money::Money {
+        amount_minor: default_price_minor,
+        currency: currency.clone(),
+    };
+    crate::domain::money::check_price(&default_price)
         .map_err(|e| anyhow::anyhow!("PAYMENT_DEFAULT_PRICE_MINOR: {e}"))?;
     Ok(PaymentSettings {
         stripe,
@@ -463,6 +467,9 @@ mod tests {
             ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
             ("DB_LIVE_CONNECTIONS", "16"),
             ("CORS_ALLOWED_ORIGINS", "not a url"),
+            ("PAYMENT_HOLD_MINUTES", "0"),
+            // Under Stripe's 0.50 USD minimum.
+            ("PAYMENT_DEFAULT_PRICE_MINOR", "49"),
         ] {
             let err = settings(&[(key, value)]).unwrap_err();
             assert!(format!("{err:#}").contains(key), "{key}={value}: {err:#}");

@@ -50,13 +50,69 @@ pub struct Money {
     pub currency: Currency,
 }
 
-/// A price per session must be positive and at most [`MAX_PRICE_MINOR`].
-pub fn check_price(amount_minor: i64) -> Result<(), String> {
-    if (1..=MAX_PRICE_MINOR).contains(&amount_minor) {
-        Ok(())
-    } else {
-        Err(format!("must be 1 to {MAX_PRICE_MINOR} minor units"))
+/// The smallest charge Stripe makes in a currency, in its minor units, where Stripe publishes one
+/// ("Minimum and maximum charge amounts" in Stripe's currency guide; the figure holds when the
+/// account settles in the same currency). Other currencies have no fixed minimum here: Stripe then
+/// asks that the charge be worth at least 0.50 USD, which needs an exchange rate, and its refusal
+/// reads as a bad price ([`crate::integrations::payments::stripe`]).
+const STRIPE_MINIMUMS: [(&str, i64); 24] = [
+    ("aed", 200),
+    ("aud", 50),
+    ("bgn", 100),
+    ("brl", 50),
+    ("cad", 50),
+    ("chf", 50),
+    ("czk", 1500),
+    ("dkk", 250),
+    ("eur", 50),
+    ("gbp", 30),
+    ("hkd", 400),
+    ("huf", 17500),
+    ("inr", 50),
+    ("jpy", 50),
+    ("mxn", 1000),
+    ("myr", 200),
+    ("nok", 300),
+    ("nzd", 50),
+    ("pln", 200),
+    ("ron", 200),
+    ("sek", 300),
+    ("sgd", 50),
+    ("thb", 1000),
+    ("usd", 50),
+];
+
+impl Currency {
+    /// The smallest amount Stripe charges in this currency, when it publishes one.
+    pub fn minimum_charge(&self) -> Option<i64> {
+        STRIPE_MINIMUMS
+            .iter()
+            .find(|(code, _)| *code == self.as_str())
+            .map(|(_, minor)| *minor)
     }
+}
+
+/// A price per session must be at least what Stripe can charge in its currency (or 1 minor unit
+/// where no minimum is published), at most [`MAX_PRICE_MINOR`], and, in a three-decimal currency,
+/// a multiple of ten (Stripe takes no other amounts there).
+pub fn check_price(price: &Money) -> Result<(), String> {
+    let floor = price.currency.minimum_charge().unwrap_or(1);
+    if !(floor..=MAX_PRICE_MINOR).contains(&price.amount_minor) {
+        let least = Money {
+            amount_minor: floor,
+            currency: price.currency.clone(),
+        };
+        return Err(format!(
+            "must be {least} ({floor} minor units) to {MAX_PRICE_MINOR} minor units"
+        ));
+    }
+    if price.currency.exponent() == 3 && price.amount_minor % 10 != 0 {
+        return Err(format!(
+            "{} amounts must end in 0 (Stripe rounds three-decimal currencies to tens)",
+            price.currency.as_str().to_ascii_uppercase()
+        ));
+    }
+    Ok(())
 }
 
 impl Money {
@@ -143,11 +199,25 @@ mod tests {
 
     #[test]
     fn prices_are_bounded() {
-        assert!(check_price(1).is_ok());
-        assert!(check_price(MAX_PRICE_MINOR).is_ok());
-        assert!(check_price(0).is_err());
-        assert!(check_price(-5).is_err());
-        assert!(check_price(MAX_PRICE_MINOR + 1).is_err());
+        let check = |minor, code| check_price(&money(minor, code));
+        // No published minimum: one minor unit is the floor.
+        assert!(check(1, "isk").is_ok());
+        assert!(check(MAX_PRICE_MINOR, "usd").is_ok());
+        assert!(check(0, "isk").is_err());
+        assert!(check(-5, "usd").is_err());
+        assert!(check(MAX_PRICE_MINOR + 1, "usd").is_err());
+        // Stripe's published minimums, in each currency's minor units.
+        assert!(check(50, "usd").is_ok());
+        let too_small = check(49, "usd").unwrap_err();
+        assert!(too_small.contains("USD 0.50"), "{too_small}");
+        assert!(check(30, "gbp").is_ok());
+        assert!(check(29, "gbp").is_err());
+        assert!(check(50, "jpy").is_ok());
+        assert!(check(49, "jpy").is_err());
+        assert!(check(17_499, "huf").is_err());
+        // Three-decimal currencies take only multiples of ten.
+        assert!(check(1_500, "kwd").is_ok());
+        assert!(check(1_505, "kwd").is_err());
         // Three sessions a week at the highest price still fit GraphQL's Int.
         assert!(MAX_PRICE_MINOR * 3 <= i32::MAX as i64);
     }

@@ -168,7 +168,9 @@ impl PaymentMutation {
     }
 
     /// The signed-in mentor's price per session, in minor units of `currency` (ISO 4217); it
-    /// applies to bookings made after.
+    /// applies to bookings made after. It must be at least what Stripe charges in that currency
+    /// (0.50 USD, 0.30 GBP, 50 JPY…), at most 10,000,000 minor units, and a multiple of ten in a
+    /// three-decimal currency (`BAD_USER_INPUT` otherwise).
     async fn set_session_price(
         &self,
         ctx: &Context<'_>,
@@ -179,12 +181,11 @@ impl PaymentMutation {
         p.require_role(Role::Mentor).map_err(gql)?;
         let currency =
             Currency::parse(&currency).map_err(|m| gql(AppError::bad_input("currency", m)))?;
-        money::check_price(i64::from(amount_minor))
-            .map_err(|m| gql(AppError::bad_input("amountMinor", m)))?;
         let price = money::Money {
             amount_minor: i64::from(amount_minor),
             currency,
         };
+        money::check_price(&price).map_err(|m| gql(AppError::bad_input("amountMinor", m)))?;
         services(ctx)
             .payments
             .set_price(&p.user_id, &price)

@@ -371,9 +371,16 @@ with_fake_stripe! {
         let price = "query($m: ID!) { sessionPrice(mentorId: $m) { amountMinor currency } }";
         assert_eq!(app.ok(&student, price, json!({"m": TUTOR})).await["sessionPrice"], json!({"amountMinor": 4000, "currency": "USD"}), "the default");
         let set = "mutation($a: Int!, $c: String!) { setSessionPrice(amountMinor: $a, currency: $c) { amountMinor currency } }";
-        for (amount, currency) in [(0, "usd"), (-1, "usd"), (20_000_000, "usd"), (100, "dollars"), (100, "")] {
+        // Stripe's published minimums (0.50 USD, 0.30 GBP) and its three-decimal rule.
+        for (amount, currency) in [(0, "usd"), (-1, "usd"), (49, "usd"), (29, "gbp"), (1505, "kwd"), (20_000_000, "usd"), (100, "dollars"), (100, "")] {
             app.fails(Some(&mentor), set, json!({"a": amount, "c": currency}), "BAD_USER_INPUT").await;
         }
+        // A currency without a published minimum is taken, and Stripe's refusal of a price worth
+        // less than 0.50 USD reads as the price's fault: nothing stays held.
+        app.ok(&mentor, set, json!({"a": 1000, "c": "idr"})).await;
+        let e = app.fails(Some(&student), CREATE, json!({"i": request(&[MONDAY_NINE], json!(1))}), "BAD_USER_INPUT").await;
+        assert_eq!(e["extensions"]["field"], "price", "{e}");
+        assert!(offered(&app, &student).await.contains(&MONDAY_NINE.replace('Z', "+00:00")), "the slot is not left held");
         app.fails(Some(&student), set, json!({"a": 100, "c": "usd"}), "FORBIDDEN").await;
         app.ok(&mentor, set, json!({"a": 5000, "c": "JPY"})).await;
         assert_eq!(app.ok(&student, price, json!({"m": TUTOR})).await["sessionPrice"], json!({"amountMinor": 5000, "currency": "JPY"}));

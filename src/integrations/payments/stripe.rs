@@ -56,6 +56,20 @@ impl From<StripeError> for AppError {
             StripeError::Refused {
                 kind, ref message, ..
             } if kind == "card_error" => AppError::bad_input("payment", message.clone()),
+            // The mentor's price is outside what Stripe charges in its currency (a currency with
+            // no published minimum must still be worth 0.50 USD).
+            StripeError::Refused { ref code, .. }
+                if matches!(
+                    code.as_deref(),
+                    Some("amount_too_small" | "amount_too_large" | "invalid_currency")
+                ) =>
+            {
+                AppError::bad_input(
+                    "price",
+                    "the mentor's price per session cannot be charged in its currency; the mentor \
+                     must set another price (setSessionPrice)",
+                )
+            }
             StripeError::RateLimited { retry_after } => AppError::RateLimited {
                 message: "the payment provider asked us to slow down; try again shortly".into(),
                 retry_after,
@@ -464,6 +478,9 @@ mod tests {
             refusal(StatusCode::CONFLICT, "", None),
             StripeError::Unavailable(_)
         ));
+        let small = r#"{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must convert to at least 50 cents."}}"#;
+        let e = refusal(StatusCode::BAD_REQUEST, small, None);
+        assert_eq!(AppError::from(e).code(), "BAD_USER_INPUT");
         let missing = r#"{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such checkout.session"}}"#;
         let e = refusal(StatusCode::NOT_FOUND, missing, None);
         assert_eq!(AppError::from(e).code(), "UPSTREAM");

@@ -596,6 +596,21 @@ async fn create_checkout(State(shared): State<Shared>, body: Bytes) -> Response 
     let Some(currency) = field(&form, "line_items[0][price_data][currency]") else {
         return missing("line_items[0][price_data][currency]");
     };
+    // Stripe asks every charge to be worth at least 0.50 USD; the fake knows a few rates.
+    let least = match currency {
+        "usd" | "eur" => 50,
+        "jpy" => 50,
+        "idr" => 800_000,
+        _ => 1,
+    };
+    if unit * quantity < least {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "amount_too_small",
+            "Amount must convert to at least 50 cents.",
+        );
+    }
     if !field(&form, "line_items[0][price_data][recurring][interval]")
         .is_some_and(|i| ["day", "week", "month", "year"].contains(&i))
     {
