@@ -28,10 +28,21 @@ pub enum DomainEvent {
         session_ids: Vec<String>,
         reason: String,
     },
-    /// A week was paid: `invoice_id` is the receipt's invoice.
+    /// A week was paid: `invoice_id` is the receipt's invoice. What was paid, when, and for which
+    /// period travel with it, so those who tell of it need not read the invoice back.
     PaymentReceived {
         booking_id: String,
         invoice_id: String,
+        #[serde(default)]
+        amount_minor: i64,
+        #[serde(default)]
+        currency: String,
+        #[serde(default)]
+        paid_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        period_start: Option<DateTime<Utc>>,
+        #[serde(default)]
+        period_end: Option<DateTime<Utc>>,
     },
     /// A weekly charge failed (Stripe's invoice and its attempt); `fix_url` is where the student
     /// can update the card.

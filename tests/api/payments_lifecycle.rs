@@ -488,3 +488,34 @@ with_fake_stripe! {
         }
     }
 }
+
+with_fake_stripe! {
+    async fn a_weekly_renewal_costs_a_bounded_number_of_statements(app, stripe) {
+        // What one renewal costs the database stays the same however many weeks were paid before
+        // (nothing in the webhook reads the booking's history), and small: the figure the
+        // throughput of `bench/payments-load.sh` rests on.
+        let (_, student) = tutor_and_student(&app).await;
+        // An ongoing booking: charged every week, with no last week that ends the subscription.
+        let made = book(&app, &student, request(&[MONDAY_NINE, THURSDAY_TEN], Value::Null)).await;
+        let id = made["id"].as_str().unwrap().to_string();
+        let held = booking(&app, &student, &id).await;
+        let subscription = stripe.pay(&checkout_id(held["payment"]["checkoutUrl"].as_str().unwrap()));
+        assert_eq!(stripe.deliver(false).await, vec![200, 200]);
+        let mut costs = Vec::new();
+        for _ in 0..4 {
+            app.jobs.drain().await.unwrap();
+            stripe.renew(&subscription);
+            let events = stripe.pending();
+            stripe.deliver_nothing_yet();
+            assert_eq!(events.len(), 1, "{events:?}");
+            let before = app.services.db.statements_run();
+            assert_eq!(stripe.send(&events[0]).await, 200);
+            costs.push(app.services.db.statements_run() - before);
+        }
+        assert!(costs.iter().all(|c| *c == costs[0]), "{costs:?}");
+        assert!(costs[0] <= 18, "a renewal took {} statements", costs[0]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!(b["payment"]["invoices"].as_array().unwrap().len(), 5);
+        assert_eq!(b["paymentStatus"], "PAID");
+    }
+}

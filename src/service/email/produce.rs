@@ -24,7 +24,7 @@ use crate::domain::event::DomainEvent;
 use crate::domain::notification::{local_time, messages, Message};
 use crate::domain::timeline::Phase;
 use crate::email::EmailView;
-use crate::entity::{invoice, session};
+use crate::entity::session;
 use crate::error::AppResult;
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
@@ -351,11 +351,16 @@ async fn payment_emails(
         invoice_id,
     };
     let out = match event {
-        DomainEvent::PaymentReceived { invoice_id, .. } => {
-            let Some(paid) = invoice::Entity::find_by_id(invoice_id).one(conn).await? else {
-                return Ok(Some(Vec::new()));
-            };
-            let amount = money(paid.amount_minor, &paid.currency)?;
+        DomainEvent::PaymentReceived {
+            invoice_id,
+            amount_minor,
+            currency,
+            paid_at,
+            period_start,
+            period_end,
+            ..
+        } => {
+            let amount = money(*amount_minor, currency)?;
             let at = |t: Option<DateTime<Utc>>| t.map(|t| local_time(t, zone)).unwrap_or_default();
             let mut view = base(
                 format!("Payment received: {amount}"),
@@ -366,13 +371,13 @@ async fn payment_emails(
             );
             view.details = vec![
                 ("Amount".into(), amount.to_string()),
-                ("Date".into(), at(paid.paid_at)),
+                ("Date".into(), at(*paid_at)),
                 ("Frequency".into(), frequency(cast.booking.frequency)),
                 (
                     "Period".into(),
-                    format!("{} to {}", at(paid.period_start), at(paid.period_end)),
+                    format!("{} to {}", at(*period_start), at(*period_end)),
                 ),
-                ("Next billing date".into(), at(paid.period_end)),
+                ("Next billing date".into(), at(*period_end)),
             ];
             vec![email(
                 EmailTemplate::PaymentReceipt,

@@ -10,7 +10,7 @@ use sea_orm::{
 use super::{deliver, Outgoing};
 use crate::domain::event::DomainEvent;
 use crate::domain::notification::messages::{self, Addressed, Party};
-use crate::entity::{invoice, session};
+use crate::entity::session;
 use crate::error::AppResult;
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
@@ -64,18 +64,19 @@ async fn for_event(
         DomainEvent::SessionsAdded { .. }
         | DomainEvent::BookingHeld { .. }
         | DomainEvent::HoldReleased { .. } => Vec::new(),
-        DomainEvent::PaymentReceived { invoice_id, .. } => {
-            let Some(invoice) = invoice::Entity::find_by_id(invoice_id).one(conn).await? else {
-                return Ok(Vec::new());
-            };
-            let period = invoice.period_start.zip(invoice.period_end);
-            vec![messages::payment_received(
-                &cast.facts(),
-                invoice_id,
-                &money(invoice.amount_minor, &invoice.currency)?,
-                period,
-            )]
-        }
+        DomainEvent::PaymentReceived {
+            invoice_id,
+            amount_minor,
+            currency,
+            period_start,
+            period_end,
+            ..
+        } => vec![messages::payment_received(
+            &cast.facts(),
+            invoice_id,
+            &money(*amount_minor, currency)?,
+            period_start.zip(*period_end),
+        )],
         DomainEvent::PaymentFailed { fix_url, .. } => {
             vec![messages::payment_failed(&cast.facts(), fix_url.as_deref())]
         }

@@ -17,12 +17,26 @@ pub(super) async fn lock(
     conn: &impl ConnectionTrait,
     booking_id: &str,
 ) -> AppResult<Option<payment::Model>> {
-    for_update(conn, booking::Entity::find_by_id(booking_id))
+    Ok(lock_with_booking(conn, booking_id)
+        .await?
+        .map(|(_, payment)| payment))
+}
+
+/// [`lock`], keeping the booking read on the way (as it was when locked).
+pub(super) async fn lock_with_booking(
+    conn: &impl ConnectionTrait,
+    booking_id: &str,
+) -> AppResult<Option<(booking::Model, payment::Model)>> {
+    let Some(booking) = for_update(conn, booking::Entity::find_by_id(booking_id))
         .one(conn)
-        .await?;
+        .await?
+    else {
+        return Ok(None);
+    };
     Ok(for_update(conn, payment::Entity::find_by_id(booking_id))
         .one(conn)
-        .await?)
+        .await?
+        .map(|payment| (booking, payment)))
 }
 
 /// The booking paying through `subscription_id`.
@@ -50,6 +64,17 @@ pub(super) async fn set_status(
         .filter(payment::Column::BookingId.eq(booking_id))
         .exec(conn)
         .await?;
+    set_booking_status(conn, booking_id, status, now).await
+}
+
+/// Sets the booking's copy of its payment status, for a caller that changed the payment's status
+/// in an update of its own.
+pub(super) async fn set_booking_status(
+    conn: &impl ConnectionTrait,
+    booking_id: &str,
+    status: PaymentStatus,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     booking::Entity::update_many()
         .col_expr(booking::Column::PaymentStatus, Expr::value(status))
         .col_expr(booking::Column::UpdatedAt, Expr::value(now))

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use serde_json::Value;
 
 use super::consumer::{attach_waiting, refund_invoice};
-use super::record::{booking_of_subscription, lock, set_status};
+use super::record::{booking_of_subscription, lock_with_booking, set_booking_status, set_status};
 use super::PaymentService;
 use crate::db::new_id;
 use crate::domain::booking::{BookingStatus, PaymentStatus};
@@ -144,7 +144,7 @@ impl PaymentService {
         ) {
             return Ok(false);
         }
-        let Some(row) = payment_of_checkout(txn, session).await? else {
+        let Some((booking, row)) = payment_of_checkout(txn, session).await? else {
             return Ok(false);
         };
         let booking_id = row.booking_id.clone();
@@ -163,28 +163,32 @@ impl PaymentService {
             .filter(payment::Column::BookingId.eq(&booking_id))
             .exec(txn)
             .await?;
-        self.paid(txn, &row, subscription, now, changes).await
+        self.paid(txn, &booking, &row, subscription, now, changes)
+            .await
     }
 
     /// The first week is paid: the hold becomes a confirmed booking. A payment for a booking that
     /// is cancelled (its hold released meanwhile) cancels its subscription so it is never charged
     /// again.
+    /// `booking` and `row` are as locked at the start of the transaction.
     async fn paid(
         &self,
         txn: &DatabaseTransaction,
+        booking: &booking::Model,
         row: &payment::Model,
         subscription: Option<&str>,
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
         if row.status == PaymentStatus::Pending
+            && booking.status == BookingStatus::Pending
             && self
                 .bookings
                 .confirm_held(txn, &row.booking_id, now, changes)
                 .await?
         {
-            set_status(txn, &row.booking_id, PaymentStatus::Paid, now).await?;
             payment::Entity::update_many()
+                .col_expr(payment::Column::Status, Expr::value(PaymentStatus::Paid))
                 .col_expr(
                     payment::Column::HoldExpiresAt,
                     Expr::value(Option::<DateTime<Utc>>::None),
@@ -193,14 +197,16 @@ impl PaymentService {
                     payment::Column::CheckoutUrl,
                     Expr::value(Option::<String>::None),
                 )
+                .col_expr(payment::Column::UpdatedAt, Expr::value(now))
                 .filter(payment::Column::BookingId.eq(&row.booking_id))
                 .exec(txn)
                 .await?;
+            set_booking_status(txn, &row.booking_id, PaymentStatus::Paid, now).await?;
             return Ok(true);
         }
         // Paid for a booking no longer live (released, or cancelled meanwhile): never charge it
         // again; the invoice itself is given back when it is recorded (`invoice_paid`).
-        if booking_cancelled(txn, &row.booking_id).await? {
+        if booking.status == BookingStatus::Cancelled {
             if let Some(subscription) = subscription.or(row.subscription_id.as_deref()) {
                 tracing::warn!(booking = %row.booking_id, "a payment for a cancelled booking; cancelling its subscription");
                 let task = PaymentTask::CancelSubscription {
@@ -220,7 +226,7 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some(row) = payment_of_checkout(txn, session).await? else {
+        let Some((_, row)) = payment_of_checkout(txn, session).await? else {
             return Ok(false);
         };
         let booking_id = row.booking_id.clone();
@@ -249,7 +255,7 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some((row, subscription)) = payment_of_invoice(txn, object).await? else {
+        let Some((booking, row, subscription)) = payment_of_invoice(txn, object).await? else {
             return Ok(false);
         };
         let booking_id = row.booking_id.clone();
@@ -290,7 +296,10 @@ impl PaymentService {
         if inserted == 0 {
             return Ok(false);
         }
-        payment::Entity::update_many()
+        // A week paid after a failed one is paid up again (a booking still held is confirmed by
+        // `paid`, below).
+        let recovered = row.status == PaymentStatus::PastDue;
+        let mut update = payment::Entity::update_many()
             .col_expr(
                 payment::Column::SubscriptionId,
                 Expr::value(row.subscription_id.clone().or(subscription.clone())),
@@ -298,12 +307,20 @@ impl PaymentService {
             .col_expr(
                 payment::Column::NextBillingAt,
                 Expr::value(period_end.max(row.next_billing_at)),
-            )
+            );
+        if recovered {
+            update = update
+                .col_expr(payment::Column::Status, Expr::value(PaymentStatus::Paid))
+                .col_expr(payment::Column::UpdatedAt, Expr::value(now));
+        }
+        update
             .filter(payment::Column::BookingId.eq(&booking_id))
             .exec(txn)
             .await?;
-        let confirmed = self
-            .paid(txn, &row, subscription.as_deref(), now, changes)
+        if recovered {
+            set_booking_status(txn, &booking_id, PaymentStatus::Paid, now).await?;
+        }
+        self.paid(txn, &booking, &row, subscription.as_deref(), now, changes)
             .await?;
         if recorded.paid_by.is_none() {
             let read = PaymentTask::ReadInvoicePayment {
@@ -311,25 +328,31 @@ impl PaymentService {
             };
             queue(txn, now, &read, None).await?;
         }
-        let booking = booking::Entity::find_by_id(&booking_id).one(txn).await?;
-        match booking {
-            Some(b) if b.status == BookingStatus::Cancelled => {
-                // Money for a booking already cancelled goes back.
-                refund_invoice(txn, &recorded, now).await?;
-            }
-            Some(b) => {
-                attach_waiting(txn, &recorded, now).await?;
-                end_when_paid_up(txn, &row, &b, subscription.as_deref(), period_end, now).await?;
-            }
-            None => {}
-        }
-        if !confirmed && matches!(row.status, PaymentStatus::Paid | PaymentStatus::PastDue) {
-            set_status(txn, &booking_id, PaymentStatus::Paid, now).await?;
+        // The booking as locked: `paid` may have confirmed it, but never cancels it.
+        if booking.status == BookingStatus::Cancelled {
+            // Money for a booking already cancelled goes back.
+            refund_invoice(txn, &recorded, now).await?;
+        } else {
+            attach_waiting(txn, &recorded, now).await?;
+            end_when_paid_up(
+                txn,
+                &row,
+                &booking,
+                subscription.as_deref(),
+                period_end,
+                now,
+            )
+            .await?;
         }
         // Money was taken: the student gets a receipt, whatever the booking's state.
         let event = DomainEvent::PaymentReceived {
             booking_id,
             invoice_id: id,
+            amount_minor: recorded.amount_minor,
+            currency: recorded.currency.clone(),
+            paid_at: recorded.paid_at,
+            period_start: recorded.period_start,
+            period_end: recorded.period_end,
         };
         self.tell(txn, &event, now, changes).await?;
         Ok(true)
@@ -342,7 +365,7 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some((row, _)) = payment_of_invoice(txn, object).await? else {
+        let Some((_, row, _)) = payment_of_invoice(txn, object).await? else {
             return Ok(false);
         };
         let booking_id = row.booking_id.clone();
@@ -399,16 +422,13 @@ impl PaymentService {
         now: DateTime<Utc>,
         changes: &mut Changes,
     ) -> AppResult<bool> {
-        let Some(row) = payment_of_subscription(txn, object).await? else {
+        let Some((booking, row)) = payment_of_subscription(txn, object).await? else {
             return Ok(false);
         };
         let booking_id = row.booking_id.clone();
         if row.status == PaymentStatus::Cancelled || row.status == PaymentStatus::Refunded {
             return Ok(false);
         }
-        let Some(booking) = booking::Entity::find_by_id(&booking_id).one(txn).await? else {
-            return Ok(false);
-        };
         // A fixed booking whose weeks are all paid and over ends its subscription by design.
         if booking.end_at.is_some_and(|end| end <= now) {
             return Ok(false);
@@ -501,24 +521,21 @@ async fn end_when_paid_up(
     Ok(())
 }
 
-async fn booking_cancelled(txn: &DatabaseTransaction, booking_id: &str) -> AppResult<bool> {
-    Ok(booking::Entity::find_by_id(booking_id)
-        .one(txn)
-        .await?
-        .is_some_and(|b| b.status == BookingStatus::Cancelled))
-}
-
 fn instant(v: &Value) -> Option<DateTime<Utc>> {
     v.as_i64().and_then(|s| Utc.timestamp_opt(s, 0).single())
 }
 
-/// The payment of `booking_id` (when named), locked for the rest of the transaction.
+/// A booking and its payment, as locked for the rest of the transaction.
+type Locked = (booking::Model, payment::Model);
+
+/// The payment of `booking_id` (when named) and its booking, locked for the rest of the
+/// transaction.
 async fn locked(
     txn: &DatabaseTransaction,
     booking_id: Option<String>,
-) -> AppResult<Option<payment::Model>> {
+) -> AppResult<Option<Locked>> {
     match booking_id {
-        Some(id) => lock(txn, &id).await,
+        Some(id) => lock_with_booking(txn, &id).await,
         None => Ok(None),
     }
 }
@@ -527,7 +544,7 @@ async fn locked(
 async fn payment_of_checkout(
     txn: &DatabaseTransaction,
     session: &Value,
-) -> AppResult<Option<payment::Model>> {
+) -> AppResult<Option<Locked>> {
     let named = session["client_reference_id"]
         .as_str()
         .or(session["metadata"]["booking_id"].as_str())
@@ -549,7 +566,7 @@ async fn payment_of_checkout(
 async fn payment_of_invoice(
     txn: &DatabaseTransaction,
     invoice: &Value,
-) -> AppResult<Option<(payment::Model, Option<String>)>> {
+) -> AppResult<Option<(booking::Model, payment::Model, Option<String>)>> {
     let details = &invoice["parent"]["subscription_details"];
     let subscription = details["subscription"]
         .as_str()
@@ -568,14 +585,16 @@ async fn payment_of_invoice(
         (None, Some(sub)) => booking_of_subscription(txn, sub).await?,
         (None, None) => None,
     };
-    Ok(locked(txn, booking).await?.map(|row| (row, subscription)))
+    Ok(locked(txn, booking)
+        .await?
+        .map(|(booking, row)| (booking, row, subscription)))
 }
 
 /// The payment of a subscription (its metadata, or its id), locked.
 async fn payment_of_subscription(
     txn: &DatabaseTransaction,
     subscription: &Value,
-) -> AppResult<Option<payment::Model>> {
+) -> AppResult<Option<Locked>> {
     let booking = match (
         subscription["metadata"]["booking_id"].as_str(),
         subscription["id"].as_str(),
