@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::config::Secret;
 use crate::db::Db;
 use crate::domain::money::Money;
-use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::api::CalendarApis;
 use crate::integrations::email::mailer::Mailer;
 use crate::integrations::meeting::MeetingProvider;
 use crate::integrations::payments::stripe::Stripe;
@@ -63,8 +63,8 @@ pub struct Adapters {
     pub slot_cache_ttl: std::time::Duration,
     /// Seals calendar tokens at rest (`CALENDAR_TOKEN_KEY`).
     pub vault: Arc<TokenVault>,
-    /// Google Calendar, when configured.
-    pub google: Option<Arc<Google>>,
+    /// The calendar providers configured (none by default).
+    pub calendars: CalendarApis,
     pub payments: PaymentAdapters,
 }
 
@@ -91,7 +91,7 @@ impl Services {
             email_max_attempts,
             slot_cache_ttl,
             vault,
-            google,
+            calendars,
             payments,
         } = adapters;
         let job_bell = crate::jobs::JobBell::default();
@@ -104,7 +104,7 @@ impl Services {
             Arc::new(notifications::InApp),
             Arc::new(email::ByEmail::new(outbox.clone())),
             Arc::new(calendar::CalendarWrites {
-                google: google.is_some(),
+                google: calendars.configured(crate::domain::calendar::CalendarProvider::Google),
             }),
         ]);
         let bookings = Arc::new(bookings::BookingService::new(
@@ -170,7 +170,7 @@ impl Services {
                 after_commit.clone(),
                 calendar::CalendarParts {
                     vault,
-                    google,
+                    apis: calendars,
                     outbox: outbox.clone(),
                     join_links: join_links.clone(),
                     bell: job_bell.clone(),

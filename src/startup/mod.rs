@@ -18,9 +18,11 @@ use crate::auth::vault::TokenVault;
 use crate::clock::Clock;
 use crate::config::{Secret, Settings, WebSocketSettings};
 use crate::db::Db;
+use crate::domain::calendar::CalendarProvider;
 use crate::domain::money::{Currency, Money};
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, CallerLimits, Shared, SocketsPerUser};
+use crate::integrations::calendar::api::CalendarApis;
 use crate::integrations::calendar::google::Google;
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
@@ -78,7 +80,7 @@ pub async fn connect_services(
         email_max_attempts: settings.email.max_attempts,
         slot_cache_ttl: settings.slots.cache_ttl,
         vault: Arc::new(token_vault(settings)?),
-        google: google(settings)?,
+        calendars: calendars(settings)?,
         payments: payments(settings)?,
     };
     Ok(Services::new(db, adapters, clock))
@@ -98,21 +100,24 @@ fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
     TokenVault::load(key, &settings.server.data_dir)
 }
 
-/// Google Calendar when `GOOGLE_CLIENT_ID` is set. Google only pushes to https addresses; an http
-/// `PUBLIC_BASE_URL` is allowed (local set-ups, fakes) and said in the log.
-fn google(settings: &Settings) -> anyhow::Result<Option<Arc<Google>>> {
-    let Some(google) = &settings.calendar.google else {
-        tracing::info!("Google Calendar: not configured (GOOGLE_CLIENT_ID is not set)");
-        return Ok(None);
-    };
-    if !settings.server.public_base_url.starts_with("https://") {
-        tracing::warn!(
-            "PUBLIC_BASE_URL is not https: Google will refuse push channels, calendars will be polled"
-        );
+/// The calendar providers configured: Google Calendar when `GOOGLE_CLIENT_ID` is set. Google only
+/// pushes to https addresses; an http `PUBLIC_BASE_URL` is allowed (local set-ups, fakes) and said
+/// in the log.
+fn calendars(settings: &Settings) -> anyhow::Result<CalendarApis> {
+    let mut apis = CalendarApis::default();
+    match &settings.calendar.google {
+        None => tracing::info!("Google Calendar: not configured (GOOGLE_CLIENT_ID is not set)"),
+        Some(google) => {
+            if !settings.server.public_base_url.starts_with("https://") {
+                tracing::warn!(
+                    "PUBLIC_BASE_URL is not https: Google will refuse push channels, calendars will be polled"
+                );
+            }
+            let google = Google::new(google).context("Google Calendar settings")?;
+            apis = apis.with(CalendarProvider::Google, Arc::new(google));
+        }
     }
-    Ok(Some(Arc::new(
-        Google::new(google).context("Google Calendar settings")?,
-    )))
+    Ok(apis)
 }
 
 /// Stripe when `STRIPE_SECRET_KEY` is set: regular bookings are then held until paid.

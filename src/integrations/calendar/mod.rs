@@ -1,9 +1,10 @@
-//! Calendar providers (Google Calendar now; Microsoft Graph and CalDAV with their issue, when the
-//! interface the three share can be drawn from what they need), and the one error every provider
+//! Calendar providers (Google Calendar now, behind [`api::CalendarApi`]; Microsoft Graph and CalDAV
+//! with their issue), and the one error every provider
 //! answers with, typed by what the caller must do about it: wait (rate limited), read everything
 //! again (sync token expired), ask the mentor to reconnect (grant revoked), forget the thing (not
 //! found), read back what already exists (a retried create), or try later (upstream failure).
 
+pub mod api;
 pub mod google;
 
 use std::time::Duration;

@@ -18,8 +18,8 @@ use crate::config::Secret;
 use crate::entity::external_calendar as cal;
 use crate::entity::{calendar_channel as channel, calendar_connection as conn};
 use crate::error::AppResult;
-use crate::integrations::calendar::google::channels::WatchRequest;
-use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::api::CalendarApi;
+use crate::integrations::calendar::api::WatchRequest;
 use crate::integrations::calendar::ProviderError;
 use crate::service::store::calendar as store;
 
@@ -47,7 +47,7 @@ impl CalendarService {
     /// calendar has no live channel (it is polled at the mentor's frequency).
     pub(super) async fn keep_channels(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         access: &Secret,
         row: &conn::Model,
         calendars: &[cal::Model],
@@ -61,7 +61,7 @@ impl CalendarService {
             });
             let may_ask = calendar.watch_retry_at.is_none_or(|at| at <= now);
             if !fresh && may_ask {
-                self.open_channel(google, access, row, calendar).await?;
+                self.open_channel(api, access, row, calendar).await?;
             }
         }
         // Keep the newest live channel of each busy calendar (and watches still being answered);
@@ -82,7 +82,7 @@ impl CalendarService {
                 dropped.push(c);
             }
         }
-        self.stop_channels(google, access, &dropped).await?;
+        self.stop_channels(api, access, &dropped).await?;
         let covered = busy.iter().all(|b| {
             kept.iter()
                 .any(|c| c.calendar_id == b.calendar_id && live(c, now))
@@ -99,7 +99,7 @@ impl CalendarService {
     /// Asks Google to watch one calendar. A refusal leaves the calendar polled.
     async fn open_channel(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         access: &Secret,
         row: &conn::Model,
         calendar: &cal::Model,
@@ -124,13 +124,10 @@ impl CalendarService {
         let request = WatchRequest {
             channel_id: &id,
             token: &token,
-            address: &google.webhook_url,
+            address: api.webhook_url(),
             expires_at: asked_until,
         };
-        let answer = google
-            .api
-            .watch(access, &calendar.calendar_id, request)
-            .await;
+        let answer = api.watch(access, &calendar.calendar_id, request).await;
         let txn = self.db.begin_write().await?;
         let mut retry_at = None;
         match answer {
@@ -174,12 +171,12 @@ impl CalendarService {
     /// revoked, while the channels can still be stopped).
     pub(super) async fn drop_channels(&self, row: &conn::Model) -> AppResult<()> {
         let channels = store::channels_of(self.db.conn(), &row.id).await?;
-        let (Ok(google), false) = (self.google_for(row.provider), channels.is_empty()) else {
+        let (Ok(api), false) = (self.api_for(row.provider), channels.is_empty()) else {
             return Ok(());
         };
         let all: Vec<&channel::Model> = channels.iter().collect();
-        match self.access_as(google, row, false, false).await {
-            Ok(Ok(access)) => self.stop_channels(google, &access, &all).await,
+        match self.access_as(api, row, false, false).await {
+            Ok(Ok(access)) => self.stop_channels(api, &access, &all).await,
             // Without access they cannot be stopped: they push until they expire, and are refused.
             _ => {
                 tracing::warn!(mentor = %row.mentor_id, "push channels left to expire: no access to stop them");
@@ -192,7 +189,7 @@ impl CalendarService {
     /// and its pushes are refused) and forgets them.
     pub(super) async fn stop_channels(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         access: &Secret,
         channels: &[&channel::Model],
     ) -> AppResult<()> {
@@ -200,7 +197,7 @@ impl CalendarService {
             let Some(resource) = &c.resource_id else {
                 continue; // never answered: there is nothing Google could stop
             };
-            if let Err(e) = google.api.stop(access, &c.id, resource).await {
+            if let Err(e) = api.stop(access, &c.id, resource).await {
                 tracing::warn!(channel = %c.id, error = %e, "stopping a push channel failed");
             }
         }

@@ -91,15 +91,6 @@ impl From<sea_orm::DbErr> for ConnectFailure {
     }
 }
 
-/// Whether granted `scopes` let the service list calendars, read busy time and write sessions
-/// (Google's consent page lets the mentor untick them): `calendar`, or `calendar.readonly` with
-/// `calendar.events`. No scopes listed: the provider granted what was asked.
-fn reads_and_writes_calendars(scopes: &[String]) -> bool {
-    const BASE: &str = "https://www.googleapis.com/auth/calendar";
-    let has = |suffix: &str| scopes.iter().any(|s| *s == format!("{BASE}{suffix}"));
-    scopes.is_empty() || has("") || (has(".readonly") && has(".events"))
-}
-
 /// States one mentor may hold at once; asking again drops the oldest.
 const MAX_OPEN_STATES: u64 = 5;
 
@@ -116,10 +107,10 @@ impl CalendarService {
         provider: CalendarProvider,
     ) -> AppResult<ConnectStart> {
         p.require_role(Role::Mentor)?;
-        let google = self.google_for(provider)?;
+        let api = self.api_for(provider)?;
         let state = random_secret();
         let state_hash = digest(&state);
-        let consent = google.oauth.consent(&state);
+        let consent = api.consent(&state);
         let now = self.clock.now();
         let txn = self.db.begin_write().await?;
         store::drop_expired_states(&txn.txn, now).await?;
@@ -192,7 +183,7 @@ impl CalendarService {
         if let Some(p) = mentor {
             p.require_role(Role::Mentor)?;
         }
-        let google = self.google_for(provider)?;
+        let api = self.api_for(provider)?;
         let taken = self
             .take_state(provider, state, mentor.map(|p| p.user_id.as_str()))
             .await?;
@@ -203,15 +194,11 @@ impl CalendarService {
         if code.is_empty() || code.len() > 2048 {
             return Err(ConnectFailure::CodeRefused);
         }
-        let grant = google
-            .oauth
-            .exchange(code, &verifier)
-            .await
-            .map_err(|e| match e {
-                ProviderError::GrantRevoked { .. } => ConnectFailure::CodeRefused,
-                other => other.into_app(provider.display_name()).into(),
-            })?;
-        if !reads_and_writes_calendars(&grant.scopes) {
+        let grant = api.exchange(code, &verifier).await.map_err(|e| match e {
+            ProviderError::GrantRevoked { .. } => ConnectFailure::CodeRefused,
+            other => other.into_app(provider.display_name()).into(),
+        })?;
+        if !api.reads_and_writes(&grant.scopes) {
             return Err(ConnectFailure::MissingScopes);
         }
         let mentor_id = taken.mentor_id;
@@ -226,8 +213,7 @@ impl CalendarService {
             }
             (None, _) => return Err(ConnectFailure::NoOfflineAccess),
         };
-        let calendars = google
-            .api
+        let calendars = api
             .calendars(&grant.access_token)
             .await
             .map_err(|e| ConnectFailure::Other(e.into_app(provider.display_name())))?;

@@ -198,11 +198,11 @@ impl CalendarService {
         if row.state != SyncState::ReconnectRequired {
             self.drop_channels(&row).await?;
         }
-        if let (Ok(google), Some(sealed)) = (self.google_for(provider), &row.refresh_token) {
+        if let (Ok(api), Some(sealed)) = (self.api_for(provider), &row.refresh_token) {
             let context = super::token_context(provider, &row.mentor_id, "refresh");
             match self.vault.open(&context, sealed) {
                 Ok(token) => {
-                    if let Err(e) = google.oauth.revoke(&token).await {
+                    if let Err(e) = api.revoke(&token).await {
                         tracing::warn!(mentor = %row.mentor_id, error = %e, "revoking at the provider failed");
                     }
                 }

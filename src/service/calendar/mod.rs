@@ -29,7 +29,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::domain::calendar::CalendarProvider;
 use crate::error::{AppError, AppResult};
-use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::api::{CalendarApi, CalendarApis};
 use crate::jobs::JobBell;
 use crate::service::after_commit::AfterCommit;
 use crate::service::bookings::BookingService;
@@ -42,7 +42,7 @@ pub struct CalendarService {
     db: Db,
     clock: Arc<dyn Clock>,
     vault: Arc<TokenVault>,
-    google: Option<Arc<Google>>,
+    apis: CalendarApis,
     after_commit: AfterCommit,
     outbox: Arc<Outbox>,
     join_links: Arc<JoinLinks>,
@@ -56,8 +56,8 @@ pub struct CalendarService {
 /// What the calendar service works with besides the database, the clock and the after-commit hooks.
 pub struct CalendarParts {
     pub vault: Arc<TokenVault>,
-    /// `None`: Google is not configured.
-    pub google: Option<Arc<Google>>,
+    /// The providers configured.
+    pub apis: CalendarApis,
     pub outbox: Arc<Outbox>,
     pub join_links: Arc<JoinLinks>,
     pub bell: JobBell,
@@ -74,7 +74,7 @@ impl CalendarService {
     ) -> Self {
         let CalendarParts {
             vault,
-            google,
+            apis,
             outbox,
             join_links,
             bell,
@@ -84,7 +84,7 @@ impl CalendarService {
             db,
             clock,
             vault,
-            google,
+            apis,
             after_commit,
             outbox,
             join_links,
@@ -107,17 +107,14 @@ impl CalendarService {
     }
 
     /// The client of `provider`, or why there is none.
-    fn google_for(&self, provider: CalendarProvider) -> AppResult<&Google> {
-        match (provider, &self.google) {
-            (CalendarProvider::Google, Some(google)) => Ok(google),
-            (provider, _) => Err(AppError::BadInput {
-                field: "provider".into(),
-                message: format!(
-                    "{} is not configured on this server",
-                    provider.display_name()
-                ),
-            }),
-        }
+    fn api_for(&self, provider: CalendarProvider) -> AppResult<&dyn CalendarApi> {
+        self.apis.get(provider).ok_or_else(|| AppError::BadInput {
+            field: "provider".into(),
+            message: format!(
+                "{} is not configured on this server",
+                provider.display_name()
+            ),
+        })
     }
 }
 

@@ -28,8 +28,8 @@ use crate::domain::calendar::{busy_time, CalendarProvider, ExternalEvent, SyncSt
 use crate::domain::time::TimeZone;
 use crate::entity::{busy_block, calendar_connection as conn, external_calendar as cal};
 use crate::error::{AppError, AppResult};
-use crate::integrations::calendar::google::api::EventsRead;
-use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::api::CalendarApi;
+use crate::integrations::calendar::api::EventsRead;
 use crate::integrations::calendar::ProviderError;
 use crate::jobs::calendar_sync;
 use crate::service::store::calendar as store;
@@ -81,7 +81,7 @@ impl CalendarService {
         due: Option<DateTime<Utc>>,
         only: Option<(&str, Option<i64>)>,
     ) -> AppResult<()> {
-        let Ok(google) = self.google_for(provider) else {
+        let Ok(api) = self.api_for(provider) else {
             tracing::warn!(
                 provider = provider.slug(),
                 "calendar sync skipped: not configured"
@@ -110,7 +110,7 @@ impl CalendarService {
         }
         let only = only.map(|(calendar_id, _)| calendar_id);
         let next_poll = |covered| only.is_none().then(|| self.next_poll(&row, covered));
-        match self.read_all(google, &row, only).await {
+        match self.read_all(api, &row, only).await {
             Ok(Ok(covered)) => self.settle(&row, Ok(()), next_poll(covered)).await,
             // Revoked: the connection says so and waits for the mentor; no more polls.
             Ok(Err(Revoked)) => Ok(()),
@@ -142,7 +142,7 @@ impl CalendarService {
     /// (`None`: some busy calendar is polled).
     async fn read_all(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         row: &conn::Model,
         only: Option<&str>,
     ) -> AppResult<Result<Option<DateTime<Utc>>, Revoked>> {
@@ -154,13 +154,13 @@ impl CalendarService {
             now - Duration::days(1),
             now + rules.horizon() + Duration::days(3),
         );
-        let mut access = match self.access(google, row, false).await? {
+        let mut access = match self.access(api, row, false).await? {
             Ok(access) => access,
             Err(Revoked) => return Ok(Err(Revoked)),
         };
         let calendars = store::calendars_of(self.db.conn(), &row.id).await?;
         let covered = match only {
-            None => self.keep_channels(google, &access, row, &calendars).await?,
+            None => self.keep_channels(api, &access, row, &calendars).await?,
             Some(_) => None,
         };
         let busy_calendars = calendars
@@ -168,13 +168,13 @@ impl CalendarService {
             .filter(|c| super::watched(c) && only.is_none_or(|id| id == c.calendar_id));
         let mut changed = false;
         for calendar in busy_calendars {
-            let read = match self.read(google, &access, &calendar, from, to).await {
+            let read = match self.read(api, &access, &calendar, from, to).await {
                 Err(ProviderError::AccessExpired) => {
-                    access = match self.access(google, row, true).await? {
+                    access = match self.access(api, row, true).await? {
                         Ok(access) => access,
                         Err(Revoked) => return Ok(Err(Revoked)),
                     };
-                    self.read(google, &access, &calendar, from, to).await
+                    self.read(api, &access, &calendar, from, to).await
                 }
                 other => other,
             };
@@ -229,7 +229,7 @@ impl CalendarService {
     /// has expired or the last whole read is a day old.
     async fn read(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         access: &Secret,
         calendar: &cal::Model,
         from: DateTime<Utc>,
@@ -240,10 +240,7 @@ impl CalendarService {
             .is_none_or(|at| self.clock.now() - at >= Duration::days(1));
         if let (Some(token), false) = (&calendar.sync_token, whole_due) {
             let since = EventsRead::Since { sync_token: token };
-            match self
-                .pages(google, access, &calendar.calendar_id, since)
-                .await
-            {
+            match self.pages(api, access, &calendar.calendar_id, since).await {
                 Err(ProviderError::SyncTokenExpired) => {
                     tracing::info!(calendar = %calendar.calendar_id, "sync token expired: reading everything again");
                 }
@@ -258,7 +255,7 @@ impl CalendarService {
         }
         let (events, sync_token) = self
             .pages(
-                google,
+                api,
                 access,
                 &calendar.calendar_id,
                 EventsRead::Full { from, to },
@@ -273,7 +270,7 @@ impl CalendarService {
 
     async fn pages(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         access: &Secret,
         calendar_id: &str,
         read: EventsRead<'_>,
@@ -281,8 +278,7 @@ impl CalendarService {
         let mut events = Vec::new();
         let mut page: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let answer = google
-                .api
+            let answer = api
                 .events(access, calendar_id, read, page.as_deref())
                 .await?;
             events.extend(answer.events);
@@ -342,18 +338,18 @@ impl CalendarService {
     /// A valid access token: the kept one while it is fresh (and not `refused`), else a refreshed one.
     pub(super) async fn access(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         row: &conn::Model,
         refused: bool,
     ) -> AppResult<Result<Secret, Revoked>> {
-        self.access_as(google, row, refused, true).await
+        self.access_as(api, row, refused, true).await
     }
 
     /// [`access`](Self::access); `record`: whether a refused refresh marks the connection
     /// `RECONNECT_REQUIRED` and tells the mentor (not while they are disconnecting anyway).
     pub(super) async fn access_as(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         row: &conn::Model,
         refused: bool,
         record: bool,
@@ -394,7 +390,7 @@ impl CalendarService {
         let now = self.clock.now();
         let mut update: conn::ActiveModel = current.clone().into();
         let mut revoked_because = None;
-        let outcome = match google.oauth.refresh(&refresh).await {
+        let outcome = match api.refresh(&refresh).await {
             Ok(grant) => {
                 update.access_token = Set(Some(
                     self.vault

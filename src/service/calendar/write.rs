@@ -24,8 +24,8 @@ use crate::domain::calendar::SyncState;
 use crate::domain::meeting::{MeetingProvider, MeetingStatus};
 use crate::entity::{calendar_connection as conn, calendar_event, session};
 use crate::error::AppResult;
-use crate::integrations::calendar::google::events::{Conference, SessionEvent};
-use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::api::CalendarApi;
+use crate::integrations::calendar::api::{Conference, SessionEvent};
 use crate::integrations::calendar::ProviderError;
 use crate::jobs::calendar_write;
 use crate::service::store::cast::Cast;
@@ -125,14 +125,14 @@ impl CalendarService {
             .one(db)
             .await?;
         let usable = connection.filter(|c| {
-            c.state != SyncState::ReconnectRequired && self.google_for(c.provider).is_ok()
+            c.state != SyncState::ReconnectRequired && self.api_for(c.provider).is_ok()
         });
         let Some(connection) = usable else {
             // Disconnected, access revoked, or Google switched off: the built-in room stays.
             self.keep_built_in(&found).await?;
             return Ok(Round::Done);
         };
-        let google = self.google_for(connection.provider)?;
+        let api = self.api_for(connection.provider)?;
         self.pace(&connection).await;
         let calendar = row.calendar_id.as_str();
         let event_id = row.event_id.as_str();
@@ -145,8 +145,8 @@ impl CalendarService {
                 // in another job, may have made the event (a job that was writing it goes round
                 // again and comes here). Deleting what is not there is a success.
                 let deleted = self
-                    .with_access(google, &connection, |access| async move {
-                        google.api.delete_event(&access, calendar, event_id).await
+                    .with_access(api, &connection, |access| async move {
+                        api.delete_event(&access, calendar, event_id).await
                     })
                     .await?;
                 if let Err(stop) = deleted {
@@ -179,14 +179,12 @@ impl CalendarService {
                 };
                 let event = &event;
                 let (start, end) = (found.start_at, found.end_at);
-                self.with_access(google, &connection, |access| async move {
-                    match google.api.insert_event(&access, calendar, event).await {
+                self.with_access(api, &connection, |access| async move {
+                    match api.insert_event(&access, calendar, event).await {
                         // Made by an earlier try whose answer was lost, maybe at the session's
                         // old time: put it where the session is now.
                         Err(ProviderError::AlreadyExists) => {
-                            google
-                                .api
-                                .move_event(&access, calendar, event_id, start, end)
+                            api.move_event(&access, calendar, event_id, start, end)
                                 .await
                         }
                         other => other,
@@ -196,17 +194,15 @@ impl CalendarService {
             }
             Some(sequence) if sequence != found.sequence => {
                 let (start, end) = (found.start_at, found.end_at);
-                self.with_access(google, &connection, |access| async move {
-                    google
-                        .api
-                        .move_event(&access, calendar, event_id, start, end)
+                self.with_access(api, &connection, |access| async move {
+                    api.move_event(&access, calendar, event_id, start, end)
                         .await
                 })
                 .await?
             }
             Some(_) if found.meeting_status == MeetingStatus::Pending => {
-                self.with_access(google, &connection, |access| async move {
-                    google.api.event(&access, calendar, event_id).await
+                self.with_access(api, &connection, |access| async move {
+                    api.event(&access, calendar, event_id).await
                 })
                 .await?
             }
@@ -322,7 +318,7 @@ impl CalendarService {
     /// rate limits) are the job's, which tries again later.
     async fn with_access<T, F, Fut>(
         &self,
-        google: &Google,
+        api: &dyn CalendarApi,
         connection: &conn::Model,
         call: F,
     ) -> AppResult<Result<T, Stop>>
@@ -331,12 +327,12 @@ impl CalendarService {
         Fut: Future<Output = Result<T, ProviderError>>,
     {
         let provider = connection.provider.display_name();
-        let Ok(access) = self.access(google, connection, false).await? else {
+        let Ok(access) = self.access(api, connection, false).await? else {
             return Ok(Err(Stop::Revoked));
         };
         let answer = match call(access).await {
             Err(ProviderError::AccessExpired) => {
-                let Ok(access) = self.access(google, connection, true).await? else {
+                let Ok(access) = self.access(api, connection, true).await? else {
                     return Ok(Err(Stop::Revoked));
                 };
                 call(access).await

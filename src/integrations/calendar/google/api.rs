@@ -16,34 +16,13 @@ use crate::config::Secret;
 use crate::domain::calendar::{EventTime, ExternalEvent};
 use crate::domain::time::{LocalTime, TimeZone};
 use crate::domain::wallclock::resolve_edge;
+use crate::integrations::calendar::api::{EventsPage, EventsRead};
 use crate::integrations::calendar::{ExternalCalendar, ProviderError};
 
 /// The private extended property that marks events this service wrote (sessions).
 pub const OURS: &str = "mentorSchedulerSession";
 /// Events a page of `events.list` holds at most.
 const EVENTS_PER_PAGE: &str = "250";
-
-/// Which events to read.
-#[derive(Debug, Clone, Copy)]
-pub enum EventsRead<'a> {
-    /// Everything that overlaps `[from, to)`: the first read, and after the token expired.
-    Full {
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    },
-    /// What changed since the read that gave `sync_token` (deleted events included).
-    Since { sync_token: &'a str },
-}
-
-/// One page of `events.list`.
-#[derive(Debug)]
-pub struct EventsPage {
-    pub events: Vec<ExternalEvent>,
-    /// Read on with this; the last page has none.
-    pub next_page: Option<String>,
-    /// Only on the last page: where the next incremental read starts.
-    pub sync_token: Option<String>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

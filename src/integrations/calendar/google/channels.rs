@@ -2,32 +2,13 @@
 //! calendar's events change. A channel is never renewed in place: a new one (new id) is opened
 //! before the old one is stopped.
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::api::{done_or_gone, read_json, send, GoogleCalendarApi};
 use crate::config::Secret;
+use crate::integrations::calendar::api::{WatchRequest, Watched};
 use crate::integrations::calendar::ProviderError;
-
-/// What to open.
-pub struct WatchRequest<'a> {
-    /// Our id for the channel (a UUID; Google allows 64 characters of `[A-Za-z0-9-_+/=]`).
-    pub channel_id: &'a str,
-    /// The channel's secret, sent back with every push.
-    pub token: &'a Secret,
-    /// Where Google posts: `{PUBLIC_BASE_URL}/calendar/webhook`.
-    pub address: &'a str,
-    /// The expiry asked for; Google may grant less.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A channel Google opened.
-#[derive(Debug)]
-pub struct Watched {
-    /// Google's id for the watched calendar, sent with every push.
-    pub resource_id: String,
-    pub expires_at: DateTime<Utc>,
-}
 
 #[derive(Serialize)]
 struct WatchBody<'a> {

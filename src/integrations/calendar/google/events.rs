@@ -9,33 +9,8 @@ use serde_json::{json, Value};
 
 use super::api::{done_or_gone, read_json, send, GoogleCalendarApi, OURS};
 use crate::config::Secret;
+use crate::integrations::calendar::api::{Conference, SessionEvent};
 use crate::integrations::calendar::ProviderError;
-
-/// A session as its event shows it.
-pub struct SessionEvent<'a> {
-    pub event_id: &'a str,
-    pub session_id: &'a str,
-    pub summary: &'a str,
-    pub description: &'a str,
-    /// Where to join: the service's `/join` link.
-    pub location: &'a str,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub attendees: &'a [&'a str],
-}
-
-/// Where the event's Meet link stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Conference {
-    /// None was asked for (or Google dropped it).
-    None,
-    /// Google is still making it: read the event again later.
-    Pending,
-    /// The video link.
-    Ready(String),
-    /// Google could not make one.
-    Failed,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -9,6 +9,16 @@ pub mod oauth;
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::api::{
+    CalendarApi, Conference, Consent, EventsPage, EventsRead, Grant, SessionEvent, WatchRequest,
+    Watched,
+};
+use super::{ExternalCalendar, ProviderError};
+use crate::config::Secret;
+
 /// One HTTP client for every call to Google: no redirects followed (OAuth endpoints must not be
 /// redirected elsewhere), bounded time per call.
 pub fn http_client() -> reqwest::Client {
@@ -36,5 +46,113 @@ impl Google {
             api: api::GoogleCalendarApi::new(&settings.calendar_api_url, http),
             webhook_url: settings.webhook_url.clone(),
         })
+    }
+}
+
+/// Whether granted `scopes` let the service list calendars, read busy time and write sessions
+/// (Google's consent page lets the mentor untick them): `calendar`, or `calendar.readonly` with
+/// `calendar.events`. No scopes listed: the provider granted what was asked.
+fn reads_and_writes_calendars(scopes: &[String]) -> bool {
+    const BASE: &str = "https://www.googleapis.com/auth/calendar";
+    let has = |suffix: &str| scopes.iter().any(|s| *s == format!("{BASE}{suffix}"));
+    scopes.is_empty() || has("") || (has(".readonly") && has(".events"))
+}
+
+#[async_trait]
+impl CalendarApi for Google {
+    fn consent(&self, state: &str) -> Consent {
+        self.oauth.consent(state)
+    }
+
+    async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError> {
+        self.oauth.exchange(code, verifier).await
+    }
+
+    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, ProviderError> {
+        self.oauth.refresh(refresh_token).await
+    }
+
+    async fn revoke(&self, token: &Secret) -> Result<(), ProviderError> {
+        self.oauth.revoke(token).await
+    }
+
+    fn reads_and_writes(&self, scopes: &[String]) -> bool {
+        reads_and_writes_calendars(scopes)
+    }
+
+    async fn calendars(&self, access: &Secret) -> Result<Vec<ExternalCalendar>, ProviderError> {
+        self.api.calendars(access).await
+    }
+
+    async fn events(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        read: EventsRead<'_>,
+        page: Option<&str>,
+    ) -> Result<EventsPage, ProviderError> {
+        self.api.events(access, calendar, read, page).await
+    }
+
+    async fn insert_event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event: &SessionEvent<'_>,
+    ) -> Result<Conference, ProviderError> {
+        self.api.insert_event(access, calendar, event).await
+    }
+
+    async fn event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event_id: &str,
+    ) -> Result<Conference, ProviderError> {
+        self.api.event(access, calendar, event_id).await
+    }
+
+    async fn move_event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Conference, ProviderError> {
+        self.api
+            .move_event(access, calendar, event_id, start, end)
+            .await
+    }
+
+    async fn delete_event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event_id: &str,
+    ) -> Result<(), ProviderError> {
+        self.api.delete_event(access, calendar, event_id).await
+    }
+
+    fn webhook_url(&self) -> &str {
+        &self.webhook_url
+    }
+
+    async fn watch(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        request: WatchRequest<'_>,
+    ) -> Result<Watched, ProviderError> {
+        self.api.watch(access, calendar, request).await
+    }
+
+    async fn stop(
+        &self,
+        access: &Secret,
+        channel_id: &str,
+        resource_id: &str,
+    ) -> Result<(), ProviderError> {
+        self.api.stop(access, channel_id, resource_id).await
     }
 }

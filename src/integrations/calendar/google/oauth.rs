@@ -2,8 +2,6 @@
 //! `access_type=offline`, `prompt=consent`, the configured scopes, our `state`), the code exchange and
 //! the refresh. `invalid_grant` (revoked, expired, a reused code) is [`ProviderError::GrantRevoked`].
 
-use std::time::Duration;
-
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
@@ -12,26 +10,10 @@ use oauth2::{
 };
 
 use crate::config::{GoogleSettings, Secret};
+use crate::integrations::calendar::api::{Consent, Grant};
 use crate::integrations::calendar::ProviderError;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
-
-/// What a code exchange or a refresh gave.
-#[derive(Debug)]
-pub struct Grant {
-    pub access_token: Secret,
-    /// Only on the first exchange (and with `prompt=consent`); a refresh keeps the old one.
-    pub refresh_token: Option<Secret>,
-    pub expires_in: Option<Duration>,
-    /// What the mentor really granted (granular consent may grant less than asked).
-    pub scopes: Vec<String>,
-}
-
-/// A consent URL and the PKCE verifier to keep until Google sends the mentor back.
-pub struct Consent {
-    pub url: String,
-    pub verifier: Secret,
-}
 
 pub struct GoogleOAuth {
     client: Client,

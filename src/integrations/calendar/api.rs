@@ -1,0 +1,194 @@
+//! What the calendar service asks of every calendar provider that signs in with OAuth (Google
+//! now, Microsoft Graph next): the consent and its tokens, the account's calendars, its events read
+//! whole or since a sync token, session events written and read back, and push channels. Each
+//! adapter reads its provider's formats and failures into these types and [`ProviderError`]; the
+//! service never sees a provider's JSON.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{ExternalCalendar, ProviderError};
+use crate::config::Secret;
+use crate::domain::calendar::{CalendarProvider, ExternalEvent};
+
+/// The calendar providers configured on this server, each with its client.
+#[derive(Clone, Default)]
+pub struct CalendarApis(Vec<(CalendarProvider, Arc<dyn CalendarApi>)>);
+
+impl CalendarApis {
+    pub fn with(mut self, provider: CalendarProvider, api: Arc<dyn CalendarApi>) -> Self {
+        self.0.retain(|(p, _)| *p != provider);
+        self.0.push((provider, api));
+        self
+    }
+
+    /// The client of `provider`, when it is configured.
+    pub fn get(&self, provider: CalendarProvider) -> Option<&dyn CalendarApi> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == provider)
+            .map(|(_, api)| api.as_ref())
+    }
+
+    pub fn configured(&self, provider: CalendarProvider) -> bool {
+        self.get(provider).is_some()
+    }
+}
+
+#[async_trait]
+pub trait CalendarApi: Send + Sync {
+    /// Where the mentor consents, bound to our `state`, with a fresh PKCE verifier.
+    fn consent(&self, state: &str) -> Consent;
+    /// Trades the code the mentor came back with for tokens.
+    async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError>;
+    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, ProviderError>;
+    /// Gives a token back (on disconnect); a provider without revocation does nothing.
+    async fn revoke(&self, token: &Secret) -> Result<(), ProviderError>;
+    /// Whether the granted `scopes` let the service read calendars and write sessions (no scopes
+    /// listed: what was asked was granted).
+    fn reads_and_writes(&self, scopes: &[String]) -> bool;
+
+    async fn calendars(&self, access: &Secret) -> Result<Vec<ExternalCalendar>, ProviderError>;
+    /// One page of `calendar`'s events; `page`: the last page's `next_page`.
+    async fn events(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        read: EventsRead<'_>,
+        page: Option<&str>,
+    ) -> Result<EventsPage, ProviderError>;
+
+    /// Writes a session's event with a video link asked for; `AlreadyExists` when an earlier try
+    /// made it.
+    async fn insert_event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event: &SessionEvent<'_>,
+    ) -> Result<Conference, ProviderError>;
+    /// Reads a session's event back (for its video link).
+    async fn event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event_id: &str,
+    ) -> Result<Conference, ProviderError>;
+    async fn move_event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Conference, ProviderError>;
+    /// Deleting what is not there is a success.
+    async fn delete_event(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        event_id: &str,
+    ) -> Result<(), ProviderError>;
+
+    /// Where the provider's pushes reach this service.
+    fn webhook_url(&self) -> &str;
+    async fn watch(
+        &self,
+        access: &Secret,
+        calendar: &str,
+        request: WatchRequest<'_>,
+    ) -> Result<Watched, ProviderError>;
+    async fn stop(
+        &self,
+        access: &Secret,
+        channel_id: &str,
+        resource_id: &str,
+    ) -> Result<(), ProviderError>;
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Copy)]
+pub enum EventsRead<'a> {
+    /// Everything that overlaps `[from, to)`: the first read, and after the token expired.
+    Full {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    /// What changed since the read that gave `sync_token` (deleted events included).
+    Since { sync_token: &'a str },
+}
+
+/// One page of a calendar's events.
+#[derive(Debug)]
+pub struct EventsPage {
+    pub events: Vec<ExternalEvent>,
+    /// Read on with this; the last page has none.
+    pub next_page: Option<String>,
+    /// Only on the last page: where the next incremental read starts.
+    pub sync_token: Option<String>,
+}
+
+/// A session as its event shows it.
+pub struct SessionEvent<'a> {
+    pub event_id: &'a str,
+    pub session_id: &'a str,
+    pub summary: &'a str,
+    pub description: &'a str,
+    /// Where to join: the service's `/join` link.
+    pub location: &'a str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub attendees: &'a [&'a str],
+}
+
+/// Where the event's video link (Meet, Teams) stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conference {
+    /// None was asked for (or the provider dropped it).
+    None,
+    /// The provider is still making it: read the event again later.
+    Pending,
+    /// The video link.
+    Ready(String),
+    /// The provider could not make one.
+    Failed,
+}
+
+/// A push channel to open on a calendar.
+pub struct WatchRequest<'a> {
+    /// Our id for the channel (a UUID; Google allows 64 characters of `[A-Za-z0-9-_+/=]`).
+    pub channel_id: &'a str,
+    /// The channel's secret, sent back with every push.
+    pub token: &'a Secret,
+    /// Where the provider posts (the provider's [`CalendarApi::webhook_url`]).
+    pub address: &'a str,
+    /// The expiry asked for; the provider may grant less.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a code exchange or a refresh gave.
+#[derive(Debug)]
+pub struct Grant {
+    pub access_token: Secret,
+    /// On the first exchange; on a refresh only where refresh tokens rotate (keep the newest).
+    pub refresh_token: Option<Secret>,
+    pub expires_in: Option<Duration>,
+    /// What the mentor really granted (granular consent may grant less than asked).
+    pub scopes: Vec<String>,
+}
+
+/// A consent URL and the PKCE verifier to keep until the provider sends the mentor back.
+pub struct Consent {
+    pub url: String,
+    pub verifier: Secret,
+}
+
+/// A channel the provider opened.
+#[derive(Debug)]
+pub struct Watched {
+    /// The provider's id for what is watched, sent with every push.
+    pub resource_id: String,
+    pub expires_at: DateTime<Utc>,
+}
