@@ -104,7 +104,7 @@ impl Services {
             Arc::new(notifications::InApp),
             Arc::new(email::ByEmail::new(outbox.clone())),
             Arc::new(calendar::CalendarWrites {
-                google: calendars.configured(crate::domain::calendar::CalendarProvider::Google),
+                providers: calendars.providers(),
             }),
         ]);
         let bookings = Arc::new(bookings::BookingService::new(

@@ -33,8 +33,9 @@ impl CalendarApis {
             .map(|(_, api)| api.as_ref())
     }
 
-    pub fn configured(&self, provider: CalendarProvider) -> bool {
-        self.get(provider).is_some()
+    /// The providers configured.
+    pub fn providers(&self) -> Vec<CalendarProvider> {
+        self.0.iter().map(|(p, _)| *p).collect()
     }
 }
 
@@ -62,13 +63,14 @@ pub trait CalendarApi: Send + Sync {
     ) -> Result<EventsPage, ProviderError>;
 
     /// Writes a session's event with a video link asked for; `AlreadyExists` when an earlier try
-    /// made it.
+    /// made it (where the event id is ours), or the event that try made (where the provider
+    /// names events and dedupes on the session's key).
     async fn insert_event(
         &self,
         access: &Secret,
         calendar: &str,
         event: &SessionEvent<'_>,
-    ) -> Result<Conference, ProviderError>;
+    ) -> Result<Written, ProviderError>;
     /// Reads a session's event back (for its video link).
     async fn event(
         &self,
@@ -92,8 +94,7 @@ pub trait CalendarApi: Send + Sync {
         event_id: &str,
     ) -> Result<(), ProviderError>;
 
-    /// Where the provider's pushes reach this service.
-    fn webhook_url(&self) -> &str;
+    /// Opens a push channel on `calendar`, posting to this service's webhook for the provider.
     async fn watch(
         &self,
         access: &Secret,
@@ -143,6 +144,13 @@ pub struct SessionEvent<'a> {
     pub attendees: &'a [&'a str],
 }
 
+/// A session's event as written: the provider's id for it, and its video link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub event_id: String,
+    pub conference: Conference,
+}
+
 /// Where the event's video link (Meet, Teams) stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Conference {
@@ -162,8 +170,6 @@ pub struct WatchRequest<'a> {
     pub channel_id: &'a str,
     /// The channel's secret, sent back with every push.
     pub token: &'a Secret,
-    /// Where the provider posts (the provider's [`CalendarApi::webhook_url`]).
-    pub address: &'a str,
     /// The expiry asked for; the provider may grant less.
     pub expires_at: DateTime<Utc>,
 }

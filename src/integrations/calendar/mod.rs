@@ -6,8 +6,21 @@
 
 pub mod api;
 pub mod google;
+pub mod oauth;
 
 use std::time::Duration;
+
+/// One HTTP client for every call to a calendar provider: no redirects followed (OAuth endpoints
+/// must not be redirected elsewhere, nor bearer tokens carried to another host), bounded time per
+/// call.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a client with rustls and no custom certificates always builds")
+}
 
 use crate::error::AppError;
 
@@ -71,6 +84,8 @@ pub struct ExternalCalendar {
     pub id: String,
     pub name: String,
     pub primary: bool,
+    /// The account's address, where the provider tells it (Google: the primary calendar's id).
+    pub email: Option<String>,
 }
 
 #[cfg(test)]

@@ -124,7 +124,6 @@ impl CalendarService {
         let request = WatchRequest {
             channel_id: &id,
             token: &token,
-            address: api.webhook_url(),
             expires_at: asked_until,
         };
         let answer = api.watch(access, &calendar.calendar_id, request).await;

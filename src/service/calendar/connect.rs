@@ -160,6 +160,25 @@ impl CalendarService {
         Ok(taken)
     }
 
+    /// Whether a calendar of another of the mentor's connections receives their sessions.
+    async fn receives_elsewhere(
+        &self,
+        mentor_id: &str,
+        provider: CalendarProvider,
+    ) -> AppResult<bool> {
+        let db = self.db.conn();
+        for other in store::connections(db, mentor_id).await? {
+            if other.provider == provider {
+                continue;
+            }
+            let calendars = store::calendars_of(db, &other.id).await?;
+            if calendars.iter().any(|c| c.receives_sessions) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The provider sent the mentor back with an error (`access_denied`): the state is spent.
     pub async fn refused(
         &self,
@@ -222,7 +241,10 @@ impl CalendarService {
             .as_ref()
             .map(|c| c.id.clone())
             .unwrap_or_else(new_id);
-        let account_email = calendars.iter().find(|c| c.primary).map(|c| c.id.clone());
+        let account_email = calendars
+            .iter()
+            .find(|c| c.primary)
+            .and_then(|c| c.email.clone());
         let row = conn::ActiveModel {
             id: Set(connection_id.clone()),
             mentor_id: Set(mentor_id.clone()),
@@ -249,6 +271,9 @@ impl CalendarService {
             created_at: Set(now),
             updated_at: Set(now),
         };
+        // Sessions go to one calendar: a new connection's primary receives them unless a calendar
+        // of another connection already does (a mentor adding a second account keeps their choice).
+        let elsewhere = self.receives_elsewhere(&mentor_id, provider).await?;
         let listed = calendars
             .into_iter()
             .map(|c| cal::Model {
@@ -257,7 +282,7 @@ impl CalendarService {
                 name: c.name,
                 is_primary: c.primary,
                 counts_as_busy: c.primary,
-                receives_sessions: c.primary,
+                receives_sessions: c.primary && !elsewhere,
                 sync_token: None,
                 full_read_at: None,
                 pushes: 0,
@@ -267,9 +292,10 @@ impl CalendarService {
         let txn = self.db.begin_write().await?;
         store::save_connection(&txn.txn, row).await?;
         // Two completions racing for a new connection: the row that won keeps its id.
-        let connection_id = store::connection(&txn.txn, &mentor_id, provider)
+        let saved = store::connection(&txn.txn, &mentor_id, provider)
             .await?
-            .map_or(connection_id, |c| c.id);
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a saved connection vanished")))?;
+        let connection_id = saved.id.clone();
         store::replace_calendars(&txn.txn, &mentor_id, &connection_id, listed).await?;
         // Sessions already booked go to the calendar too (and what changed while access was lost).
         let target = store::calendars_of(&txn.txn, &connection_id)
@@ -277,8 +303,7 @@ impl CalendarService {
             .into_iter()
             .find(|c| c.receives_sessions)
             .map(|c| c.calendar_id);
-        super::sessions::on_connect(&txn.txn, &mentor_id, &connection_id, target.as_deref(), now)
-            .await?;
+        super::sessions::on_connect(&txn.txn, &mentor_id, &saved, target.as_deref(), now).await?;
         // The first read of the calendars' busy time.
         calendar_sync::queue(&txn.txn, now, &mentor_id, provider).await?;
         txn.commit().await?;

@@ -15,7 +15,7 @@ use crate::domain::booking::{BookingStatus, SessionStatus};
 use crate::domain::calendar::{CalendarProvider, SyncState};
 use crate::domain::event::DomainEvent;
 use crate::domain::meeting::{MeetingProvider, MeetingStatus};
-use crate::entity::{booking, calendar_event, session};
+use crate::entity::{booking, calendar_connection as conn, calendar_event, session};
 use crate::error::AppResult;
 use crate::integrations::calendar::google::events::event_id_for;
 use crate::jobs::calendar_write;
@@ -23,9 +23,9 @@ use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
 use crate::service::store::calendar as store;
 
-/// The consumer; `google`: whether Google is configured at all.
+/// The consumer; `providers`: the calendar providers configured (none: it does nothing).
 pub struct CalendarWrites {
-    pub google: bool,
+    pub providers: Vec<CalendarProvider>,
 }
 
 /// The state a write job is queued for: a change to either is another write.
@@ -41,7 +41,7 @@ impl EventConsumer for CalendarWrites {
         happened: &Happened<'_>,
         _changes: &mut Changes,
     ) -> AppResult<()> {
-        if !self.google {
+        if self.providers.is_empty() {
             return Ok(());
         }
         match happened.event {
@@ -70,15 +70,7 @@ impl CalendarWrites {
         session_ids: &[String],
     ) -> AppResult<()> {
         let mentor = &happened.cast.mentor.id;
-        let Some(connection) = store::connection(txn, mentor, CalendarProvider::Google).await?
-        else {
-            return Ok(());
-        };
-        if !connection.sync_enabled || connection.state == SyncState::ReconnectRequired {
-            return Ok(());
-        }
-        let calendars = store::calendars_of(txn, &connection.id).await?;
-        let Some(target) = calendars.iter().find(|c| c.receives_sessions) else {
+        let Some((connection, target)) = receiving(txn, mentor, &self.providers).await? else {
             return Ok(());
         };
         let sessions = session::Entity::find()
@@ -86,26 +78,46 @@ impl CalendarWrites {
             .filter(session::Column::Status.eq(SessionStatus::Scheduled))
             .all(txn)
             .await?;
-        write_new(
-            txn,
-            &connection.id,
-            &target.calendar_id,
-            &sessions,
-            happened.now,
-        )
-        .await
+        write_new(txn, &connection, &target, &sessions, happened.now).await
     }
 }
 
-/// Gives `sessions` an event row on `calendar_id` each, marks their rooms as Meet links on their way
-/// (the built-in room serves meanwhile), and queues their writes.
+/// The calendar the mentor's sessions are written to, and its connection: the one calendar marked
+/// to receive them, on a usable connection of a configured provider (the earliest connected, if
+/// more than one were ever marked).
+async fn receiving(
+    txn: &impl ConnectionTrait,
+    mentor_id: &str,
+    providers: &[CalendarProvider],
+) -> AppResult<Option<(conn::Model, String)>> {
+    let mut connections = store::connections(txn, mentor_id).await?;
+    connections.sort_by_key(|c| c.created_at);
+    for connection in connections {
+        if !providers.contains(&connection.provider)
+            || !connection.sync_enabled
+            || connection.state == SyncState::ReconnectRequired
+        {
+            continue;
+        }
+        let calendars = store::calendars_of(txn, &connection.id).await?;
+        if let Some(target) = calendars.into_iter().find(|c| c.receives_sessions) {
+            return Ok(Some((connection, target.calendar_id)));
+        }
+    }
+    Ok(None)
+}
+
+/// Gives `sessions` an event row on `calendar_id` each, marks their rooms as the provider's video
+/// links on their way where it makes them (the built-in room serves meanwhile), and queues their
+/// writes.
 async fn write_new(
     txn: &impl ConnectionTrait,
-    connection_id: &str,
+    connection: &conn::Model,
     calendar_id: &str,
     sessions: &[session::Model],
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    let connection_id = connection.id.as_str();
     if sessions.is_empty() {
         return Ok(());
     }
@@ -123,18 +135,18 @@ async fn write_new(
     calendar_event::Entity::insert_many(rows)
         .exec_without_returning(txn)
         .await?;
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::MeetingProvider,
-            Expr::value(MeetingProvider::GoogleMeet),
-        )
-        .col_expr(
-            session::Column::MeetingStatus,
-            Expr::value(MeetingStatus::Pending),
-        )
-        .filter(session::Column::Id.is_in(sessions.iter().map(|s| s.id.clone())))
-        .exec(txn)
-        .await?;
+    let room = super::write::meeting_provider(connection.provider);
+    if room != MeetingProvider::BuiltIn {
+        session::Entity::update_many()
+            .col_expr(session::Column::MeetingProvider, Expr::value(room))
+            .col_expr(
+                session::Column::MeetingStatus,
+                Expr::value(MeetingStatus::Pending),
+            )
+            .filter(session::Column::Id.is_in(sessions.iter().map(|s| s.id.clone())))
+            .exec(txn)
+            .await?;
+    }
     for s in sessions {
         calendar_write::queue(txn, now, &s.id, &write_state(s.sequence, s.status), None).await?;
     }
@@ -147,10 +159,11 @@ async fn write_new(
 pub(super) async fn on_connect(
     txn: &impl ConnectionTrait,
     mentor_id: &str,
-    connection_id: &str,
+    connection: &conn::Model,
     calendar_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    let connection_id = connection.id.as_str();
     let ahead: Vec<session::Model> = session::Entity::find()
         .filter(session::Column::MentorId.eq(mentor_id))
         .filter(session::Column::EndAt.gt(now))
@@ -188,7 +201,7 @@ pub(super) async fn on_connect(
         .filter(|s| !held.contains(&s.booking_id))
         .filter(|s| !written.iter().any(|(id, _)| *id == s.id))
         .collect();
-    write_new(txn, connection_id, calendar_id, &fresh, now).await
+    write_new(txn, connection, calendar_id, &fresh, now).await
 }
 
 /// Queues a write for each of `session_ids` that has an event.

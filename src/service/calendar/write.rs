@@ -20,12 +20,11 @@ use super::CalendarService;
 use crate::config::Secret;
 use crate::db::for_update;
 use crate::domain::booking::SessionStatus;
-use crate::domain::calendar::SyncState;
+use crate::domain::calendar::{CalendarProvider, SyncState};
 use crate::domain::meeting::{MeetingProvider, MeetingStatus};
 use crate::entity::{calendar_connection as conn, calendar_event, session};
 use crate::error::AppResult;
-use crate::integrations::calendar::api::CalendarApi;
-use crate::integrations::calendar::api::{Conference, SessionEvent};
+use crate::integrations::calendar::api::{CalendarApi, Conference, SessionEvent, Written};
 use crate::integrations::calendar::ProviderError;
 use crate::jobs::calendar_write;
 use crate::service::store::cast::Cast;
@@ -183,10 +182,10 @@ impl CalendarService {
                     match api.insert_event(&access, calendar, event).await {
                         // Made by an earlier try whose answer was lost, maybe at the session's
                         // old time: put it where the session is now.
-                        Err(ProviderError::AlreadyExists) => {
-                            api.move_event(&access, calendar, event_id, start, end)
-                                .await
-                        }
+                        Err(ProviderError::AlreadyExists) => api
+                            .move_event(&access, calendar, event_id, start, end)
+                            .await
+                            .map(|conference| kept(event_id, conference)),
                         other => other,
                     }
                 })
@@ -197,19 +196,25 @@ impl CalendarService {
                 self.with_access(api, &connection, |access| async move {
                     api.move_event(&access, calendar, event_id, start, end)
                         .await
+                        .map(|conference| kept(event_id, conference))
                 })
                 .await?
             }
             Some(_) if found.meeting_status == MeetingStatus::Pending => {
                 self.with_access(api, &connection, |access| async move {
-                    api.event(&access, calendar, event_id).await
+                    api.event(&access, calendar, event_id)
+                        .await
+                        .map(|conference| kept(event_id, conference))
                 })
                 .await?
             }
             Some(_) => return Ok(Round::Done),
         };
         match written {
-            Ok(conference) => self.settle_write(row, &found, conference).await,
+            Ok(written) => {
+                self.settle_write(row, &found, written, connection.provider)
+                    .await
+            }
             Err(stop) => {
                 self.stopped(&row, &found, stop).await?;
                 Ok(Round::Done)
@@ -243,8 +248,13 @@ impl CalendarService {
         &self,
         row: calendar_event::Model,
         written: &session::Model,
-        conference: Conference,
+        event_written: Written,
+        provider: CalendarProvider,
     ) -> AppResult<Round> {
+        let Written {
+            event_id,
+            conference,
+        } = event_written;
         let now = self.clock.now();
         let txn = self.db.begin_write().await?;
         let Some(current) = for_update(&txn.txn, session::Entity::find_by_id(written.id.clone()))
@@ -254,6 +264,10 @@ impl CalendarService {
             return Ok(Round::Done);
         };
         let mut event: calendar_event::ActiveModel = row.clone().into();
+        // The provider's name for the event, where it chose one (Graph does).
+        if event_id != row.event_id {
+            event.event_id = Set(event_id);
+        }
         event.written_sequence = Set(Some(written.sequence));
         event.last_error = Set(None);
         event.updated_at = Set(now);
@@ -262,7 +276,7 @@ impl CalendarService {
         match conference {
             Conference::Ready(uri) => {
                 room.meeting_url = Set(uri);
-                room.meeting_provider = Set(MeetingProvider::GoogleMeet);
+                room.meeting_provider = Set(meeting_provider(provider));
                 room.meeting_status = Set(MeetingStatus::Ready);
             }
             Conference::Pending if row.conference_checks < MAX_CONFERENCE_CHECKS => {
@@ -276,7 +290,10 @@ impl CalendarService {
             Conference::Pending | Conference::Failed | Conference::None => {
                 if current.meeting_status == MeetingStatus::Pending {
                     room.meeting_status = Set(MeetingStatus::Failed);
-                    event.last_error = Set(Some("Google could not make a Meet link".into()));
+                    event.last_error = Set(Some(format!(
+                        "{} could not make a video link",
+                        provider.display_name()
+                    )));
                 } else {
                     changed_room = false;
                 }
@@ -344,6 +361,24 @@ impl CalendarService {
             Err(e) if lasting(&e) => Ok(Err(Stop::Refused(e.to_string()))),
             Err(e) => Err(e.into_app(provider)),
         }
+    }
+}
+
+/// An event written under the id it already had.
+fn kept(event_id: &str, conference: Conference) -> Written {
+    Written {
+        event_id: event_id.to_string(),
+        conference,
+    }
+}
+
+/// The video room a provider's event carries.
+pub(super) fn meeting_provider(provider: CalendarProvider) -> MeetingProvider {
+    match provider {
+        CalendarProvider::Google => MeetingProvider::GoogleMeet,
+        CalendarProvider::Outlook => MeetingProvider::MicrosoftTeams,
+        // CalDAV has no video rooms: the built-in one stays.
+        CalendarProvider::Caldav => MeetingProvider::BuiltIn,
     }
 }
 

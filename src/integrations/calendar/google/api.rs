@@ -156,6 +156,8 @@ impl GoogleCalendarApi {
             let body: CalendarListPage = read_json(response).await?;
             calendars.extend(body.items.into_iter().map(|c| ExternalCalendar {
                 name: c.summary_override.unwrap_or(c.summary),
+                // The primary calendar's id is the account's address.
+                email: c.primary.then(|| c.id.clone()),
                 id: c.id,
                 primary: c.primary,
             }));

@@ -51,18 +51,19 @@ struct StopBody<'a> {
 }
 
 impl GoogleCalendarApi {
-    /// Opens a push channel on `calendar`'s events.
+    /// Opens a push channel on `calendar`'s events, posting to `address`.
     pub async fn watch(
         &self,
         access: &Secret,
         calendar: &str,
+        address: &str,
         request: WatchRequest<'_>,
     ) -> Result<Watched, ProviderError> {
         let url = self.url_of(&["calendars", calendar, "events", "watch"])?;
         let body = WatchBody {
             id: request.channel_id,
             kind: "web_hook",
-            address: request.address,
+            address,
             token: request.token.expose(),
             expiration: request.expires_at.timestamp_millis(),
         };

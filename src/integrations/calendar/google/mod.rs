@@ -1,38 +1,26 @@
-//! Google: OAuth 2.0 with PKCE ([`oauth`]) and the Calendar API ([`api`]), every endpoint from the
+//! Google: OAuth 2.0 with PKCE (the shared [`OAuthClient`]) and the Calendar API ([`api`]), every
+//! endpoint from the
 //! settings (tests point them at a fake). Google's error bodies and statuses become the typed
 //! [`ProviderError`](super::ProviderError) here, and nowhere else.
 
 pub mod api;
 pub mod channels;
 pub mod events;
-pub mod oauth;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::api::{
     CalendarApi, Conference, Consent, EventsPage, EventsRead, Grant, SessionEvent, WatchRequest,
-    Watched,
+    Watched, Written,
 };
+use super::oauth::{OAuthClient, OAuthEndpoints};
 use super::{ExternalCalendar, ProviderError};
 use crate::config::Secret;
 
-/// One HTTP client for every call to Google: no redirects followed (OAuth endpoints must not be
-/// redirected elsewhere), bounded time per call.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("a client with rustls and no custom certificates always builds")
-}
-
 /// Everything the service calls at Google, built from its settings.
 pub struct Google {
-    pub oauth: oauth::GoogleOAuth,
+    pub oauth: OAuthClient,
     pub api: api::GoogleCalendarApi,
     /// Where push channels post (`{PUBLIC_BASE_URL}/calendar/webhook`).
     pub webhook_url: String,
@@ -40,9 +28,22 @@ pub struct Google {
 
 impl Google {
     pub fn new(settings: &crate::config::GoogleSettings) -> anyhow::Result<Self> {
-        let http = http_client();
+        let http = super::http_client();
         Ok(Google {
-            oauth: oauth::GoogleOAuth::new(settings, http.clone())?,
+            oauth: OAuthClient::new(
+                &OAuthEndpoints {
+                    client_id: &settings.client_id,
+                    client_secret: &settings.client_secret,
+                    auth_url: &settings.auth_url,
+                    token_url: &settings.token_url,
+                    redirect_uri: &settings.redirect_uri,
+                    scopes: &settings.scopes,
+                    // A refresh token every time (`prompt=consent`), for offline use.
+                    consent_params: &[("access_type", "offline"), ("prompt", "consent")],
+                    revoke_url: Some(&settings.revoke_url),
+                },
+                http.clone(),
+            )?,
             api: api::GoogleCalendarApi::new(&settings.calendar_api_url, http),
             webhook_url: settings.webhook_url.clone(),
         })
@@ -99,8 +100,12 @@ impl CalendarApi for Google {
         access: &Secret,
         calendar: &str,
         event: &SessionEvent<'_>,
-    ) -> Result<Conference, ProviderError> {
-        self.api.insert_event(access, calendar, event).await
+    ) -> Result<Written, ProviderError> {
+        let conference = self.api.insert_event(access, calendar, event).await?;
+        Ok(Written {
+            event_id: event.event_id.to_string(),
+            conference,
+        })
     }
 
     async fn event(
@@ -134,17 +139,15 @@ impl CalendarApi for Google {
         self.api.delete_event(access, calendar, event_id).await
     }
 
-    fn webhook_url(&self) -> &str {
-        &self.webhook_url
-    }
-
     async fn watch(
         &self,
         access: &Secret,
         calendar: &str,
         request: WatchRequest<'_>,
     ) -> Result<Watched, ProviderError> {
-        self.api.watch(access, calendar, request).await
+        self.api
+            .watch(access, calendar, &self.webhook_url, request)
+            .await
     }
 
     async fn stop(

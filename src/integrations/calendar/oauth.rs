@@ -1,6 +1,8 @@
-//! Google's OAuth 2.0 web-server flow, with the `oauth2` crate: the consent URL (PKCE S256,
-//! `access_type=offline`, `prompt=consent`, the configured scopes, our `state`), the code exchange and
-//! the refresh. `invalid_grant` (revoked, expired, a reused code) is [`ProviderError::GrantRevoked`].
+//! The OAuth 2.0 authorization-code flow with PKCE that Google and Microsoft share, with the `oauth2`
+//! crate: the consent URL (S256 challenge, the configured scopes, our `state`, the provider's own
+//! parameters such as Google's `access_type=offline`), the code exchange and the refresh (a rotated
+//! refresh token comes back in the [`Grant`]). `invalid_grant` (revoked, expired, a reused code) is
+//! [`ProviderError::GrantRevoked`].
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{
@@ -9,57 +11,75 @@ use oauth2::{
     Scope, TokenResponse, TokenUrl,
 };
 
-use crate::config::{GoogleSettings, Secret};
+use crate::config::Secret;
 use crate::integrations::calendar::api::{Consent, Grant};
 use crate::integrations::calendar::ProviderError;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
-pub struct GoogleOAuth {
+/// A provider's OAuth client: who we are there, its endpoints, what we ask for.
+pub struct OAuthEndpoints<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a Secret,
+    pub auth_url: &'a str,
+    pub token_url: &'a str,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a [String],
+    /// Added to the consent URL (Google: `access_type=offline`, `prompt=consent`).
+    pub consent_params: &'a [(&'static str, &'static str)],
+    /// Where a token is given back; `None` where the provider has no such endpoint.
+    pub revoke_url: Option<&'a str>,
+}
+
+pub struct OAuthClient {
     client: Client,
     scopes: Vec<String>,
-    revoke_url: String,
+    consent_params: Vec<(&'static str, &'static str)>,
+    revoke_url: Option<String>,
     http: reqwest::Client,
 }
 
-impl GoogleOAuth {
-    pub fn new(settings: &GoogleSettings, http: reqwest::Client) -> anyhow::Result<Self> {
-        let client = BasicClient::new(ClientId::new(settings.client_id.clone()))
+impl OAuthClient {
+    pub fn new(endpoints: &OAuthEndpoints<'_>, http: reqwest::Client) -> anyhow::Result<Self> {
+        let client = BasicClient::new(ClientId::new(endpoints.client_id.to_string()))
             .set_client_secret(ClientSecret::new(
-                settings.client_secret.expose().to_string(),
+                endpoints.client_secret.expose().to_string(),
             ))
-            .set_auth_uri(AuthUrl::new(settings.auth_url.clone())?)
-            .set_token_uri(TokenUrl::new(settings.token_url.clone())?)
-            .set_redirect_uri(RedirectUrl::new(settings.redirect_uri.clone())?)
-            // Google documents the client's credentials as form fields of the token request.
+            .set_auth_uri(AuthUrl::new(endpoints.auth_url.to_string())?)
+            .set_token_uri(TokenUrl::new(endpoints.token_url.to_string())?)
+            .set_redirect_uri(RedirectUrl::new(endpoints.redirect_uri.to_string())?)
+            // Google and Microsoft document the client's credentials as form fields of the token
+            // request.
             .set_auth_type(AuthType::RequestBody);
-        Ok(GoogleOAuth {
+        Ok(OAuthClient {
             client,
-            scopes: settings.scopes.clone(),
-            revoke_url: settings.revoke_url.clone(),
+            scopes: endpoints.scopes.to_vec(),
+            consent_params: endpoints.consent_params.to_vec(),
+            revoke_url: endpoints.revoke_url.map(str::to_string),
             http,
         })
     }
 
-    /// Where to send the mentor: Google's consent page for our scopes, bound to `state`.
+    /// Where to send the mentor: the provider's consent page for our scopes, bound to `state`.
     pub fn consent(&self, state: &str) -> Consent {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = state.to_string();
-        let (url, _) = self
+        let mut request = self
             .client
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(self.scopes.iter().cloned().map(Scope::new))
-            .set_pkce_challenge(challenge)
-            .add_extra_param("access_type", "offline")
-            .add_extra_param("prompt", "consent")
-            .url();
+            .set_pkce_challenge(challenge);
+        for (name, value) in &self.consent_params {
+            request = request.add_extra_param(*name, *value);
+        }
+        let (url, _) = request.url();
         Consent {
             url: url.to_string(),
             verifier: Secret::new(verifier.secret().clone()),
         }
     }
 
-    /// Trades the code Google sent back (with the verifier of its consent URL) for tokens.
+    /// Trades the code the provider sent back (with the verifier of its consent URL) for tokens.
     pub async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError> {
         let answer = self
             .client
@@ -82,13 +102,17 @@ impl GoogleOAuth {
     }
 }
 
-impl GoogleOAuth {
-    /// Revokes the whole grant (`POST {revoke}?token=...`); a token Google no longer knows (400
-    /// `invalid_token`) is already revoked, which is what was wanted.
+impl OAuthClient {
+    /// Revokes the whole grant (`POST {revoke}?token=...`, RFC 7009 as Google takes it); a token
+    /// the provider no longer knows (400 `invalid_token`) is already revoked, which is what was
+    /// wanted. Without a revoke endpoint there is nothing to do.
     pub async fn revoke(&self, token: &Secret) -> Result<(), ProviderError> {
+        let Some(revoke_url) = &self.revoke_url else {
+            return Ok(());
+        };
         let answer = self
             .http
-            .post(&self.revoke_url)
+            .post(revoke_url)
             .query(&[("token", token.expose())])
             .header("content-type", "application/x-www-form-urlencoded")
             .send()
@@ -160,26 +184,24 @@ fn grant_of(answer: Result<BasicTokenResponse, TokenError>) -> Result<Grant, Pro
 mod tests {
     use super::*;
 
-    fn settings() -> GoogleSettings {
-        GoogleSettings {
-            client_id: "client-1.apps".into(),
-            client_secret: Secret::new("shh"),
-            redirect_uri: "https://api.example.com/calendar/oauth/google/callback".into(),
-            scopes: vec![
-                "https://www.googleapis.com/auth/calendar".into(),
-                "https://www.googleapis.com/auth/calendar.events".into(),
-            ],
-            auth_url: "https://accounts.example.com/o/oauth2/v2/auth".into(),
-            token_url: "https://oauth2.example.com/token".into(),
-            revoke_url: "https://oauth2.example.com/revoke".into(),
-            calendar_api_url: "https://www.example.com/calendar/v3".into(),
-            webhook_url: "https://api.example.com/calendar/webhook".into(),
-        }
-    }
-
     #[test]
     fn the_consent_url_asks_for_offline_access_with_pkce_and_our_state() {
-        let oauth = GoogleOAuth::new(&settings(), reqwest::Client::new()).unwrap();
+        let secret = Secret::new("shh");
+        let scopes = [
+            "https://www.googleapis.com/auth/calendar".to_string(),
+            "https://www.googleapis.com/auth/calendar.events".to_string(),
+        ];
+        let endpoints = OAuthEndpoints {
+            client_id: "client-1.apps",
+            client_secret: &secret,
+            auth_url: "https://accounts.example.com/o/oauth2/v2/auth",
+            token_url: "https://oauth2.example.com/token",
+            redirect_uri: "https://api.example.com/calendar/oauth/google/callback",
+            scopes: &scopes,
+            consent_params: &[("access_type", "offline"), ("prompt", "consent")],
+            revoke_url: None,
+        };
+        let oauth = OAuthClient::new(&endpoints, reqwest::Client::new()).unwrap();
         let consent = oauth.consent("state-123");
         let url = url::Url::parse(&consent.url).unwrap();
         assert_eq!(url.host_str(), Some("accounts.example.com"));
