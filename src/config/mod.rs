@@ -239,24 +239,27 @@ fn email(vars: &Vars) -> anyhow::Result<EmailSettings> {
     })
 }
 
+/// The http(s) URL in `key` (default `default`), without a trailing slash.
+fn http_url(vars: &Vars, key: &str, default: &str) -> anyhow::Result<String> {
+    let value = vars.or(key, default);
+    let parsed =
+        url::Url::parse(&value).map_err(|_| anyhow::anyhow!("{key}={value:?} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https"),
+        "{key}={value:?} is not an http(s) URL"
+    );
+    Ok(value.trim_end_matches('/').to_string())
+}
+
 fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSettings> {
+    let base = server.public_base_url.trim_end_matches('/');
     let google = match vars.get("GOOGLE_CLIENT_ID") {
         None => None,
         Some(client_id) => {
             let client_secret = vars.get("GOOGLE_CLIENT_SECRET").ok_or_else(|| {
                 anyhow::anyhow!("GOOGLE_CLIENT_SECRET must be set with GOOGLE_CLIENT_ID")
             })?;
-            let base = server.public_base_url.trim_end_matches('/');
-            let url = |key: &str, default: &str| -> anyhow::Result<String> {
-                let value = vars.or(key, default);
-                let parsed = url::Url::parse(&value)
-                    .map_err(|_| anyhow::anyhow!("{key}={value:?} is not a URL"))?;
-                anyhow::ensure!(
-                    matches!(parsed.scheme(), "http" | "https"),
-                    "{key}={value:?} is not an http(s) URL"
-                );
-                Ok(value.trim_end_matches('/').to_string())
-            };
+            let url = |key: &str, default: &str| http_url(vars, key, default);
             Some(GoogleSettings {
                 client_id,
                 client_secret: Secret::new(client_secret),
@@ -288,9 +291,48 @@ fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSett
             })
         }
     };
+    let microsoft = match vars.get("MICROSOFT_CLIENT_ID") {
+        None => None,
+        Some(client_id) => {
+            let client_secret = vars.get("MICROSOFT_CLIENT_SECRET").ok_or_else(|| {
+                anyhow::anyhow!("MICROSOFT_CLIENT_SECRET must be set with MICROSOFT_CLIENT_ID")
+            })?;
+            let tenant = vars.or("MICROSOFT_TENANT", "common");
+            anyhow::ensure!(
+                !tenant.is_empty()
+                    && tenant.len() <= 64
+                    && tenant
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+                "MICROSOFT_TENANT={tenant:?} must be common, organizations, consumers, a tenant id or a domain"
+            );
+            Some(MicrosoftSettings {
+                client_id,
+                client_secret: Secret::new(client_secret),
+                tenant,
+                redirect_uri: http_url(
+                    vars,
+                    "MICROSOFT_REDIRECT_URI",
+                    &format!("{base}/calendar/oauth/outlook/callback"),
+                )?,
+                auth_url: http_url(
+                    vars,
+                    "MICROSOFT_AUTH_URL",
+                    "https://login.microsoftonline.com",
+                )?,
+                graph_url: http_url(
+                    vars,
+                    "MICROSOFT_GRAPH_URL",
+                    "https://graph.microsoft.com/v1.0",
+                )?,
+                webhook_url: format!("{base}/calendar/webhook/outlook"),
+            })
+        }
+    };
     Ok(CalendarSettings {
         token_key: vars.get("CALENDAR_TOKEN_KEY").map(Secret::new),
         google,
+        microsoft,
     })
 }
 

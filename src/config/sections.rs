@@ -204,6 +204,30 @@ pub struct CalendarSettings {
     pub token_key: Option<Secret>,
     /// Google Calendar; `None` without `GOOGLE_CLIENT_ID` ("not configured").
     pub google: Option<GoogleSettings>,
+    /// Outlook / Microsoft 365 through Microsoft Graph; `None` without `MICROSOFT_CLIENT_ID`.
+    pub microsoft: Option<MicrosoftSettings>,
+}
+
+/// An app registered on the Microsoft identity platform, and the endpoints it talks to (tests
+/// point them at a fake).
+#[derive(Debug, Clone)]
+pub struct MicrosoftSettings {
+    /// `MICROSOFT_CLIENT_ID` (the app registration's id).
+    pub client_id: String,
+    /// `MICROSOFT_CLIENT_SECRET`: required with a client id.
+    pub client_secret: Secret,
+    /// `MICROSOFT_TENANT` (default `common`: work, school and personal accounts).
+    pub tenant: String,
+    /// `MICROSOFT_REDIRECT_URI`: default `{PUBLIC_BASE_URL}/calendar/oauth/outlook/callback`.
+    pub redirect_uri: String,
+    /// `MICROSOFT_AUTH_URL` (default `https://login.microsoftonline.com`): the identity platform,
+    /// under which `{tenant}/oauth2/v2.0/authorize` and `…/token` are.
+    pub auth_url: String,
+    /// `MICROSOFT_GRAPH_URL` (default `https://graph.microsoft.com/v1.0`).
+    pub graph_url: String,
+    /// Where Graph posts change and lifecycle notifications:
+    /// `{PUBLIC_BASE_URL}/calendar/webhook/outlook`, then the subscription's channel id.
+    pub webhook_url: String,
 }
 
 /// A Google OAuth client and the endpoints it talks to (tests point them at a fake).

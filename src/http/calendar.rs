@@ -1,6 +1,7 @@
 //! Calendar routes: where the provider sends the mentor back after consent
-//! (`GET /calendar/oauth/{provider}/callback`), where it pushes changes (`POST /calendar/webhook`),
-//! and the spec's `POST /calendar/sync` and `GET /calendar/status`.
+//! (`GET /calendar/oauth/{provider}/callback`), where it pushes changes (`POST /calendar/webhook`
+//! for Google, `POST /calendar/webhook/outlook/{channel}` for Microsoft Graph), and the spec's
+//! `POST /calendar/sync` and `GET /calendar/status`.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ use crate::domain::calendar::CalendarProvider;
 use crate::domain::slots::in_zone;
 use crate::domain::time::TimeZone;
 use crate::error::AppError;
-use crate::service::calendar::{CalendarStatus, ConnectFailure, Push};
+use crate::service::calendar::{CalendarStatus, ConnectFailure, GraphNotification, Push};
 
 /// What the provider puts on the way back (`code` and `state`, or `error` and `state`); anything
 /// else it adds is ignored.
@@ -94,6 +95,54 @@ pub async fn webhook(
     };
     state.services.calendar.receive_push(&push).await?;
     Ok(StatusCode::OK)
+}
+
+/// Graph's validation tokens are opaque strings; longer ones are not Graph's.
+const MAX_VALIDATION_TOKEN: usize = 1024;
+
+/// What Graph posts to a subscription's address: its validation handshake
+/// (`?validationToken=…`, answered with the token as `text/plain` at once), or notifications
+/// (`{"value": [...]}`, each checked against the channel's `clientState` and subscription, and
+/// answered `202` once queued: the read happens in a job, well within Graph's 3 seconds).
+/// Unknown channel: `404`; an item that does not match its channel: `403` (items before it in the
+/// same post were applied; Graph posts one subscription's items, all with its `clientState`).
+pub async fn graph_webhook(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let calendar = &state.services.calendar;
+    if let Some(token) = query.get("validationToken") {
+        if token.len() > MAX_VALIDATION_TOKEN || token.chars().any(char::is_control) {
+            return Err(AppError::bad_input("validationToken", "is not Graph's").into());
+        }
+        if !calendar.channel_exists(&channel_id).await? {
+            return Err(AppError::NotFound("no such push channel".into()).into());
+        }
+        return Ok((
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            token.clone(),
+        )
+            .into_response());
+    }
+    #[derive(Deserialize)]
+    struct Notifications {
+        value: Vec<GraphNotification>,
+    }
+    let notes: Notifications = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_input("body", format!("not a Graph notification: {e}")))?;
+    if notes.value.is_empty() || notes.value.len() > 100 {
+        return Err(AppError::bad_input("value", "must hold 1 to 100 notifications").into());
+    }
+    for note in &notes.value {
+        calendar.receive_graph(&channel_id, note).await?;
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// `POST /calendar/sync` with `{"provider": "google"}` (the default): not connected, where to send

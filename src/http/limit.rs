@@ -72,7 +72,8 @@ fn counted(path: &str) -> bool {
     !(path == "/healthz"
         || path == "/readyz"
         || path.starts_with("/webhooks/")
-        || path == "/calendar/webhook")
+        || path == "/calendar/webhook"
+        || path.starts_with("/calendar/webhook/"))
 }
 
 /// Who is calling: the verified subject of a bearer token, else the peer's address.

@@ -57,6 +57,10 @@ pub fn router(state: AppState) -> Router {
         .route("/calendar/status", get(calendar::status))
         .route("/calendar/sync", post(calendar::sync))
         .route("/calendar/webhook", post(calendar::webhook))
+        .route(
+            "/calendar/webhook/outlook/{channel_id}",
+            post(calendar::graph_webhook),
+        )
         .route("/email/open/{id}", get(email::open))
         .route("/email/click/{id}", get(email::click))
         .route("/webhooks/email/sendgrid", post(email::sendgrid))

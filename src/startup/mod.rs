@@ -24,6 +24,7 @@ use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, CallerLimits, Shared, SocketsPerUser};
 use crate::integrations::calendar::api::CalendarApis;
 use crate::integrations::calendar::google::Google;
+use crate::integrations::calendar::microsoft::Microsoft;
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::integrations::payments::stripe::Stripe;
@@ -90,7 +91,9 @@ pub async fn connect_services(
 /// the data directory (which other nodes do not share: said in the log when a provider is on).
 fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
     let key = settings.calendar.token_key.as_ref();
-    if key.is_none() && settings.calendar.google.is_some() {
+    if key.is_none()
+        && (settings.calendar.google.is_some() || settings.calendar.microsoft.is_some())
+    {
         tracing::warn!(
             path = %settings.server.data_dir.join(dev_secret::CALENDAR_TOKEN_FILE).display(),
             "CALENDAR_TOKEN_KEY is not set: development mode, calendar tokens are sealed with a local \
@@ -100,9 +103,9 @@ fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
     TokenVault::load(key, &settings.server.data_dir)
 }
 
-/// The calendar providers configured: Google Calendar when `GOOGLE_CLIENT_ID` is set. Google only
-/// pushes to https addresses; an http `PUBLIC_BASE_URL` is allowed (local set-ups, fakes) and said
-/// in the log.
+/// The calendar providers configured: Google Calendar when `GOOGLE_CLIENT_ID` is set, Outlook when
+/// `MICROSOFT_CLIENT_ID` is. Both push only to https addresses; an http `PUBLIC_BASE_URL` is
+/// allowed (local set-ups, fakes) and said in the log.
 fn calendars(settings: &Settings) -> anyhow::Result<CalendarApis> {
     let mut apis = CalendarApis::default();
     match &settings.calendar.google {
@@ -115,6 +118,13 @@ fn calendars(settings: &Settings) -> anyhow::Result<CalendarApis> {
             }
             let google = Google::new(google).context("Google Calendar settings")?;
             apis = apis.with(CalendarProvider::Google, Arc::new(google));
+        }
+    }
+    match &settings.calendar.microsoft {
+        None => tracing::info!("Outlook: not configured (MICROSOFT_CLIENT_ID is not set)"),
+        Some(microsoft) => {
+            let microsoft = Microsoft::new(microsoft).context("Microsoft settings")?;
+            apis = apis.with(CalendarProvider::Outlook, Arc::new(microsoft));
         }
     }
     Ok(apis)

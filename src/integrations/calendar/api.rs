@@ -172,6 +172,8 @@ pub struct WatchRequest<'a> {
     pub token: &'a Secret,
     /// The expiry asked for; the provider may grant less.
     pub expires_at: DateTime<Utc>,
+    /// When it is asked (the provider's longest lifetime counts from then).
+    pub asked_at: DateTime<Utc>,
 }
 
 /// What a code exchange or a refresh gave.

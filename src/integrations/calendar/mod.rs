@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod google;
+pub mod microsoft;
 pub mod oauth;
 
 use std::time::Duration;

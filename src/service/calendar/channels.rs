@@ -125,6 +125,7 @@ impl CalendarService {
             channel_id: &id,
             token: &token,
             expires_at: asked_until,
+            asked_at: now,
         };
         let answer = api.watch(access, &calendar.calendar_id, request).await;
         let txn = self.db.begin_write().await?;

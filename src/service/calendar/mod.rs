@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub use conflicts::Conflict;
 pub use connect::{ConnectFailure, ConnectStart};
 pub use controls::SyncSettings;
-pub use push::Push;
+pub use push::{GraphNotification, Push};
 pub use sessions::CalendarWrites;
 pub use status::{CalendarChoice, CalendarStatus};
 

@@ -26,6 +26,16 @@ pub struct Push {
     pub state: Option<String>,
 }
 
+/// One item of a Microsoft Graph notification's `value` (a change, or a lifecycle event).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphNotification {
+    pub subscription_id: Option<String>,
+    pub client_state: Option<String>,
+    pub change_type: Option<String>,
+    pub lifecycle_event: Option<String>,
+}
+
 /// Header values longer than this are not Google's.
 const MAX_HEADER: usize = 512;
 
@@ -45,6 +55,59 @@ impl CalendarService {
         let resource = required(&push.resource_id, "X-Goog-Resource-ID")?;
         let state = required(&push.state, "X-Goog-Resource-State")?;
         let token = push.token.as_deref().unwrap_or_default();
+        // The handshake may come before Google's answer to the watch told us the resource.
+        let found = self
+            .checked_channel(channel_id, token, resource, state == "sync")
+            .await?;
+        if state == "sync" {
+            return Ok(());
+        }
+        self.count_change(&found).await
+    }
+
+    /// Whether `channel_id` is a channel being opened (Graph's validation handshake on its
+    /// address comes before Graph answers the subscription).
+    pub async fn channel_exists(&self, channel_id: &str) -> AppResult<bool> {
+        if channel_id.is_empty() || channel_id.len() > MAX_HEADER {
+            return Ok(false);
+        }
+        Ok(channel::Entity::find_by_id(channel_id)
+            .one(self.db.conn())
+            .await?
+            .is_some())
+    }
+
+    /// A Microsoft Graph notification posted to a channel's address: a change (a read is queued,
+    /// as for a push) or a lifecycle event. `reauthorizationRequired` and `subscriptionRemoved`
+    /// end the channel here and queue a sync, which opens a new one; `missed` queues a read (the
+    /// delta token catches up on whatever was missed).
+    pub async fn receive_graph(&self, channel_id: &str, note: &GraphNotification) -> AppResult<()> {
+        let token = required(&note.client_state, "clientState")?;
+        let subscription = required(&note.subscription_id, "subscriptionId")?;
+        let found = self
+            .checked_channel(channel_id, token, subscription, false)
+            .await?;
+        match note.lifecycle_event.as_deref() {
+            None | Some("missed") => self.count_change(&found).await,
+            Some("reauthorizationRequired" | "subscriptionRemoved") => {
+                self.replace_channel(&found).await
+            }
+            Some(other) => {
+                tracing::info!(channel = %found.id, event = other, "a Graph lifecycle event we do not act on");
+                Ok(())
+            }
+        }
+    }
+
+    /// The channel `channel_id`, when `token` and `resource` are its own (both compared in
+    /// constant time); `opening`: a handshake that may come before the resource is known.
+    async fn checked_channel(
+        &self,
+        channel_id: &str,
+        token: &str,
+        resource: &str,
+        opening: bool,
+    ) -> AppResult<channel::Model> {
         let found = channel::Entity::find_by_id(channel_id)
             .one(self.db.conn())
             .await?
@@ -52,8 +115,7 @@ impl CalendarService {
         let token_matches = digest(token).as_bytes().ct_eq(found.token_hash.as_bytes());
         let resource_matches = match &found.resource_id {
             Some(known) => known.as_bytes().ct_eq(resource.as_bytes()),
-            // The handshake may come before Google's answer to the watch told us the resource.
-            None => u8::from(state == "sync").ct_eq(&1),
+            None => u8::from(opening).ct_eq(&1),
         };
         if !bool::from(token_matches & resource_matches) {
             tracing::warn!(channel = %found.id, "a push with a wrong token or resource was refused");
@@ -61,9 +123,35 @@ impl CalendarService {
                 "the push does not match its channel".into(),
             ));
         }
-        if state == "sync" {
+        Ok(found)
+    }
+
+    /// The provider ended (or wants renewed) a channel: it stops counting as live now, and the
+    /// connection's next sync, queued now, opens a new one and stops this one.
+    async fn replace_channel(&self, found: &channel::Model) -> AppResult<()> {
+        let Some(connection) = conn::Entity::find_by_id(found.connection_id.clone())
+            .one(self.db.conn())
+            .await?
+        else {
             return Ok(());
+        };
+        let now = self.clock.now();
+        let txn = self.db.begin_write().await?;
+        channel::Entity::update_many()
+            .col_expr(channel::Column::ExpiresAt, Expr::value(now))
+            .filter(channel::Column::Id.eq(&found.id))
+            .exec(&txn.txn)
+            .await?;
+        if connection.sync_enabled {
+            calendar_sync::queue(&txn.txn, now, &connection.mentor_id, connection.provider).await?;
         }
+        txn.commit().await?;
+        self.bell.ring();
+        Ok(())
+    }
+
+    /// A change on a checked channel's calendar: counted, and a read queued under that count.
+    async fn count_change(&self, found: &channel::Model) -> AppResult<()> {
         let Some(connection) = conn::Entity::find_by_id(found.connection_id.clone())
             .one(self.db.conn())
             .await?

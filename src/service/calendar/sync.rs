@@ -40,8 +40,6 @@ use crate::service::store::users::find_mentor;
 const MAX_PAGES: usize = 200;
 /// An access token this close to its expiry is refreshed first.
 const REFRESH_MARGIN_SECONDS: i64 = 60;
-/// Busy blocks name their source.
-const SOURCE: &str = "google";
 
 /// Serializes refreshes of one connection in this process.
 #[derive(Default)]
@@ -478,7 +476,7 @@ async fn write_busy(
 ) -> AppResult<()> {
     let mine = busy_block::Entity::delete_many()
         .filter(busy_block::Column::MentorId.eq(&row.mentor_id))
-        .filter(busy_block::Column::Source.eq(SOURCE))
+        .filter(busy_block::Column::Source.eq(row.provider.slug()))
         .filter(busy_block::Column::CalendarId.eq(&calendar.calendar_id));
     if read.whole {
         mine.exec(txn).await?;
@@ -500,7 +498,8 @@ async fn write_busy(
             mentor_id: Set(row.mentor_id.clone()),
             start_at: Set(busy.start),
             end_at: Set(busy.end),
-            source: Set(SOURCE.into()),
+            // Busy blocks name their source: the provider.
+            source: Set(row.provider.slug().into()),
             external_id: Set(Some(external_id(&e.id))),
             calendar_id: Set(Some(calendar.calendar_id.clone())),
             created_at: Set(now),

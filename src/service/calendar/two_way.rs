@@ -27,7 +27,7 @@ use crate::auth::{Principal, Role};
 use crate::db::new_id;
 use crate::domain::booking::{BookingStatus, SessionStatus};
 use crate::domain::calendar::{
-    ConflictKind, ConflictPolicy, ConflictResolution, EventTime, ExternalEvent,
+    CalendarProvider, ConflictKind, ConflictPolicy, ConflictResolution, EventTime, ExternalEvent,
 };
 use crate::domain::notification::messages;
 use crate::entity::{
@@ -60,7 +60,9 @@ impl About {
 }
 
 /// Why a session cancelled from the calendar was cancelled.
-const REMOVED: &str = "removed from Google Calendar";
+fn removed_from(provider: CalendarProvider) -> String {
+    format!("removed from {}", provider.display_name())
+}
 
 impl CalendarService {
     /// Acts on the session events among `events` (one calendar's read, before it is applied: an
@@ -109,7 +111,10 @@ impl CalendarService {
             }
             if read.cancelled {
                 match row.on_event_deleted {
-                    ConflictPolicy::FollowCalendar => self.cancel_as_mentor(s, REMOVED).await?,
+                    ConflictPolicy::FollowCalendar => {
+                        self.cancel_as_mentor(s, &removed_from(row.provider))
+                            .await?
+                    }
                     ConflictPolicy::RestoreEvent => self.restore_event(&event, now).await?,
                     ConflictPolicy::Ask => {
                         let about = About::Deleted;

@@ -2,8 +2,10 @@
 
 pub mod booking;
 pub mod fake_google;
+pub mod fake_graph;
 pub mod fake_stripe;
 pub mod google;
+pub mod graph;
 pub mod mail;
 pub mod notify;
 pub mod schedule;
