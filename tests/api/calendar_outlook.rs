@@ -13,7 +13,7 @@ use mentor_scheduler::entity::{busy_block, session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
-use crate::helpers::booking::{book, request, tutor_and_student};
+use crate::helpers::booking::{book, request, tutor_and_student, TUTOR};
 use crate::helpers::fake_graph::{self, all_day, join_url, occurrence, timed, FakeGraph, CALENDAR};
 use crate::helpers::graph::connect_outlook;
 use crate::helpers::{default_now, TestApp};
@@ -324,5 +324,125 @@ crate::with_fake_graph! {
         assert_eq!(graph.requests().len() - before, 1);
         sync(&app, MENTOR).await;
         assert_eq!(outlook_busy(&app, MENTOR).await.len(), 1);
+    }
+}
+
+const UPDATE_SYNC: &str =
+    "mutation($i: CalendarSyncSettingsInput!) { updateCalendarSync(input: $i) { state } }";
+const WHEN: &str =
+    "query($id: ID!) { booking(id: $id) { sessions { id start status sequence cancelReason } } }";
+
+/// A mentor on Outlook with one session written to their calendar: (mentor, student, booking id,
+/// the event's Graph id).
+async fn one_written_session(
+    app: &TestApp,
+    graph: &FakeGraph,
+    at: &str,
+) -> (String, String, Value, String) {
+    let (mentor, student) = tutor_and_student(app).await;
+    connect_outlook(app, &mentor).await;
+    app.jobs.drain().await.unwrap();
+    let booking = book(app, &student, request(&[at], json!(1))).await;
+    app.jobs.drain().await.unwrap();
+    let events = session_events(graph);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let id = events[0]["id"].as_str().unwrap().to_string();
+    (mentor, student, booking["id"].clone(), id)
+}
+
+async fn first_session(app: &TestApp, token: &str, booking: &Value) -> Value {
+    app.ok(token, WHEN, json!({ "id": booking })).await["booking"]["sessions"][0].clone()
+}
+
+fn utc(s: &Value) -> String {
+    s.as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        .to_rfc3339()
+}
+
+crate::with_fake_graph! {
+    async fn a_session_deleted_in_outlook_is_cancelled_and_one_moved_follows(app, graph) {
+        let (mentor, student, booking, event_id) = one_written_session(&app, &graph, "2026-01-06T10:00:00Z").await;
+        // Moved in Outlook (outside weekly hours, the mentor's own choice): the session follows.
+        let mut event = graph.event(CALENDAR, &event_id).unwrap();
+        event["start"] = json!({ "dateTime": "2026-01-06T18:00:00.0000000", "timeZone": "UTC" });
+        event["end"] = json!({ "dateTime": "2026-01-06T19:00:00.0000000", "timeZone": "UTC" });
+        graph.put_event(CALENDAR, event);
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let now = first_session(&app, &student, &booking).await;
+        assert_eq!((utc(&now["start"]), now["sequence"].as_i64()), ("2026-01-06T18:00:00+00:00".to_string(), Some(1)), "{now}");
+        let told = crate::helpers::notify::inbox(&app, &student).await;
+        assert!(told.iter().any(|n| n["type"] == "SESSION_RESCHEDULED"), "{told:?}");
+        // Deleted in Outlook (delta reports it removed): cancelled as the mentor, the student told.
+        graph.remove_event(CALENDAR, &event_id);
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let now = first_session(&app, &mentor, &booking).await;
+        assert_eq!((now["status"].as_str(), now["cancelReason"].as_str()), (Some("CANCELLED"), Some("removed from Outlook")), "{now}");
+        let told = crate::helpers::notify::inbox(&app, &student).await;
+        assert!(told.iter().any(|n| n["type"] == "SESSION_CANCELLED"), "{told:?}");
+    }
+
+    async fn restore_event_writes_a_deleted_outlook_event_anew(app, graph) {
+        let (mentor, student, booking, event_id) = one_written_session(&app, &graph, "2026-01-06T10:00:00Z").await;
+        app.ok(&mentor, UPDATE_SYNC, json!({ "i": { "provider": "OUTLOOK", "onSessionEventDeleted": "RESTORE_EVENT" } })).await;
+        // Deleted before any read saw it: the next delta round does not report it (Graph reports
+        // removals only of what the client had seen)...
+        graph.remove_event(CALENDAR, &event_id);
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        assert!(session_events(&graph).is_empty());
+        // ...but a whole read (the daily one, or after Graph forgot the delta state) finds it
+        // missing. Graph forgets deleted events: the event is made again (a new id), at its time.
+        graph.expire_delta_tokens();
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let events = session_events(&graph);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_ne!(events[0]["id"], json!(event_id));
+        assert!(events[0]["start"]["dateTime"].as_str().unwrap().starts_with("2026-01-06T10:00:00"));
+        assert_eq!(first_session(&app, &student, &booking).await["status"], "SCHEDULED");
+        // Reading our own new event back changes nothing.
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(first_session(&app, &student, &booking).await["status"], "SCHEDULED");
+        assert_eq!(session_events(&graph).len(), 1);
+    }
+
+    async fn ask_raises_a_conflict_for_an_outlook_deletion(app, graph) {
+        let (mentor, _student, booking, event_id) = one_written_session(&app, &graph, "2026-01-06T10:00:00Z").await;
+        app.ok(&mentor, UPDATE_SYNC, json!({ "i": { "provider": "OUTLOOK", "onSessionEventDeleted": "ASK", "onSessionEventMoved": "ASK" } })).await;
+        // A read sees the session's event (as the notification of its creation brings), then the
+        // mentor deletes it.
+        sync(&app, TUTOR).await;
+        graph.remove_event(CALENDAR, &event_id);
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let conflicts = app.ok(&mentor, "query { calendarConflicts(openOnly: true) { edges { node { kind provider } } } }", json!({})).await;
+        let edges = conflicts["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(edges.len(), 1, "{conflicts}");
+        assert_eq!(edges[0]["node"]["kind"], "SESSION_EVENT_DELETED");
+        assert_eq!(edges[0]["node"]["provider"], "OUTLOOK");
+        assert_eq!(first_session(&app, &mentor, &booking).await["status"], "SCHEDULED");
+    }
+
+    async fn busy_time_in_outlook_over_a_session_is_a_conflict(app, graph) {
+        let (mentor, _student, _booking, _event_id) = one_written_session(&app, &graph, "2026-01-06T10:00:00Z").await;
+        graph.put_event(CALENDAR, timed("dentist", "2026-01-06T10:30:00Z", "2026-01-06T11:30:00Z"));
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let conflicts = app.ok(&mentor, "query { calendarConflicts(openOnly: true) { edges { node { kind provider } } } }", json!({})).await;
+        let edges = conflicts["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(edges.len(), 1, "{conflicts}");
+        assert_eq!(edges[0]["node"]["kind"], "BUSY_OVER_SESSION");
+        // The event goes: the conflict closes by itself.
+        graph.remove_event(CALENDAR, "dentist");
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let open = app.ok(&mentor, "query { calendarConflicts(openOnly: true) { edges { node { id } } } }", json!({})).await;
+        assert!(open["calendarConflicts"]["edges"].as_array().unwrap().is_empty(), "{open}");
     }
 }

@@ -166,6 +166,7 @@ impl CalendarService {
             .filter(|c| super::watched(c) && only.is_none_or(|id| id == c.calendar_id));
         let mut changed = false;
         for calendar in busy_calendars {
+            let started = self.clock.now();
             let read = match self.read(api, &access, &calendar, from, to).await {
                 Err(ProviderError::AccessExpired) => {
                     access = match self.access(api, row, true).await? {
@@ -180,7 +181,22 @@ impl CalendarService {
             changed |= read.whole || !read.events.is_empty();
             // What the mentor did to session events first: if that fails, the sync fails before
             // the token moves on, and the same changes are read again.
-            self.follow_session_events(row, &read.events).await?;
+            if read.whole {
+                let missing = self
+                    .missing_session_events(
+                        row,
+                        &calendar.calendar_id,
+                        &read.events,
+                        (from, to),
+                        started,
+                    )
+                    .await?;
+                let mut seen = read.events.clone();
+                seen.extend(missing);
+                self.follow_session_events(row, &seen).await?;
+            } else {
+                self.follow_session_events(row, &read.events).await?;
+            }
             self.apply(row, &calendar, zone, read).await?;
         }
         // Overlaps change only with busy time (sessions moving or going are seen by their writes).

@@ -149,6 +149,58 @@ impl CalendarService {
         Ok(())
     }
 
+    /// The session events a whole read of `calendar` over `[from, to)` did not return, as
+    /// deletions: a provider that forgets deleted events (Graph) reports a deletion only to a
+    /// read that saw the event before, so an event made and deleted between two reads is seen
+    /// missing here. Only events written before the read started count (one written meanwhile
+    /// may not be in it), and only for live sessions inside the window.
+    pub(super) async fn missing_session_events(
+        &self,
+        row: &conn::Model,
+        calendar_id: &str,
+        read: &[ExternalEvent],
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        started: DateTime<Utc>,
+    ) -> AppResult<Vec<ExternalEvent>> {
+        let db = self.db.conn();
+        let written = calendar_event::Entity::find()
+            .filter(calendar_event::Column::ConnectionId.eq(&row.id))
+            .filter(calendar_event::Column::CalendarId.eq(calendar_id))
+            .filter(calendar_event::Column::WrittenSequence.is_not_null())
+            .filter(calendar_event::Column::UpdatedAt.lte(started))
+            .all(db)
+            .await?;
+        let unseen: Vec<calendar_event::Model> = written
+            .into_iter()
+            .filter(|e| !read.iter().any(|r| r.id == e.event_id))
+            .collect();
+        if unseen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let live: Vec<String> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(session::Column::Id.is_in(unseen.iter().map(|e| e.session_id.clone())))
+            .filter(session::Column::Status.eq(SessionStatus::Scheduled))
+            .filter(session::Column::StartAt.gte(from))
+            .filter(session::Column::EndAt.lte(to))
+            .into_tuple()
+            .all(db)
+            .await?;
+        Ok(unseen
+            .into_iter()
+            .filter(|e| live.contains(&e.session_id))
+            .map(|e| ExternalEvent {
+                id: e.event_id,
+                cancelled: true,
+                transparent: false,
+                declined: false,
+                ours: true,
+                when: None,
+            })
+            .collect())
+    }
+
     /// Moves `s` to `start` as its mentor did on their calendar; `false` when the move does not pass
     /// the checks (a conflict follows). The event already shows the move: it is recorded as
     /// written, so our write does not patch over a later change the mentor makes.

@@ -50,8 +50,10 @@ impl Default for WritePace {
 enum Stop {
     /// The grant is gone: writes are queued again when the mentor reconnects.
     Revoked,
-    /// Google refused for good (a calendar gone or read-only, a bad attendee), with why.
+    /// The provider refused for good (a calendar gone or read-only, a bad attendee), with why.
     Refused(String),
+    /// The event is not there (the mentor deleted it, and the provider forgets deleted events).
+    Gone,
 }
 
 /// A failure Google answers the same way however often it is asked: not found, or a 4xx other than
@@ -154,6 +156,7 @@ impl CalendarService {
                 return Ok(Round::Done);
             }
         }
+        let mut moving = false;
         let written = match row.written_sequence {
             None => {
                 let cast = Cast::load(db, &found.booking_id).await?;
@@ -192,6 +195,7 @@ impl CalendarService {
                 .await?
             }
             Some(sequence) if sequence != found.sequence => {
+                moving = true;
                 let (start, end) = (found.start_at, found.end_at);
                 self.with_access(api, &connection, |access| async move {
                     api.move_event(&access, calendar, event_id, start, end)
@@ -215,6 +219,17 @@ impl CalendarService {
                 self.settle_write(row, &found, written, connection.provider)
                     .await
             }
+            // Moving (or restoring) an event the provider no longer has (Graph forgets deleted
+            // events; Google keeps them, cancelled): it is written anew, once.
+            Err(Stop::Gone) if moving => {
+                let txn = self.db.begin_write().await?;
+                let mut anew: calendar_event::ActiveModel = row.into();
+                anew.written_sequence = Set(None);
+                anew.updated_at = Set(self.clock.now());
+                anew.update(&txn.txn).await?;
+                txn.commit().await?;
+                Ok(Round::Again)
+            }
             Err(stop) => {
                 self.stopped(&row, &found, stop).await?;
                 Ok(Round::Done)
@@ -230,8 +245,13 @@ impl CalendarService {
         s: &session::Model,
         stop: Stop,
     ) -> AppResult<()> {
-        if let Stop::Refused(why) = stop {
-            tracing::warn!(session = %s.id, error = %why, "Google refused a session's event");
+        let refused = match stop {
+            Stop::Refused(why) => Some(why),
+            Stop::Gone => Some(ProviderError::NotFound.to_string()),
+            Stop::Revoked => None,
+        };
+        if let Some(why) = refused {
+            tracing::warn!(session = %s.id, error = %why, "the calendar refused a session's event");
             let txn = self.db.begin_write().await?;
             let mut noted: calendar_event::ActiveModel = row.clone().into();
             noted.last_error = Set(Some(why));
@@ -358,6 +378,7 @@ impl CalendarService {
         };
         match answer {
             Ok(value) => Ok(Ok(value)),
+            Err(ProviderError::NotFound) => Ok(Err(Stop::Gone)),
             Err(e) if lasting(&e) => Ok(Err(Stop::Refused(e.to_string()))),
             Err(e) => Err(e.into_app(provider)),
         }
