@@ -446,3 +446,118 @@ crate::with_fake_graph! {
         assert!(open["calendarConflicts"]["edges"].as_array().unwrap().is_empty(), "{open}");
     }
 }
+
+mod with_google {
+    use super::*;
+    use crate::helpers::fake_google::{self, FakeGoogle};
+    use crate::helpers::graph::app_with_google_and_graph;
+
+    async fn google_busy(app: &TestApp) -> usize {
+        busy_block::Entity::find()
+            .filter(busy_block::Column::MentorId.eq(TUTOR))
+            .filter(busy_block::Column::Source.eq("google"))
+            .all(app.services.db.conn())
+            .await
+            .unwrap()
+            .len()
+    }
+
+    /// Busy time comes from both accounts; sessions go to the one calendar that receives them
+    /// (Google's, connected first), until the mentor picks Outlook's instead.
+    async fn both_accounts(app: TestApp, google: FakeGoogle, graph: FakeGraph) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        google.put_event(
+            fake_google::ACCOUNT,
+            fake_google::timed("g1", "2026-01-06T09:00:00Z", "2026-01-06T10:00:00Z"),
+        );
+        graph.put_event(
+            CALENDAR,
+            timed("o1", "2026-01-06T11:00:00Z", "2026-01-06T12:00:00Z"),
+        );
+        crate::helpers::google::connect(&app, &mentor).await;
+        connect_outlook(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(google_busy(&app).await, 1);
+        assert_eq!(outlook_busy(&app, TUTOR).await.len(), 1);
+        // Neither account's busy hour is offered.
+        let slots = app.ok(&student, "query($m: ID!) { availableSlots(mentorId: $m, from: \"2026-01-06T08:00:00Z\", to: \"2026-01-06T13:00:00Z\") { start } }", json!({ "m": TUTOR })).await;
+        let starts: Vec<String> = slots["availableSlots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| utc(&s["start"]))
+            .collect();
+        assert!(
+            !starts.contains(&"2026-01-06T09:00:00+00:00".to_string()),
+            "{starts:?}"
+        );
+        assert!(
+            !starts.contains(&"2026-01-06T11:00:00+00:00".to_string()),
+            "{starts:?}"
+        );
+        // Outlook, connected second, does not take the sessions from Google.
+        let outlook = status(&app, &mentor).await;
+        assert!(
+            outlook["calendars"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["receivesSessions"] == false),
+            "{outlook}"
+        );
+        book(&app, &student, request(&["2026-01-05T09:00:00Z"], json!(1))).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(
+            google.writes().iter().filter(|w| w.0 == "insert").count(),
+            1
+        );
+        assert!(session_events(&graph).is_empty());
+        // The mentor moves sessions to Outlook: Google's calendar stops receiving them, and the
+        // next booking's sessions go to Outlook.
+        app.ok(
+            &mentor,
+            "mutation($i: CalendarSyncSettingsInput!) { updateCalendarSync(input: $i) { state } }",
+            json!({ "i": { "provider": "OUTLOOK", "sessionCalendarId": CALENDAR } }),
+        )
+        .await;
+        let on_google = app
+            .ok(
+                &mentor,
+                "{ calendarStatus(provider: GOOGLE) { calendars { receivesSessions } } }",
+                json!({}),
+            )
+            .await;
+        assert!(
+            on_google["calendarStatus"]["calendars"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["receivesSessions"] == false),
+            "{on_google}"
+        );
+        app.jobs.drain().await.unwrap();
+        book(&app, &student, request(&["2026-01-07T09:00:00Z"], json!(1))).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(session_events(&graph).len(), 1);
+        assert_eq!(
+            google.writes().iter().filter(|w| w.0 == "insert").count(),
+            1
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn google_and_outlook_at_once_sqlite() {
+        let (app, google, graph) = app_with_google_and_graph(crate::helpers::Backend::Sqlite)
+            .await
+            .unwrap();
+        both_accounts(app, google, graph).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn google_and_outlook_at_once_postgres() {
+        match app_with_google_and_graph(crate::helpers::Backend::Postgres).await {
+            Some((app, google, graph)) => both_accounts(app, google, graph).await,
+            None => crate::helpers::say_skipped("calendar_outlook::with_google::postgres"),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::SubsecRound;
+use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter};
 
@@ -147,6 +148,25 @@ impl CalendarService {
                 }
             }
             edit.update(&txn.txn).await?;
+        }
+        if change.session_calendar_id.is_some() {
+            // Sessions go to one calendar: the mentor's other accounts stop receiving them (and
+            // are synced, to stop reading back what they no longer receive).
+            for other in store::connections(&txn.txn, &p.user_id).await? {
+                if other.id == row.id {
+                    continue;
+                }
+                let stopped = cal::Entity::update_many()
+                    .col_expr(cal::Column::ReceivesSessions, Expr::value(false))
+                    .filter(cal::Column::ConnectionId.eq(&other.id))
+                    .filter(cal::Column::ReceivesSessions.eq(true))
+                    .exec(&txn.txn)
+                    .await?
+                    .rows_affected;
+                if stopped > 0 && other.sync_enabled {
+                    calendar_sync::queue(&txn.txn, now, &p.user_id, other.provider).await?;
+                }
+            }
         }
         let mut edit: conn::ActiveModel = row.clone().into();
         if let Some(enabled) = change.enabled {

@@ -98,3 +98,24 @@ pub async fn connect_outlook(
     .await;
     asked
 }
+
+/// The application on `backend` with both Google and Microsoft pointed at fresh fakes, or `None`
+/// without PostgreSQL.
+pub async fn app_with_google_and_graph(
+    backend: super::Backend,
+) -> Option<(super::TestApp, super::fake_google::FakeGoogle, FakeGraph)> {
+    let google = super::fake_google::FakeGoogle::start().await;
+    let graph = FakeGraph::start().await;
+    let mut settings = google.settings();
+    settings.extend(graph.settings());
+    let port = super::free_port();
+    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
+    let all: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = super::TestApp::spawn_with(backend, &all).await?;
+    graph.use_clock(app.clock.clone());
+    Some((app, google, graph))
+}
