@@ -309,6 +309,15 @@ crate::with_fake_graph! {
         let now = graph.subscriptions();
         assert_eq!(now.len(), 1, "{now:?}");
         assert_ne!(now[0]["id"], json!(id));
+        // Graph asks for reauthorization: a fresh subscription replaces it, the old one is ended.
+        let second = now[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(graph.lifecycle(&second, "reauthorizationRequired").await, 202);
+        app.jobs.drain().await.unwrap();
+        let now = graph.subscriptions();
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_ne!(now[0]["id"], json!(second));
+        // Pushes stay live throughout.
+        assert_eq!(status(&app, &mentor).await["pushActive"], true);
     }
 
     async fn throttling_is_waited_out_not_hammered(app, graph) {
