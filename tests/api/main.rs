@@ -9,6 +9,7 @@ mod bad_input;
 mod booking_changes;
 mod booking_race;
 mod bookings;
+mod caldav_discovery;
 mod calendar_connect;
 mod calendar_controls;
 mod calendar_live;

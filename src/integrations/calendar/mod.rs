@@ -5,6 +5,7 @@
 //! found), read back what already exists (a retried create), or try later (upstream failure).
 
 pub mod api;
+pub mod caldav;
 pub mod google;
 pub mod microsoft;
 pub mod oauth;

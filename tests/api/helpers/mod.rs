@@ -8,6 +8,7 @@ pub mod google;
 pub mod graph;
 pub mod mail;
 pub mod notify;
+pub mod radicale;
 pub mod schedule;
 pub mod smtp;
 pub mod socket;
