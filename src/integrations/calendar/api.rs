@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::oauth::OAuthClient;
 use super::{ExternalCalendar, ProviderError};
 use crate::config::Secret;
 use crate::domain::calendar::{CalendarProvider, ExternalEvent};
@@ -41,13 +42,24 @@ impl CalendarApis {
 
 #[async_trait]
 pub trait CalendarApi: Send + Sync {
+    /// The provider's OAuth client (consent, exchange, refresh and revoke go through it).
+    fn oauth(&self) -> &OAuthClient;
+
     /// Where the mentor consents, bound to our `state`, with a fresh PKCE verifier.
-    fn consent(&self, state: &str) -> Consent;
+    fn consent(&self, state: &str) -> Consent {
+        self.oauth().consent(state)
+    }
     /// Trades the code the mentor came back with for tokens.
-    async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError>;
-    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, ProviderError>;
+    async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError> {
+        self.oauth().exchange(code, verifier).await
+    }
+    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, ProviderError> {
+        self.oauth().refresh(refresh_token).await
+    }
     /// Gives a token back (on disconnect); a provider without revocation does nothing.
-    async fn revoke(&self, token: &Secret) -> Result<(), ProviderError>;
+    async fn revoke(&self, token: &Secret) -> Result<(), ProviderError> {
+        self.oauth().revoke(token).await
+    }
     /// Whether the granted `scopes` let the service read calendars and write sessions (no scopes
     /// listed: what was asked was granted).
     fn reads_and_writes(&self, scopes: &[String]) -> bool;

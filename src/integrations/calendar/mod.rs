@@ -26,6 +26,59 @@ pub fn http_client() -> reqwest::Client {
 
 use crate::error::AppError;
 
+/// `base` (an API's address from the settings, named `setting`) with `segments` appended, each
+/// percent-encoded (calendar and event ids hold `@`, `#`, `/`, `=`).
+pub fn url_under(base: &str, setting: &str, segments: &[&str]) -> Result<url::Url, ProviderError> {
+    let mut url = url::Url::parse(base).map_err(|e| ProviderError::Upstream {
+        status: None,
+        message: format!("{setting}: {e}"),
+    })?;
+    url.path_segments_mut()
+        .map_err(|_| ProviderError::Upstream {
+            status: None,
+            message: format!("{setting} cannot take a path"),
+        })?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// The `Retry-After` of an answer, in seconds (the form Google and Graph send).
+pub fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// How a provider reads a failed answer: its status, `Retry-After` and body.
+pub type ReadFailure = fn(reqwest::StatusCode, Option<Duration>, &[u8]) -> ProviderError;
+
+/// The body of a successful answer, or the failure `failure` reads from it.
+pub async fn json_or<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    failure: ReadFailure,
+) -> Result<T, ProviderError> {
+    let status = response.status();
+    if status.is_success() {
+        return response.json().await.map_err(|e| ProviderError::Upstream {
+            status: Some(status.as_u16()),
+            message: format!("an answer we could not read: {}", e.without_url()),
+        });
+    }
+    Err(failed_with(response, failure).await)
+}
+
+/// What a failed answer means, as `failure` reads it, with its `Retry-After` and body read.
+pub async fn failed_with(response: reqwest::Response, failure: ReadFailure) -> ProviderError {
+    let status = response.status();
+    let wait = retry_after(&response);
+    let body = response.bytes().await.unwrap_or_default();
+    failure(status, wait, &body)
+}
+
 /// How a provider call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {

@@ -2,12 +2,12 @@
 //! within moments instead of at the next poll.
 //!
 //! A channel is opened before the calendar is read (a change between the two is in the read), its
-//! row written before Google is asked (Google's `sync` handshake may arrive before its answer). It is
-//! replaced before half its life has passed (at two fifths): the new one opens first, then the old
-//! one stops. Channels
-//! of calendars that no longer count, and replaced ones, are stopped at Google and forgotten. A watch
-//! Google refuses (an http address, a domain it does not trust) is asked for again only hours later;
-//! meanwhile the calendar is polled at the mentor's frequency.
+//! row written before the provider is asked (Google's `sync` handshake, Graph's validation, may
+//! arrive before its answer). It is replaced before half its life has passed (at two fifths): the
+//! new one opens first, then the old one stops. Channels of calendars that no longer count, and
+//! replaced ones, are stopped at the provider and forgotten. A watch the provider refuses (an http
+//! address, a domain it does not trust) is asked for again only hours later; meanwhile the calendar
+//! is polled at the mentor's frequency.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
@@ -23,9 +23,10 @@ use crate::integrations::calendar::api::WatchRequest;
 use crate::integrations::calendar::ProviderError;
 use crate::service::store::calendar as store;
 
-/// How long a channel is asked to live (Google grants about a week at most).
+/// How long a channel is asked to live (Google grants about a week at most; Graph's subscriptions
+/// are asked for less, see `integrations::calendar::microsoft::write`).
 const LIFETIME_DAYS: i64 = 7;
-/// A watch Google refused is asked for again after this long.
+/// A watch the provider refused is asked for again after this long.
 const REFUSED_RETRY_HOURS: i64 = 6;
 /// A channel row whose watch never got an answer (a crash in between) is forgotten after this long.
 const UNANSWERED_MINUTES: i64 = 10;
@@ -42,7 +43,7 @@ pub(super) fn live(c: &channel::Model, now: DateTime<Utc>) -> bool {
 }
 
 impl CalendarService {
-    /// Opens, replaces and stops channels so each busy calendar has one live channel (where Google
+    /// Opens, replaces and stops channels so each busy calendar has one live channel (where the provider
     /// accepts one). Returns when the channels need looking at again, or `None` when some busy
     /// calendar has no live channel (it is polled at the mentor's frequency).
     pub(super) async fn keep_channels(
@@ -96,7 +97,7 @@ impl CalendarService {
         }))
     }
 
-    /// Asks Google to watch one calendar. A refusal leaves the calendar polled.
+    /// Asks the provider to watch one calendar. A refusal leaves the calendar polled.
     async fn open_channel(
         &self,
         api: &dyn CalendarApi,
@@ -153,7 +154,7 @@ impl CalendarService {
                     mentor = %row.mentor_id,
                     calendar = %calendar.calendar_id,
                     error = %e,
-                    "Google refused a push channel: the calendar is polled"
+                    "the provider refused a push channel: the calendar is polled"
                 );
             }
         }
@@ -185,7 +186,7 @@ impl CalendarService {
         }
     }
 
-    /// Stops channels at Google (a failure is logged: an unstopped channel pushes until it expires,
+    /// Stops channels at the provider (a failure is logged: an unstopped channel pushes until it expires,
     /// and its pushes are refused) and forgets them.
     pub(super) async fn stop_channels(
         &self,
@@ -195,7 +196,7 @@ impl CalendarService {
     ) -> AppResult<()> {
         for c in channels {
             let Some(resource) = &c.resource_id else {
-                continue; // never answered: there is nothing Google could stop
+                continue; // never answered: there is nothing the provider could stop
             };
             if let Err(e) = api.stop(access, &c.id, resource).await {
                 tracing::warn!(channel = %c.id, error = %e, "stopping a push channel failed");

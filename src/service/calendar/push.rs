@@ -32,7 +32,7 @@ pub struct Push {
 pub struct GraphNotification {
     pub subscription_id: Option<String>,
     pub client_state: Option<String>,
-    pub change_type: Option<String>,
+    /// Set on lifecycle notifications only.
     pub lifecycle_event: Option<String>,
 }
 

@@ -19,15 +19,8 @@ pub async fn app_with_google_and(
 ) -> Option<(super::TestApp, FakeGoogle)> {
     let google = FakeGoogle::start().await;
     let mut settings = google.settings();
-    let port = super::free_port();
-    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
     settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let all: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = super::TestApp::spawn_with(backend, &all).await?;
+    let app = super::spawn_reachable(backend, settings).await?;
     Some((app, google))
 }
 

@@ -7,19 +7,11 @@ use serde_json::json;
 
 use super::fake_graph::FakeGraph;
 
-/// The application on `backend` with Microsoft pointed at a fresh fake (and Google too, with
-/// `google`), or `None` without PostgreSQL.
+/// The application on `backend` with Microsoft pointed at a fresh fake, or `None` without
+/// PostgreSQL.
 pub async fn app_with_graph(backend: super::Backend) -> Option<(super::TestApp, FakeGraph)> {
     let graph = FakeGraph::start().await;
-    let mut settings = graph.settings();
-    let port = super::free_port();
-    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
-    let all: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = super::TestApp::spawn_with(backend, &all).await?;
+    let app = super::spawn_reachable(backend, graph.settings()).await?;
     graph.use_clock(app.clock.clone());
     Some((app, graph))
 }
@@ -108,14 +100,7 @@ pub async fn app_with_google_and_graph(
     let graph = FakeGraph::start().await;
     let mut settings = google.settings();
     settings.extend(graph.settings());
-    let port = super::free_port();
-    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
-    let all: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = super::TestApp::spawn_with(backend, &all).await?;
+    let app = super::spawn_reachable(backend, settings).await?;
     graph.use_clock(app.clock.clone());
     Some((app, google, graph))
 }

@@ -108,6 +108,23 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{server}/{name}"))
 }
 
+/// The application on `backend` with `settings`, listening on a free port that is also its
+/// `PUBLIC_BASE_URL` (so a fake provider's pushes and handshakes reach it), or `None` without
+/// PostgreSQL.
+pub async fn spawn_reachable(
+    backend: Backend,
+    mut settings: Vec<(String, String)>,
+) -> Option<TestApp> {
+    let port = free_port();
+    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
+    let all: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    TestApp::spawn_with(backend, &all).await
+}
+
 /// A port free now (for a server that must know its address before it starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
@@ -17,7 +16,9 @@ use crate::domain::calendar::{EventTime, ExternalEvent};
 use crate::domain::time::{LocalTime, TimeZone};
 use crate::domain::wallclock::resolve_edge;
 use crate::integrations::calendar::api::{EventsPage, EventsRead};
-use crate::integrations::calendar::{ExternalCalendar, ProviderError};
+use crate::integrations::calendar::{
+    failed_with, json_or, url_under, ExternalCalendar, ProviderError,
+};
 
 /// The private extended property that marks events this service wrote (sessions).
 pub const OURS: &str = "mentorSchedulerSession";
@@ -127,17 +128,7 @@ impl GoogleCalendarApi {
 
     /// The API's address with `segments` appended, each escaped (calendar ids hold `@` and `#`).
     pub(super) fn url_of(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
-        let mut url = url::Url::parse(&self.base).map_err(|e| ProviderError::Upstream {
-            status: None,
-            message: format!("GOOGLE_CALENDAR_API_URL: {e}"),
-        })?;
-        url.path_segments_mut()
-            .map_err(|_| ProviderError::Upstream {
-                status: None,
-                message: "GOOGLE_CALENDAR_API_URL cannot take a path".into(),
-            })?
-            .extend(segments);
-        Ok(url)
+        url_under(&self.base, "GOOGLE_CALENDAR_API_URL", segments)
     }
 
     /// Every calendar of the account (`calendarList.list`), every page.
@@ -298,27 +289,12 @@ fn unreachable(e: reqwest::Error) -> ProviderError {
 pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     response: Response,
 ) -> Result<T, ProviderError> {
-    let status = response.status();
-    if status.is_success() {
-        return response.json().await.map_err(|e| ProviderError::Upstream {
-            status: Some(status.as_u16()),
-            message: format!("an answer we could not read: {e}"),
-        });
-    }
-    Err(failed(response).await)
+    json_or(response, failure).await
 }
 
 /// What a failed answer means, with its `Retry-After` and body read.
 pub(super) async fn failed(response: Response) -> ProviderError {
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let body = response.bytes().await.unwrap_or_default();
-    failure(status, retry_after, &body)
+    failed_with(response, failure).await
 }
 
 /// What a failed answer means.

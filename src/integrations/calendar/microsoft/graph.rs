@@ -6,12 +6,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::config::Secret;
-use crate::integrations::calendar::ProviderError;
+use crate::integrations::calendar::{failed_with, json_or, url_under, ProviderError};
 
 /// The zone every answer gives its times in.
 pub(super) const UTC: &str = "outlook.timezone=\"UTC\"";
@@ -45,18 +44,7 @@ impl Graph {
 
     /// `{base}/{path}`, each segment percent-encoded (calendar and event ids hold `=`, `/`, `+`).
     pub(super) fn url_of(&self, segments: &[&str]) -> Result<url::Url, ProviderError> {
-        let mut url = url::Url::parse(&self.base).map_err(|e| ProviderError::Upstream {
-            status: None,
-            message: format!("MICROSOFT_GRAPH_URL is not a URL: {e}"),
-        })?;
-        url.path_segments_mut()
-            .map_err(|_| ProviderError::Upstream {
-                status: None,
-                message: "MICROSOFT_GRAPH_URL cannot take a path".into(),
-            })?
-            .pop_if_empty()
-            .extend(segments);
-        Ok(url)
+        url_under(&self.base, "MICROSOFT_GRAPH_URL", segments)
     }
 
     /// A link Graph gave (`@odata.nextLink`, `@odata.deltaLink`), followed only when it is on
@@ -100,14 +88,7 @@ pub(super) async fn send(
 pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     response: Response,
 ) -> Result<T, ProviderError> {
-    let status = response.status();
-    if status.is_success() {
-        return response.json().await.map_err(|e| ProviderError::Upstream {
-            status: Some(status.as_u16()),
-            message: format!("an answer we could not read: {}", e.without_url()),
-        });
-    }
-    Err(failed(response).await)
+    json_or(response, failure).await
 }
 
 /// A success without a body we need; 404 counts as done where `gone_is_done`.
@@ -124,15 +105,7 @@ pub(super) async fn done(response: Response, gone_is_done: bool) -> Result<(), P
 
 /// What a failed answer means, with its `Retry-After` and body read.
 pub(super) async fn failed(response: Response) -> ProviderError {
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let body = response.bytes().await.unwrap_or_default();
-    failure(status, retry_after, &body)
+    failed_with(response, failure).await
 }
 
 /// What a failed answer means.

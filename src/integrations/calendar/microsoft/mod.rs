@@ -12,8 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::api::{
-    CalendarApi, Conference, Consent, EventsPage, EventsRead, Grant, SessionEvent, WatchRequest,
-    Watched, Written,
+    CalendarApi, Conference, EventsPage, EventsRead, SessionEvent, WatchRequest, Watched, Written,
 };
 use super::oauth::{OAuthClient, OAuthEndpoints};
 use super::{ExternalCalendar, ProviderError};
@@ -76,20 +75,8 @@ fn reads_and_writes_calendars(scopes: &[String]) -> bool {
 
 #[async_trait]
 impl CalendarApi for Microsoft {
-    fn consent(&self, state: &str) -> Consent {
-        self.oauth.consent(state)
-    }
-
-    async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError> {
-        self.oauth.exchange(code, verifier).await
-    }
-
-    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, ProviderError> {
-        self.oauth.refresh(refresh_token).await
-    }
-
-    async fn revoke(&self, token: &Secret) -> Result<(), ProviderError> {
-        self.oauth.revoke(token).await
+    fn oauth(&self) -> &OAuthClient {
+        &self.oauth
     }
 
     fn reads_and_writes(&self, scopes: &[String]) -> bool {
