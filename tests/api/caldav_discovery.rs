@@ -112,3 +112,83 @@ async fn a_wrong_password_a_stranger_server_and_a_bad_url_are_told_apart() {
         .unwrap_err();
     assert!(matches!(e, DiscoveryError::Unreachable(_)), "{e:?}");
 }
+
+/// Puts an iCalendar object at `/alice/work/{name}` (as a client would: `If-None-Match: *`).
+async fn put(server: &Radicale, name: &str, ics: &str) {
+    let answer = reqwest::Client::new()
+        .put(format!("{}/{USER}/work/{name}", server.url))
+        .basic_auth(USER, Some(PASSWORD))
+        .header("Content-Type", "text/calendar; charset=utf-8")
+        .header("If-None-Match", "*")
+        .body(ics.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status().as_u16(),
+        201,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recurring_events_read_from_radicale_expand_with_their_exceptions() {
+    use mentor_scheduler::domain::calendar::EventTime;
+    use mentor_scheduler::integrations::calendar::caldav::ics::events_of;
+
+    let Some(server) = Radicale::start().await else {
+        return;
+    };
+    server
+        .make_calendar(USER, PASSWORD, "work", "Work", &["VEVENT"])
+        .await;
+    // Mondays 09:00 in London from 16 March 2026, four times, the second one skipped and the third
+    // moved to 11:00; a free event; a cancelled one.
+    put(&server, "weekly.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
+        BEGIN:VEVENT\r\nUID:weekly-1\r\nDTSTAMP:20260301T000000Z\r\nDTSTART;TZID=Europe/London:20260316T090000\r\nDTEND;TZID=Europe/London:20260316T100000\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nEXDATE;TZID=Europe/London:20260323T090000\r\nEND:VEVENT\r\n\
+        BEGIN:VEVENT\r\nUID:weekly-1\r\nDTSTAMP:20260301T000000Z\r\nRECURRENCE-ID;TZID=Europe/London:20260330T090000\r\nDTSTART;TZID=Europe/London:20260330T110000\r\nDTEND;TZID=Europe/London:20260330T120000\r\nEND:VEVENT\r\n\
+        END:VCALENDAR\r\n").await;
+    put(&server, "free.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:free-1\r\nDTSTAMP:20260301T000000Z\r\nDTSTART:20260317T090000Z\r\nDTEND:20260317T100000Z\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").await;
+    put(&server, "cancelled.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:gone-1\r\nDTSTAMP:20260301T000000Z\r\nDTSTART:20260318T090000Z\r\nDTEND:20260318T100000Z\r\nSTATUS:CANCELLED\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n").await;
+
+    let from: chrono::DateTime<chrono::Utc> = "2026-03-01T00:00:00Z".parse().unwrap();
+    let to: chrono::DateTime<chrono::Utc> = "2026-05-01T00:00:00Z".parse().unwrap();
+    let calendar = url::Url::parse(&format!("{}/{USER}/work/", server.url)).unwrap();
+    let objects = CalDav::default()
+        .objects_between(&calendar, &alice(), from, to)
+        .await
+        .unwrap();
+    assert_eq!(objects.len(), 3);
+    assert!(objects.iter().all(|o| o.etag.is_some()));
+    let mut busy = Vec::new();
+    for o in &objects {
+        for e in events_of(&o.ics, &o.href, chrono_tz::Europe::London, from, to).unwrap() {
+            if e.cancelled || e.transparent {
+                continue;
+            }
+            if let Some(EventTime::At { start, end }) = e.when {
+                busy.push((start.to_rfc3339(), end.to_rfc3339()));
+            }
+        }
+    }
+    busy.sort();
+    assert_eq!(
+        busy,
+        vec![
+            (
+                "2026-03-16T09:00:00+00:00".to_string(),
+                "2026-03-16T10:00:00+00:00".to_string()
+            ),
+            // After the clocks change: 11:00 BST is 10:00 UTC (moved), 09:00 BST is 08:00 UTC.
+            (
+                "2026-03-30T10:00:00+00:00".to_string(),
+                "2026-03-30T11:00:00+00:00".to_string()
+            ),
+            (
+                "2026-04-06T08:00:00+00:00".to_string(),
+                "2026-04-06T09:00:00+00:00".to_string()
+            ),
+        ]
+    );
+}

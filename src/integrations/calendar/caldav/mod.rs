@@ -5,6 +5,8 @@
 //! read with `roxmltree`, by namespace and local name, as servers differ in prefixes.
 
 pub mod discovery;
+pub mod ics;
+pub mod read;
 pub mod xml;
 
 use std::time::Duration;
