@@ -192,3 +192,131 @@ async fn recurring_events_read_from_radicale_expand_with_their_exceptions() {
         ]
     );
 }
+
+fn event(uid: &str, start: &str) -> String {
+    format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260301T000000Z\r\nDTSTART:{start}\r\nDURATION:PT1H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_conditional_and_sync_tokens_report_changes_and_removals() {
+    use mentor_scheduler::integrations::calendar::caldav::write::Written;
+    use mentor_scheduler::integrations::calendar::ProviderError;
+
+    let Some(server) = Radicale::start().await else {
+        return;
+    };
+    server
+        .make_calendar(USER, PASSWORD, "work", "Work", &["VEVENT"])
+        .await;
+    let dav = CalDav::default();
+    let calendar = url::Url::parse(&format!("{}/{USER}/work/", server.url)).unwrap();
+    let object = calendar.join("session-1.ics").unwrap();
+
+    // The first round: a token, nothing yet.
+    let first = dav.changes_since(&calendar, &alice(), None).await.unwrap();
+    assert!(first.changed.is_empty() && first.removed.is_empty());
+    let token = first.token.expect("Radicale offers sync-collection");
+
+    // Created once: a retried create (If-None-Match: *) is refused, not a second object.
+    let Written::Done { etag: Some(etag) } = dav
+        .put(
+            &object,
+            &alice(),
+            &event("session-1", "20260316T090000Z"),
+            None,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("created with an ETag")
+    };
+    assert_eq!(
+        dav.put(
+            &object,
+            &alice(),
+            &event("session-1", "20260316T090000Z"),
+            None
+        )
+        .await
+        .unwrap(),
+        Written::Conflict
+    );
+
+    // Someone changes it meanwhile: our change on the old ETag is refused (412), not written over.
+    let Written::Done { etag: Some(theirs) } = dav
+        .put(
+            &object,
+            &alice(),
+            &event("session-1", "20260316T100000Z"),
+            Some(&etag),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("their change")
+    };
+    assert_eq!(
+        dav.put(
+            &object,
+            &alice(),
+            &event("session-1", "20260316T110000Z"),
+            Some(&etag)
+        )
+        .await
+        .unwrap(),
+        Written::Conflict
+    );
+    let now = dav
+        .objects(&calendar, &alice(), &[object.path().to_string()])
+        .await
+        .unwrap();
+    assert!(
+        now[0].ics.contains("20260316T100000Z"),
+        "their version stands: {}",
+        now[0].ics
+    );
+
+    // The sync token reports the object changed; then, deleted on the current ETag, removed.
+    let round = dav
+        .changes_since(&calendar, &alice(), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(
+        round
+            .changed
+            .iter()
+            .map(|(h, _)| h.as_str())
+            .collect::<Vec<_>>(),
+        vec![object.path()]
+    );
+    let token = round.token.unwrap();
+    assert_eq!(
+        dav.delete(&object, &alice(), Some(&etag)).await.unwrap(),
+        Written::Conflict,
+        "an old ETag deletes nothing"
+    );
+    assert!(matches!(
+        dav.delete(&object, &alice(), Some(&theirs)).await.unwrap(),
+        Written::Done { .. }
+    ));
+    assert!(
+        matches!(
+            dav.delete(&object, &alice(), None).await.unwrap(),
+            Written::Done { .. }
+        ),
+        "already gone is done"
+    );
+    let round = dav
+        .changes_since(&calendar, &alice(), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(round.removed, vec![object.path().to_string()]);
+    assert!(round.changed.is_empty());
+
+    // A token the server does not know: read everything again.
+    let stale = dav.changes_since(&calendar, &alice(), Some("http://radicale.org/ns/sync/0000000000000000000000000000000000000000000000000000000000000000")).await;
+    assert!(
+        matches!(stale, Err(ProviderError::SyncTokenExpired)),
+        "{stale:?}"
+    );
+}

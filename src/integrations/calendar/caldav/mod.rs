@@ -7,6 +7,7 @@
 pub mod discovery;
 pub mod ics;
 pub mod read;
+pub mod write;
 pub mod xml;
 
 use std::time::Duration;
@@ -39,7 +40,7 @@ const MAX_BODY: usize = 4 * 1024 * 1024;
 /// `/.well-known/caldav` by hand, on the same host only, so the password never goes elsewhere).
 #[derive(Clone)]
 pub struct CalDav {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
 }
 
 impl Default for CalDav {

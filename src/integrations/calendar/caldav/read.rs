@@ -56,3 +56,103 @@ impl CalDav {
             .collect())
     }
 }
+
+/// What changed in a collection since a sync token (RFC 6578).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Members added or changed, with their ETags (read them with [`CalDav::objects`]).
+    pub changed: Vec<(String, Option<String>)>,
+    /// Members removed.
+    pub removed: Vec<String>,
+    /// Where the next round starts.
+    pub token: Option<String>,
+}
+
+impl CalDav {
+    /// What changed in `calendar` since `token` (`None`: everything, the first round).
+    /// `SyncTokenExpired` when the server no longer knows the token (`403`/`409` with
+    /// `valid-sync-token`, or a `507` truncation): read everything again.
+    pub async fn changes_since(
+        &self,
+        calendar: &url::Url,
+        account: &Account,
+        token: Option<&str>,
+    ) -> Result<Changes, ProviderError> {
+        let body = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>{}</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#,
+            xml::escape(token.unwrap_or_default())
+        );
+        let response = send(self.dav("REPORT", calendar, account, "0", &body)).await?;
+        let status = response.status().as_u16();
+        if matches!(status, 403 | 409 | 507) && token.is_some() {
+            let text = response.text().await.unwrap_or_default();
+            if status == 507 || text.contains("valid-sync-token") {
+                return Err(ProviderError::SyncTokenExpired);
+            }
+            return Err(failure(
+                reqwest::StatusCode::from_u16(status).unwrap_or_default(),
+            ));
+        }
+        if status != 207 {
+            return Err(failure(
+                reqwest::StatusCode::from_u16(status).unwrap_or_default(),
+            ));
+        }
+        let text = multistatus(response).await?;
+        let (entries, token) = xml::parse(&text).map_err(|message| ProviderError::Upstream {
+            status: Some(207),
+            message,
+        })?;
+        let mut changes = Changes {
+            changed: Vec::new(),
+            removed: Vec::new(),
+            token,
+        };
+        for e in entries {
+            if e.status == Some(404) {
+                changes.removed.push(e.href);
+            } else if e.href.ends_with(".ics") || e.prop(DAV, "getetag").is_some() {
+                let etag = e.text(DAV, "getetag").map(str::to_string);
+                changes.changed.push((e.href, etag));
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The objects at `hrefs` (`calendar-multiget`, RFC 4791 §7.9), at most 100 at a time.
+    pub async fn objects(
+        &self,
+        calendar: &url::Url,
+        account: &Account,
+        hrefs: &[String],
+    ) -> Result<Vec<CalendarObject>, ProviderError> {
+        let mut objects = Vec::new();
+        for chunk in hrefs.chunks(100) {
+            let wanted: String = chunk
+                .iter()
+                .map(|h| format!("<D:href>{}</D:href>", xml::escape(h)))
+                .collect();
+            let body = format!(
+                r#"<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>{wanted}</C:calendar-multiget>"#
+            );
+            let response = send(self.dav("REPORT", calendar, account, "1", &body)).await?;
+            if response.status() != reqwest::StatusCode::MULTI_STATUS {
+                return Err(failure(response.status()));
+            }
+            let text = multistatus(response).await?;
+            let (entries, _) = xml::parse(&text).map_err(|message| ProviderError::Upstream {
+                status: Some(207),
+                message,
+            })?;
+            objects.extend(entries.into_iter().filter_map(|e| {
+                let ics = e.text(CALDAV, "calendar-data")?.to_string();
+                Some(CalendarObject {
+                    etag: e.text(DAV, "getetag").map(str::to_string),
+                    href: e.href,
+                    ics,
+                })
+            }));
+        }
+        Ok(objects)
+    }
+}
