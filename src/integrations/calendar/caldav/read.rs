@@ -34,27 +34,31 @@ impl CalDav {
             stamp(from),
             stamp(to)
         );
-        let response = send(self.dav("REPORT", calendar, account, "1", &body)).await?;
-        if response.status() != reqwest::StatusCode::MULTI_STATUS {
-            return Err(failure(response.status()));
-        }
-        let text = multistatus(response).await?;
-        let (entries, _) = xml::parse(&text).map_err(|message| ProviderError::Upstream {
-            status: Some(207),
-            message,
-        })?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|e| {
-                let ics = e.text(CALDAV, "calendar-data")?.to_string();
-                Some(CalendarObject {
-                    etag: e.text(DAV, "getetag").map(str::to_string),
-                    href: e.href,
-                    ics,
-                })
-            })
-            .collect())
+        objects_of(send(self.dav("REPORT", calendar, account, "1", &body)).await?).await
     }
+}
+
+/// The calendar objects of a `calendar-query` or `calendar-multiget` answer.
+async fn objects_of(response: reqwest::Response) -> Result<Vec<CalendarObject>, ProviderError> {
+    if response.status() != reqwest::StatusCode::MULTI_STATUS {
+        return Err(failure(response.status()));
+    }
+    let text = multistatus(response).await?;
+    let (entries, _) = xml::parse(&text).map_err(|message| ProviderError::Upstream {
+        status: Some(207),
+        message,
+    })?;
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| {
+            let ics = e.text(CALDAV, "calendar-data")?.to_string();
+            Some(CalendarObject {
+                etag: e.text(DAV, "getetag").map(str::to_string),
+                href: e.href,
+                ics,
+            })
+        })
+        .collect())
 }
 
 /// What changed in a collection since a sync token (RFC 6578).
@@ -136,22 +140,7 @@ impl CalDav {
                 r#"<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>{wanted}</C:calendar-multiget>"#
             );
             let response = send(self.dav("REPORT", calendar, account, "1", &body)).await?;
-            if response.status() != reqwest::StatusCode::MULTI_STATUS {
-                return Err(failure(response.status()));
-            }
-            let text = multistatus(response).await?;
-            let (entries, _) = xml::parse(&text).map_err(|message| ProviderError::Upstream {
-                status: Some(207),
-                message,
-            })?;
-            objects.extend(entries.into_iter().filter_map(|e| {
-                let ics = e.text(CALDAV, "calendar-data")?.to_string();
-                Some(CalendarObject {
-                    etag: e.text(DAV, "getetag").map(str::to_string),
-                    href: e.href,
-                    ics,
-                })
-            }));
+            objects.extend(objects_of(response).await?);
         }
         Ok(objects)
     }
