@@ -570,3 +570,42 @@ mod with_google {
         }
     }
 }
+
+crate::with_fake_graph! {
+    async fn the_notification_address_answers_only_what_graph_may_send(app, graph) {
+        graph.accept_http();
+        let mentor = app.user(MENTOR, Role::Mentor, "Europe/London").await;
+        connect_outlook(&app, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        let channel: String = {
+            use mentor_scheduler::entity::calendar_channel;
+            calendar_channel::Entity::find().one(app.services.db.conn()).await.unwrap().expect("a channel").id
+        };
+        let post = |path: String, body: &'static str| {
+            let client = app.client.clone();
+            let url = app.url(&path);
+            async move {
+                client.post(url).header("content-type", "text/plain; charset=utf-8").body(body).send().await.unwrap()
+            }
+        };
+        // The handshake: the token comes back decoded, as text/plain.
+        let ok = post(format!("/calendar/webhook/outlook/{channel}?validationToken=Validation%3A+Testing+client+application"), "").await;
+        assert_eq!(ok.status(), 200);
+        assert!(ok.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        assert_eq!(ok.text().await.unwrap(), "Validation: Testing client application");
+        // Not for a channel we opened, or not Graph's: nothing is echoed.
+        let unknown = post("/calendar/webhook/outlook/no-such-channel?validationToken=abc".into(), "").await;
+        assert_eq!(unknown.status(), 404);
+        let long = "x".repeat(2_000);
+        let too_long = post(format!("/calendar/webhook/outlook/{channel}?validationToken={long}"), "").await;
+        assert_eq!(too_long.status(), 400);
+        // Bodies that are not Graph notifications are refused and read nothing.
+        let before = graph.requests().len();
+        for body in ["not json", "{}", "{\"value\": []}", "{\"value\": [{\"subscriptionId\": \"s\"}]}"] {
+            let answer = post(format!("/calendar/webhook/outlook/{channel}"), body).await;
+            assert_eq!(answer.status(), 400, "{body}");
+        }
+        app.jobs.drain().await.unwrap();
+        assert!(graph.requests().iter().skip(before).all(|c| !c.path.contains("/delta")));
+    }
+}
