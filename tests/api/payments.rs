@@ -136,6 +136,28 @@ with_fake_stripe! {
         book(&app, &other, request(&[MONDAY_NINE], json!(1))).await;
     }
 
+    async fn a_checkout_stripe_expires_on_its_own_releases_the_hold(app, stripe) {
+        let (_, student) = tutor_and_student(&app).await;
+        let b = held(&app, &student).await;
+        let id = b["id"].as_str().unwrap().to_string();
+        let checkout = checkout_id(b["payment"]["checkoutUrl"].as_str().unwrap());
+        // Stripe ends the checkout itself (the student walked away and it expired there) before
+        // the hold's own end: its `checkout.session.expired` releases the hold.
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/checkout/sessions/{checkout}/expire", stripe.url))
+            .bearer_auth(crate::helpers::fake_stripe::SECRET_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        let b = booking(&app, &student, &id).await;
+        assert_eq!((b["status"].as_str(), b["cancelReason"].as_str()), (Some("CANCELLED"), Some("payment not completed")), "{b}");
+        app.jobs.drain().await.unwrap();
+        assert!(emails(&app).await.is_empty(), "nobody was told");
+        assert!(offered(&app, &student).await.contains(&"2026-01-05T09:00:00+00:00".to_string()));
+    }
+
     async fn students_racing_for_a_held_slot_get_one_hold(app, stripe) {
         tutor_and_student(&app).await;
         let mut tokens = Vec::new();

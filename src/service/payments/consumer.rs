@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
 use super::record::set_status;
 use crate::domain::booking::PaymentStatus;
@@ -159,34 +159,50 @@ async fn insert_refund(
     share: &Money,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let id = format!("session:{session_id}");
     let waiting = invoice_id.is_none();
-    payment_refund::Entity::insert(payment_refund::ActiveModel::from(payment_refund::Model {
-        id: id.clone(),
-        session_id: Some(session_id.into()),
-        booking_id: booking_id.into(),
-        invoice_id,
-        amount_minor: share.amount_minor,
-        currency: share.currency.as_str().into(),
-        stripe_refund_id: None,
-        status: if waiting {
-            "awaiting_invoice"
-        } else {
-            "pending"
-        }
-        .into(),
-        created_at: now,
-        updated_at: now,
-    }))
-    .on_conflict(
-        OnConflict::column(payment_refund::Column::Id)
-            .do_nothing()
-            .to_owned(),
+    owe_refund(
+        txn,
+        payment_refund::Model {
+            id: format!("session:{session_id}"),
+            session_id: Some(session_id.into()),
+            booking_id: booking_id.into(),
+            invoice_id,
+            amount_minor: share.amount_minor,
+            currency: share.currency.as_str().into(),
+            stripe_refund_id: None,
+            status: if waiting {
+                "awaiting_invoice"
+            } else {
+                "pending"
+            }
+            .into(),
+            created_at: now,
+            updated_at: now,
+        },
+        now,
     )
-    .exec_without_returning(txn)
-    .await?;
-    if !waiting {
-        queue(txn, now, &PaymentTask::Refund { refund_id: id }, None).await?;
+    .await
+}
+
+/// Records a refund we owe, once (its id names what it gives back), and queues it unless it waits
+/// for the invoice that paid for it.
+async fn owe_refund(
+    txn: &DatabaseTransaction,
+    row: payment_refund::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let queue_now = row.status == "pending";
+    let refund_id = row.id.clone();
+    payment_refund::Entity::insert(payment_refund::ActiveModel::from(row))
+        .on_conflict(
+            OnConflict::column(payment_refund::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if queue_now {
+        queue(txn, now, &PaymentTask::Refund { refund_id }, None).await?;
     }
     Ok(())
 }
@@ -202,14 +218,24 @@ pub(super) async fn attach_waiting(
         .filter(payment_refund::Column::Status.eq("awaiting_invoice"))
         .all(txn)
         .await?;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    // Their sessions' starts, in one query.
+    let starts: Vec<(String, DateTime<Utc>)> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .column(session::Column::StartAt)
+        .filter(session::Column::Id.is_in(waiting.iter().filter_map(|r| r.session_id.clone())))
+        .into_tuple()
+        .all(txn)
+        .await?;
     for refund in waiting {
-        let Some(session_id) = &refund.session_id else {
-            continue;
-        };
-        let Some(s) = session::Entity::find_by_id(session_id).one(txn).await? else {
-            continue;
-        };
-        if !covers(paid, s.start_at) {
+        let start = starts
+            .iter()
+            .find(|(id, _)| refund.session_id.as_deref() == Some(id.as_str()))
+            .map(|(_, at)| *at);
+        if !start.is_some_and(|at| covers(paid, at)) {
             continue;
         }
         payment_refund::Entity::update_many()
@@ -242,26 +268,21 @@ pub(super) async fn refund_invoice(
     paid: &invoice::Model,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let id = format!("invoice:{}", paid.id);
-    payment_refund::Entity::insert(payment_refund::ActiveModel::from(payment_refund::Model {
-        id: id.clone(),
-        session_id: None,
-        booking_id: paid.booking_id.clone(),
-        invoice_id: Some(paid.id.clone()),
-        amount_minor: paid.amount_minor,
-        currency: paid.currency.clone(),
-        stripe_refund_id: None,
-        status: "pending".into(),
-        created_at: now,
-        updated_at: now,
-    }))
-    .on_conflict(
-        OnConflict::column(payment_refund::Column::Id)
-            .do_nothing()
-            .to_owned(),
+    owe_refund(
+        txn,
+        payment_refund::Model {
+            id: format!("invoice:{}", paid.id),
+            session_id: None,
+            booking_id: paid.booking_id.clone(),
+            invoice_id: Some(paid.id.clone()),
+            amount_minor: paid.amount_minor,
+            currency: paid.currency.clone(),
+            stripe_refund_id: None,
+            status: "pending".into(),
+            created_at: now,
+            updated_at: now,
+        },
+        now,
     )
-    .exec_without_returning(txn)
-    .await?;
-    queue(txn, now, &PaymentTask::Refund { refund_id: id }, None).await?;
-    Ok(())
+    .await
 }
