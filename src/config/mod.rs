@@ -521,6 +521,45 @@ mod tests {
     }
 
     #[test]
+    fn outlook_is_off_until_configured_and_its_settings_are_checked() {
+        assert!(settings(&[]).unwrap().calendar.microsoft.is_none());
+        let err = settings(&[("MICROSOFT_CLIENT_ID", "app-1")]).unwrap_err();
+        assert!(format!("{err:#}").contains("MICROSOFT_CLIENT_SECRET"));
+        let s = settings(&[
+            ("MICROSOFT_CLIENT_ID", "app-1"),
+            ("MICROSOFT_CLIENT_SECRET", "ms-secret-value"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/"),
+        ])
+        .unwrap();
+        let ms = s.calendar.microsoft.as_ref().unwrap();
+        assert_eq!(ms.tenant, "common");
+        assert_eq!(
+            ms.redirect_uri,
+            "https://api.example.com/calendar/oauth/outlook/callback"
+        );
+        assert_eq!(ms.auth_url, "https://login.microsoftonline.com");
+        assert_eq!(ms.graph_url, "https://graph.microsoft.com/v1.0");
+        assert_eq!(
+            ms.webhook_url,
+            "https://api.example.com/calendar/webhook/outlook"
+        );
+        assert!(!format!("{s:?}").contains("ms-secret-value"));
+        for (key, value) in [
+            ("MICROSOFT_TENANT", "../evil"),
+            ("MICROSOFT_TENANT", "a tenant"),
+            ("MICROSOFT_GRAPH_URL", "ftp://nope"),
+        ] {
+            let err = settings(&[
+                ("MICROSOFT_CLIENT_ID", "app-1"),
+                ("MICROSOFT_CLIENT_SECRET", "x"),
+                (key, value),
+            ])
+            .unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{key}={value}: {err:#}");
+        }
+    }
+
+    #[test]
     fn google_is_off_until_configured_and_its_secret_never_shown() {
         let s = settings(&[]).unwrap();
         assert!(s.calendar.google.is_none() && s.calendar.token_key.is_none());
