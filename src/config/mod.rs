@@ -333,6 +333,10 @@ fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSett
         token_key: vars.get("CALENDAR_TOKEN_KEY").map(Secret::new),
         google,
         microsoft,
+        caldav: CalDavSettings {
+            enabled: vars.parse("CALDAV_ENABLED", "true")?,
+            allow_local: vars.parse("CALDAV_ALLOW_LOCAL", "false")?,
+        },
     })
 }
 
@@ -518,6 +522,18 @@ mod tests {
         }
         let s = settings(&[("CORS_ALLOWED_ORIGINS", "none")]).unwrap();
         assert!(s.http.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn caldav_is_on_with_public_servers_only_until_told_otherwise() {
+        let s = settings(&[]).unwrap();
+        assert!(s.calendar.caldav.enabled);
+        assert!(!s.calendar.caldav.allow_local);
+        let s = settings(&[("CALDAV_ENABLED", "false"), ("CALDAV_ALLOW_LOCAL", "true")]).unwrap();
+        assert!(!s.calendar.caldav.enabled);
+        assert!(s.calendar.caldav.allow_local);
+        let err = settings(&[("CALDAV_ALLOW_LOCAL", "yes please")]).unwrap_err();
+        assert!(format!("{err:#}").contains("CALDAV_ALLOW_LOCAL"));
     }
 
     #[test]

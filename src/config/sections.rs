@@ -206,6 +206,18 @@ pub struct CalendarSettings {
     pub google: Option<GoogleSettings>,
     /// Outlook / Microsoft 365 through Microsoft Graph; `None` without `MICROSOFT_CLIENT_ID`.
     pub microsoft: Option<MicrosoftSettings>,
+    pub caldav: CalDavSettings,
+}
+
+/// CalDAV accounts (iCloud, Fastmail, Nextcloud...): nothing to register, so on by default.
+#[derive(Debug, Clone)]
+pub struct CalDavSettings {
+    /// `CALDAV_ENABLED` (default `true`): whether mentors may connect CalDAV accounts.
+    pub enabled: bool,
+    /// `CALDAV_ALLOW_LOCAL` (default `false`): lets servers on this machine or a private network,
+    /// and plain http, be used (development, tests). Off, a server must be https and reach only
+    /// public addresses (a typed-in URL must not reach this service's own network).
+    pub allow_local: bool,
 }
 
 /// An app registered on the Microsoft identity platform, and the endpoints it talks to (tests

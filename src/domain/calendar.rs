@@ -71,6 +71,8 @@ impl CalendarProvider {
 pub const MIN_FREQUENCY_MINUTES: i32 = 5;
 pub const MAX_FREQUENCY_MINUTES: i32 = 24 * 60;
 pub const DEFAULT_FREQUENCY_MINUTES: i32 = 15;
+/// A provider with no push (CalDAV) is polled this often until the mentor says otherwise.
+pub const POLLED_FREQUENCY_MINUTES: i32 = 5;
 
 /// A polling frequency the mentor asked for, checked.
 pub fn frequency(minutes: i32) -> DomainResult<i32> {
@@ -113,6 +115,18 @@ pub enum EventTime {
     AllDay { start: NaiveDate, end: NaiveDate },
 }
 
+/// The id of one occurrence of a provider object that holds several (a CalDAV resource with a
+/// recurring event): [`occurrences_of`] the object, then the occurrence's original start in Unix
+/// seconds. When an object is read again or removed, every id starting so goes.
+pub fn occurrence_id(object: &str, original_start: i64) -> String {
+    format!("{}{original_start}", occurrences_of(object))
+}
+
+/// What the ids of `object`'s occurrences start with.
+pub fn occurrences_of(object: &str) -> String {
+    format!("{object}#")
+}
+
 /// The time `event` keeps the mentor busy, or `None` when it does not: cancelled, free, declined,
 /// one of our own sessions, or without a positive length. An all-day event blocks the mentor's whole
 /// local days, from midnight of its first day to midnight after its last, in `zone`.
@@ -133,6 +147,17 @@ pub fn busy_time(event: &ExternalEvent, zone: TimeZone) -> Option<Interval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_owns_its_occurrences_and_nothing_else() {
+        let id = occurrence_id("abc", 1_767_600_000);
+        assert_eq!(id, "abc#1767600000");
+        assert!(id.starts_with(&occurrences_of("abc")));
+        assert!(
+            !"abcd#1".starts_with(&occurrences_of("abc")),
+            "another object sharing a prefix"
+        );
+    }
 
     fn event(when: EventTime) -> ExternalEvent {
         ExternalEvent {

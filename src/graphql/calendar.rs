@@ -52,6 +52,18 @@ pub struct CalendarSyncSettingsInput {
     pub on_session_event_moved: Option<ConflictPolicy>,
 }
 
+/// A CalDAV account (iCloud, Fastmail, Nextcloud...). For iCloud: `https://caldav.icloud.com`, the
+/// Apple ID, and an app-specific password made at appleid.apple.com.
+#[derive(InputObject)]
+pub struct CalDavConnectInput {
+    /// The server's address (discovery finds the calendars from it).
+    pub server_url: String,
+    pub username: String,
+    /// An app-specific password: kept sealed, never shown again.
+    #[graphql(secret)]
+    pub password: String,
+}
+
 /// Where to send the mentor to grant access, and the state that brings them back (single use,
 /// valid 10 minutes).
 #[derive(SimpleObject)]
@@ -273,6 +285,25 @@ impl CalendarMutation {
             authorization_url: start.authorization_url,
             state: start.state,
         })
+    }
+
+    /// Connects a CalDAV account (mentors): its calendars are found from the server URL with the
+    /// username and app-specific password, then read at once (and polled: CalDAV has no push).
+    /// A wrong password, a server that is not CalDAV, or one that cannot be used is
+    /// `BAD_USER_INPUT` on the field to fix, and nothing is kept. Connecting again replaces the
+    /// password.
+    async fn connect_cal_dav(
+        &self,
+        ctx: &Context<'_>,
+        input: CalDavConnectInput,
+    ) -> async_graphql::Result<CalendarStatus> {
+        let p = principal(ctx)?;
+        let login = svc::CalDavLogin {
+            server_url: input.server_url,
+            username: input.username,
+            password: crate::config::Secret::new(input.password),
+        };
+        shown_to(p, services(ctx).calendar.connect_caldav(p, login).await)
     }
 
     /// Changes what is synced and how often (mentors). Calendars that stop counting as busy free

@@ -23,6 +23,7 @@ use crate::domain::money::{Currency, Money};
 use crate::graphql::{build_schema, Limits};
 use crate::http::{router, serve, AppState, CallerLimits, Shared, SocketsPerUser};
 use crate::integrations::calendar::api::CalendarApis;
+use crate::integrations::calendar::caldav::CalDav;
 use crate::integrations::calendar::google::Google;
 use crate::integrations::calendar::microsoft::Microsoft;
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
@@ -92,7 +93,9 @@ pub async fn connect_services(
 fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
     let key = settings.calendar.token_key.as_ref();
     if key.is_none()
-        && (settings.calendar.google.is_some() || settings.calendar.microsoft.is_some())
+        && (settings.calendar.google.is_some()
+            || settings.calendar.microsoft.is_some()
+            || settings.calendar.caldav.enabled)
     {
         tracing::warn!(
             path = %settings.server.data_dir.join(dev_secret::CALENDAR_TOKEN_FILE).display(),
@@ -104,7 +107,7 @@ fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
 }
 
 /// The calendar providers configured: Google Calendar when `GOOGLE_CLIENT_ID` is set, Outlook when
-/// `MICROSOFT_CLIENT_ID` is. Both push only to https addresses; an http `PUBLIC_BASE_URL` is
+/// `MICROSOFT_CLIENT_ID` is, CalDAV unless `CALDAV_ENABLED=false`. Both push only to https addresses; an http `PUBLIC_BASE_URL` is
 /// allowed (local set-ups, fakes) and said in the log.
 fn calendars(settings: &Settings) -> anyhow::Result<CalendarApis> {
     let mut apis = CalendarApis::default();
@@ -126,6 +129,19 @@ fn calendars(settings: &Settings) -> anyhow::Result<CalendarApis> {
             let microsoft = Microsoft::new(microsoft).context("Microsoft settings")?;
             apis = apis.with(CalendarProvider::Outlook, Arc::new(microsoft));
         }
+    }
+    let caldav = &settings.calendar.caldav;
+    if caldav.enabled {
+        let from: lettre::message::Mailbox = settings.email.from.parse().map_err(|e| {
+            anyhow::anyhow!("EMAIL_FROM={:?} is not valid: {e}", settings.email.from)
+        })?;
+        if caldav.allow_local {
+            tracing::warn!("CALDAV_ALLOW_LOCAL is on: CalDAV servers may be local and plain http");
+        }
+        let client = CalDav::new(caldav.allow_local, from.email.domain());
+        apis = apis.with(CalendarProvider::Caldav, Arc::new(client));
+    } else {
+        tracing::info!("CalDAV: off (CALDAV_ENABLED=false)");
     }
     Ok(apis)
 }

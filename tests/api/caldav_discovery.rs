@@ -42,7 +42,10 @@ async fn discovery_finds_the_accounts_calendars_that_take_events() {
 
     // From the bare server URL (Radicale answers the principal at its root) and from a deeper one.
     for start in [server.url.clone(), format!("{}/alice/", server.url)] {
-        let found = CalDav::default().discover(&start, &alice()).await.unwrap();
+        let found = CalDav::new(true, "mentors.test")
+            .discover(&start, &alice())
+            .await
+            .unwrap();
         assert_eq!(found.principal.path(), "/alice/");
         assert_eq!(found.home.path(), "/alice/");
         let mut names: Vec<(String, String)> = found
@@ -78,7 +81,7 @@ async fn a_wrong_password_a_stranger_server_and_a_bad_url_are_told_apart() {
         username: USER.into(),
         password: Secret::new("not-it"),
     };
-    let e = CalDav::default()
+    let e = CalDav::new(true, "mentors.test")
         .discover(&server.url, &wrong)
         .await
         .unwrap_err();
@@ -89,7 +92,7 @@ async fn a_wrong_password_a_stranger_server_and_a_bad_url_are_told_apart() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, plain).await.unwrap() });
-    let e = CalDav::default()
+    let e = CalDav::new(true, "mentors.test")
         .discover(&format!("http://{address}/"), &alice())
         .await
         .unwrap_err();
@@ -101,12 +104,15 @@ async fn a_wrong_password_a_stranger_server_and_a_bad_url_are_told_apart() {
         "not a url",
         "mailto:alice@example.com",
     ] {
-        let e = CalDav::default().discover(bad, &alice()).await.unwrap_err();
-        assert!(matches!(e, DiscoveryError::BadUrl), "{bad}: {e:?}");
+        let e = CalDav::new(true, "mentors.test")
+            .discover(bad, &alice())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, DiscoveryError::BadUrl(_)), "{bad}: {e:?}");
     }
     // Nothing listening.
     let port = crate::helpers::free_port();
-    let e = CalDav::default()
+    let e = CalDav::new(true, "mentors.test")
         .discover(&format!("http://127.0.0.1:{port}/"), &alice())
         .await
         .unwrap_err();
@@ -135,7 +141,7 @@ async fn put(server: &Radicale, name: &str, ics: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recurring_events_read_from_radicale_expand_with_their_exceptions() {
     use mentor_scheduler::domain::calendar::EventTime;
-    use mentor_scheduler::integrations::calendar::caldav::ics::events_of;
+    use mentor_scheduler::integrations::calendar::caldav::ics::{events_of, Names};
 
     let Some(server) = Radicale::start().await else {
         return;
@@ -155,7 +161,7 @@ async fn recurring_events_read_from_radicale_expand_with_their_exceptions() {
     let from: chrono::DateTime<chrono::Utc> = "2026-03-01T00:00:00Z".parse().unwrap();
     let to: chrono::DateTime<chrono::Utc> = "2026-05-01T00:00:00Z".parse().unwrap();
     let calendar = url::Url::parse(&format!("{}/{USER}/work/", server.url)).unwrap();
-    let objects = CalDav::default()
+    let objects = CalDav::new(true, "mentors.test")
         .objects_between(&calendar, &alice(), from, to)
         .await
         .unwrap();
@@ -163,7 +169,12 @@ async fn recurring_events_read_from_radicale_expand_with_their_exceptions() {
     assert!(objects.iter().all(|o| o.etag.is_some()));
     let mut busy = Vec::new();
     for o in &objects {
-        for e in events_of(&o.ics, &o.href, chrono_tz::Europe::London, from, to).unwrap() {
+        let names = Names {
+            path: &o.href,
+            key: "k",
+            invite_domain: "mentors.test",
+        };
+        for e in events_of(&o.ics, &names, chrono_tz::Europe::London, from, to).unwrap() {
             if e.cancelled || e.transparent {
                 continue;
             }
@@ -208,7 +219,7 @@ async fn writes_are_conditional_and_sync_tokens_report_changes_and_removals() {
     server
         .make_calendar(USER, PASSWORD, "work", "Work", &["VEVENT"])
         .await;
-    let dav = CalDav::default();
+    let dav = CalDav::new(true, "mentors.test");
     let calendar = url::Url::parse(&format!("{}/{USER}/work/", server.url)).unwrap();
     let object = calendar.join("session-1.ics").unwrap();
 

@@ -10,6 +10,7 @@ mod booking_changes;
 mod booking_race;
 mod bookings;
 mod caldav_discovery;
+mod calendar_caldav;
 mod calendar_connect;
 mod calendar_controls;
 mod calendar_live;

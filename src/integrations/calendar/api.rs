@@ -1,5 +1,5 @@
-//! What the calendar service asks of every calendar provider that signs in with OAuth (Google
-//! now, Microsoft Graph next): the consent and its tokens, the account's calendars, its events read
+//! What the calendar service asks of every calendar provider (Google and Microsoft Graph with
+//! OAuth, CalDAV with a password): the consent and its tokens, the account's calendars, its events read
 //! whole or since a sync token, session events written and read back, and push channels. Each
 //! adapter reads its provider's formats and failures into these types and [`ProviderError`]; the
 //! service never sees a provider's JSON.
@@ -14,6 +14,7 @@ use super::oauth::OAuthClient;
 use super::{ExternalCalendar, ProviderError};
 use crate::config::Secret;
 use crate::domain::calendar::{CalendarProvider, ExternalEvent};
+use crate::domain::time::TimeZone;
 
 /// The calendar providers configured on this server, each with its client.
 #[derive(Clone, Default)]
@@ -42,24 +43,16 @@ impl CalendarApis {
 
 #[async_trait]
 pub trait CalendarApi: Send + Sync {
-    /// The provider's OAuth client (consent, exchange, refresh and revoke go through it).
-    fn oauth(&self) -> &OAuthClient;
+    /// The provider's OAuth client (consent, code exchange, refresh and revoke go through it);
+    /// `None` for a provider signed in to with a password (CalDAV), whose credentials do not expire.
+    fn oauth(&self) -> Option<&OAuthClient>;
 
-    /// Where the mentor consents, bound to our `state`, with a fresh PKCE verifier.
-    fn consent(&self, state: &str) -> Consent {
-        self.oauth().consent(state)
+    /// Whether the provider pushes changes (then channels are opened on busy calendars); one that
+    /// does not is polled at the mentor's frequency.
+    fn pushes(&self) -> bool {
+        true
     }
-    /// Trades the code the mentor came back with for tokens.
-    async fn exchange(&self, code: &str, verifier: &Secret) -> Result<Grant, ProviderError> {
-        self.oauth().exchange(code, verifier).await
-    }
-    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, ProviderError> {
-        self.oauth().refresh(refresh_token).await
-    }
-    /// Gives a token back (on disconnect); a provider without revocation does nothing.
-    async fn revoke(&self, token: &Secret) -> Result<(), ProviderError> {
-        self.oauth().revoke(token).await
-    }
+
     /// Whether the granted `scopes` let the service read calendars and write sessions (no scopes
     /// listed: what was asked was granted).
     fn reads_and_writes(&self, scopes: &[String]) -> bool;
@@ -71,6 +64,7 @@ pub trait CalendarApi: Send + Sync {
         access: &Secret,
         calendar: &str,
         read: EventsRead<'_>,
+        window: &Window,
         page: Option<&str>,
     ) -> Result<EventsPage, ProviderError>;
 
@@ -124,19 +118,30 @@ pub trait CalendarApi: Send + Sync {
 /// Which events to read.
 #[derive(Debug, Clone, Copy)]
 pub enum EventsRead<'a> {
-    /// Everything that overlaps `[from, to)`: the first read, and after the token expired.
-    Full {
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    },
+    /// Everything that overlaps the window: the first read, and after the token expired.
+    Full,
     /// What changed since the read that gave `sync_token` (deleted events included).
     Since { sync_token: &'a str },
 }
 
+/// The span of time a read keeps, and the mentor's zone: where a provider hands back whole
+/// recurring objects (CalDAV), their occurrences are expanded over the span, and times with no
+/// zone of their own (floating times) are the mentor's.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub zone: TimeZone,
+}
+
 /// One page of a calendar's events.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct EventsPage {
     pub events: Vec<ExternalEvent>,
+    /// Objects read again or removed (a CalDAV resource, whose occurrences are events of their
+    /// own): every busy block whose id is one of these or starts with
+    /// [`occurrences_of`](crate::domain::calendar::occurrences_of) one goes before this page's events are written.
+    pub replaced: Vec<String>,
     /// Read on with this; the last page has none.
     pub next_page: Option<String>,
     /// Only on the last page: where the next incremental read starts.

@@ -1,5 +1,5 @@
-//! Calendar providers (Google Calendar now, behind [`api::CalendarApi`]; Microsoft Graph and CalDAV
-//! with their issue), and the one error every provider
+//! Calendar providers (Google Calendar, Microsoft Graph and CalDAV, behind [`api::CalendarApi`]),
+//! and the one error every provider
 //! answers with, typed by what the caller must do about it: wait (rate limited), read everything
 //! again (sync token expired), ask the mentor to reconnect (grant revoked), forget the thing (not
 //! found), read back what already exists (a retried create), or try later (upstream failure).
@@ -101,6 +101,13 @@ pub enum ProviderError {
     /// What we asked to create is there already (HTTP 409 on an id we chose): read it back.
     #[error("already exists")]
     AlreadyExists,
+    /// What the mentor entered was refused (a CalDAV server URL, username or password): `field`
+    /// names the input, `message` says why in words they can act on.
+    #[error("{message}")]
+    Refused {
+        field: &'static str,
+        message: String,
+    },
     /// Anything else: a 5xx, a timeout, a body we cannot read. `status` when there was an answer.
     #[error("upstream failure ({}): {message}", status.map_or("no answer".to_string(), |s| s.to_string()))]
     Upstream {
@@ -119,6 +126,10 @@ impl ProviderError {
                 retry_after,
             },
             ProviderError::NotFound => AppError::NotFound(format!("{provider} has no such item")),
+            ProviderError::Refused { field, message } => AppError::BadInput {
+                field: field.into(),
+                message,
+            },
             other => AppError::Upstream {
                 provider,
                 message: match &other {

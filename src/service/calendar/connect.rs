@@ -10,12 +10,13 @@ use crate::auth::{Principal, Role};
 use crate::db::new_id;
 use crate::domain::calendar::{
     CalendarProvider, ConflictPolicy, SyncState, DEFAULT_FREQUENCY_MINUTES,
+    POLLED_FREQUENCY_MINUTES,
 };
 use crate::entity::{
     calendar_connection as conn, calendar_oauth_state as state, external_calendar as cal,
 };
 use crate::error::{AppError, AppResult};
-use crate::integrations::calendar::ProviderError;
+use crate::integrations::calendar::{ExternalCalendar, ProviderError};
 use crate::jobs::calendar_sync;
 use crate::service::store::calendar as store;
 
@@ -107,10 +108,10 @@ impl CalendarService {
         provider: CalendarProvider,
     ) -> AppResult<ConnectStart> {
         p.require_role(Role::Mentor)?;
-        let api = self.api_for(provider)?;
+        let oauth = self.oauth_of(provider)?;
         let state = random_secret();
         let state_hash = digest(&state);
-        let consent = api.consent(&state);
+        let consent = oauth.consent(&state);
         let now = self.clock.now();
         let txn = self.db.begin_write().await?;
         store::drop_expired_states(&txn.txn, now).await?;
@@ -203,6 +204,7 @@ impl CalendarService {
             p.require_role(Role::Mentor)?;
         }
         let api = self.api_for(provider)?;
+        let oauth = self.oauth_of(provider)?;
         let taken = self
             .take_state(provider, state, mentor.map(|p| p.user_id.as_str()))
             .await?;
@@ -213,7 +215,7 @@ impl CalendarService {
         if code.is_empty() || code.len() > 2048 {
             return Err(ConnectFailure::CodeRefused);
         }
-        let grant = api.exchange(code, &verifier).await.map_err(|e| match e {
+        let grant = oauth.exchange(code, &verifier).await.map_err(|e| match e {
             ProviderError::GrantRevoked { .. } => ConnectFailure::CodeRefused,
             other => other.into_app(provider.display_name()).into(),
         })?;
@@ -237,32 +239,60 @@ impl CalendarService {
             .await
             .map_err(|e| ConnectFailure::Other(e.into_app(provider.display_name())))?;
         let now = self.clock.now();
-        let connection_id = existing
-            .as_ref()
-            .map(|c| c.id.clone())
-            .unwrap_or_else(new_id);
         let account_email = calendars
             .iter()
             .find(|c| c.primary)
             .and_then(|c| c.email.clone());
+        let access = Access {
+            access_token: self.vault.seal(
+                &token_context(provider, &mentor_id, "access"),
+                grant.access_token.expose(),
+            ),
+            refresh_token: Some(refresh),
+            access_expires_at: grant
+                .expires_in
+                .and_then(|d| Duration::from_std(d).ok())
+                .map(|d| now + d),
+            granted_scopes: grant.scopes.join(" "),
+            account_email,
+        };
+        Ok(self
+            .keep_connection(&mentor_id, provider, existing, access, calendars)
+            .await?)
+    }
+
+    /// Keeps a connection made or made again: its sealed access, its calendars (sessions go to
+    /// one calendar: a new connection's primary receives them unless a calendar of another
+    /// connection already does), its sessions queued for writing, and its first read.
+    pub(super) async fn keep_connection(
+        &self,
+        mentor_id: &str,
+        provider: CalendarProvider,
+        existing: Option<conn::Model>,
+        access: Access,
+        calendars: Vec<ExternalCalendar>,
+    ) -> AppResult<CalendarStatus> {
+        let now = self.clock.now();
+        let connection_id = existing
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(new_id);
+        let frequency = match self.api_for(provider)?.pushes() {
+            true => DEFAULT_FREQUENCY_MINUTES,
+            false => POLLED_FREQUENCY_MINUTES,
+        };
         let row = conn::ActiveModel {
             id: Set(connection_id.clone()),
-            mentor_id: Set(mentor_id.clone()),
+            mentor_id: Set(mentor_id.to_string()),
             provider: Set(provider),
             state: Set(SyncState::Idle),
             sync_enabled: Set(true),
-            frequency_minutes: Set(DEFAULT_FREQUENCY_MINUTES),
-            account_email: Set(account_email),
-            access_token: Set(Some(self.vault.seal(
-                &token_context(provider, &mentor_id, "access"),
-                grant.access_token.expose(),
-            ))),
-            refresh_token: Set(Some(refresh)),
-            access_expires_at: Set(grant
-                .expires_in
-                .and_then(|d| Duration::from_std(d).ok())
-                .map(|d| now + d)),
-            granted_scopes: Set(grant.scopes.join(" ")),
+            frequency_minutes: Set(existing.as_ref().map_or(frequency, |c| c.frequency_minutes)),
+            account_email: Set(access.account_email),
+            access_token: Set(Some(access.access_token)),
+            refresh_token: Set(access.refresh_token),
+            access_expires_at: Set(access.access_expires_at),
+            granted_scopes: Set(access.granted_scopes),
             last_synced_at: Set(None),
             next_sync_at: Set(None),
             last_error: Set(None),
@@ -271,9 +301,7 @@ impl CalendarService {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        // Sessions go to one calendar: a new connection's primary receives them unless a calendar
-        // of another connection already does (a mentor adding a second account keeps their choice).
-        let elsewhere = self.receives_elsewhere(&mentor_id, provider).await?;
+        let elsewhere = self.receives_elsewhere(mentor_id, provider).await?;
         let listed = calendars
             .into_iter()
             .map(|c| cal::Model {
@@ -292,24 +320,33 @@ impl CalendarService {
         let txn = self.db.begin_write().await?;
         store::save_connection(&txn.txn, row).await?;
         // Two completions racing for a new connection: the row that won keeps its id.
-        let saved = store::connection(&txn.txn, &mentor_id, provider)
+        let saved = store::connection(&txn.txn, mentor_id, provider)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a saved connection vanished")))?;
         let connection_id = saved.id.clone();
-        store::replace_calendars(&txn.txn, &mentor_id, &connection_id, listed).await?;
+        store::replace_calendars(&txn.txn, mentor_id, &connection_id, listed).await?;
         // Sessions already booked go to the calendar too (and what changed while access was lost).
         let target = store::calendars_of(&txn.txn, &connection_id)
             .await?
             .into_iter()
             .find(|c| c.receives_sessions)
             .map(|c| c.calendar_id);
-        super::sessions::on_connect(&txn.txn, &mentor_id, &saved, target.as_deref(), now).await?;
+        super::sessions::on_connect(&txn.txn, mentor_id, &saved, target.as_deref(), now).await?;
         // The first read of the calendars' busy time.
-        calendar_sync::queue(&txn.txn, now, &mentor_id, provider).await?;
+        calendar_sync::queue(&txn.txn, now, mentor_id, provider).await?;
         txn.commit().await?;
         self.bell.ring();
-        self.status_changed(&mentor_id, provider).await;
+        self.status_changed(mentor_id, provider).await;
         tracing::info!(mentor = %mentor_id, provider = provider.slug(), "calendar connected");
-        Ok(self.status_of(&mentor_id, provider).await?)
+        self.status_of(mentor_id, provider).await
     }
+}
+
+/// A connection's access, sealed.
+pub(super) struct Access {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub access_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub granted_scopes: String,
+    pub account_email: Option<String>,
 }

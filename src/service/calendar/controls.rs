@@ -218,11 +218,12 @@ impl CalendarService {
         if row.state != SyncState::ReconnectRequired {
             self.drop_channels(&row).await?;
         }
-        if let (Ok(api), Some(sealed)) = (self.api_for(provider), &row.refresh_token) {
+        let oauth = self.api_for(provider).ok().and_then(|api| api.oauth());
+        if let (Some(oauth), Some(sealed)) = (oauth, &row.refresh_token) {
             let context = super::token_context(provider, &row.mentor_id, "refresh");
             match self.vault.open(&context, sealed) {
                 Ok(token) => {
-                    if let Err(e) = api.revoke(&token).await {
+                    if let Err(e) = oauth.revoke(&token).await {
                         tracing::warn!(mentor = %row.mentor_id, error = %e, "revoking at the provider failed");
                     }
                 }

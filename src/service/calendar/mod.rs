@@ -6,6 +6,7 @@ mod alerts;
 mod channels;
 mod conflicts;
 mod connect;
+mod connect_caldav;
 mod controls;
 mod push;
 mod sessions;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use conflicts::Conflict;
 pub use connect::{ConnectFailure, ConnectStart};
+pub use connect_caldav::CalDavLogin;
 pub use controls::SyncSettings;
 pub use push::{GraphNotification, Push};
 pub use sessions::CalendarWrites;
@@ -30,6 +32,7 @@ use crate::db::Db;
 use crate::domain::calendar::CalendarProvider;
 use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::api::{CalendarApi, CalendarApis};
+use crate::integrations::calendar::oauth::OAuthClient;
 use crate::jobs::JobBell;
 use crate::service::after_commit::AfterCommit;
 use crate::service::bookings::BookingService;
@@ -115,6 +118,22 @@ impl CalendarService {
                 provider.display_name()
             ),
         })
+    }
+}
+
+impl CalendarService {
+    /// The OAuth client of `provider`, or why there is none (not configured, or a provider
+    /// connected with a password).
+    fn oauth_of(&self, provider: CalendarProvider) -> AppResult<&OAuthClient> {
+        self.api_for(provider)?
+            .oauth()
+            .ok_or_else(|| AppError::BadInput {
+                field: "provider".into(),
+                message: format!(
+                    "{} connects with a server URL, username and password (connectCalDav)",
+                    provider.display_name()
+                ),
+            })
     }
 }
 

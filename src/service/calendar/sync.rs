@@ -14,22 +14,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex, PoisonError};
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
 use super::{token_context, CalendarService};
 use crate::config::Secret;
 use crate::db::{for_update, new_id};
-use crate::domain::calendar::{busy_time, CalendarProvider, ExternalEvent, SyncState};
+use crate::domain::calendar::{
+    busy_time, occurrences_of, CalendarProvider, ExternalEvent, SyncState,
+};
 use crate::domain::time::TimeZone;
 use crate::entity::{busy_block, calendar_connection as conn, external_calendar as cal};
 use crate::error::{AppError, AppResult};
 use crate::integrations::calendar::api::CalendarApi;
-use crate::integrations::calendar::api::EventsRead;
+use crate::integrations::calendar::api::{EventsRead, Window};
 use crate::integrations::calendar::ProviderError;
 use crate::jobs::calendar_sync;
 use crate::service::store::calendar as store;
@@ -61,7 +64,27 @@ struct Read {
     /// Everything was read: what is not here is not busy.
     whole: bool,
     events: Vec<ExternalEvent>,
+    /// Objects whose occurrences all go before `events` are written (see `EventsPage::replaced`).
+    replaced: Vec<String>,
     sync_token: Option<String>,
+}
+
+/// Every page of one read, gathered.
+struct Pages {
+    events: Vec<ExternalEvent>,
+    replaced: Vec<String>,
+    sync_token: Option<String>,
+}
+
+impl Read {
+    fn of(pages: Pages, whole: bool) -> Self {
+        Read {
+            whole,
+            events: pages.events,
+            replaced: pages.replaced,
+            sync_token: pages.sync_token,
+        }
+    }
 }
 
 /// A refresh that cannot succeed until the mentor reconnects.
@@ -148,18 +171,19 @@ impl CalendarService {
         let mentor = find_mentor(self.db.conn(), &row.mentor_id).await?;
         let (zone, rules) = rules_for(self.db.conn(), &mentor).await?;
         let now = self.clock.now();
-        let (from, to) = (
-            now - Duration::days(1),
-            now + rules.horizon() + Duration::days(3),
-        );
+        let window = Window {
+            from: now - Duration::days(1),
+            to: now + rules.horizon() + Duration::days(3),
+            zone,
+        };
         let mut access = match self.access(api, row, false).await? {
             Ok(access) => access,
             Err(Revoked) => return Ok(Err(Revoked)),
         };
         let calendars = store::calendars_of(self.db.conn(), &row.id).await?;
         let covered = match only {
-            None => self.keep_channels(api, &access, row, &calendars).await?,
-            Some(_) => None,
+            None if api.pushes() => self.keep_channels(api, &access, row, &calendars).await?,
+            _ => None,
         };
         let busy_calendars = calendars
             .into_iter()
@@ -167,18 +191,18 @@ impl CalendarService {
         let mut changed = false;
         for calendar in busy_calendars {
             let started = self.clock.now();
-            let read = match self.read(api, &access, &calendar, from, to).await {
+            let read = match self.read(api, &access, &calendar, &window).await {
                 Err(ProviderError::AccessExpired) => {
                     access = match self.access(api, row, true).await? {
                         Ok(access) => access,
                         Err(Revoked) => return Ok(Err(Revoked)),
                     };
-                    self.read(api, &access, &calendar, from, to).await
+                    self.read(api, &access, &calendar, &window).await
                 }
                 other => other,
             };
             let read = read.map_err(|e| e.into_app(provider.display_name()))?;
-            changed |= read.whole || !read.events.is_empty();
+            changed |= read.whole || !read.events.is_empty() || !read.replaced.is_empty();
             // What the mentor did to session events first: if that fails, the sync fails before
             // the token moves on, and the same changes are read again.
             if read.whole {
@@ -187,7 +211,7 @@ impl CalendarService {
                         row,
                         &calendar.calendar_id,
                         &read.events,
-                        (from, to),
+                        (window.from, window.to),
                         started,
                     )
                     .await?;
@@ -246,40 +270,27 @@ impl CalendarService {
         api: &dyn CalendarApi,
         access: &Secret,
         calendar: &cal::Model,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        window: &Window,
     ) -> Result<Read, ProviderError> {
         let whole_due = calendar
             .full_read_at
             .is_none_or(|at| self.clock.now() - at >= Duration::days(1));
         if let (Some(token), false) = (&calendar.sync_token, whole_due) {
             let since = EventsRead::Since { sync_token: token };
-            match self.pages(api, access, &calendar.calendar_id, since).await {
+            match self
+                .pages(api, access, &calendar.calendar_id, since, window)
+                .await
+            {
                 Err(ProviderError::SyncTokenExpired) => {
                     tracing::info!(calendar = %calendar.calendar_id, "sync token expired: reading everything again");
                 }
-                other => {
-                    return other.map(|(events, sync_token)| Read {
-                        whole: false,
-                        events,
-                        sync_token,
-                    })
-                }
+                other => return other.map(|pages| Read::of(pages, false)),
             }
         }
-        let (events, sync_token) = self
-            .pages(
-                api,
-                access,
-                &calendar.calendar_id,
-                EventsRead::Full { from, to },
-            )
+        let pages = self
+            .pages(api, access, &calendar.calendar_id, EventsRead::Full, window)
             .await?;
-        Ok(Read {
-            whole: true,
-            events,
-            sync_token,
-        })
+        Ok(Read::of(pages, true))
     }
 
     async fn pages(
@@ -288,17 +299,26 @@ impl CalendarService {
         access: &Secret,
         calendar_id: &str,
         read: EventsRead<'_>,
-    ) -> Result<(Vec<ExternalEvent>, Option<String>), ProviderError> {
+        window: &Window,
+    ) -> Result<Pages, ProviderError> {
         let mut events = Vec::new();
+        let mut replaced = Vec::new();
         let mut page: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let answer = api
-                .events(access, calendar_id, read, page.as_deref())
+                .events(access, calendar_id, read, window, page.as_deref())
                 .await?;
             events.extend(answer.events);
+            replaced.extend(answer.replaced);
             match answer.next_page {
                 Some(next) => page = Some(next),
-                None => return Ok((events, answer.sync_token)),
+                None => {
+                    return Ok(Pages {
+                        events,
+                        replaced,
+                        sync_token: answer.sync_token,
+                    })
+                }
             }
         }
         Err(ProviderError::Upstream {
@@ -369,9 +389,11 @@ impl CalendarService {
         record: bool,
     ) -> AppResult<Result<Secret, Revoked>> {
         let access_context = token_context(row.provider, &row.mentor_id, "access");
-        let fresh = |r: &conn::Model| {
-            r.access_expires_at
-                .is_some_and(|at| at > self.clock.now() + Duration::seconds(REFRESH_MARGIN_SECONDS))
+        // A password (CalDAV) does not expire: it holds until the server refuses it.
+        let password = api.oauth().is_none();
+        let fresh = |r: &conn::Model| match r.access_expires_at {
+            Some(at) => at > self.clock.now() + Duration::seconds(REFRESH_MARGIN_SECONDS),
+            None => password,
         };
         if !refused && fresh(row) {
             if let Some(sealed) = &row.access_token {
@@ -397,14 +419,20 @@ impl CalendarService {
             return Ok(Err(Revoked));
         }
         let refresh_context = token_context(row.provider, &row.mentor_id, "refresh");
-        let refresh = match &current.refresh_token {
-            Some(sealed) => self.open(&refresh_context, sealed)?,
-            None => return Ok(Err(Revoked)),
+        let refreshed = match (api.oauth(), &current.refresh_token) {
+            (Some(oauth), Some(sealed)) => {
+                oauth.refresh(&self.open(&refresh_context, sealed)?).await
+            }
+            (Some(_), None) => return Ok(Err(Revoked)),
+            // The server refused the password: only the mentor can give a new one.
+            (None, _) => Err(ProviderError::GrantRevoked {
+                reason: "the server refused the username or password".into(),
+            }),
         };
         let now = self.clock.now();
         let mut update: conn::ActiveModel = current.clone().into();
         let mut revoked_because = None;
-        let outcome = match api.refresh(&refresh).await {
+        let outcome = match refreshed {
             Ok(grant) => {
                 update.access_token = Set(Some(
                     self.vault
@@ -481,6 +509,18 @@ fn external_id(id: &str) -> String {
     }
 }
 
+/// `text` as a literal inside a `LIKE` pattern escaped with `\\`.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// Replaces what `read` changed of one calendar's busy blocks (all of them after a whole read).
 async fn write_busy(
     txn: &impl ConnectionTrait,
@@ -495,12 +535,27 @@ async fn write_busy(
         .filter(busy_block::Column::Source.eq(row.provider.slug()))
         .filter(busy_block::Column::CalendarId.eq(&calendar.calendar_id));
     if read.whole {
-        mine.exec(txn).await?;
+        mine.clone().exec(txn).await?;
     } else if !read.events.is_empty() {
         let ids: Vec<String> = read.events.iter().map(|e| external_id(&e.id)).collect();
         for chunk in ids.chunks(500) {
             mine.clone()
                 .filter(busy_block::Column::ExternalId.is_in(chunk.to_vec()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    if !read.whole {
+        // An object read again or removed: all its occurrences go (they may have moved or gone).
+        for object in &read.replaced {
+            let occurrences =
+                LikeExpr::new(format!("{}%", like_escaped(&occurrences_of(object)))).escape('\\');
+            mine.clone()
+                .filter(
+                    Condition::any()
+                        .add(busy_block::Column::ExternalId.eq(object))
+                        .add(busy_block::Column::ExternalId.like(occurrences)),
+                )
                 .exec(txn)
                 .await?;
         }
@@ -527,4 +582,15 @@ async fn write_busy(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_take_ids_literally() {
+        assert_eq!(like_escaped("a_b%c\\d"), "a\\_b\\%c\\\\d");
+        assert_eq!(like_escaped("0f3a#"), "0f3a#");
+    }
 }

@@ -35,8 +35,8 @@ pub enum DiscoveryError {
     BadCredentials,
     #[error("this is not a CalDAV server ({0})")]
     NotCalDav(String),
-    #[error("the server URL must be an http or https URL")]
-    BadUrl,
+    #[error("{0}")]
+    BadUrl(&'static str),
     #[error("the server could not be reached or failed: {0}")]
     Unreachable(String),
 }
@@ -44,7 +44,11 @@ pub enum DiscoveryError {
 impl From<ProviderError> for DiscoveryError {
     fn from(e: ProviderError) -> Self {
         match e {
-            ProviderError::GrantRevoked { .. } => DiscoveryError::BadCredentials,
+            ProviderError::AccessExpired
+            | ProviderError::GrantRevoked { .. }
+            | ProviderError::Upstream {
+                status: Some(403), ..
+            } => DiscoveryError::BadCredentials,
             ProviderError::NotFound => DiscoveryError::NotCalDav("nothing there".into()),
             other => DiscoveryError::Unreachable(other.to_string()),
         }
@@ -87,9 +91,10 @@ impl CalDav {
         server: &str,
         account: &Account,
     ) -> Result<Discovered, DiscoveryError> {
-        let server = url::Url::parse(server.trim()).map_err(|_| DiscoveryError::BadUrl)?;
-        if !matches!(server.scheme(), "http" | "https") || server.host_str().is_none() {
-            return Err(DiscoveryError::BadUrl);
+        let server = url::Url::parse(server.trim())
+            .map_err(|_| DiscoveryError::BadUrl("the server URL is not a URL"))?;
+        if let Some(why) = super::guard::refused(&server, self.allow_local) {
+            return Err(DiscoveryError::BadUrl(why));
         }
         let principal = match self.principal_at(&server, &server, account).await {
             Ok(found) => found,
@@ -97,7 +102,7 @@ impl CalDav {
             Err(first) => {
                 let well_known = server
                     .join("/.well-known/caldav")
-                    .map_err(|_| DiscoveryError::BadUrl)?;
+                    .map_err(|_| DiscoveryError::BadUrl("the server URL is not a URL"))?;
                 match self.well_known(&server, well_known, account).await {
                     Ok(found) => found,
                     Err(DiscoveryError::NotCalDav(_)) => return Err(first),

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use icalendar::parser::{read_calendar, unfold, Component, Property};
 
-use crate::domain::calendar::{EventTime, ExternalEvent};
+use crate::domain::calendar::{occurrence_id, EventTime, ExternalEvent};
 
 /// Occurrences read of one recurring event at most: a rule that would give more (a hostile
 /// `FREQ=SECONDLY`, say) costs no more than this.
@@ -227,7 +227,25 @@ fn occurrences(
         .collect())
 }
 
-fn external(e: &Vevent, at: When, href: &str, zone: chrono_tz::Tz) -> ExternalEvent {
+/// What one object's events are called: ours by the object's path (one event, which may move),
+/// the others by the object's key and each occurrence's original start.
+pub struct Names<'a> {
+    pub path: &'a str,
+    pub key: &'a str,
+    /// The domain of our sessions' `UID`s: an event with such a `UID` is a session even without
+    /// our mark (the mentor's calendar took in its email invitation), never busy time.
+    pub invite_domain: &'a str,
+}
+
+/// One occurrence of `e`, starting at `at`; `original`: the start the recurrence gave it (its
+/// `RECURRENCE-ID` for an override), which names it.
+fn external(
+    e: &Vevent,
+    at: When,
+    original: When,
+    names: &Names<'_>,
+    zone: chrono_tz::Tz,
+) -> ExternalEvent {
     let when = match at {
         When::Date(d) => EventTime::AllDay {
             start: d,
@@ -239,7 +257,11 @@ fn external(e: &Vevent, at: When, href: &str, zone: chrono_tz::Tz) -> ExternalEv
         },
     };
     ExternalEvent {
-        id: format!("{href}#{}#{}", e.uid, at.instant(zone).timestamp()),
+        id: if e.ours {
+            names.path.to_string()
+        } else {
+            occurrence_id(names.key, original.instant(zone).timestamp())
+        },
         cancelled: e.cancelled,
         transparent: e.transparent,
         declined: false,
@@ -248,22 +270,27 @@ fn external(e: &Vevent, at: When, href: &str, zone: chrono_tz::Tz) -> ExternalEv
     }
 }
 
-/// The events of one calendar object (`href`) that may overlap `[from, to)`, each occurrence its
-/// own event (its id: the object, the UID and the occurrence's start).
+/// The events of one calendar object that may overlap `[from, to)`, each occurrence its own event
+/// (see [`Names`]).
 pub fn events_of(
     ics: &str,
-    href: &str,
+    names: &Names<'_>,
     zone: chrono_tz::Tz,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<ExternalEvent>, String> {
     let unfolded = unfold(ics);
     let calendar = read_calendar(&unfolded)?;
+    let invite = format!("@{}", names.invite_domain);
     let read: Vec<Vevent> = calendar
         .components
         .iter()
         .filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
         .filter_map(|c| vevent(c, zone))
+        .map(|mut e| {
+            e.ours |= !names.invite_domain.is_empty() && e.uid.ends_with(&invite);
+            e
+        })
         .collect();
     let overrides: Vec<&Vevent> = read.iter().filter(|e| e.recurrence_id.is_some()).collect();
     let mut events = Vec::new();
@@ -274,12 +301,13 @@ pub fn events_of(
                     && o.recurrence_id.map(|r| r.instant(zone)) == Some(at.instant(zone))
             });
             if !replaced {
-                events.push(external(master, at, href, zone));
+                events.push(external(master, at, at, names, zone));
             }
         }
     }
     for o in overrides {
-        events.push(external(o, o.start, href, zone));
+        let original = o.recurrence_id.unwrap_or(o.start);
+        events.push(external(o, o.start, original, names, zone));
     }
     events.retain(|e| match e.when {
         Some(EventTime::At { start, end }) => start < to && end > from,
@@ -302,7 +330,11 @@ mod tests {
         );
         events_of(
             &ics,
-            "/alice/work/x.ics",
+            &Names {
+                path: "/alice/work/x.ics",
+                key: "k",
+                invite_domain: "mentors.example",
+            },
             zone.parse().unwrap(),
             at("2026-03-01T00:00:00Z"),
             at("2026-05-01T00:00:00Z"),
@@ -357,13 +389,18 @@ mod tests {
         let body = "BEGIN:VEVENT\r\nUID:a1\r\nDTSTART;VALUE=DATE:20260310\r\nDTEND;VALUE=DATE:20260312\r\nEND:VEVENT\r\n\
                     BEGIN:VEVENT\r\nUID:f1\r\nDTSTART:20260311T090000\r\nDTEND:20260311T100000\r\nEND:VEVENT\r\n\
                     BEGIN:VEVENT\r\nUID:t1\r\nDTSTART:20260312T090000Z\r\nDTEND:20260312T100000Z\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n\
-                    BEGIN:VEVENT\r\nUID:o1\r\nDTSTART:20260313T090000Z\r\nDTEND:20260313T100000Z\r\nX-MENTOR-SESSION:s1\r\nEND:VEVENT\r\n";
+                    BEGIN:VEVENT\r\nUID:o1\r\nDTSTART:20260313T090000Z\r\nDTEND:20260313T100000Z\r\nX-MENTOR-SESSION:s1\r\nEND:VEVENT\r\n\
+                    BEGIN:VEVENT\r\nUID:s2@mentors.example\r\nDTSTART:20260314T090000Z\r\nDTEND:20260314T100000Z\r\nEND:VEVENT\r\n";
         let events = read(body, "Asia/Kolkata");
+        // Each named by the object's key and its start; ours by the object's path.
         let by_uid = |uid: &str| {
-            events
-                .iter()
-                .find(|e| e.id.contains(&format!("#{uid}#")))
-                .unwrap()
+            let id = match uid {
+                "a1" => occurrence_id("k", at("2026-03-09T18:30:00Z").timestamp()),
+                "f1" => occurrence_id("k", at("2026-03-11T03:30:00Z").timestamp()),
+                "t1" => occurrence_id("k", at("2026-03-12T09:00:00Z").timestamp()),
+                _ => "/alice/work/x.ics".to_string(),
+            };
+            events.iter().find(|e| e.id == id).unwrap()
         };
         assert_eq!(
             by_uid("a1").when,
@@ -382,6 +419,12 @@ mod tests {
         );
         assert!(by_uid("t1").transparent);
         assert!(by_uid("o1").ours);
+        // A session's invitation taken into the calendar is ours too, though it lacks the mark.
+        assert!(events
+            .iter()
+            .filter(|e| matches!(e.when, Some(EventTime::At { start, .. }) if start == at("2026-03-14T09:00:00Z")))
+            .all(|e| e.ours));
+        assert_eq!(events.iter().filter(|e| e.ours).count(), 2);
     }
 
     #[test]
@@ -403,24 +446,17 @@ mod tests {
         );
         assert_eq!(duration("-PT5M"), Some(-Duration::minutes(5)));
         assert_eq!(duration("1H"), None);
-        assert!(
-            events_of(
-                "not a calendar",
-                "/x",
-                chrono_tz::UTC,
-                at("2026-03-01T00:00:00Z"),
-                at("2026-03-02T00:00:00Z")
-            )
-            .is_err()
-                || events_of(
-                    "not a calendar",
-                    "/x",
-                    chrono_tz::UTC,
-                    at("2026-03-01T00:00:00Z"),
-                    at("2026-03-02T00:00:00Z")
-                )
-                .unwrap()
-                .is_empty()
+        let garbage = events_of(
+            "not a calendar",
+            &Names {
+                path: "/x",
+                key: "k",
+                invite_domain: "",
+            },
+            chrono_tz::UTC,
+            at("2026-03-01T00:00:00Z"),
+            at("2026-03-02T00:00:00Z"),
         );
+        assert!(garbage.is_err() || garbage.unwrap().is_empty());
     }
 }

@@ -145,3 +145,70 @@ impl CalDav {
         Ok(objects)
     }
 }
+
+/// Where a collection stands: what changes when anything in it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionState {
+    pub ctag: Option<String>,
+    /// Present where the server offers RFC 6578 `sync-collection`.
+    pub sync_token: Option<String>,
+}
+
+impl CalDav {
+    /// The collection's `getctag` and `sync-token` (`PROPFIND`, depth 0).
+    pub async fn state_of(
+        &self,
+        calendar: &url::Url,
+        account: &Account,
+    ) -> Result<CollectionState, ProviderError> {
+        const STATE: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop><CS:getctag/><D:sync-token/></D:prop></D:propfind>"#;
+        let response = send(self.dav("PROPFIND", calendar, account, "0", STATE)).await?;
+        let text = multistatus(response).await?;
+        let (entries, _) = xml::parse(&text).map_err(|message| ProviderError::Upstream {
+            status: Some(207),
+            message,
+        })?;
+        let entry = entries.first();
+        Ok(CollectionState {
+            ctag: entry
+                .and_then(|e| e.text(super::xml::CS, "getctag"))
+                .map(str::to_string),
+            sync_token: entry
+                .and_then(|e| e.text(DAV, "sync-token"))
+                .map(str::to_string),
+        })
+    }
+}
+
+impl CalDav {
+    /// One object with its ETag (`GET`); `None` when it is not there.
+    pub async fn object(
+        &self,
+        object: &url::Url,
+        account: &Account,
+    ) -> Result<Option<CalendarObject>, ProviderError> {
+        let request = self
+            .http
+            .get(object.clone())
+            .basic_auth(&account.username, Some(account.password.expose()));
+        let response = send(request).await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(failure(status));
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let ics = super::bounded_text(response).await?;
+        Ok(Some(CalendarObject {
+            href: object.path().to_string(),
+            etag,
+            ics,
+        }))
+    }
+}

@@ -15,7 +15,7 @@ use crate::config::Secret;
 use crate::domain::calendar::{EventTime, ExternalEvent};
 use crate::domain::time::{LocalTime, TimeZone};
 use crate::domain::wallclock::resolve_edge;
-use crate::integrations::calendar::api::{EventsPage, EventsRead};
+use crate::integrations::calendar::api::{EventsPage, EventsRead, Window};
 use crate::integrations::calendar::{
     failed_with, json_or, url_under, ExternalCalendar, ProviderError,
 };
@@ -171,6 +171,7 @@ impl GoogleCalendarApi {
         access: &Secret,
         calendar: &str,
         read: EventsRead<'_>,
+        window: &Window,
         page: Option<&str>,
     ) -> Result<EventsPage, ProviderError> {
         let mut url = self.url_of(&["calendars", calendar, "events"])?;
@@ -180,7 +181,8 @@ impl GoogleCalendarApi {
                 .append_pair("singleEvents", "true")
                 .append_pair("maxResults", EVENTS_PER_PAGE);
             match read {
-                EventsRead::Full { from, to } => {
+                EventsRead::Full => {
+                    let Window { from, to, .. } = *window;
                     // Deleted events too: a session's event the mentor deleted shows as cancelled
                     // in a whole read as in an incremental one.
                     query
@@ -202,6 +204,7 @@ impl GoogleCalendarApi {
             events: body.items.into_iter().map(event_of).collect(),
             next_page: body.next_page_token,
             sync_token: body.next_sync_token,
+            ..EventsPage::default()
         })
     }
 }

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::api::{
-    CalendarApi, Conference, EventsPage, EventsRead, SessionEvent, WatchRequest, Watched, Written,
+    CalendarApi, Conference, EventsPage, EventsRead, SessionEvent, WatchRequest, Watched, Window,
+    Written,
 };
 use super::oauth::{OAuthClient, OAuthEndpoints};
 use super::{ExternalCalendar, ProviderError};
@@ -60,8 +61,8 @@ fn reads_and_writes_calendars(scopes: &[String]) -> bool {
 
 #[async_trait]
 impl CalendarApi for Google {
-    fn oauth(&self) -> &OAuthClient {
-        &self.oauth
+    fn oauth(&self) -> Option<&OAuthClient> {
+        Some(&self.oauth)
     }
 
     fn reads_and_writes(&self, scopes: &[String]) -> bool {
@@ -77,9 +78,10 @@ impl CalendarApi for Google {
         access: &Secret,
         calendar: &str,
         read: EventsRead<'_>,
+        window: &Window,
         page: Option<&str>,
     ) -> Result<EventsPage, ProviderError> {
-        self.api.events(access, calendar, read, page).await
+        self.api.events(access, calendar, read, window, page).await
     }
 
     async fn insert_event(

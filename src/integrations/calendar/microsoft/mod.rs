@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::api::{
-    CalendarApi, Conference, EventsPage, EventsRead, SessionEvent, WatchRequest, Watched, Written,
+    CalendarApi, Conference, EventsPage, EventsRead, SessionEvent, WatchRequest, Watched, Window,
+    Written,
 };
 use super::oauth::{OAuthClient, OAuthEndpoints};
 use super::{ExternalCalendar, ProviderError};
@@ -75,8 +76,8 @@ fn reads_and_writes_calendars(scopes: &[String]) -> bool {
 
 #[async_trait]
 impl CalendarApi for Microsoft {
-    fn oauth(&self) -> &OAuthClient {
-        &self.oauth
+    fn oauth(&self) -> Option<&OAuthClient> {
+        Some(&self.oauth)
     }
 
     fn reads_and_writes(&self, scopes: &[String]) -> bool {
@@ -92,9 +93,12 @@ impl CalendarApi for Microsoft {
         access: &Secret,
         calendar: &str,
         read: EventsRead<'_>,
+        window: &Window,
         page: Option<&str>,
     ) -> Result<EventsPage, ProviderError> {
-        self.graph.events(access, calendar, read, page).await
+        self.graph
+            .events(access, calendar, read, window, page)
+            .await
     }
 
     async fn insert_event(

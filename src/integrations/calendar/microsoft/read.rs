@@ -18,7 +18,7 @@ use crate::config::Secret;
 use crate::domain::calendar::{EventTime, ExternalEvent};
 use crate::domain::time::{LocalTime, TimeZone};
 use crate::domain::wallclock::resolve_edge;
-use crate::integrations::calendar::api::{EventsPage, EventsRead};
+use crate::integrations::calendar::api::{EventsPage, EventsRead, Window};
 use crate::integrations::calendar::{ExternalCalendar, ProviderError};
 
 /// Events a delta page holds at most (`Prefer: odata.maxpagesize`).
@@ -123,12 +123,14 @@ impl Graph {
         access: &Secret,
         calendar: &str,
         read: EventsRead<'_>,
+        window: &Window,
         page: Option<&str>,
     ) -> Result<EventsPage, ProviderError> {
         let url = match (page, read) {
             (Some(next), _) => self.link(next)?,
             (None, EventsRead::Since { sync_token }) => self.link(sync_token)?,
-            (None, EventsRead::Full { from, to }) => {
+            (None, EventsRead::Full) => {
+                let Window { from, to, .. } = *window;
                 let mut url =
                     self.url_of(&["me", "calendars", calendar, "calendarView", "delta"])?;
                 url.query_pairs_mut()
@@ -146,6 +148,7 @@ impl Graph {
             events: body.value.into_iter().filter_map(event_of).collect(),
             next_page: body.next_link,
             sync_token: body.delta_link,
+            ..EventsPage::default()
         })
     }
 }
