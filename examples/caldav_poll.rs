@@ -47,6 +47,8 @@ const SCHEDULE: &str =
 struct Seen {
     by_method: BTreeMap<String, u64>,
     took: Vec<Duration>,
+    first_at: Option<Instant>,
+    last_at: Option<Instant>,
 }
 
 #[derive(Clone)]
@@ -89,6 +91,8 @@ async fn forward(
     let mut seen = proxy.seen.lock().unwrap_or_else(|e| e.into_inner());
     *seen.by_method.entry(method.to_string()).or_default() += 1;
     seen.took.push(started.elapsed());
+    seen.first_at.get_or_insert(started);
+    seen.last_at = Some(Instant::now());
     (status, back, bytes)
 }
 
@@ -369,6 +373,27 @@ async fn run() -> Result<ExitCode, String> {
         first as f64 / mentors as f64
     );
 
+    // What idling costs (job runners polling for due jobs), to tell the round's cost from it.
+    let idle_for = Duration::from_secs(20);
+    let (server_i, postgres_i, radicale_i) = (
+        cpu_seconds(pid),
+        cpu_of_all("postgres"),
+        cpu_seconds(radicale_pid),
+    );
+    let before_idle = seen.lock().unwrap_or_else(|e| e.into_inner()).took.len();
+    tokio::time::sleep(idle_for).await;
+    let idle = [
+        cpu_seconds(pid) - server_i,
+        cpu_of_all("postgres") - postgres_i,
+        cpu_seconds(radicale_pid) - radicale_i,
+    ];
+    if seen.lock().unwrap_or_else(|e| e.into_inner()).took.len() != before_idle {
+        return Err(
+            "polls began before the idle baseline was measured: fewer mentors, or more workers"
+                .into(),
+        );
+    }
+
     // The round with nothing changed: every connection polled once more.
     let (server0, postgres0, radicale0) = (
         cpu_seconds(pid),
@@ -412,12 +437,24 @@ async fn run() -> Result<ExitCode, String> {
         requests as f64 / mentors as f64,
         seen.by_method
     );
+    let rate = |i: usize| idle[i] / idle_for.as_secs_f64() * waited.as_secs_f64();
     println!(
-        "  CPU while waiting for the round (idle included): server {:.2} s, PostgreSQL {:.2} s, Radicale {:.2} s",
+        "  CPU while waiting for the round: server {:.2} s, PostgreSQL {:.2} s, Radicale {:.2} s; \
+         above idle (measured {} s before): server {:.2} s, PostgreSQL {:.2} s, Radicale {:.2} s",
         server1 - server0,
         postgres1 - postgres0,
-        radicale1 - radicale0
+        radicale1 - radicale0,
+        idle_for.as_secs(),
+        server1 - server0 - rate(0),
+        postgres1 - postgres0 - rate(1),
+        radicale1 - radicale0 - rate(2),
     );
+    if let (Some(first), Some(last)) = (seen.first_at, seen.last_at) {
+        println!(
+            "  the round's polls spread over {:.1} s (as the first reads were)",
+            (last - first).as_secs_f64()
+        );
+    }
     println!(
         "  each poll's request at the proxy: p50 {}, p99 {}, max {}",
         ms(percentile(&took, 50.0)),

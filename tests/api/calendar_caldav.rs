@@ -340,6 +340,32 @@ crate::with_radicale! {
         assert_eq!(utc(&first_session(&app, &student, &booking["id"]).await["start"]), "2026-01-06T10:00:00+00:00");
     }
 
+    async fn restore_event_moves_a_moved_session_event_back_and_ask_raises_a_deletion_conflict(app, dav) {
+        let (mentor, student) = tutor_and_student(&app).await;
+        connect(&app, &dav, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        app.ok(&mentor, UPDATE_SYNC, json!({ "i": { "provider": "CALDAV", "onSessionEventDeleted": "ASK", "onSessionEventMoved": "RESTORE_EVENT" } })).await;
+        let booking = book(&app, &student, request(&["2026-01-06T10:00:00Z"], json!(1))).await;
+        app.jobs.drain().await.unwrap();
+        sync(&app, TUTOR).await;
+        let (name, ics) = session_objects(&dav).await.remove(0);
+        dav.put("work", &name, &ics.replace("DTSTART:20260106T100000Z", "DTSTART:20260106T150000Z").replace("DTEND:20260106T110000Z", "DTEND:20260106T160000Z")).await;
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let back = dav.get("work", &name).await.unwrap();
+        assert!(back.ics.contains("DTSTART:20260106T100000Z"), "moved back: {}", back.ics);
+        assert_eq!(utc(&first_session(&app, &student, &booking["id"]).await["start"]), "2026-01-06T10:00:00+00:00");
+        // Deleted with ASK: a conflict, the session stays.
+        dav.delete("work", &name).await;
+        sync(&app, TUTOR).await;
+        app.jobs.drain().await.unwrap();
+        let conflicts = app.ok(&mentor, CONFLICTS, json!({})).await;
+        let edges = conflicts["calendarConflicts"]["edges"].as_array().unwrap().clone();
+        assert_eq!(edges.len(), 1, "{conflicts}");
+        assert_eq!(edges[0]["node"]["kind"], "SESSION_EVENT_DELETED");
+        assert_eq!(first_session(&app, &student, &booking["id"]).await["status"], "SCHEDULED");
+    }
+
     async fn busy_time_over_a_session_is_a_conflict_that_closes_itself(app, dav) {
         let (mentor, student) = tutor_and_student(&app).await;
         connect(&app, &dav, &mentor).await;
@@ -503,5 +529,101 @@ mod with_google {
             Some((app, google, dav)) => both(app, google, dav).await,
             None => crate::helpers::say_skipped("google_and_caldav_at_once_postgres"),
         }
+    }
+}
+
+/// A proxy in front of Radicale that, the first time a change with `If-Match` comes through,
+/// edits that object first, as the mentor's calendar app might in between our read and our write:
+/// the change then meets a `412`. Returns the proxy's URL and how many `412`s went back.
+async fn meddling_proxy(
+    upstream: String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let refused = Arc::new(AtomicUsize::new(0));
+    let meddled = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::new();
+    let (counted, upstream_url) = (refused.clone(), upstream.clone());
+    let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (http, upstream, meddled, refused) = (
+            http.clone(),
+            upstream_url.clone(),
+            meddled.clone(),
+            counted.clone(),
+        );
+        async move {
+            let url = format!("{upstream}{}", uri.path());
+            if method == Method::PUT
+                && headers.contains_key("if-match")
+                && !meddled.swap(true, Ordering::SeqCst)
+            {
+                let current = http
+                    .get(&url)
+                    .basic_auth(USER, Some(PASSWORD))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let edited =
+                    current.replacen("END:VEVENT", "X-EDITED-BY-MENTOR:yes\r\nEND:VEVENT", 1);
+                let put = http
+                    .put(&url)
+                    .basic_auth(USER, Some(PASSWORD))
+                    .header("Content-Type", "text/calendar")
+                    .body(edited)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(put.status().is_success());
+            }
+            let mut request = http.request(method, &url).body(body);
+            for (name, value) in &headers {
+                if name != "host" && name != "content-length" {
+                    request = request.header(name, value);
+                }
+            }
+            let answer = request.send().await.unwrap();
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            if status == StatusCode::PRECONDITION_FAILED {
+                refused.fetch_add(1, Ordering::SeqCst);
+            }
+            let mut back = HeaderMap::new();
+            for (name, value) in answer.headers() {
+                if name != "transfer-encoding" && name != "content-length" {
+                    back.insert(name.clone(), value.clone());
+                }
+            }
+            (status, back, answer.bytes().await.unwrap())
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().fallback(handler)).await });
+    (format!("http://{address}"), refused)
+}
+
+crate::with_radicale! {
+    async fn a_concurrent_edit_meets_412_and_the_move_reads_again_keeping_it(app, dav) {
+        let (proxy, refused) = meddling_proxy(dav.url.clone()).await;
+        let (mentor, student) = tutor_and_student(&app).await;
+        let answer = connect_caldav(&app, &mentor, &proxy, USER, PASSWORD).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        app.jobs.drain().await.unwrap();
+        let booking = book(&app, &student, request(&["2026-01-06T10:00:00Z"], json!(1))).await;
+        app.jobs.drain().await.unwrap();
+        let session_id = booking["sessions"][0]["id"].as_str().unwrap();
+        app.ok(&student, RESCHEDULE, json!({ "id": session_id, "s": "2026-01-06T13:00:00Z" })).await;
+        app.jobs.drain().await.unwrap();
+        assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 1, "the first change met the edit");
+        let (_, ics) = session_objects(&dav).await.remove(0);
+        assert!(ics.contains("DTSTART:20260106T130000Z"), "moved: {ics}");
+        assert!(ics.contains("X-EDITED-BY-MENTOR:yes"), "the edit is kept, not overwritten: {ics}");
     }
 }

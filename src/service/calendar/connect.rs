@@ -287,7 +287,8 @@ impl CalendarService {
             provider: Set(provider),
             state: Set(SyncState::Idle),
             sync_enabled: Set(true),
-            frequency_minutes: Set(existing.as_ref().map_or(frequency, |c| c.frequency_minutes)),
+            // A new connection's; connecting again keeps the mentor's settings (the upsert).
+            frequency_minutes: Set(frequency),
             account_email: Set(access.account_email),
             access_token: Set(Some(access.access_token)),
             refresh_token: Set(access.refresh_token),

@@ -221,7 +221,14 @@ impl CalendarService {
             } else {
                 self.follow_session_events(row, &read.events).await?;
             }
-            self.apply(row, &calendar, zone, read).await?;
+            // Nothing changed since the token (most polls): nothing to write.
+            let unchanged = !read.whole
+                && read.events.is_empty()
+                && read.replaced.is_empty()
+                && read.sync_token == calendar.sync_token;
+            if !unchanged {
+                self.apply(row, &calendar, zone, read).await?;
+            }
         }
         // Overlaps change only with busy time (sessions moving or going are seen by their writes).
         if changed {

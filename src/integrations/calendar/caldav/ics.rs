@@ -5,10 +5,13 @@
 //! the window read. `RECURRENCE-ID` overrides replace (or cancel) their occurrence.
 //!
 //! Times: `…Z` is UTC; `TZID=` names an IANA zone (also at the end of a prefixed id such as
-//! Mozilla's `/mozilla.org/20050126_1/Europe/London`); a TZID that is neither, and floating times,
-//! are read in the mentor's zone (a server's own `VTIMEZONE` rules are not interpreted). `VALUE=DATE`
+//! Mozilla's `/mozilla.org/20050126_1/Europe/London`); a TZID that is neither is read by the rules of
+//! the object's own `VTIMEZONE` for it (through the IANA zone that keeps them, see
+//! [`vtimezone`](super::vtimezone)); floating times, and a TZID with neither, are the mentor's. `VALUE=DATE`
 //! events are whole days, which the busy rules read in the mentor's zone. `TRANSP:TRANSPARENT` is
 //! free; `STATUS:CANCELLED` is not busy. Our own session events carry `X-MENTOR-SESSION`.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use icalendar::parser::{read_calendar, unfold, Component, Property};
@@ -70,10 +73,15 @@ fn param<'a>(p: &'a Property<'_>, key: &str) -> Option<&'a str> {
         .map(|v| v.as_str())
 }
 
+/// The zones an object's own `VTIMEZONE`s stand for, by `TZID` (see [`vtimezone`](super::vtimezone)).
+type OwnZones = HashMap<String, chrono_tz::Tz>;
+
 /// The values of a date or date-time property (a list for `EXDATE`/`RDATE`).
-fn whens(p: &Property<'_>, zone: chrono_tz::Tz) -> Vec<When> {
+fn whens(p: &Property<'_>, zone: chrono_tz::Tz, own: &OwnZones) -> Vec<When> {
     let date_only = param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("DATE"));
-    let in_zone = param(p, "TZID").and_then(zone_of).unwrap_or(zone);
+    let in_zone = param(p, "TZID")
+        .and_then(|id| zone_of(id).or_else(|| own.get(id.trim_matches('"')).copied()))
+        .unwrap_or(zone);
     p.val
         .as_str()
         .split(',')
@@ -142,7 +150,8 @@ struct Vevent {
     ours: bool,
 }
 
-fn vevent(c: &Component<'_>, zone: chrono_tz::Tz) -> Option<Vevent> {
+fn vevent(c: &Component<'_>, zone: chrono_tz::Tz, own: &OwnZones) -> Option<Vevent> {
+    let whens = |p: &Property<'_>, zone| whens(p, zone, own);
     let prop = |name: &str| {
         c.properties
             .iter()
@@ -282,11 +291,31 @@ pub fn events_of(
     let unfolded = unfold(ics);
     let calendar = read_calendar(&unfolded)?;
     let invite = format!("@{}", names.invite_domain);
+    // Zones the object defines under ids that are not IANA names.
+    let own: OwnZones = calendar
+        .components
+        .iter()
+        .filter(|c| c.name.as_str().eq_ignore_ascii_case("VTIMEZONE"))
+        .filter_map(|c| {
+            let id = c
+                .properties
+                .iter()
+                .find(|p| p.name.as_str().eq_ignore_ascii_case("TZID"))?
+                .val
+                .as_str()
+                .trim()
+                .to_string();
+            if zone_of(&id).is_some() {
+                return None;
+            }
+            super::vtimezone::matching(c, from, to).map(|tz| (id, tz))
+        })
+        .collect();
     let read: Vec<Vevent> = calendar
         .components
         .iter()
         .filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"))
-        .filter_map(|c| vevent(c, zone))
+        .filter_map(|c| vevent(c, zone, &own))
         .map(|mut e| {
             e.ours |= !names.invite_domain.is_empty() && e.uid.ends_with(&invite);
             e
@@ -425,6 +454,23 @@ mod tests {
             .filter(|e| matches!(e.when, Some(EventTime::At { start, .. }) if start == at("2026-03-14T09:00:00Z")))
             .all(|e| e.ours));
         assert_eq!(events.iter().filter(|e| e.ours).count(), 2);
+    }
+
+    #[test]
+    fn a_zone_the_object_defines_is_read_by_its_rules() {
+        // Outlook's id for Central Europe, with its VTIMEZONE: 10:00 there is 09:00 UTC in March
+        // before the change and 08:00 UTC after it.
+        let body = "BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\n\
+            BEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n\
+            BEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\n\
+            END:VTIMEZONE\r\n\
+            BEGIN:VEVENT\r\nUID:w1\r\nDTSTART;TZID=W. Europe Standard Time:20260323T100000\r\nDTEND;TZID=W. Europe Standard Time:20260323T110000\r\nRRULE:FREQ=WEEKLY;COUNT=2\r\nEND:VEVENT\r\n";
+        // Read for a mentor in Kolkata: the event's own zone wins over theirs.
+        let events = read(body, "Asia/Kolkata");
+        assert_eq!(
+            starts(&events),
+            vec!["2026-03-23T09:00:00+00:00", "2026-03-30T08:00:00+00:00"]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod guard;
 pub mod ics;
 mod object;
+mod vtimezone;
 
 pub use api::Credentials;
 pub mod read;
