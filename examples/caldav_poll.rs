@@ -30,9 +30,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use mentor_scheduler::auth::jwt::JwtKeys;
 use mentor_scheduler::auth::Role;
 use mentor_scheduler::config::Secret;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::Database;
 use serde_json::json;
-use support::{env_or, env_required, ms, percentile, Gql as Bench};
+use support::{count, env_or, env_required, ms, percentile, Gql as Bench};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-caldav-secret-0123456789abcdef";
@@ -170,15 +170,6 @@ fn cpu_of_all(name: &str) -> f64 {
         .sum()
 }
 
-async fn count(db: &DatabaseConnection, sql: &str) -> Result<i64, String> {
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no row")?;
-    row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     match run().await {
@@ -265,24 +256,20 @@ async fn run() -> Result<ExitCode, String> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("{log}: {e}"))?;
-    let server = std::process::Command::new(&bin)
-        .arg("serve")
-        .env("DATABASE_URL", &database_url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("DATA_DIR", data_dir.path())
-        .env("JWT_SECRET", SECRET)
-        .env("CALENDAR_TOKEN_KEY", TOKEN_KEY)
-        .env("CALDAV_ALLOW_LOCAL", "true")
-        .env("RATE_LIMIT_PER_SECOND", "0")
-        .env("DB_MAX_CONNECTIONS", "32")
-        .env("JOB_WORKERS", workers.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("{bin}: {e}"))?;
+    let server = support::Server {
+        bin: &bin,
+        port,
+        database_url: &database_url,
+        data_dir: data_dir.path(),
+        log: &log,
+        jwt_secret: SECRET,
+        job_workers: workers,
+    }
+    .command()?
+    .env("CALENDAR_TOKEN_KEY", TOKEN_KEY)
+    .env("CALDAV_ALLOW_LOCAL", "true")
+    .spawn()
+    .map_err(|e| format!("{bin}: {e}"))?;
     let pid = server.id();
     children.0.push(server);
 
@@ -291,24 +278,7 @@ async fn run() -> Result<ExitCode, String> {
         http: reqwest::Client::new(),
         keys: JwtKeys::new(&Secret::new(SECRET), None, None),
     });
-    let ready = format!("http://127.0.0.1:{port}/readyz");
-    let mut up = false;
-    for _ in 0..400 {
-        if bench
-            .http
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !up {
-        return Err(format!("the server (pid {pid}) did not become ready"));
-    }
+    support::wait_ready(&bench.http, port).await?;
     let db = Database::connect(&database_url)
         .await
         .map_err(|e| e.to_string())?;

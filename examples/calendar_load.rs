@@ -21,7 +21,7 @@
 mod fake_google;
 mod support;
 
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,9 +30,9 @@ use fake_google::{timed, FakeGoogle};
 use mentor_scheduler::auth::jwt::JwtKeys;
 use mentor_scheduler::auth::Role;
 use mentor_scheduler::config::Secret;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::Database;
 use serde_json::{json, Value};
-use support::{env_or, env_required, ms, percentile, Gql as Bench};
+use support::{count, env_or, env_required, ms, percentile, Gql as Bench};
 use tokio::sync::Semaphore;
 
 const SECRET: &str = "bench-calendar-secret-0123456789abcdef";
@@ -96,15 +96,6 @@ fn mentor_id(i: usize) -> String {
     format!("clbenchcalmentor{i:09}")
 }
 
-async fn count(db: &DatabaseConnection, sql: &str) -> Result<i64, String> {
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no row")?;
-    row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())
-}
-
 fn proc_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -142,24 +133,20 @@ async fn run() -> Result<ExitCode, String> {
     let google = FakeGoogle::for_load(events, 250).await;
     google.accept_http_pushes();
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("{log}: {e}"))?;
-    let mut server = std::process::Command::new(&bin)
-        .arg("serve")
-        .envs(google.settings())
-        .env("DATABASE_URL", &database_url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("DATA_DIR", data_dir.path())
-        .env("JWT_SECRET", SECRET)
-        .env("CALENDAR_TOKEN_KEY", TOKEN_KEY)
-        .env("RATE_LIMIT_PER_SECOND", "0")
-        .env("DB_MAX_CONNECTIONS", "32")
-        .env("JOB_WORKERS", workers.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("{bin}: {e}"))?;
+    let mut server = support::Server {
+        bin: &bin,
+        port,
+        database_url: &database_url,
+        data_dir: data_dir.path(),
+        log: &log,
+        jwt_secret: SECRET,
+        job_workers: workers,
+    }
+    .command()?
+    .envs(google.settings())
+    .env("CALENDAR_TOKEN_KEY", TOKEN_KEY)
+    .spawn()
+    .map_err(|e| format!("{bin}: {e}"))?;
     let pid = server.id();
     let load = Load {
         mentors,
@@ -167,7 +154,7 @@ async fn run() -> Result<ExitCode, String> {
         samples,
         concurrency,
     };
-    let outcome = measure(&google, port, &database_url, load, pid).await;
+    let outcome = measure(&google, port, &database_url, load).await;
     let peak = proc_kb(pid, "VmHWM:");
     let now = proc_kb(pid, "VmRSS:");
     server.kill().ok();
@@ -200,7 +187,6 @@ async fn measure(
     port: u16,
     database_url: &str,
     load: Load,
-    pid: u32,
 ) -> Result<Vec<Duration>, String> {
     let Load {
         mentors,
@@ -216,24 +202,7 @@ async fn measure(
             .map_err(|e| e.to_string())?,
         keys: JwtKeys::new(&Secret::new(SECRET), None, None),
     });
-    let ready = format!("http://127.0.0.1:{port}/readyz");
-    let mut up = false;
-    for _ in 0..200 {
-        if bench
-            .http
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !up {
-        return Err(format!("the server (pid {pid}) did not become ready"));
-    }
+    support::wait_ready(&bench.http, port).await?;
     let db = Database::connect(database_url)
         .await
         .map_err(|e| e.to_string())?;

@@ -19,7 +19,7 @@
 mod fake_stripe;
 mod support;
 
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,23 +71,19 @@ async fn run() -> Result<ExitCode, String> {
 
     let stripe = FakeStripe::start().await;
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("{log}: {e}"))?;
-    let mut server = std::process::Command::new(&bin)
-        .arg("serve")
-        .envs(stripe.settings())
-        .env("DATABASE_URL", &database_url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("DATA_DIR", data_dir.path())
-        .env("JWT_SECRET", SECRET)
-        .env("RATE_LIMIT_PER_SECOND", "0")
-        .env("DB_MAX_CONNECTIONS", "32")
-        .env("JOB_WORKERS", workers.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("{bin}: {e}"))?;
+    let mut server = support::Server {
+        bin: &bin,
+        port,
+        database_url: &database_url,
+        data_dir: data_dir.path(),
+        log: &log,
+        jwt_secret: SECRET,
+        job_workers: workers,
+    }
+    .command()?
+    .envs(stripe.settings())
+    .spawn()
+    .map_err(|e| format!("{bin}: {e}"))?;
     stripe.deliver_to(&format!("http://127.0.0.1:{port}/webhooks/stripe"));
     let outcome = measure(
         &stripe,
@@ -123,20 +119,7 @@ async fn measure(
         http: reqwest::Client::new(),
         keys: JwtKeys::new(&Secret::new(SECRET), None, None),
     });
-    let ready = Instant::now();
-    while bench
-        .http
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .map(|r| !r.status().is_success())
-        .unwrap_or(true)
-    {
-        if ready.elapsed() > Duration::from_secs(60) {
-            return Err("the server did not become ready".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::wait_ready(&bench.http, port).await?;
 
     let blocks: Vec<Value> = [
         "MONDAY",

@@ -108,3 +108,75 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
+
+/// Waits until the server on `port` answers `/readyz` (a minute at most).
+#[allow(dead_code)]
+pub async fn wait_ready(http: &reqwest::Client, port: u16) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    while !http
+        .get(&url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("the server on port {port} did not become ready"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The one number `sql` selects.
+#[allow(dead_code)]
+pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> Result<i64, String> {
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no row")?;
+    row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())
+}
+
+/// Where and how a generator runs the server.
+#[allow(dead_code)]
+pub struct Server<'a> {
+    /// The release binary.
+    pub bin: &'a str,
+    pub port: u16,
+    pub database_url: &'a str,
+    pub data_dir: &'a std::path::Path,
+    /// The file its log goes to.
+    pub log: &'a str,
+    pub jwt_secret: &'a str,
+    pub job_workers: usize,
+}
+
+#[allow(dead_code)]
+impl Server<'_> {
+    /// `bin serve` on 127.0.0.1, without rate limits, 32 database connections, warnings logged;
+    /// the caller adds its own settings and spawns it.
+    pub fn command(&self) -> Result<std::process::Command, String> {
+        let log = std::fs::File::create(self.log).map_err(|e| format!("{}: {e}", self.log))?;
+        let mut command = std::process::Command::new(self.bin);
+        command
+            .arg("serve")
+            .env("DATABASE_URL", self.database_url)
+            .env("BIND_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{}", self.port))
+            .env("DATA_DIR", self.data_dir)
+            .env("JWT_SECRET", self.jwt_secret)
+            .env("RATE_LIMIT_PER_SECOND", "0")
+            .env("DB_MAX_CONNECTIONS", "32")
+            .env("JOB_WORKERS", self.job_workers.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        Ok(command)
+    }
+}

@@ -20,6 +20,16 @@ impl TimeZone {
     pub fn name(self) -> &'static str {
         self.0.name()
     }
+
+    /// The zone a calendar names: an IANA name, or a Windows one (`W. Europe Standard Time`, as
+    /// Outlook and Exchange write them) through CLDR's table of their world-wide defaults (the
+    /// `localzone` crate's).
+    pub fn named(name: &str) -> Option<TimeZone> {
+        let name = name.trim();
+        name.parse()
+            .ok()
+            .or_else(|| localzone::win_zone_to_iana(name, None).and_then(|iana| iana.parse().ok()))
+    }
 }
 
 impl FromStr for TimeZone {

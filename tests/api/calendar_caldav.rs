@@ -6,11 +6,12 @@
 
 use mentor_scheduler::auth::Role;
 use mentor_scheduler::domain::calendar::CalendarProvider;
-use mentor_scheduler::entity::{busy_block, calendar_connection, external_calendar};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use mentor_scheduler::entity::{calendar_connection, external_calendar};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
 use crate::helpers::booking::{book, request, tutor_and_student, TUTOR};
+use crate::helpers::busy::{span, utc_of as utc};
 use crate::helpers::radicale::{connect_caldav, vevent, Radicale, PASSWORD, USER};
 use crate::helpers::TestApp;
 
@@ -26,25 +27,7 @@ const CONFLICTS: &str =
 
 /// `mentor`'s busy blocks read from CalDAV, as (start, end) in UTC, in order.
 async fn caldav_busy(app: &TestApp, mentor: &str) -> Vec<(String, String)> {
-    busy_block::Entity::find()
-        .filter(busy_block::Column::MentorId.eq(mentor))
-        .filter(busy_block::Column::Source.eq("caldav"))
-        .order_by_asc(busy_block::Column::StartAt)
-        .all(app.services.db.conn())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| (b.start_at.to_rfc3339(), b.end_at.to_rfc3339()))
-        .collect()
-}
-
-fn span(start: &str, end: &str) -> (String, String) {
-    let utc = |s: &str| {
-        s.parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-            .to_rfc3339()
-    };
-    (utc(start), utc(end))
+    crate::helpers::busy::blocks(app, mentor, "caldav").await
 }
 
 async fn sync(app: &TestApp, mentor: &str) {
@@ -87,14 +70,6 @@ fn error_of(answer: &Value) -> (String, String) {
 
 async fn first_session(app: &TestApp, token: &str, booking: &Value) -> Value {
     app.ok(token, WHEN, json!({ "id": booking })).await["booking"]["sessions"][0].clone()
-}
-
-fn utc(s: &Value) -> String {
-    s.as_str()
-        .unwrap()
-        .parse::<chrono::DateTime<chrono::Utc>>()
-        .unwrap()
-        .to_rfc3339()
 }
 
 /// The session objects in `work` (ours carry `X-MENTOR-SESSION`).

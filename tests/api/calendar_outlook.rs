@@ -10,10 +10,11 @@ use mentor_scheduler::auth::Role;
 use mentor_scheduler::clock::Clock as _;
 use mentor_scheduler::domain::calendar::CalendarProvider;
 use mentor_scheduler::entity::{busy_block, session};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::helpers::booking::{book, request, tutor_and_student, TUTOR};
+use crate::helpers::busy::{span, utc_of as utc};
 use crate::helpers::fake_graph::{self, all_day, join_url, occurrence, timed, FakeGraph, CALENDAR};
 use crate::helpers::graph::connect_outlook;
 use crate::helpers::{default_now, TestApp};
@@ -26,25 +27,7 @@ const CANCEL_SESSION: &str = "mutation($id: ID!) { cancelSession(id: $id) { id s
 
 /// `mentor`'s busy blocks read from Outlook, as (start, end) in UTC.
 async fn outlook_busy(app: &TestApp, mentor: &str) -> Vec<(String, String)> {
-    busy_block::Entity::find()
-        .filter(busy_block::Column::MentorId.eq(mentor))
-        .filter(busy_block::Column::Source.eq("outlook"))
-        .order_by_asc(busy_block::Column::StartAt)
-        .all(app.services.db.conn())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| (b.start_at.to_rfc3339(), b.end_at.to_rfc3339()))
-        .collect()
-}
-
-fn span(start: &str, end: &str) -> (String, String) {
-    let utc = |s: &str| {
-        s.parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-            .to_rfc3339()
-    };
-    (utc(start), utc(end))
+    crate::helpers::busy::blocks(app, mentor, "outlook").await
 }
 
 async fn sync(app: &TestApp, mentor: &str) {
@@ -361,14 +344,6 @@ async fn one_written_session(
 
 async fn first_session(app: &TestApp, token: &str, booking: &Value) -> Value {
     app.ok(token, WHEN, json!({ "id": booking })).await["booking"]["sessions"][0].clone()
-}
-
-fn utc(s: &Value) -> String {
-    s.as_str()
-        .unwrap()
-        .parse::<chrono::DateTime<chrono::Utc>>()
-        .unwrap()
-        .to_rfc3339()
 }
 
 crate::with_fake_graph! {

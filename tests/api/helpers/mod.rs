@@ -1,6 +1,7 @@
 //! `TestApp`: the real application on a random port, on a fresh database, with a fixed clock.
 
 pub mod booking;
+pub mod busy;
 pub mod fake_google;
 pub mod fake_graph;
 pub mod fake_stripe;

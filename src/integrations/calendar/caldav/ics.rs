@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use icalendar::parser::{read_calendar, unfold, Component, Property};
 
 use crate::domain::calendar::{occurrence_id, EventTime, ExternalEvent};
+use crate::domain::time::TimeZone;
 
 /// Occurrences read of one recurring event at most: a rule that would give more (a hostile
 /// `FREQ=SECONDLY`, say) costs no more than this.
@@ -55,14 +56,16 @@ fn local_instant(zone: chrono_tz::Tz, local: NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
-/// The zone a `TZID` names, if it is (or ends with) an IANA name.
+/// The zone a `TZID` names, if it is (or ends with) an IANA name, or is a Windows name.
 fn zone_of(tzid: &str) -> Option<chrono_tz::Tz> {
     let tzid = tzid.trim_matches('"');
     if let Ok(tz) = tzid.parse() {
         return Some(tz);
     }
     let parts: Vec<&str> = tzid.split('/').filter(|p| !p.is_empty()).collect();
-    (1..parts.len()).find_map(|from| parts[from..].join("/").parse().ok())
+    (1..parts.len())
+        .find_map(|from| parts[from..].join("/").parse().ok())
+        .or_else(|| TimeZone::named(tzid).map(TimeZone::tz))
 }
 
 fn param<'a>(p: &'a Property<'_>, key: &str) -> Option<&'a str> {
@@ -458,19 +461,25 @@ mod tests {
 
     #[test]
     fn a_zone_the_object_defines_is_read_by_its_rules() {
-        // Outlook's id for Central Europe, with its VTIMEZONE: 10:00 there is 09:00 UTC in March
-        // before the change and 08:00 UTC after it.
-        let body = "BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\n\
+        // A server's own id for Central Europe, with its VTIMEZONE (rules as Outlook writes them):
+        // 10:00 there is 09:00 UTC in March before the change and 08:00 UTC after it.
+        let body = "BEGIN:VTIMEZONE\r\nTZID:Amsterdam Berlin Rome (custom)\r\n\
             BEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n\
             BEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\n\
             END:VTIMEZONE\r\n\
-            BEGIN:VEVENT\r\nUID:w1\r\nDTSTART;TZID=W. Europe Standard Time:20260323T100000\r\nDTEND;TZID=W. Europe Standard Time:20260323T110000\r\nRRULE:FREQ=WEEKLY;COUNT=2\r\nEND:VEVENT\r\n";
+            BEGIN:VEVENT\r\nUID:w1\r\nDTSTART;TZID=Amsterdam Berlin Rome (custom):20260323T100000\r\nDTEND;TZID=Amsterdam Berlin Rome (custom):20260323T110000\r\nRRULE:FREQ=WEEKLY;COUNT=2\r\nEND:VEVENT\r\n";
         // Read for a mentor in Kolkata: the event's own zone wins over theirs.
         let events = read(body, "Asia/Kolkata");
         assert_eq!(
             starts(&events),
             vec!["2026-03-23T09:00:00+00:00", "2026-03-30T08:00:00+00:00"]
         );
+    }
+
+    #[test]
+    fn windows_zone_ids_resolve_without_a_definition() {
+        let events = read("BEGIN:VEVENT\r\nUID:p1\r\nDTSTART;TZID=Pacific Standard Time:20260302T090000\r\nDTEND;TZID=Pacific Standard Time:20260302T100000\r\nEND:VEVENT\r\n", "UTC");
+        assert_eq!(starts(&events), vec!["2026-03-02T17:00:00+00:00"]);
     }
 
     #[test]

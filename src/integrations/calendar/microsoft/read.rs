@@ -226,9 +226,9 @@ fn local_time(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()
 }
 
-/// An all-day event: its days, midnight to midnight in the event's own zone when Graph names an
-/// IANA zone; Windows zone names (Outlook's own, `Pacific Standard Time`) are not mapped here, and
-/// those days are read as whole days of the mentor's zone, as Google's all-day events are.
+/// An all-day event: its days, midnight to midnight in the event's own zone when Graph names one
+/// (IANA, or Outlook's own Windows names such as `Pacific Standard Time`, through CLDR's table);
+/// a name neither knows reads as whole days of the mentor's zone, as Google's all-day events are.
 fn all_day(start: &When, end: &When, original: Option<&str>) -> Option<EventTime> {
     let first: NaiveDate = local_time(&start.date_time)?.date();
     let last: NaiveDate = local_time(&end.date_time)?.date();
@@ -237,7 +237,7 @@ fn all_day(start: &When, end: &When, original: Option<&str>) -> Option<EventTime
         .as_deref()
         .filter(|z| *z != "UTC")
         .or(original)
-        .and_then(|z| z.parse::<TimeZone>().ok());
+        .and_then(TimeZone::named);
     Some(match zone {
         Some(zone) => EventTime::At {
             start: resolve_edge(zone, first, LocalTime::MIDNIGHT),
@@ -330,8 +330,17 @@ mod tests {
                 end: "2026-03-29T18:30:00Z".parse().unwrap(),
             })
         );
+        // Outlook's own (Windows) names too: Los Angeles is on PDT (UTC-7) by then.
         assert_eq!(
             read(day("Pacific Standard Time")).unwrap().when,
+            Some(EventTime::At {
+                start: "2026-03-29T07:00:00Z".parse().unwrap(),
+                end: "2026-03-30T07:00:00Z".parse().unwrap(),
+            })
+        );
+        // A name nobody knows: the mentor's days.
+        assert_eq!(
+            read(day("Somewhere Standard Time")).unwrap().when,
             Some(EventTime::AllDay {
                 start: "2026-03-29".parse().unwrap(),
                 end: "2026-03-30".parse().unwrap(),
