@@ -173,6 +173,7 @@ async fn recurring_events_read_from_radicale_expand_with_their_exceptions() {
             path: &o.href,
             key: "k",
             invite_domain: "mentors.test",
+            zone_budget: &std::cell::Cell::new(4),
         };
         for e in events_of(&o.ics, &names, chrono_tz::Europe::London, from, to).unwrap() {
             if e.cancelled || e.transparent {

@@ -14,6 +14,8 @@
 //!   [`object`](super::object).
 //! - There is no push: the calendar is polled.
 
+use std::cell::Cell;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,40 @@ use crate::integrations::calendar::{ExternalCalendar, ProviderError};
 const CTAG: &str = "ctag:";
 /// Tries of a conditional change that keeps meeting a concurrent edit.
 const PUT_TRIES: usize = 3;
+/// Events (occurrences) one read takes at most, as Google's and Graph's reads (200 pages): a
+/// calendar with more over the window fails its sync rather than the server's memory.
+const MAX_EVENTS: usize = 50_000;
+/// Zone definitions (`VTIMEZONE`) one read works out at most; ones seen before are free.
+const ZONE_MATCHES: u32 = 16;
+
+/// What one read has taken so far.
+struct Budget {
+    events: usize,
+    zones: Cell<u32>,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget {
+            events: 0,
+            zones: Cell::new(ZONE_MATCHES),
+        }
+    }
+
+    /// Counts `events` in; too many fail the read.
+    fn take(&mut self, events: Vec<ExternalEvent>) -> Result<Vec<ExternalEvent>, ProviderError> {
+        self.events += events.len();
+        if self.events > MAX_EVENTS {
+            return Err(ProviderError::Upstream {
+                status: None,
+                message: format!(
+                    "the calendar holds more than {MAX_EVENTS} events over the window"
+                ),
+            });
+        }
+        Ok(events)
+    }
+}
 
 /// What a CalDAV connection signs in with.
 #[derive(Clone, Serialize, Deserialize)]
@@ -83,11 +119,9 @@ impl From<DiscoveryError> for ProviderError {
                 field: "password",
                 message: format!("{message}: check the username and the app-specific password"),
             },
-            DiscoveryError::BadUrl(_) | DiscoveryError::NotCalDav(_) => ProviderError::Refused {
-                field: "serverUrl",
-                message,
-            },
-            DiscoveryError::Unreachable(_) => ProviderError::Refused {
+            DiscoveryError::BadUrl(_)
+            | DiscoveryError::NotCalDav(_)
+            | DiscoveryError::Unreachable(_) => ProviderError::Refused {
                 field: "serverUrl",
                 message,
             },
@@ -109,16 +143,18 @@ impl CalDav {
         calendar: &url::Url,
         object: &CalendarObject,
         window: &Window,
-    ) -> Vec<ExternalEvent> {
+        budget: &mut Budget,
+    ) -> Result<Vec<ExternalEvent>, ProviderError> {
         let Some(path) = path_of(calendar, &object.href) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let names = Names {
             path: &path,
             key: &key_of(&path),
             invite_domain: &self.uid_domain,
+            zone_budget: &budget.zones,
         };
-        match events_of(
+        let events = match events_of(
             &object.ics,
             &names,
             window.zone.tz(),
@@ -130,7 +166,8 @@ impl CalDav {
                 tracing::warn!(object = %path, error = %e, "a calendar object could not be read: skipped");
                 Vec::new()
             }
-        }
+        };
+        budget.take(events)
     }
 
     /// What changed since `token`: changed objects read again, removed ones as deletions; each
@@ -166,8 +203,10 @@ impl CalDav {
         };
         let read: Vec<Option<String>> =
             objects.iter().map(|o| path_of(calendar, &o.href)).collect();
+        let mut budget = Budget::new();
         for object in &objects {
-            page.events.extend(self.events_in(calendar, object, window));
+            page.events
+                .extend(self.events_in(calendar, object, window, &mut budget)?);
         }
         // Changed and read, changed but gone by the time it was read, or removed.
         for href in hrefs.iter().chain(&changes.removed) {
@@ -289,11 +328,13 @@ impl CalendarApi for CalDav {
                 let objects = self
                     .objects_between(&url, &account, window.from, window.to)
                     .await?;
+                let mut budget = Budget::new();
+                let mut events = Vec::new();
+                for object in &objects {
+                    events.extend(self.events_in(&url, object, window, &mut budget)?);
+                }
                 Ok(EventsPage {
-                    events: objects
-                        .iter()
-                        .flat_map(|o| self.events_in(&url, o, window))
-                        .collect(),
+                    events,
                     sync_token: token,
                     ..EventsPage::default()
                 })
@@ -380,5 +421,31 @@ impl CalendarApi for CalDav {
         _resource_id: &str,
     ) -> Result<(), ProviderError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(i: usize) -> ExternalEvent {
+        ExternalEvent {
+            id: format!("k#{i}"),
+            cancelled: false,
+            transparent: false,
+            declined: false,
+            ours: false,
+            when: None,
+        }
+    }
+
+    #[test]
+    fn a_read_takes_a_bounded_number_of_events() {
+        let mut budget = Budget::new();
+        let half: Vec<ExternalEvent> = (0..MAX_EVENTS / 2).map(event).collect();
+        assert!(budget.take(half.clone()).is_ok());
+        assert!(budget.take(half).is_ok());
+        let failed = budget.take(vec![event(0)]).unwrap_err();
+        assert!(failed.to_string().contains("50000"), "{failed}");
     }
 }

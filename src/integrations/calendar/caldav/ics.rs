@@ -11,6 +11,7 @@
 //! events are whole days, which the busy rules read in the mentor's zone. `TRANSP:TRANSPARENT` is
 //! free; `STATUS:CANCELLED` is not busy. Our own session events carry `X-MENTOR-SESSION`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
@@ -22,6 +23,8 @@ use crate::domain::time::TimeZone;
 /// Occurrences read of one recurring event at most: a rule that would give more (a hostile
 /// `FREQ=SECONDLY`, say) costs no more than this.
 pub const MAX_OCCURRENCES: u16 = 1_000;
+/// An object's own zone definitions read at most.
+const MAX_OWN_ZONES: usize = 8;
 /// The property that marks our own session events.
 pub const OURS: &str = "X-MENTOR-SESSION";
 
@@ -247,6 +250,8 @@ pub struct Names<'a> {
     /// The domain of our sessions' `UID`s: an event with such a `UID` is a session even without
     /// our mark (the mentor's calendar took in its email invitation), never busy time.
     pub invite_domain: &'a str,
+    /// How many more `VTIMEZONE`s the read may work out (see [`super::vtimezone::matching`]).
+    pub zone_budget: &'a Cell<u32>,
 }
 
 /// One occurrence of `e`, starting at `at`; `original`: the start the recurrence gave it (its
@@ -311,8 +316,9 @@ pub fn events_of(
             if zone_of(&id).is_some() {
                 return None;
             }
-            super::vtimezone::matching(c, from, to).map(|tz| (id, tz))
+            super::vtimezone::matching(c, from, to, names.zone_budget).map(|tz| (id, tz))
         })
+        .take(MAX_OWN_ZONES)
         .collect();
     let read: Vec<Vevent> = calendar
         .components
@@ -366,6 +372,7 @@ mod tests {
                 path: "/alice/work/x.ics",
                 key: "k",
                 invite_domain: "mentors.example",
+                zone_budget: &Cell::new(4),
             },
             zone.parse().unwrap(),
             at("2026-03-01T00:00:00Z"),
@@ -477,6 +484,38 @@ mod tests {
     }
 
     #[test]
+    fn zone_definitions_past_the_reads_budget_are_not_worked_out() {
+        // A definition no other test uses (so none is kept from before): with no budget left it
+        // is not read, and the times are the mentor's.
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
+            BEGIN:VTIMEZONE\r\nTZID:Budget Test Zone\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:+0345\r\nTZOFFSETTO:+0545\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n\
+            BEGIN:VEVENT\r\nUID:b1\r\nDTSTART;TZID=Budget Test Zone:20260302T120000\r\nDTEND;TZID=Budget Test Zone:20260302T130000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let read = |budget: u32| {
+            let events = events_of(
+                ics,
+                &Names {
+                    path: "/x",
+                    key: "k",
+                    invite_domain: "",
+                    zone_budget: &Cell::new(budget),
+                },
+                chrono_tz::UTC,
+                at("2026-03-01T00:00:00Z"),
+                at("2026-04-01T00:00:00Z"),
+            )
+            .unwrap();
+            starts(&events)
+        };
+        assert_eq!(
+            read(0),
+            vec!["2026-03-02T12:00:00+00:00"],
+            "the mentor's zone (UTC)"
+        );
+        // With a budget: +05:45 (Kathmandu's offset) all year.
+        assert_eq!(read(1), vec!["2026-03-02T06:15:00+00:00"]);
+    }
+
+    #[test]
     fn windows_zone_ids_resolve_without_a_definition() {
         let events = read("BEGIN:VEVENT\r\nUID:p1\r\nDTSTART;TZID=Pacific Standard Time:20260302T090000\r\nDTEND;TZID=Pacific Standard Time:20260302T100000\r\nEND:VEVENT\r\n", "UTC");
         assert_eq!(starts(&events), vec!["2026-03-02T17:00:00+00:00"]);
@@ -507,6 +546,7 @@ mod tests {
                 path: "/x",
                 key: "k",
                 invite_domain: "",
+                zone_budget: &Cell::new(4),
             },
             chrono_tz::UTC,
             at("2026-03-01T00:00:00Z"),

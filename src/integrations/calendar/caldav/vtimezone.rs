@@ -8,6 +8,7 @@
 //! Matches are kept per definition and window, as a calendar repeats the same `VTIMEZONE` in every
 //! object.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
@@ -143,10 +144,13 @@ fn offset_at(changes: &[(DateTime<Utc>, i32)], before_all: i32, at: DateTime<Utc
 }
 
 /// The IANA zone keeping `vtimezone`'s offsets over `[from, to)`, if one does.
+/// `budget`: the matches one read may still work out (a kept one is free); none left, the
+/// definition is not used (a hostile calendar of endless distinct definitions costs no more).
 pub fn matching(
     vtimezone: &Component<'_>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    budget: &Cell<u32>,
 ) -> Option<chrono_tz::Tz> {
     let observances = observances(vtimezone);
     let key = (
@@ -162,6 +166,10 @@ pub fn matching(
     {
         return *found;
     }
+    if budget.get() == 0 {
+        return None;
+    }
+    budget.set(budget.get() - 1);
     let found = find(&observances, from, to);
     let mut kept = MATCHED.lock().unwrap_or_else(PoisonError::into_inner);
     let map = kept.get_or_insert_with(HashMap::new);
