@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
 
+use super::smtp_pool::{Endpoint, Security, SmtpPool};
 use crate::domain::email::SendFailure;
 
 #[async_trait]
@@ -20,24 +23,83 @@ pub trait Mailer: Send + Sync {
 
 /// Through an SMTP server.
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    through: Through,
+}
+
+enum Through {
+    /// `smtp://`: sockets made here, with `TCP_NODELAY` (see [`smtp_pool`](super::smtp_pool)).
+    Pool(SmtpPool),
+    /// `smtps://`: lettre's own pooled transport.
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
 }
 
 impl SmtpMailer {
-    /// `smtp://[user:pass@]host[:port][?tls=required|opportunistic]` or `smtps://...` (TLS from the
-    /// first byte). Server certificates are checked against the system's roots, plus `extra_roots`
-    /// (PEM, for a relay with a private CA) when given. Connects lazily, on the first send.
+    /// `smtp://[user:pass@]host[:port][/hello-name][?tls=required|opportunistic]` or `smtps://...`
+    /// (TLS from the first byte), read as lettre reads it. Server certificates are checked
+    /// against the system's roots, plus `extra_roots` (PEM, for a relay with a private CA) when
+    /// given. Connects lazily, on the first send.
     pub fn from_url(url: &str, extra_roots: Option<&[u8]>) -> anyhow::Result<Self> {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| anyhow::anyhow!("SMTP_URL is not valid: {e}"))?
             .timeout(Some(Duration::from_secs(30)));
-        if let Some(pem) = extra_roots {
-            builder = builder.tls(tls_trusting(url, pem)?);
+        let tls = extra_roots.map(|pem| tls_trusting(url, pem)).transpose()?;
+        let parsed = url::Url::parse(url).context("SMTP_URL is not valid")?;
+        if parsed.scheme() == "smtps" {
+            if let Some(tls) = tls {
+                builder = builder.tls(tls);
+            }
+            return Ok(SmtpMailer {
+                through: Through::Lettre(builder.build()),
+            });
         }
         Ok(SmtpMailer {
-            transport: builder.build(),
+            through: Through::Pool(SmtpPool::new(endpoint(&parsed, tls)?)),
         })
     }
+}
+
+/// Where an `smtp://` URL (already checked by lettre's reading) sends, and how.
+fn endpoint(url: &url::Url, trusting: Option<Tls>) -> anyhow::Result<Endpoint> {
+    let host = url.host_str().context("SMTP_URL has no host")?.to_string();
+    let asked = url
+        .query_pairs()
+        .find(|(key, _)| key == "tls")
+        .map(|(_, value)| value.into_owned());
+    let parameters = |required: bool| -> anyhow::Result<Security> {
+        let parameters = match &trusting {
+            Some(Tls::Required(p) | Tls::Opportunistic(p)) => p.clone(),
+            _ => TlsParameters::new(host.clone()).context("SMTP_URL's TLS")?,
+        };
+        Ok(Security::StartTls {
+            parameters,
+            required,
+        })
+    };
+    let (security, default_port) = match asked.as_deref() {
+        None => (Security::None, 25),
+        Some("required") => (parameters(true)?, 587),
+        Some("opportunistic") => (parameters(false)?, 587),
+        Some(other) => anyhow::bail!("SMTP_URL: unknown tls={other:?}"),
+    };
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = url
+        .password()
+        .map(|password| Credentials::new(decode(url.username()), decode(password)));
+    let hello = match url.path().trim_matches('/') {
+        "" => ClientId::default(),
+        name => ClientId::Domain(name.to_string()),
+    };
+    Ok(Endpoint {
+        port: url.port().unwrap_or(default_port),
+        host,
+        security,
+        credentials,
+        hello,
+    })
 }
 
 /// The TLS mode `url` asks for, trusting the certificates in `pem` as well as the system's roots.
@@ -69,7 +131,11 @@ fn tls_trusting(url: &str, pem: &[u8]) -> anyhow::Result<Tls> {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, _email_id: &str, message: &Message) -> Result<(), SendFailure> {
-        match self.transport.send(message.clone()).await {
+        let transport = match &self.through {
+            Through::Pool(pool) => return pool.send(message).await,
+            Through::Lettre(transport) => transport,
+        };
+        match transport.send(message.clone()).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(SendFailure::Permanent {
                 code: e.status().and_then(|c| c.to_string().parse().ok()),

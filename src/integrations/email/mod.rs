@@ -5,5 +5,6 @@ pub mod mailer;
 mod payload;
 pub mod sendgrid;
 pub mod ses;
+pub mod smtp_pool;
 
 pub use payload::WebhookError;
