@@ -15,7 +15,8 @@ impl JobBell {
         self.0.notify_one();
     }
 
-    pub(super) async fn rung(&self) {
+    /// Waits until rung (at once if it was rung while nobody waited).
+    pub async fn rung(&self) {
         self.0.notified().await;
     }
 }

@@ -33,6 +33,7 @@ mod queue;
 mod registry;
 mod runner;
 pub mod session_timeline;
+pub mod wakeup;
 
 pub use backoff::{backoff, backoff_ceiling};
 pub use bell::JobBell;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Cond, Expr, LockBehavior, LockType, OnConflict, Order, Query, SimpleExpr,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use super::job::Job;
 use crate::db::new_id;
@@ -95,6 +95,7 @@ async fn enqueue_many<'a, J: Job>(
         ]);
     }
     let mut inserted = 0;
+    let queued_any = !rows.is_empty();
     for chunk in rows.chunks(CHUNK) {
         let mut insert = Query::insert();
         insert.into_table(job::Entity).columns([
@@ -118,7 +119,27 @@ async fn enqueue_many<'a, J: Job>(
             .await?
             .rows_affected();
     }
+    if queued_any {
+        super::wakeup::notify(conn).await?;
+    }
     Ok(inserted)
+}
+
+/// When the next queued job of `kinds` is due, if any is queued.
+pub(crate) async fn next_due(
+    conn: &impl ConnectionTrait,
+    kinds: &[&'static str],
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    Ok(job::Entity::find()
+        .filter(Column::State.eq(JobState::Queued.as_str()))
+        .filter(Column::Kind.is_in(kinds.iter().copied()))
+        .order_by_asc(Column::RunAt)
+        .one(conn)
+        .await?
+        .map(|j| j.run_at))
 }
 
 /// Claims up to `limit` jobs of the given kinds that are due at `now` (queued with `run_at <= now`,

@@ -153,7 +153,9 @@ impl JobRunner {
 
     /// Runs jobs in the background with `config.workers` at once until `shutdown` turns true (or
     /// its sender is dropped); then claims nothing more and waits for the jobs in flight. With
-    /// zero workers the task ends at once.
+    /// zero workers the task ends at once. On PostgreSQL, work queued on any node rings the bell
+    /// (see [`wakeup`](super::wakeup)); an idle runner otherwise waits for the next job due, at
+    /// most the poll interval.
     pub fn start(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let runner = self.clone();
         tokio::spawn(async move { runner.work(shutdown).await })
@@ -192,6 +194,9 @@ impl JobRunner {
             return;
         }
         tracing::info!(workers = config.workers, kinds = ?self.inner.kinds, "job runner started");
+        if let Some(bell) = &self.inner.bell {
+            super::wakeup::listen(self.inner.db.conn(), bell.clone(), shutdown.clone()).await;
+        }
         let free = Arc::new(Semaphore::new(config.workers));
         let mut running = JoinSet::new();
         loop {
@@ -227,10 +232,11 @@ impl JobRunner {
                 });
             }
             if got < wanted {
+                let wait = self.idle_wait().await;
                 tokio::select! {
                     biased;
                     _ = stopped(&mut shutdown) => break,
-                    _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = rung(self.inner.bell.as_ref()) => {}
                 }
             }
@@ -245,6 +251,23 @@ impl JobRunner {
             }
         }
         tracing::info!("job runner stopped");
+    }
+
+    /// How long an idle runner waits: until the next queued job is due, at most the poll
+    /// interval (which also finds leases that ran out), at least a millisecond.
+    pub async fn idle_wait(&self) -> Duration {
+        let inner = &self.inner;
+        let poll = inner.config.poll_interval;
+        let next = match queue::next_due(inner.db.conn(), &inner.kinds).await {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::warn!(%error, "reading when the next job is due failed");
+                None
+            }
+        };
+        next.map(|at| (at - inner.clock.now()).to_std().unwrap_or(Duration::ZERO))
+            .map_or(poll, |until| until.min(poll))
+            .max(Duration::from_millis(1))
     }
 
     async fn claim(&self, limit: u64) -> Result<Vec<job::Model>, DbErr> {

@@ -12,7 +12,8 @@ use mentor_scheduler::config::Settings;
 use mentor_scheduler::db::Db;
 use mentor_scheduler::entity::job;
 use mentor_scheduler::jobs::{
-    enqueue, DrainReport, EnqueueOptions, Job, JobError, JobRunner, Registry, RunnerConfig,
+    enqueue, wakeup, DrainReport, EnqueueOptions, Job, JobBell, JobError, JobRunner, Registry,
+    RunnerConfig,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -536,6 +537,23 @@ on_both_backends! {
         assert!(runs.counts().is_empty());
     }
 
+    async fn an_idle_runner_waits_for_the_next_job_due_and_no_longer(app) {
+        let runs = Runs::default();
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let jobs = JobRunner::new(
+            db.clone(),
+            Arc::new(app.clock.clone()),
+            Arc::new(test_registry(db, &app.clock, &runs)),
+            RunnerConfig { poll_interval: Duration::from_secs(3600), ..config() },
+        );
+        assert_eq!(jobs.idle_wait().await, Duration::from_secs(3600), "nothing queued: the poll");
+        add(db, now, &Ping { n: 1 }, at(now + TimeDelta::seconds(2))).await.unwrap();
+        assert_eq!(jobs.idle_wait().await, Duration::from_secs(2), "until the next one is due");
+        add(db, now, &Ping { n: 2 }, at(now - TimeDelta::seconds(1))).await.unwrap();
+        assert_eq!(jobs.idle_wait().await, Duration::from_millis(1), "one overdue: at once");
+    }
+
     async fn the_app_runs_no_background_workers_in_tests(app) {
         assert_eq!(app.jobs.config().workers, 0);
         assert_eq!(app.jobs.drain().await.unwrap(), none());
@@ -626,4 +644,30 @@ mod several_runners_run_each_job_exactly_once {
         }
         race(&setup, runners).await;
     }
+}
+
+/// On PostgreSQL, work queued from another connection (another node) rings the listening
+/// process's bell, so its idle runners claim it without waiting for their poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queued_on_another_node_rings_the_bell_on_postgres() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        say_skipped("work_queued_on_another_node_rings_the_bell_on_postgres");
+        return;
+    };
+    let db = &app.services.db;
+    let bell = JobBell::default();
+    let (_stop, stopped) = watch::channel(false);
+    let listening = wakeup::listen(db.conn(), bell.clone(), stopped).await;
+    assert!(listening.is_some(), "PostgreSQL listens");
+    add(
+        db,
+        app.clock.now(),
+        &Ping { n: 1 },
+        EnqueueOptions::default(),
+    )
+    .await
+    .unwrap();
+    tokio::time::timeout(PATIENCE, bell.rung())
+        .await
+        .expect("the notification rang the bell");
 }
