@@ -65,6 +65,7 @@ impl Settings {
                 poll_interval: std::time::Duration::from_millis(
                     vars.parse("JOB_POLL_INTERVAL_MS", "500")?,
                 ),
+                lease: lease(&vars)?,
             },
             slots: SlotSettings {
                 cache_ttl: vars.seconds("SLOT_CACHE_SECONDS", "30")?,
@@ -340,6 +341,16 @@ fn calendar(vars: &Vars, server: &ServerSettings) -> anyhow::Result<CalendarSett
     })
 }
 
+/// `JOB_LEASE_SECONDS`: long enough to be renewed (every third of it) with room to spare.
+fn lease(vars: &Vars) -> anyhow::Result<std::time::Duration> {
+    let lease = vars.seconds("JOB_LEASE_SECONDS", "30")?;
+    anyhow::ensure!(
+        lease >= std::time::Duration::from_secs(3),
+        "JOB_LEASE_SECONDS must be at least 3 (it is renewed every third of it)"
+    );
+    Ok(lease)
+}
+
 fn payments(vars: &Vars) -> anyhow::Result<PaymentSettings> {
     let stripe = match vars.get("STRIPE_SECRET_KEY") {
         None => None,
@@ -447,6 +458,11 @@ mod tests {
         assert_eq!(
             (s.jobs.workers, s.jobs.poll_interval),
             (2, Duration::from_millis(500))
+        );
+        assert_eq!(s.jobs.lease, Duration::from_secs(30));
+        assert!(
+            settings(&[("JOB_LEASE_SECONDS", "2")]).is_err(),
+            "too short to renew"
         );
         let s = settings(&[("JOB_WORKERS", "0"), ("JOB_POLL_INTERVAL_MS", "25")]).unwrap();
         assert_eq!(

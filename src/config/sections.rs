@@ -131,6 +131,9 @@ pub struct JobSettings {
     pub workers: usize,
     /// `JOB_POLL_INTERVAL_MS`: how often an idle runner looks for due jobs.
     pub poll_interval: Duration,
+    /// `JOB_LEASE_SECONDS`: how long a claim lasts without news from its worker (renewed every
+    /// third of it while the job runs): a dead worker's jobs run again this long after it died.
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -48,7 +48,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             workers: 2,
             poll_interval: Duration::from_millis(500),
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
             batch_size: 16,
@@ -57,11 +57,12 @@ impl Default for RunnerConfig {
 }
 
 impl RunnerConfig {
-    /// `JOB_WORKERS` and `JOB_POLL_INTERVAL_MS`; the rest as in `Default`.
+    /// `JOB_WORKERS`, `JOB_POLL_INTERVAL_MS` and `JOB_LEASE_SECONDS`; the rest as in `Default`.
     pub fn from_settings(settings: &Settings) -> Self {
         RunnerConfig {
             workers: settings.jobs.workers,
             poll_interval: settings.jobs.poll_interval.max(Duration::from_millis(1)),
+            lease: settings.jobs.lease,
             ..RunnerConfig::default()
         }
     }

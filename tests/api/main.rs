@@ -43,5 +43,6 @@ mod slots;
 mod time_differential;
 mod timeouts;
 mod two_nodes;
+mod worker_crash;
 mod ws;
 mod ws_limits;
