@@ -66,6 +66,10 @@ impl Settings {
                     vars.parse("JOB_POLL_INTERVAL_MS", "500")?,
                 ),
                 lease: lease(&vars)?,
+                retention: match vars.parse::<u64>("JOB_RETENTION_HOURS", "168")? {
+                    0 => None,
+                    hours => Some(std::time::Duration::from_secs(hours.saturating_mul(3600))),
+                },
             },
             slots: SlotSettings {
                 cache_ttl: vars.seconds("SLOT_CACHE_SECONDS", "30")?,
@@ -460,6 +464,14 @@ mod tests {
             (2, Duration::from_millis(500))
         );
         assert_eq!(s.jobs.lease, Duration::from_secs(30));
+        assert_eq!(s.jobs.retention, Some(Duration::from_secs(168 * 3600)));
+        assert_eq!(
+            settings(&[("JOB_RETENTION_HOURS", "0")])
+                .unwrap()
+                .jobs
+                .retention,
+            None
+        );
         assert!(
             settings(&[("JOB_LEASE_SECONDS", "2")]).is_err(),
             "too short to renew"

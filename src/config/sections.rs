@@ -134,6 +134,9 @@ pub struct JobSettings {
     /// `JOB_LEASE_SECONDS`: how long a claim lasts without news from its worker (renewed every
     /// third of it while the job runs): a dead worker's jobs run again this long after it died.
     pub lease: Duration,
+    /// `JOB_RETENTION_HOURS` (default 168): finished jobs are deleted this long after they
+    /// finished; `0` keeps them. Dead jobs are kept until an admin clears them.
+    pub retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -32,6 +32,7 @@ mod gate;
 pub mod input_guard;
 pub mod loaders;
 pub mod notifications;
+pub mod operations;
 pub mod payments;
 pub mod scalars;
 pub mod types;
@@ -50,6 +51,7 @@ pub struct QueryRoot(
     calendar::CalendarQuery,
     notifications::NotificationQuery,
     payments::PaymentQuery,
+    operations::OperationsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -60,6 +62,7 @@ pub struct MutationRoot(
     calendar::CalendarMutation,
     notifications::NotificationMutation,
     payments::PaymentMutation,
+    operations::OperationsMutation,
 );
 
 #[derive(MergedSubscription, Default)]

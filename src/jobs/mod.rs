@@ -38,6 +38,6 @@ pub mod wakeup;
 pub use backoff::{backoff, backoff_ceiling};
 pub use bell::JobBell;
 pub use job::{Job, JobError};
-pub use queue::{enqueue, enqueue_all, EnqueueOptions, JobState};
+pub use queue::{clear_dead, dead, enqueue, enqueue_all, EnqueueOptions, JobState};
 pub use registry::Registry;
 pub use runner::{DrainReport, JobRunner, RunnerConfig};

@@ -291,3 +291,52 @@ pub(crate) async fn extend_lease(
     )
     .await
 }
+
+/// Deletes up to `limit` finished (`done`) jobs that finished before `before`; returns how many.
+/// Dead jobs are kept for inspection.
+pub(crate) async fn forget_finished(
+    conn: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let oldest = Query::select()
+        .column(Column::Id)
+        .from(job::Entity)
+        .and_where(Expr::col(Column::State).eq(JobState::Done.as_str()))
+        .and_where(Expr::col(Column::FinishedAt).lt(before))
+        .limit(limit)
+        .to_owned();
+    let delete = Query::delete()
+        .from_table(job::Entity)
+        .and_where(Expr::col(Column::Id).in_subquery(oldest))
+        .to_owned();
+    Ok(conn
+        .execute(conn.get_database_backend().build(&delete))
+        .await?
+        .rows_affected())
+}
+
+/// The dead jobs, the latest first, `limit` at most.
+pub async fn dead(conn: &impl ConnectionTrait, limit: u64) -> Result<Vec<job::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    job::Entity::find()
+        .filter(Column::State.eq(JobState::Dead.as_str()))
+        .order_by_desc(Column::FinishedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Deletes the dead jobs among `ids`; returns how many.
+pub async fn clear_dead(conn: &impl ConnectionTrait, ids: &[String]) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(job::Entity::delete_many()
+        .filter(Column::State.eq(JobState::Dead.as_str()))
+        .filter(Column::Id.is_in(ids.iter().cloned()))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}

@@ -27,6 +27,10 @@ use crate::error::AppError;
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 4000;
 
+/// How often an idle runner deletes finished jobs past their retention, and how many at a time.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SWEEP_BATCH: u64 = 1000;
+
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     /// Jobs run at once by `start` (0: no background work; jobs run only through `drain`).
@@ -41,6 +45,9 @@ pub struct RunnerConfig {
     pub backoff_max: Duration,
     /// Most jobs claimed in one query (never more than there are free workers).
     pub batch_size: usize,
+    /// Finished jobs are deleted this long after they finished (`None`: kept); dead ones are
+    /// kept until an admin clears them.
+    pub retention: Option<Duration>,
 }
 
 impl Default for RunnerConfig {
@@ -52,6 +59,7 @@ impl Default for RunnerConfig {
             backoff_base: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
             batch_size: 16,
+            retention: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
@@ -63,6 +71,7 @@ impl RunnerConfig {
             workers: settings.jobs.workers,
             poll_interval: settings.jobs.poll_interval.max(Duration::from_millis(1)),
             lease: settings.jobs.lease,
+            retention: settings.jobs.retention,
             ..RunnerConfig::default()
         }
     }
@@ -199,6 +208,7 @@ impl JobRunner {
             super::wakeup::listen(self.inner.db.conn(), bell.clone(), shutdown.clone()).await;
         }
         let free = Arc::new(Semaphore::new(config.workers));
+        let mut last_sweep = std::time::Instant::now() - SWEEP_EVERY;
         let mut running = JoinSet::new();
         loop {
             while running.try_join_next().is_some() {}
@@ -233,6 +243,12 @@ impl JobRunner {
                 });
             }
             if got < wanted {
+                if last_sweep.elapsed() >= SWEEP_EVERY {
+                    last_sweep = std::time::Instant::now();
+                    if let Err(error) = self.sweep().await {
+                        tracing::warn!(%error, "deleting finished jobs failed");
+                    }
+                }
                 let wait = self.idle_wait().await;
                 tokio::select! {
                     biased;
@@ -252,6 +268,20 @@ impl JobRunner {
             }
         }
         tracing::info!("job runner stopped");
+    }
+
+    /// Deletes one batch of finished jobs past their retention; returns how many went.
+    pub async fn sweep(&self) -> Result<u64, DbErr> {
+        let inner = &self.inner;
+        let Some(retention) = inner.config.retention else {
+            return Ok(0);
+        };
+        let before = inner.clock.now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let tx = inner.db.begin_write().await?;
+        let gone = queue::forget_finished(&tx.txn, before, SWEEP_BATCH).await?;
+        tx.commit().await?;
+        Ok(gone)
     }
 
     /// How long an idle runner waits: until the next queued job is due, at most the poll

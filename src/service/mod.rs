@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod email;
 pub mod events;
 pub mod notifications;
+pub mod operations;
 pub mod page;
 pub mod payments;
 pub mod slots;
@@ -42,6 +43,8 @@ pub struct Services {
     pub timeline: Arc<timeline::TimelineService>,
     pub payments: Arc<payments::PaymentService>,
     pub email: Arc<email::EmailService>,
+    /// Dead jobs, for admins.
+    pub operations: Arc<operations::OperationsService>,
     pub join_links: Arc<JoinLinks>,
     /// Wakes this process's idle job workers (see [`crate::jobs::JobBell`]).
     pub job_bell: crate::jobs::JobBell,
@@ -183,6 +186,7 @@ impl Services {
                 clock.clone(),
                 outbox,
             )),
+            operations: Arc::new(operations::OperationsService::new(db.clone())),
             join_links,
             job_bell,
             clock,

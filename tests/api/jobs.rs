@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use chrono::{DateTime, TimeDelta, Utc};
+use mentor_scheduler::auth::Role;
 use mentor_scheduler::clock::{Clock, FixedClock};
 use mentor_scheduler::config::Settings;
 use mentor_scheduler::db::Db;
@@ -18,6 +19,7 @@ use mentor_scheduler::jobs::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::{watch, Notify};
 
 use crate::helpers::{default_now, fresh_postgres_database, say_skipped, Backend, TestApp};
@@ -186,6 +188,7 @@ fn config() -> RunnerConfig {
         backoff_base: BACKOFF_BASE,
         backoff_max: Duration::from_secs(60),
         batch_size: 4,
+        retention: None,
     }
 }
 
@@ -552,6 +555,63 @@ on_both_backends! {
         assert_eq!(jobs.idle_wait().await, Duration::from_secs(2), "until the next one is due");
         add(db, now, &Ping { n: 2 }, at(now - TimeDelta::seconds(1))).await.unwrap();
         assert_eq!(jobs.idle_wait().await, Duration::from_millis(1), "one overdue: at once");
+    }
+
+    async fn finished_jobs_go_after_their_retention_and_dead_ones_stay(app) {
+        let runs = Runs::default();
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let jobs = JobRunner::new(
+            db.clone(),
+            Arc::new(app.clock.clone()),
+            Arc::new(test_registry(db, &app.clock, &runs)),
+            RunnerConfig { retention: Some(Duration::from_secs(3600)), ..config() },
+        );
+        add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        add(db, now, &Doomed {}, EnqueueOptions::default()).await.unwrap();
+        jobs.drain().await.unwrap();
+        app.clock.set(now + TimeDelta::minutes(30));
+        add(db, app.clock.now(), &Ping { n: 2 }, EnqueueOptions::default()).await.unwrap();
+        jobs.drain().await.unwrap();
+        assert_eq!((count_in(db, "done").await, count_in(db, "dead").await), (2, 1));
+        // An hour and a half on: the first ping's hour is over, the second's is not.
+        app.clock.set(now + TimeDelta::minutes(90));
+        assert_eq!(jobs.sweep().await.unwrap(), 1);
+        assert_eq!((count_in(db, "done").await, count_in(db, "dead").await), (1, 1), "the dead one stays");
+        // Without a retention nothing goes.
+        app.clock.set(now + TimeDelta::days(30));
+        let keeping = JobRunner::new(
+            db.clone(),
+            Arc::new(app.clock.clone()),
+            Arc::new(test_registry(db, &app.clock, &runs)),
+            config(),
+        );
+        assert_eq!(keeping.sweep().await.unwrap(), 0);
+    }
+
+    async fn admins_see_dead_jobs_and_clear_them(app) {
+        let runs = Runs::default();
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let doomed = add(db, now, &Doomed {}, EnqueueOptions::default()).await.unwrap();
+        let done = add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        runner(&app, &runs).drain().await.unwrap();
+        let admin = app.user("cljobsadmin0000000000001", Role::Admin, "UTC").await;
+        let listed = app.ok(&admin, "{ deadJobs { id kind attempts lastError finishedAt } }", json!({})).await;
+        let dead = listed["deadJobs"].as_array().unwrap();
+        assert_eq!(dead.len(), 1, "{listed}");
+        assert_eq!((dead[0]["id"].as_str(), dead[0]["kind"].as_str()), (Some(doomed.as_str()), Some(Doomed::KIND)));
+        assert!(dead[0]["lastError"].as_str().is_some_and(|e| !e.is_empty()));
+        // Others may not look; silly sizes are refused.
+        let student = app.user("cljobsstudent00000000001", Role::Student, "UTC").await;
+        let refused = app.gql(Some(&student), "{ deadJobs { id } }", json!({})).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+        let huge = app.gql(Some(&admin), "{ deadJobs(first: 100000) { id } }", json!({})).await;
+        assert_eq!(huge["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{huge}");
+        // Clearing takes only dead jobs: the done one named with it stays.
+        let cleared = app.ok(&admin, "mutation($ids: [ID!]!) { clearDeadJobs(ids: $ids) }", json!({ "ids": [doomed, done] })).await;
+        assert_eq!(cleared["clearDeadJobs"], 1);
+        assert_eq!((count_in(db, "dead").await, count_in(db, "done").await), (0, 1));
     }
 
     async fn the_app_runs_no_background_workers_in_tests(app) {
