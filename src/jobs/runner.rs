@@ -65,7 +65,8 @@ impl Default for RunnerConfig {
 }
 
 impl RunnerConfig {
-    /// `JOB_WORKERS`, `JOB_POLL_INTERVAL_MS` and `JOB_LEASE_SECONDS`; the rest as in `Default`.
+    /// `JOB_WORKERS`, `JOB_POLL_INTERVAL_MS`, `JOB_LEASE_SECONDS` and `JOB_RETENTION_HOURS`; the
+    /// rest as in `Default`.
     pub fn from_settings(settings: &Settings) -> Self {
         RunnerConfig {
             workers: settings.jobs.workers,
@@ -208,7 +209,7 @@ impl JobRunner {
             super::wakeup::listen(self.inner.db.conn(), bell.clone(), shutdown.clone()).await;
         }
         let free = Arc::new(Semaphore::new(config.workers));
-        let mut last_sweep = std::time::Instant::now() - SWEEP_EVERY;
+        let mut last_sweep: Option<std::time::Instant> = None;
         let mut running = JoinSet::new();
         loop {
             while running.try_join_next().is_some() {}
@@ -243,8 +244,8 @@ impl JobRunner {
                 });
             }
             if got < wanted {
-                if last_sweep.elapsed() >= SWEEP_EVERY {
-                    last_sweep = std::time::Instant::now();
+                if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                    last_sweep = Some(std::time::Instant::now());
                     if let Err(error) = self.sweep().await {
                         tracing::warn!(%error, "deleting finished jobs failed");
                     }
@@ -276,8 +277,12 @@ impl JobRunner {
         let Some(retention) = inner.config.retention else {
             return Ok(0);
         };
-        let before = inner.clock.now()
-            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let before = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|kept| inner.clock.now().checked_sub_signed(kept));
+        let Some(before) = before else {
+            return Ok(0); // kept longer than time has run
+        };
         let tx = inner.db.begin_write().await?;
         let gone = queue::forget_finished(&tx.txn, before, SWEEP_BATCH).await?;
         tx.commit().await?;
