@@ -107,8 +107,8 @@ fn token_vault(settings: &Settings) -> anyhow::Result<TokenVault> {
 }
 
 /// The calendar providers configured: Google Calendar when `GOOGLE_CLIENT_ID` is set, Outlook when
-/// `MICROSOFT_CLIENT_ID` is, CalDAV unless `CALDAV_ENABLED=false`. Both push only to https addresses; an http `PUBLIC_BASE_URL` is
-/// allowed (local set-ups, fakes) and said in the log.
+/// `MICROSOFT_CLIENT_ID` is, CalDAV unless `CALDAV_ENABLED=false`. Google and Outlook push only to
+/// https addresses; an http `PUBLIC_BASE_URL` is allowed (local set-ups, fakes) and said in the log.
 fn calendars(settings: &Settings) -> anyhow::Result<CalendarApis> {
     let mut apis = CalendarApis::default();
     match &settings.calendar.google {

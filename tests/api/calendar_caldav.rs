@@ -170,6 +170,10 @@ crate::with_radicale! {
         let long = "x".repeat(5000);
         let refused = connect_caldav(&app, &mentor, &dav.url, USER, &long).await;
         assert!(refused.get("errors").is_some(), "{refused}");
+        // CalDAV has no OAuth consent to start.
+        let oauth = app.gql(Some(&mentor), "mutation { connectCalendar(provider: CALDAV) { authorizationUrl } }", json!({})).await;
+        assert_eq!(error_of(&oauth), ("BAD_USER_INPUT".into(), "provider".into()), "{oauth}");
+        assert!(oauth["errors"][0]["message"].as_str().unwrap().contains("connectCalDav"), "{oauth}");
         // Students do not connect calendars; nothing was kept.
         let student = app.user("caldav-student-1", Role::Student, "Europe/London").await;
         let forbidden = connect_caldav(&app, &student, &dav.url, USER, PASSWORD).await;
