@@ -31,11 +31,7 @@ async fn caldav_busy(app: &TestApp, mentor: &str) -> Vec<(String, String)> {
 }
 
 async fn sync(app: &TestApp, mentor: &str) {
-    app.services
-        .calendar
-        .sync(mentor, CalendarProvider::Caldav, None, None)
-        .await
-        .unwrap();
+    crate::helpers::busy::sync(app, mentor, CalendarProvider::Caldav).await
 }
 
 async fn status(app: &TestApp, mentor: &str) -> Value {
@@ -220,6 +216,46 @@ crate::with_radicale! {
         assert_eq!(caldav_busy(&app, TUTOR).await.len(), 5);
         assert!(caldav_busy(&app, TUTOR).await.contains(&span("2026-01-12T09:00:00Z", "2026-01-12T10:00:00Z")));
         assert_eq!(status(&app, &mentor).await["state"], "IDLE");
+    }
+
+    async fn a_server_with_only_a_ctag_is_read_again_when_it_moves(app, dav) {
+        // Radicale offers sync tokens; the connection is made to hold a ctag instead, as a server
+        // without `sync-collection` would give it.
+        let mentor = app.user(TUTOR, Role::Mentor, "Europe/London").await;
+        dav.put("work", "a.ics", &vevent("a", "20260106T090000Z", "20260106T100000Z", "")).await;
+        connect(&app, &dav, &mentor).await;
+        app.jobs.drain().await.unwrap();
+        let ctag = |text: &str| {
+            let start = text.find("getctag>").unwrap() + "getctag>".len();
+            text[start..start + text[start..].find('<').unwrap()].to_string()
+        };
+        let propfind = || async {
+            reqwest::Client::new()
+                .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), dav.calendar_url("work"))
+                .basic_auth(USER, Some(PASSWORD))
+                .header("Depth", "0")
+                .body(r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop><CS:getctag/></D:prop></D:propfind>"#)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let calendar = external_calendar::Entity::find().filter(external_calendar::Column::CountsAsBusy.eq(true)).one(app.services.db.conn()).await.unwrap().unwrap();
+        let held = format!("ctag:{}", ctag(&propfind().await));
+        let mut as_ctag: external_calendar::ActiveModel = calendar.clone().into();
+        as_ctag.sync_token = Set(Some(held.clone()));
+        as_ctag.update(app.services.db.conn()).await.unwrap();
+        // Nothing changed: the ctag is the same, the token stays, nothing is read again.
+        sync(&app, TUTOR).await;
+        let kept = external_calendar::Entity::find_by_id((calendar.connection_id.clone(), calendar.calendar_id.clone())).one(app.services.db.conn()).await.unwrap().unwrap();
+        assert_eq!(kept.sync_token.as_deref(), Some(held.as_str()));
+        assert_eq!(kept.full_read_at, calendar.full_read_at, "no whole read");
+        // A change moves the ctag: the calendar is read whole, and the new event is busy.
+        dav.put("work", "b.ics", &vevent("b", "20260107T090000Z", "20260107T100000Z", "")).await;
+        sync(&app, TUTOR).await;
+        assert_eq!(caldav_busy(&app, TUTOR).await, vec![span("2026-01-06T09:00:00Z", "2026-01-06T10:00:00Z"), span("2026-01-07T09:00:00Z", "2026-01-07T10:00:00Z")]);
     }
 
     async fn sessions_are_objects_with_the_invite_uid_moved_with_etags_and_deleted(app, dav) {

@@ -31,11 +31,7 @@ async fn outlook_busy(app: &TestApp, mentor: &str) -> Vec<(String, String)> {
 }
 
 async fn sync(app: &TestApp, mentor: &str) {
-    app.services
-        .calendar
-        .sync(mentor, CalendarProvider::Outlook, None, None)
-        .await
-        .unwrap();
+    crate::helpers::busy::sync(app, mentor, CalendarProvider::Outlook).await
 }
 
 async fn status(app: &TestApp, mentor: &str) -> Value {

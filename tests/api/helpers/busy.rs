@@ -1,6 +1,7 @@
 //! What the calendar tests compare: a mentor's busy blocks from one provider, and instants
 //! written as RFC 3339 in UTC.
 
+use mentor_scheduler::domain::calendar::CalendarProvider;
 use mentor_scheduler::entity::busy_block;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
@@ -17,6 +18,15 @@ pub async fn blocks(app: &super::TestApp, mentor: &str, source: &str) -> Vec<(St
         .into_iter()
         .map(|b| (b.start_at.to_rfc3339(), b.end_at.to_rfc3339()))
         .collect()
+}
+
+/// Runs a whole sync of `mentor`'s `provider` connection now, as its job would.
+pub async fn sync(app: &super::TestApp, mentor: &str, provider: CalendarProvider) {
+    app.services
+        .calendar
+        .sync(mentor, provider, None, None)
+        .await
+        .unwrap();
 }
 
 /// An instant as the blocks above write it.

@@ -15,6 +15,7 @@
 //! - There is no push: the calendar is polled.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -201,8 +202,10 @@ impl CalDav {
         } else {
             self.objects(calendar, account, &hrefs).await?
         };
-        let read: Vec<Option<String>> =
-            objects.iter().map(|o| path_of(calendar, &o.href)).collect();
+        let read: HashSet<String> = objects
+            .iter()
+            .filter_map(|o| path_of(calendar, &o.href))
+            .collect();
         let mut budget = Budget::new();
         for object in &objects {
             page.events
@@ -214,7 +217,7 @@ impl CalDav {
                 continue;
             };
             page.replaced.push(key_of(&path));
-            if !read.contains(&Some(path.clone())) {
+            if !read.contains(&path) {
                 page.events.push(ExternalEvent {
                     id: path,
                     cancelled: true,
