@@ -10,6 +10,7 @@ mod m20261123_000005_email;
 mod m20261126_000006_calendar;
 mod m20261126_000007_calendar_push_and_events;
 mod m20261127_000008_payments;
+mod m20261127_000009_webhook_receipts;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_calendar::Migration),
             Box::new(m20261126_000007_calendar_push_and_events::Migration),
             Box::new(m20261127_000008_payments::Migration),
+            Box::new(m20261127_000009_webhook_receipts::Migration),
         ]
     }
 }

@@ -230,6 +230,19 @@ fn email(vars: &Vars) -> anyhow::Result<EmailSettings> {
         max_attempts: vars.parse("EMAIL_MAX_ATTEMPTS", "6")?,
         digest_window: vars.seconds("EMAIL_DIGEST_WINDOW_SECONDS", "900")?,
         webhook_token: vars.get("EMAIL_WEBHOOK_TOKEN").map(Secret::new),
+        sendgrid_public_key: vars.get("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        sns_cert_host_pattern: vars.or(
+            "SNS_CERT_HOST_PATTERN",
+            r"^sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?$",
+        ),
+        sns_cert_ca_file: vars.get("SNS_CERT_CA_FILE").map(PathBuf::from),
+        sns_topic_arns: vars
+            .or("SNS_TOPIC_ARNS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
         brand: BrandSettings {
             name: vars.or("BRAND_NAME", "EmpowerEd Learnings"),
             primary_color: vars.color("BRAND_PRIMARY_COLOR", "#4f46e5")?,

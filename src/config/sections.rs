@@ -190,8 +190,18 @@ pub struct EmailSettings {
     pub max_attempts: i32,
     /// `EMAIL_DIGEST_WINDOW_SECONDS`: non-urgent emails for one user within this go out as one digest.
     pub digest_window: Duration,
-    /// `EMAIL_WEBHOOK_TOKEN`: what the provider webhooks must carry; absent = they answer 503.
+    /// `EMAIL_WEBHOOK_TOKEN`: what the provider webhooks must carry; absent = they answer 404.
     pub webhook_token: Option<Secret>,
+    /// `SENDGRID_WEBHOOK_PUBLIC_KEY`: the Event Webhook's verification key (base64 DER, as SendGrid
+    /// shows it); absent = SendGrid's webhook answers 404.
+    pub sendgrid_public_key: Option<String>,
+    /// `SNS_CERT_HOST_PATTERN`: the hosts (`host`, or `host:port` when the URL names a port) SNS
+    /// signing certificates and subscription links may be on; Amazon's SNS hosts by default.
+    pub sns_cert_host_pattern: String,
+    /// `SNS_CERT_CA_FILE`: a PEM CA trusted besides the system's roots when fetching certificates.
+    pub sns_cert_ca_file: Option<PathBuf>,
+    /// `SNS_TOPIC_ARNS`: the topics accepted (comma-separated); empty accepts any.
+    pub sns_topic_arns: Vec<String>,
     pub brand: BrandSettings,
 }
 

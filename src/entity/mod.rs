@@ -27,3 +27,4 @@ pub mod session;
 pub mod stripe_event;
 mod text_enum;
 pub mod user;
+pub mod webhook_receipt;

@@ -1,11 +1,13 @@
 //! Email tracking and provider callbacks:
 //! - `GET /email/open/{id}?sig=`: the open pixel (a 1x1 GIF);
 //! - `GET /email/click/{id}?url=&sig=`: the click redirect, only to the exact link the email had;
-//! - `POST /webhooks/email/sendgrid?token=`: SendGrid's Event Webhook (a JSON array);
-//! - `POST /webhooks/email/ses?token=`: Amazon SES notifications through SNS.
+//! - `POST /webhooks/email/sendgrid?token=`: SendGrid's signed Event Webhook (a JSON array);
+//! - `POST /webhooks/email/ses?token=`: Amazon SES notifications through SNS, signed by Amazon.
 //!
-//! Bad signatures answer 403 and change nothing. A webhook body that is not what the provider sends
-//! answers 400 (415 without a JSON content type) and changes nothing; 401 without the right token.
+//! Bad link signatures answer 403 and change nothing. A webhook without the right token answers
+//! 401; one whose provider signature does not pass 403 (503 when Amazon's certificate could not be
+//! fetched, so SNS retries); a body that is not what the provider sends 400 (415 without a JSON
+//! content type); a delivery applied before 200 with `replayed: true`. None changes anything.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -20,10 +22,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::error::AppError;
-use crate::integrations::email::sendgrid::parse_sendgrid;
-use crate::integrations::email::ses::{parse_sns, SnsMessage};
-use crate::integrations::email::WebhookError;
-use crate::service::email::WebhookOutcome;
+use crate::service::email::{SnsAnswer, WebhookOutcome, WebhookRefusal};
 
 /// A transparent 1x1 GIF.
 const PIXEL: &[u8] = &[
@@ -129,8 +128,21 @@ fn status(code: StatusCode, message: &str) -> Response {
     ApiError::new(code, message).into_response()
 }
 
-fn rejected(e: WebhookError) -> Response {
-    status(StatusCode::BAD_REQUEST, &e.to_string())
+/// The answer to a delivery that was not applied.
+fn refused(refusal: WebhookRefusal) -> Result<Response, ApiError> {
+    Ok(match refusal {
+        WebhookRefusal::Off(why) => status(StatusCode::NOT_FOUND, why),
+        WebhookRefusal::Signature(e) if e.is_temporary() => {
+            tracing::warn!(error = %e, "an SNS signing certificate could not be fetched");
+            status(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+        WebhookRefusal::Signature(e) => {
+            tracing::warn!(error = %e, "a provider webhook with a bad signature was refused");
+            status(StatusCode::FORBIDDEN, &e.to_string())
+        }
+        WebhookRefusal::Payload(e) => status(StatusCode::BAD_REQUEST, &e.to_string()),
+        WebhookRefusal::App(e) => return Err(e.into()),
+    })
 }
 
 fn applied(outcome: WebhookOutcome) -> Response {
@@ -140,9 +152,14 @@ fn applied(outcome: WebhookOutcome) -> Response {
             "applied": outcome.applied,
             "unmatched": outcome.unmatched,
             "suppressed": outcome.suppressed,
+            "replayed": outcome.replayed,
         })),
     )
         .into_response()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 pub async fn sendgrid(
@@ -154,12 +171,19 @@ pub async fn sendgrid(
     if let Some(response) = refuse(&state, q.token.as_deref(), &headers) {
         return Ok(response);
     }
-    let reports = match parse_sendgrid(&body) {
-        Ok(reports) => reports,
-        Err(e) => return Ok(rejected(e)),
-    };
-    let outcome = state.services.email.apply_reports(&reports).await?;
-    Ok(applied(outcome))
+    let received = state
+        .services
+        .email
+        .receive_sendgrid(
+            header(&headers, "x-twilio-email-event-webhook-signature"),
+            header(&headers, "x-twilio-email-event-webhook-timestamp"),
+            &body,
+        )
+        .await;
+    match received {
+        Ok(outcome) => Ok(applied(outcome)),
+        Err(refusal) => refused(refusal),
+    }
 }
 
 pub async fn ses(
@@ -171,16 +195,13 @@ pub async fn ses(
     if let Some(response) = refuse(&state, q.token.as_deref(), &headers) {
         return Ok(response);
     }
-    match parse_sns(&body) {
-        Err(e) => Ok(rejected(e)),
-        Ok(SnsMessage::Reports(reports)) => {
-            let outcome = state.services.email.apply_reports(&reports).await?;
-            Ok(applied(outcome))
-        }
-        Ok(SnsMessage::SubscriptionConfirmation { subscribe_url }) => {
+    match state.services.email.receive_sns(&body).await {
+        Err(refusal) => refused(refusal),
+        Ok(SnsAnswer::Applied(outcome)) => Ok(applied(outcome)),
+        Ok(SnsAnswer::Confirm { subscribe_url }) => {
             // Confirming means fetching a URL the message names: left to an operator, who sees it
-            // here and in the log, rather than done by the service for any caller with the token.
-            // Only an https URL of Amazon SNS gets here; Debug formatting escapes it all the same.
+            // here and in the log, rather than done by the service. The message is Amazon's
+            // (signed), the URL on the trusted hosts; Debug formatting escapes it all the same.
             tracing::warn!(subscribe_url = ?subscribe_url, "SNS asks to confirm a subscription: open the URL to confirm");
             Ok((
                 StatusCode::ACCEPTED,
@@ -188,6 +209,5 @@ pub async fn ses(
             )
                 .into_response())
         }
-        Ok(SnsMessage::UnsubscribeConfirmation) => Ok(applied(WebhookOutcome::default())),
     }
 }

@@ -69,6 +69,8 @@ pub struct Adapters {
     /// The calendar providers configured (none by default).
     pub calendars: CalendarApis,
     pub payments: PaymentAdapters,
+    /// What proves email provider webhooks authentic.
+    pub email_webhooks: email::WebhookTrust,
 }
 
 /// Payments: Stripe (with its webhook secrets) when configured, and the terms of holds.
@@ -96,6 +98,7 @@ impl Services {
             vault,
             calendars,
             payments,
+            email_webhooks,
         } = adapters;
         let job_bell = crate::jobs::JobBell::default();
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
@@ -149,6 +152,7 @@ impl Services {
                 mailer,
                 outbox.clone(),
                 email_max_attempts,
+                email_webhooks,
             )),
             users: Arc::new(users::UserService::new(
                 db.clone(),

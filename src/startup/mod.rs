@@ -27,11 +27,13 @@ use crate::integrations::calendar::caldav::CalDav;
 use crate::integrations::calendar::google::Google;
 use crate::integrations::calendar::microsoft::Microsoft;
 use crate::integrations::email::mailer::{FileMailer, Mailer, SmtpMailer};
+use crate::integrations::email::sendgrid_signature::SendgridKey;
+use crate::integrations::email::sns_verifier::{SnsTrust, SnsVerifier};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::integrations::payments::stripe::Stripe;
 use crate::jobs::{JobRunner, RunnerConfig};
 use crate::pubsub::{EventBus, InProcessBus, RedisBus};
-use crate::service::email::Outbox;
+use crate::service::email::{Outbox, WebhookTrust};
 use crate::service::{Adapters, Services};
 
 pub struct Application {
@@ -84,8 +86,27 @@ pub async fn connect_services(
         vault: Arc::new(token_vault(settings)?),
         calendars: calendars(settings)?,
         payments: payments(settings)?,
+        email_webhooks: email_webhooks(settings)?,
     };
     Ok(Services::new(db, adapters, clock))
+}
+
+/// What proves provider webhooks authentic: SendGrid's key when set, SNS's trusted certificate hosts.
+fn email_webhooks(settings: &Settings) -> anyhow::Result<WebhookTrust> {
+    let email = &settings.email;
+    let sendgrid = match &email.sendgrid_public_key {
+        Some(key) => Some(
+            SendgridKey::parse(key)
+                .map_err(|e| anyhow::anyhow!("SENDGRID_WEBHOOK_PUBLIC_KEY {e}"))?,
+        ),
+        None => None,
+    };
+    let sns = SnsVerifier::new(&SnsTrust {
+        host_pattern: email.sns_cert_host_pattern.clone(),
+        ca_file: email.sns_cert_ca_file.clone(),
+        topics: email.sns_topic_arns.clone(),
+    })?;
+    Ok(WebhookTrust { sendgrid, sns })
 }
 
 /// The keys that seal calendar tokens: `CALENDAR_TOKEN_KEY`, or in development a key generated under

@@ -1,19 +1,56 @@
 //! Provider webhooks (SendGrid, SES through SNS) and the tracking links: what each report changes,
 //! and every bad request refused with nothing changed.
 
+use std::ops::Deref;
+
 use mentor_scheduler::auth::Role;
+use mentor_scheduler::clock::Clock;
 use mentor_scheduler::entity::{email_notification as email, email_suppression};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{json, Value};
 
 use crate::helpers::booking::{book, request, tutor_and_student, STUDENT};
 use crate::helpers::mail::emails;
+use crate::helpers::signed_webhooks::{SendgridSigner, SnsSigner};
 use crate::helpers::{Backend, TestApp};
 
 const TOKEN: &str = "hook-secret";
+const SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
+const TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
 
-async fn app(backend: Backend) -> Option<TestApp> {
-    TestApp::spawn_with(backend, &[("EMAIL_WEBHOOK_TOKEN", TOKEN)]).await
+type Headers = Vec<(&'static str, String)>;
+
+/// An app with its webhooks on, and the providers' signers it trusts.
+struct Hooked {
+    app: TestApp,
+    sendgrid: SendgridSigner,
+    sns: SnsSigner,
+}
+
+impl Deref for Hooked {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+async fn app_with(backend: Backend, extra: &[(&str, &str)]) -> Option<Hooked> {
+    let sendgrid = SendgridSigner::generate();
+    let sns = SnsSigner::start().await;
+    let mut settings = vec![
+        ("EMAIL_WEBHOOK_TOKEN", TOKEN.to_string()),
+        ("SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid.public_key()),
+    ];
+    settings.extend(sns.settings());
+    settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(backend, &settings).await?;
+    Some(Hooked { app, sendgrid, sns })
+}
+
+async fn app(backend: Backend) -> Option<Hooked> {
+    app_with(backend, &[]).await
 }
 
 /// A booking whose student confirmation was sent (to the `.eml` outbox); returns it.
@@ -36,21 +73,63 @@ async fn post(
     token: Option<&str>,
     content_type: &str,
     body: String,
+    headers: &[(&str, String)],
 ) -> (u16, Value) {
     let url = match token {
         Some(t) => app.url(&format!("{path}?token={t}")),
         None => app.url(path),
     };
-    let response = app
+    let mut request = app
         .client
         .post(url)
         .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// SendGrid's signature headers for `body` sent at `at` (Unix seconds).
+fn signed_at(h: &Hooked, at: i64, body: &str) -> Headers {
+    vec![
+        (SIGNATURE, h.sendgrid.sign(at, body)),
+        (TIMESTAMP, at.to_string()),
+    ]
+}
+
+/// Posts `events` to SendGrid's webhook as SendGrid sends them now.
+async fn sendgrid(h: &Hooked, events: String) -> (u16, Value) {
+    let headers = signed_at(h, h.clock.now().timestamp(), &events);
+    post(
+        h,
+        "/webhooks/email/sendgrid",
+        Some(TOKEN),
+        "application/json",
+        events,
+        &headers,
+    )
+    .await
+}
+
+/// Posts an SNS envelope, signed (version 2) by Amazon's stand-in.
+async fn ses(h: &Hooked, envelope: Value) -> (u16, Value) {
+    let signed = h.sns.sign(envelope, 2);
+    post_sns(h, &signed).await
+}
+
+async fn post_sns(h: &Hooked, envelope: &Value) -> (u16, Value) {
+    post(
+        h,
+        "/webhooks/email/ses",
+        Some(TOKEN),
+        "text/plain; charset=UTF-8",
+        envelope.to_string(),
+        &[],
+    )
+    .await
 }
 
 async fn snapshot(app: &TestApp) -> (Vec<email::Model>, u64) {
@@ -61,8 +140,19 @@ async fn snapshot(app: &TestApp) -> (Vec<email::Model>, u64) {
     (emails(app).await, suppressions)
 }
 
-fn sns(message: Value) -> String {
-    json!({"Type": "Notification", "MessageId": "m1", "TopicArn": "arn:aws:sns:x", "Message": message.to_string()}).to_string()
+/// An SNS notification envelope (unsigned) published now, with a fresh `MessageId`.
+fn sns(h: &Hooked, message: Value) -> Value {
+    json!({"Type": "Notification", "MessageId": uuid::Uuid::new_v4().to_string(),
+           "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses", "Message": message.to_string(),
+           "Timestamp": h.clock.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+           "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"})
+}
+
+/// An SNS subscription message (unsigned) naming `subscribe_url`.
+fn subscription(h: &Hooked, kind: &str, subscribe_url: &str) -> Value {
+    json!({"Type": kind, "MessageId": uuid::Uuid::new_v4().to_string(), "Token": "2336412f37",
+           "TopicArn": "arn:aws:sns:eu-west-1:123456789012:ses", "Message": "You have chosen to subscribe.",
+           "SubscribeURL": subscribe_url, "Timestamp": h.clock.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()})
 }
 
 fn ses_mail(row: &email::Model) -> Value {
@@ -70,7 +160,7 @@ fn ses_mail(row: &email::Model) -> Value {
            "headers": [{"name": "X-Mentor-Email-Id", "value": row.id}], "commonHeaders": {"messageId": row.message_id}})
 }
 
-async fn both(f: impl Fn(TestApp) -> futures::future::BoxFuture<'static, ()>) {
+async fn both(f: impl Fn(Hooked) -> futures::future::BoxFuture<'static, ()>) {
     f(app(Backend::Sqlite).await.unwrap()).await;
     match app(Backend::Postgres).await {
         Some(a) => f(a).await,
@@ -88,9 +178,9 @@ async fn sendgrid_reports_update_emails_and_suppress_addresses() {
             {"email": row.to_address, "timestamp": 1767571500, "event": "click", "email_id": row.id, "url": "https://x.example"},
             {"email": "stranger@example.com", "timestamp": 1767571600, "event": "spamreport"}
         ]);
-        let (status, body) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", events.to_string()).await;
+        let (status, body) = sendgrid(&app, events.to_string()).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body, json!({"applied": 3, "unmatched": 1, "suppressed": 1}));
+        assert_eq!(body, json!({"applied": 3, "unmatched": 1, "suppressed": 1, "replayed": false}));
         let now = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
         assert_eq!(now.status.as_str(), "DELIVERED");
         assert_eq!(now.delivered_at.unwrap().timestamp(), 1767571300);
@@ -101,12 +191,12 @@ async fn sendgrid_reports_update_emails_and_suppress_addresses() {
 
         // A report naming our email but another address is not applied to it.
         let elsewhere = json!([{"email": "someone@else.example", "timestamp": 1767571650, "event": "open", "email_id": row.id}]);
-        let (status, body) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", elsewhere.to_string()).await;
-        assert_eq!((status, body), (200, json!({"applied": 0, "unmatched": 1, "suppressed": 0})));
+        let (status, body) = sendgrid(&app, elsewhere.to_string()).await;
+        assert_eq!((status, body), (200, json!({"applied": 0, "unmatched": 1, "suppressed": 0, "replayed": false})));
 
         // A hard bounce marks the email and suppresses the address: the next email is not sent.
         let bounce = json!([{"email": row.to_address.to_uppercase(), "timestamp": 1767571700, "event": "bounce", "type": "bounce", "reason": "550 5.1.1 unknown", "smtp-id": row.message_id}]);
-        let (status, body) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", bounce.to_string()).await;
+        let (status, body) = sendgrid(&app, bounce.to_string()).await;
         assert_eq!((status, body["applied"].clone()), (200, json!(1)));
         let now = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
         assert_eq!(now.status.as_str(), "BOUNCED");
@@ -123,9 +213,9 @@ async fn ses_bounces_complaints_and_transient_bounces() {
     both(|app| Box::pin(async move {
         let row = sent_confirmation(&app).await;
         // Transient: the email goes back to the queue and is sent again later.
-        let transient = sns(json!({"notificationType": "Bounce", "mail": ses_mail(&row),
+        let transient = sns(&app, json!({"notificationType": "Bounce", "mail": ses_mail(&row),
             "bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull", "bouncedRecipients": [{"emailAddress": row.to_address}]}}));
-        let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain; charset=UTF-8", transient).await;
+        let (status, body) = ses(&app, transient).await;
         assert_eq!((status, body["applied"].clone(), body["suppressed"].clone()), (200, json!(1), json!(0)), "{body}");
         let again = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
         assert_eq!((again.status.as_str(), again.retry_count), ("PENDING", 1));
@@ -134,25 +224,28 @@ async fn ses_bounces_complaints_and_transient_bounces() {
         let again = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
         assert_eq!(again.status.as_str(), "SENT", "sent again");
 
-        let complaint = sns(json!({"eventType": "Complaint", "mail": ses_mail(&row),
+        let complaint = sns(&app, json!({"eventType": "Complaint", "mail": ses_mail(&row),
             "complaint": {"complainedRecipients": [{"emailAddress": row.to_address}], "complaintFeedbackType": "abuse"}}));
-        let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", complaint).await;
+        let (status, body) = ses(&app, complaint).await;
         assert_eq!((status, body["suppressed"].clone()), (200, json!(1)));
         let now = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
         assert_eq!(now.status.as_str(), "COMPLAINED");
         assert!(now.complained_at.is_some());
 
-        let url = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:eu-west-1:123456789012:ses&Token=abc";
-        let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": url}).to_string();
-        let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", confirm).await;
+        // (The trusted host here is the test's https host standing in for sns.<region>.amazonaws.com.)
+        let url = app.sns.url("/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:eu-west-1:123456789012:ses&Token=abc");
+        let (status, body) = ses(&app, subscription(&app, "SubscriptionConfirmation", &url)).await;
         assert_eq!((status, body["confirm"].clone()), (202, json!(url)));
-        // Anything but an https URL of Amazon SNS is not shown to an operator as the link to open.
-        for forged in ["https://sns.example/confirm?x=1", "http://169.254.169.254/latest/meta-data/", "https://sns.eu-west-1.amazonaws.com/\nERROR forged line"] {
-            let confirm = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": forged}).to_string();
-            let (status, body) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", confirm).await;
+        // Even signed, anything but an https URL on the trusted host is not shown to an operator.
+        let plain = url.replace("https://", "http://");
+        let forged_line = format!("{url}\nERROR forged line");
+        for forged in ["https://sns.example/confirm?x=1", "http://169.254.169.254/latest/meta-data/", &plain, &forged_line] {
+            let (status, body) = ses(&app, subscription(&app, "SubscriptionConfirmation", forged)).await;
             assert_eq!(status, 400, "{forged}: {body}");
             assert!(body.get("confirm").is_none());
         }
+        let (status, body) = ses(&app, subscription(&app, "UnsubscribeConfirmation", &url)).await;
+        assert_eq!((status, body["applied"].clone()), (200, json!(0)), "{body}");
     })).await;
 }
 
@@ -162,12 +255,14 @@ async fn bad_webhook_requests_change_nothing() {
         let row = sent_confirmation(&app).await;
         let before = snapshot(&app).await;
         let good = json!([{"email": row.to_address, "timestamp": 1, "event": "bounce", "type": "bounce", "email_id": row.id}]).to_string();
-        // Token: missing or wrong.
-        assert_eq!(post(&app, "/webhooks/email/sendgrid", None, "application/json", good.clone()).await.0, 401);
-        assert_eq!(post(&app, "/webhooks/email/sendgrid", Some("nope"), "application/json", good.clone()).await.0, 401);
-        assert_eq!(post(&app, "/webhooks/email/ses", Some("hook-secreT"), "text/plain", good.clone()).await.0, 401);
+        let signed = signed_at(&app, app.clock.now().timestamp(), &good);
+        // Token: missing or wrong, even with a good signature.
+        assert_eq!(post(&app, "/webhooks/email/sendgrid", None, "application/json", good.clone(), &signed).await.0, 401);
+        assert_eq!(post(&app, "/webhooks/email/sendgrid", Some("nope"), "application/json", good.clone(), &signed).await.0, 401);
+        let envelope = app.sns.sign(sns(&app, json!({"notificationType": "Delivery"})), 2).to_string();
+        assert_eq!(post(&app, "/webhooks/email/ses", Some("hook-secreT"), "text/plain", envelope, &[]).await.0, 401);
         // Not JSON by content type.
-        assert_eq!(post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/xml", good.clone()).await.0, 415);
+        assert_eq!(post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/xml", good.clone(), &signed).await.0, 415);
         let sendgrid_bad = [
             "not json".to_string(),
             "{}".into(),
@@ -179,22 +274,27 @@ async fn bad_webhook_requests_change_nothing() {
             json!([{"email": row.to_address, "timestamp": 1, "event": "bounce", "type": "bounce"}, {"event": "open"}]).to_string(),
         ];
         for body in sendgrid_bad {
-            let (status, answer) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", body.clone()).await;
+            let (status, answer) = sendgrid(&app, body.clone()).await;
             assert_eq!(status, 400, "{body}: {answer}");
             assert_eq!(answer["error"]["code"], "BAD_USER_INPUT");
         }
+        for unreadable in ["nope", "[1]"] {
+            let (status, answer) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", unreadable.to_string(), &[]).await;
+            assert_eq!(status, 400, "{unreadable}: {answer}");
+        }
+        // Signed by Amazon's stand-in, but not what SES sends.
+        let mut not_json = sns(&app, json!({}));
+        not_json["Message"] = json!("{not json");
         let ses_bad = [
-            "nope".to_string(),
-            json!({"Type": "Mystery"}).to_string(),
-            json!({"Type": "Notification", "Message": "{not json"}).to_string(),
-            sns(json!({"notificationType": "Bounce", "mail": ses_mail(&row)})),
-            sns(json!({"notificationType": "Bounce", "mail": ses_mail(&row), "bounce": {"bounceType": "Permanent", "bouncedRecipients": []}})),
-            sns(json!({"notificationType": "Bounce", "mail": ses_mail(&row), "bounce": {"bounceType": "Maybe", "bouncedRecipients": [{"emailAddress": row.to_address}]}})),
-            sns(json!({"notificationType": "Teleport", "mail": ses_mail(&row)})),
-            sns(json!({"notificationType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": row.to_address}]}})),
+            not_json,
+            sns(&app, json!({"notificationType": "Bounce", "mail": ses_mail(&row)})),
+            sns(&app, json!({"notificationType": "Bounce", "mail": ses_mail(&row), "bounce": {"bounceType": "Permanent", "bouncedRecipients": []}})),
+            sns(&app, json!({"notificationType": "Bounce", "mail": ses_mail(&row), "bounce": {"bounceType": "Maybe", "bouncedRecipients": [{"emailAddress": row.to_address}]}})),
+            sns(&app, json!({"notificationType": "Teleport", "mail": ses_mail(&row)})),
+            sns(&app, json!({"notificationType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": row.to_address}]}})),
         ];
         for body in ses_bad {
-            let (status, answer) = post(&app, "/webhooks/email/ses", Some(TOKEN), "text/plain", body.clone()).await;
+            let (status, answer) = ses(&app, body.clone()).await;
             assert_eq!(status, 400, "{body}: {answer}");
         }
         assert_eq!(snapshot(&app).await, before, "nothing changed");
@@ -210,6 +310,7 @@ async fn webhooks_are_off_without_a_token() {
         Some("x"),
         "application/json",
         "[]".into(),
+        &[],
     )
     .await;
     // Off: there is nothing to post to.
@@ -337,7 +438,7 @@ async fn an_address_suppressed_after_queueing_is_not_mailed() {
         assert_eq!(queued.status.as_str(), "PENDING");
         // A complaint about an earlier email arrives before the worker gets to this one.
         let complaint = json!([{"email": queued.to_address, "timestamp": 1767571300, "event": "spamreport"}]);
-        let (status, _) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", complaint.to_string()).await;
+        let (status, _) = sendgrid(&app, complaint.to_string()).await;
         assert_eq!(status, 200);
         app.jobs.drain().await.unwrap();
         let row = emails(&app).await.into_iter().find(|e| e.id == queued.id).unwrap();
@@ -346,4 +447,244 @@ async fn an_address_suppressed_after_queueing_is_not_mailed() {
         let outbox = app.data_dir().join("outbox").join(format!("{}.eml", row.id));
         assert!(!outbox.exists(), "nothing was written for it");
     })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sendgrid_deliveries_must_be_signed_fresh_and_new() {
+    both(|app| Box::pin(async move {
+        let row = sent_confirmation(&app).await;
+        let before = snapshot(&app).await;
+        let bounce = json!([{"email": row.to_address, "timestamp": 1767571700, "event": "bounce", "type": "bounce", "email_id": row.id}]).to_string();
+        let now = app.clock.now().timestamp();
+        let stranger = SendgridSigner::generate();
+        let mut altered = bounce.clone().into_bytes();
+        let at = altered.iter().position(|b| *b == b'7').unwrap();
+        altered[at] = b'8';
+        let altered = String::from_utf8(altered).unwrap();
+        let forgeries: Vec<(&str, String, Headers)> = vec![
+            ("no signature", bounce.clone(), vec![]),
+            ("no timestamp", bounce.clone(), vec![(SIGNATURE, app.sendgrid.sign(now, &bounce))]),
+            ("another key", bounce.clone(), vec![(SIGNATURE, stranger.sign(now, &bounce)), (TIMESTAMP, now.to_string())]),
+            ("a byte altered", altered.clone(), signed_at(&app, now, &bounce)),
+            ("another timestamp", bounce.clone(), vec![(SIGNATURE, app.sendgrid.sign(now, &bounce)), (TIMESTAMP, (now - 1).to_string())]),
+            ("stale", bounce.clone(), signed_at(&app, now - 301, &bounce)),
+            ("from the future", bounce.clone(), signed_at(&app, now + 301, &bounce)),
+            ("garbage", bounce.clone(), vec![(SIGNATURE, "MEUCIQ==".into()), (TIMESTAMP, now.to_string())]),
+        ];
+        for (what, body, headers) in forgeries {
+            let (status, answer) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", body, &headers).await;
+            assert_eq!((status, answer["error"]["code"].clone()), (403, json!("FORBIDDEN")), "{what}: {answer}");
+        }
+        assert_eq!(snapshot(&app).await, before, "nothing changed");
+
+        // Signed now by the right key: applied once. Sent again, as is or with the other encoding
+        // of the same signature, it changes nothing.
+        let headers = signed_at(&app, now, &bounce);
+        let (status, answer) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", bounce.clone(), &headers).await;
+        assert_eq!((status, answer), (200, json!({"applied": 1, "unmatched": 0, "suppressed": 1, "replayed": false})));
+        email_suppression::Entity::delete_many().exec(app.services.db.conn()).await.unwrap();
+        let (status, answer) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", bounce.clone(), &headers).await;
+        assert_eq!((status, answer), (200, json!({"applied": 0, "unmatched": 0, "suppressed": 0, "replayed": true})));
+        let twin = vec![(SIGNATURE, SendgridSigner::other_form(&headers[0].1)), headers[1].clone()];
+        let (status, answer) = post(&app, "/webhooks/email/sendgrid", Some(TOKEN), "application/json", bounce.clone(), &twin).await;
+        assert_eq!((status, answer["replayed"].clone()), (200, json!(true)), "{answer}");
+        assert_eq!(snapshot(&app).await.1, 0, "the replays suppressed nothing again");
+        // The same events signed afresh a second later are a new delivery.
+        app.clock.set(app.clock.now() + chrono::Duration::seconds(1));
+        let (status, answer) = sendgrid(&app, bounce.clone()).await;
+        assert_eq!((status, answer["suppressed"].clone()), (200, json!(1)), "{answer}");
+    })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sendgrid_is_off_without_its_public_key() {
+    let sns = SnsSigner::start().await;
+    let mut settings = sns.settings();
+    settings.push(("EMAIL_WEBHOOK_TOKEN", TOKEN.to_string()));
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(Backend::Sqlite, &settings)
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &app,
+        "/webhooks/email/sendgrid",
+        Some(TOKEN),
+        "application/json",
+        "[]".into(),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sns_messages_are_checked_under_amazons_certificate() {
+    both(|app| {
+        Box::pin(async move {
+            let row = sent_confirmation(&app).await;
+            let complaint = |app: &Hooked| {
+                sns(
+                    app,
+                    json!({"notificationType": "Complaint", "mail": ses_mail(&row),
+            "complaint": {"complainedRecipients": [{"emailAddress": row.to_address}]}}),
+                )
+            };
+            let before = snapshot(&app).await;
+            let refused = |status: u16, answer: &Value, what: &str| {
+                assert_eq!(
+                    (status, answer["error"]["code"].clone()),
+                    (403, json!("FORBIDDEN")),
+                    "{what}: {answer}"
+                );
+            };
+
+            // Forgeries: nothing fetched from a host that is not trusted, nothing applied.
+            let mut tampered = app.sns.sign(complaint(&app), 2);
+            tampered["Message"] = json!(tampered["Message"]
+                .as_str()
+                .unwrap()
+                .replace("Complaint", "Delivery"));
+            let mut unsigned = complaint(&app);
+            unsigned["SignatureVersion"] = json!("2");
+            unsigned["SigningCertURL"] = json!(app.sns.url("/cert.pem"));
+            let mut version_3 = app.sns.sign(complaint(&app), 2);
+            version_3["SignatureVersion"] = json!("3");
+            let mut as_other_version = app.sns.sign(complaint(&app), 1);
+            as_other_version["SignatureVersion"] = json!("2");
+            let mut stale = complaint(&app);
+            stale["Timestamp"] = json!((app.clock.now() - chrono::Duration::hours(25))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string());
+            let stale = app.sns.sign(stale, 2);
+            let cases = vec![
+                ("tampered Message", tampered),
+                ("no signature", unsigned),
+                ("SignatureVersion 3", version_3),
+                ("signed as 1, claimed 2", as_other_version),
+                ("stale", stale),
+                (
+                    "http certificate",
+                    app.sns.sign_at(
+                        complaint(&app),
+                        2,
+                        &app.sns.url("/cert.pem").replace("https:", "http:"),
+                    ),
+                ),
+                (
+                    "untrusted host",
+                    app.sns
+                        .sign_at(complaint(&app), 2, "https://s3.amazonaws.com/cert.pem"),
+                ),
+                (
+                    "not .pem",
+                    app.sns
+                        .sign_at(complaint(&app), 2, &app.sns.url("/cert.txt")),
+                ),
+                (
+                    "certificate 404",
+                    app.sns
+                        .sign_at(complaint(&app), 2, &app.sns.url("/gone.pem")),
+                ),
+                (
+                    "not an RSA certificate",
+                    app.sns.sign_at(complaint(&app), 2, &app.sns.url("/ec.pem")),
+                ),
+            ];
+            for (what, envelope) in cases {
+                let (status, answer) = post_sns(&app, &envelope).await;
+                refused(status, &answer, what);
+            }
+            assert_eq!(
+                app.sns.fetches("/cert.txt"),
+                0,
+                "an untrusted URL is never fetched"
+            );
+            // The certificate host failing is not a refusal: SNS should try again.
+            let (status, answer) = post_sns(
+                &app,
+                &app.sns
+                    .sign_at(complaint(&app), 2, &app.sns.url("/down.pem")),
+            )
+            .await;
+            assert_eq!(status, 503, "{answer}");
+            assert_eq!(snapshot(&app).await, before, "nothing changed");
+
+            // Genuine, both versions, with and without a Subject; the certificate fetched once.
+            let delivered = sns(
+                &app,
+                json!({"notificationType": "Delivery", "mail": ses_mail(&row),
+            "delivery": {"recipients": [row.to_address], "timestamp": "2026-01-05T00:00:02.000Z"}}),
+            );
+            let (status, answer) = post_sns(&app, &app.sns.sign(delivered, 1)).await;
+            assert_eq!(
+                (status, answer["applied"].clone()),
+                (200, json!(1)),
+                "{answer}"
+            );
+            let mut with_subject = complaint(&app);
+            with_subject["Subject"] = json!("Amazon SES Email Event Notification");
+            let genuine = app.sns.sign(with_subject, 2);
+            let (status, answer) = post_sns(&app, &genuine).await;
+            assert_eq!(
+                (status, answer["suppressed"].clone()),
+                (200, json!(1)),
+                "{answer}"
+            );
+            assert_eq!(app.sns.fetches("/cert.pem"), 1, "fetched once, then cached");
+
+            // Replayed (SNS's own retry keeps the MessageId): nothing changes again.
+            email_suppression::Entity::delete_many()
+                .exec(app.services.db.conn())
+                .await
+                .unwrap();
+            let (status, answer) = post_sns(&app, &genuine).await;
+            assert_eq!(
+                (status, answer),
+                (
+                    200,
+                    json!({"applied": 0, "unmatched": 0, "suppressed": 0, "replayed": true})
+                )
+            );
+            assert_eq!(snapshot(&app).await.1, 0);
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sns_messages_from_other_topics_are_refused_when_topics_are_named() {
+    let topic = "arn:aws:sns:eu-west-1:123456789012:ses";
+    let app = app_with(
+        Backend::Sqlite,
+        &[(
+            "SNS_TOPIC_ARNS",
+            &format!("arn:aws:sns:us-east-1:1:other, {topic}"),
+        )],
+    )
+    .await
+    .unwrap();
+    let row = sent_confirmation(&app).await;
+    let message = json!({"notificationType": "Delivery", "mail": ses_mail(&row), "delivery": {"recipients": [row.to_address]}});
+    let mut elsewhere = sns(&app, message.clone());
+    elsewhere["TopicArn"] = json!("arn:aws:sns:eu-west-1:999999999999:ses");
+    let (status, answer) = ses(&app, elsewhere).await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(
+        app.sns.fetches("/cert.pem"),
+        0,
+        "refused before anything was fetched"
+    );
+    let (status, answer) = ses(&app, sns(&app, message)).await;
+    assert_eq!(
+        (status, answer["applied"].clone()),
+        (200, json!(1)),
+        "{answer}"
+    );
 }

@@ -4,7 +4,12 @@
 pub mod mailer;
 mod payload;
 pub mod sendgrid;
+pub mod sendgrid_signature;
 pub mod ses;
+mod signature_error;
 pub mod smtp_pool;
+pub mod sns_signature;
+pub mod sns_verifier;
 
 pub use payload::WebhookError;
+pub use signature_error::SignatureError;

@@ -5,7 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use regex::Regex;
+
 use super::payload::{address, malformed, text, WebhookError};
+use super::sns_signature::trusted_url;
 use crate::domain::email::report::{DeliveryKind, DeliveryReport};
 
 /// What an SNS envelope held.
@@ -19,53 +22,29 @@ pub enum SnsMessage {
     UnsubscribeConfirmation,
 }
 
-/// Parses an SNS HTTP delivery carrying SES notifications.
-pub fn parse_sns(body: &[u8]) -> Result<SnsMessage, WebhookError> {
-    let envelope: Value =
-        serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
-    match text(&envelope, "Type", "envelope")? {
+/// Reads an SNS envelope (its signature already checked) carrying SES notifications; a
+/// subscription link must match `hosts` as the signing certificate's URL did.
+pub fn interpret_sns(envelope: &Value, hosts: &Regex) -> Result<SnsMessage, WebhookError> {
+    match text(envelope, "Type", "envelope")? {
         "Notification" => {
-            let raw = text(&envelope, "Message", "envelope")?;
+            let raw = text(envelope, "Message", "envelope")?;
             let message: Value = serde_json::from_str(raw)
                 .map_err(|e| malformed(format!("envelope: `Message` is not JSON: {e}")))?;
             ses_notification(&message).map(SnsMessage::Reports)
         }
-        "SubscriptionConfirmation" => Ok(SnsMessage::SubscriptionConfirmation {
-            subscribe_url: sns_url(text(&envelope, "SubscribeURL", "envelope")?)?,
-        }),
+        "SubscriptionConfirmation" => {
+            let raw = text(envelope, "SubscribeURL", "envelope")?;
+            // Only an https URL of Amazon SNS is shown to an operator as the link to open, in its
+            // normalized form: not another host, a link-local address, or a forged log line.
+            let url = trusted_url(raw, hosts, false).ok_or_else(|| {
+                malformed("envelope: `SubscribeURL` is not an https URL of Amazon SNS")
+            })?;
+            Ok(SnsMessage::SubscriptionConfirmation {
+                subscribe_url: url.to_string(),
+            })
+        }
         "UnsubscribeConfirmation" => Ok(SnsMessage::UnsubscribeConfirmation),
         other => Err(WebhookError::UnknownEvent(other.to_string())),
-    }
-}
-
-/// A URL an SNS message names, accepted only as `https://sns.<region>.amazonaws.com[.cn]/...` on the
-/// default port without credentials (what SNS really sends), and returned in its normalized form, so
-/// nothing else (another host, a link-local address, a line break that forges a log line) is shown
-/// to an operator as the link to open.
-pub fn sns_url(raw: &str) -> Result<String, WebhookError> {
-    let refuse = || malformed("envelope: `SubscribeURL` is not an https URL of Amazon SNS");
-    if raw.chars().any(char::is_control) {
-        return Err(refuse());
-    }
-    let url = url::Url::parse(raw).map_err(|_| refuse())?;
-    let host = url.host_str().unwrap_or_default();
-    let region = host.strip_prefix("sns.").and_then(|h| {
-        h.strip_suffix(".amazonaws.com")
-            .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
-    });
-    let region_ok = region.is_some_and(|r| {
-        !r.is_empty()
-            && r.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    let plain = url.scheme() == "https"
-        && url.port().is_none()
-        && url.username().is_empty()
-        && url.password().is_none();
-    if region_ok && plain {
-        Ok(url.to_string())
-    } else {
-        Err(refuse())
     }
 }
 
@@ -219,6 +198,24 @@ mod tests {
         json!({"Type": "Notification", "MessageId": "m", "Message": message.to_string()})
             .to_string()
             .into_bytes()
+    }
+
+    fn parse_sns(body: &[u8]) -> Result<SnsMessage, WebhookError> {
+        let envelope: Value =
+            serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+        interpret_sns(&envelope, &aws())
+    }
+
+    fn aws() -> Regex {
+        Regex::new(crate::integrations::email::sns_signature::AWS_HOST_PATTERN).unwrap()
+    }
+
+    fn sns_url(raw: &str) -> Result<String, WebhookError> {
+        let body = json!({"Type": "SubscriptionConfirmation", "SubscribeURL": raw});
+        match parse_sns(body.to_string().as_bytes())? {
+            SnsMessage::SubscriptionConfirmation { subscribe_url } => Ok(subscribe_url),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn mail() -> Value {

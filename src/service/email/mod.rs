@@ -6,8 +6,10 @@
 mod digest;
 mod outbox;
 pub(crate) mod produce;
+mod receipts;
 mod send;
 mod tracking;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ pub use outbox::{queue, NewEmail, Recipient};
 pub use produce::ByEmail;
 pub use send::Sent;
 pub use tracking::{Click, WebhookOutcome};
+pub use webhooks::{SnsAnswer, WebhookRefusal, WebhookTrust};
 
 use crate::auth::email_links::EmailLinks;
 use crate::auth::join::JoinLinks;
@@ -67,6 +70,7 @@ pub struct EmailService {
     mailer: Arc<dyn Mailer>,
     outbox: Arc<Outbox>,
     max_attempts: i32,
+    webhooks: WebhookTrust,
 }
 
 impl EmailService {
@@ -76,6 +80,7 @@ impl EmailService {
         mailer: Arc<dyn Mailer>,
         outbox: Arc<Outbox>,
         max_attempts: i32,
+        webhooks: WebhookTrust,
     ) -> Self {
         EmailService {
             db,
@@ -83,6 +88,7 @@ impl EmailService {
             mailer,
             outbox,
             max_attempts: max_attempts.max(1),
+            webhooks,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
+use super::receipts::{self, Receipt};
 use super::EmailService;
 use crate::domain::email::report::{DeliveryKind, DeliveryReport};
 use crate::domain::email::{normalize_address, EmailStatus, SuppressionReason};
@@ -33,6 +34,8 @@ pub struct WebhookOutcome {
     pub unmatched: usize,
     /// Addresses newly suppressed.
     pub suppressed: usize,
+    /// The delivery was applied before: nothing changed.
+    pub replayed: bool,
 }
 
 /// Stops all further email to `address`; true when it was not suppressed already.
@@ -173,9 +176,22 @@ impl EmailService {
 
     /// Applies a provider's reports, all in one transaction; the emails they name are read in one
     /// query whatever the batch size.
-    pub async fn apply_reports(&self, reports: &[DeliveryReport]) -> AppResult<WebhookOutcome> {
+    /// Applies one provider delivery's `reports`, once: a delivery whose `receipt` was recorded
+    /// before changes nothing and answers `replayed`.
+    pub async fn apply_reports(
+        &self,
+        reports: &[DeliveryReport],
+        receipt: &Receipt,
+    ) -> AppResult<WebhookOutcome> {
         let now = self.clock.now();
         let write = self.db.begin_write().await?;
+        if !receipts::record(&write.txn, receipt, now).await? {
+            tracing::info!(source = receipt.source, "a provider delivery seen before");
+            return Ok(WebhookOutcome {
+                replayed: true,
+                ..WebhookOutcome::default()
+            });
+        }
         let known = named_emails(&write.txn, reports).await?;
         let mut outcome = WebhookOutcome::default();
         for report in reports {

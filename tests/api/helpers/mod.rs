@@ -11,6 +11,7 @@ pub mod mail;
 pub mod notify;
 pub mod radicale;
 pub mod schedule;
+pub mod signed_webhooks;
 pub mod smtp;
 pub mod socket;
 pub mod stripe;
