@@ -11,6 +11,7 @@ mod m20261126_000006_calendar;
 mod m20261126_000007_calendar_push_and_events;
 mod m20261127_000008_payments;
 mod m20261127_000009_webhook_receipts;
+mod m20261127_000010_sms;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_calendar_push_and_events::Migration),
             Box::new(m20261127_000008_payments::Migration),
             Box::new(m20261127_000009_webhook_receipts::Migration),
+            Box::new(m20261127_000010_sms::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ pub struct Settings {
     pub meeting: MeetingSettings,
     pub calendar: CalendarSettings,
     pub payments: PaymentSettings,
+    pub sms: SmsSettings,
 }
 
 impl Settings {
@@ -84,6 +85,7 @@ impl Settings {
             },
             calendar: calendar(&vars, &server)?,
             payments: payments(&vars)?,
+            sms: sms(&vars)?,
             server,
         };
         settings.check()?;
@@ -214,6 +216,46 @@ fn database(vars: &Vars, server: &ServerSettings) -> anyhow::Result<DatabaseSett
         url: Secret::new(url),
         max_connections,
         live_connections,
+    })
+}
+
+fn sms(vars: &Vars) -> anyhow::Result<SmsSettings> {
+    let quiet = vars.or("SMS_QUIET_HOURS", "21:00-08:00");
+    let quiet_hours = match quiet.trim() {
+        "" => None,
+        window => Some(
+            window
+                .parse()
+                .map_err(|e| anyhow::anyhow!("SMS_QUIET_HOURS: {e}"))?,
+        ),
+    };
+    let twilio = match vars.get("TWILIO_ACCOUNT_SID") {
+        None => None,
+        Some(account_sid) => {
+            let auth_token = vars.get("TWILIO_AUTH_TOKEN").ok_or_else(|| {
+                anyhow::anyhow!("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
+            })?;
+            let from = vars.get("TWILIO_FROM");
+            let messaging_service_sid = vars.get("TWILIO_MESSAGING_SERVICE_SID");
+            anyhow::ensure!(
+                from.is_some() != messaging_service_sid.is_some(),
+                "set one of TWILIO_FROM and TWILIO_MESSAGING_SERVICE_SID"
+            );
+            Some(TwilioSettings {
+                account_sid,
+                auth_token: Secret::new(auth_token),
+                from,
+                messaging_service_sid,
+                api_url: http_url(vars, "TWILIO_API_URL", "https://api.twilio.com")?,
+            })
+        }
+    };
+    let max_attempts: i32 = vars.parse("SMS_MAX_ATTEMPTS", "5")?;
+    anyhow::ensure!(max_attempts >= 1, "SMS_MAX_ATTEMPTS must be at least 1");
+    Ok(SmsSettings {
+        twilio,
+        quiet_hours,
+        max_attempts,
     })
 }
 

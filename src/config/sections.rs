@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use crate::domain::sms::quiet::QuietHours;
 use std::time::Duration;
 
 use super::Secret;
@@ -303,5 +305,32 @@ pub struct StripeSettings {
     /// one is rolled.
     pub webhook_secrets: Vec<Secret>,
     /// `STRIPE_API_URL`: default `https://api.stripe.com`.
+    pub api_url: String,
+}
+
+/// Texts: Twilio when configured (else files under `DATA_DIR/sms/`), and when not to send them.
+#[derive(Debug, Clone)]
+pub struct SmsSettings {
+    /// Twilio; `None` without `TWILIO_ACCOUNT_SID`.
+    pub twilio: Option<TwilioSettings>,
+    /// `SMS_QUIET_HOURS` (default `21:00-08:00`, in each recipient's zone; empty = none): texts
+    /// written then wait for the end, except about a session starting within the hour.
+    pub quiet_hours: Option<QuietHours>,
+    /// `SMS_MAX_ATTEMPTS` (default 5): tries before a text that keeps failing is `FAILED`.
+    pub max_attempts: i32,
+}
+
+/// A Twilio account, who sends, and where its API is (tests point it at a fake).
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// `TWILIO_ACCOUNT_SID` (`AC…`).
+    pub account_sid: String,
+    /// `TWILIO_AUTH_TOKEN`: the API's password and the key of Twilio's webhook signatures.
+    pub auth_token: Secret,
+    /// `TWILIO_FROM`: the number (or short code, or sender id) texts come from…
+    pub from: Option<String>,
+    /// …or `TWILIO_MESSAGING_SERVICE_SID` (`MG…`): Twilio picks the sender from the service.
+    pub messaging_service_sid: Option<String>,
+    /// `TWILIO_API_URL`: default `https://api.twilio.com`.
     pub api_url: String,
 }

@@ -67,6 +67,7 @@ pub mod notification;
 pub mod recurrence;
 pub mod settings;
 pub mod slots;
+pub mod sms;
 pub mod time;
 pub mod timeline;
 pub mod wallclock;

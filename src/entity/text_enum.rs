@@ -16,6 +16,7 @@ use crate::domain::calendar::{
 use crate::domain::email::EmailStatus;
 use crate::domain::meeting::{MeetingProvider, MeetingStatus};
 use crate::domain::notification::{Channel, NotificationKind};
+use crate::domain::sms::SmsStatus;
 
 macro_rules! text_enum {
     ($($ty:ident),* $(,)?) => {$(
@@ -85,6 +86,7 @@ text_enum!(
     Channel,
     NotificationKind,
     Role,
+    SmsStatus,
 );
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub struct Model {
     pub name: String,
     pub email: String,
     pub time_zone: String,
+    /// E.164: the number texts go to, once verified (`phone_verified_at`).
+    pub phone_number: Option<String>,
+    pub phone_verified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

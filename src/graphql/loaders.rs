@@ -9,6 +9,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::Context;
 
 use super::errors::gql;
+use crate::entity::sms_message::Model as SmsRow;
 use crate::error::AppError;
 use crate::service::bookings::{Booking, Session};
 use crate::service::payments::{InvoiceView, PaymentView};
@@ -21,6 +22,7 @@ pub struct Loaders {
     pub sessions_of_booking: DataLoader<SessionsOfBooking>,
     pub payment_of_booking: DataLoader<PaymentOfBooking>,
     pub invoices_of_booking: DataLoader<InvoicesOfBooking>,
+    pub text_of_notification: DataLoader<TextOfNotification>,
 }
 
 impl Loaders {
@@ -31,6 +33,10 @@ impl Loaders {
             sessions_of_booking: DataLoader::new(SessionsOfBooking(services.clone()), tokio::spawn),
             payment_of_booking: DataLoader::new(PaymentOfBooking(services.clone()), tokio::spawn),
             invoices_of_booking: DataLoader::new(InvoicesOfBooking(services.clone()), tokio::spawn),
+            text_of_notification: DataLoader::new(
+                TextOfNotification(services.clone()),
+                tokio::spawn,
+            ),
         }
     }
 }
@@ -110,6 +116,20 @@ impl Loader<String> for InvoicesOfBooking {
         self.0
             .payments
             .invoices_by_booking(keys)
+            .await
+            .map_err(shared)
+    }
+}
+
+pub struct TextOfNotification(Services);
+
+impl Loader<String> for TextOfNotification {
+    type Value = SmsRow;
+    type Error = Arc<AppError>;
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, SmsRow>, Self::Error> {
+        self.0
+            .sms
+            .texts_of_notifications(keys)
             .await
             .map_err(shared)
     }

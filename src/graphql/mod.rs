@@ -35,6 +35,7 @@ pub mod notifications;
 pub mod operations;
 pub mod payments;
 pub mod scalars;
+pub mod sms;
 pub mod types;
 pub mod users;
 
@@ -52,6 +53,7 @@ pub struct QueryRoot(
     notifications::NotificationQuery,
     payments::PaymentQuery,
     operations::OperationsQuery,
+    sms::SmsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -63,6 +65,7 @@ pub struct MutationRoot(
     notifications::NotificationMutation,
     payments::PaymentMutation,
     operations::OperationsMutation,
+    sms::SmsMutation,
 );
 
 #[derive(MergedSubscription, Default)]

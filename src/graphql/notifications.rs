@@ -9,7 +9,9 @@ use super::booking_types::connection;
 use super::context::{principal, services};
 use super::cost;
 use super::errors::gql;
+use super::loaders::{loader_error, loaders};
 use super::scalars::DateTime;
+use super::sms::TextMessage;
 use crate::domain::notification as domain;
 use crate::domain::slots::in_zone;
 use crate::service::notifications::PreferenceChange;
@@ -59,6 +61,15 @@ impl Notification {
     /// This notification's place: pass it as `after` to `notifications` or `notificationReceived`.
     async fn cursor(&self) -> String {
         self.0.cursor()
+    }
+    /// The text that went with it, for readers who switched SMS on for its type.
+    async fn sms(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TextMessage>> {
+        let text = loaders(ctx)
+            .text_of_notification
+            .load_one(self.0.id.clone())
+            .await
+            .map_err(loader_error)?;
+        Ok(text.map(|t| TextMessage(t, self.1)))
     }
 }
 

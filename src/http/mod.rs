@@ -16,6 +16,7 @@ mod parsed;
 mod payments;
 mod rest;
 mod serve;
+mod sms;
 mod state;
 mod ws;
 
@@ -66,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/email/sendgrid", post(email::sendgrid))
         .route("/webhooks/email/ses", post(email::ses))
         .route("/webhooks/stripe", post(payments::stripe_webhook))
+        .route("/webhooks/sms/status", post(sms::status))
+        .route("/webhooks/sms/inbound", post(sms::inbound))
         .route("/invoices/{id}/invoice.pdf", get(payments::invoice_pdf))
         .fallback(edge::not_found)
         // axum's body extractors honour DefaultBodyLimit; `/graphql` reads its body with the same

@@ -54,6 +54,8 @@ pub struct Shared {
     pub graphql: GraphqlSettings,
     /// `DASHBOARD_URL`: where the browser goes back after connecting a calendar.
     pub dashboard_url: String,
+    /// `PUBLIC_BASE_URL`: the URLs providers requested (and signed) are under it.
+    pub public_base_url: String,
     /// Requests per caller (`RATE_LIMIT_*`); `None` = no limit.
     pub limits: Option<Arc<CallerLimits>>,
 }

@@ -4,3 +4,4 @@ pub mod calendar;
 pub mod email;
 pub mod meeting;
 pub mod payments;
+pub mod sms;

@@ -33,6 +33,7 @@ mod queue;
 mod registry;
 mod runner;
 pub mod session_timeline;
+pub mod sms_send;
 pub mod wakeup;
 
 pub use backoff::{backoff, backoff_ceiling};

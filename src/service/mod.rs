@@ -11,6 +11,7 @@ pub mod operations;
 pub mod page;
 pub mod payments;
 pub mod slots;
+pub mod sms;
 pub mod store;
 pub mod timeline;
 pub mod users;
@@ -43,6 +44,7 @@ pub struct Services {
     pub timeline: Arc<timeline::TimelineService>,
     pub payments: Arc<payments::PaymentService>,
     pub email: Arc<email::EmailService>,
+    pub sms: Arc<sms::SmsService>,
     /// Dead jobs, for admins.
     pub operations: Arc<operations::OperationsService>,
     pub join_links: Arc<JoinLinks>,
@@ -71,6 +73,8 @@ pub struct Adapters {
     pub payments: PaymentAdapters,
     /// What proves email provider webhooks authentic.
     pub email_webhooks: email::WebhookTrust,
+    /// Texts: who sends them, what they say, how codes are keyed.
+    pub sms: sms::SmsParts,
 }
 
 /// Payments: Stripe (with its webhook secrets) when configured, and the terms of holds.
@@ -99,7 +103,9 @@ impl Services {
             calendars,
             payments,
             email_webhooks,
+            sms,
         } = adapters;
+        let texts = sms.outbox.clone();
         let job_bell = crate::jobs::JobBell::default();
         let slot_cache = slots::SlotCache::new(slot_cache_ttl, bus.clone());
         slot_cache.listen();
@@ -107,7 +113,9 @@ impl Services {
         // Every consumer of domain events, in the order they run.
         let events = events::EventLog::new(vec![
             Arc::new(payments::PaymentEvents),
-            Arc::new(notifications::InApp),
+            Arc::new(notifications::InApp {
+                texts: texts.clone(),
+            }),
             Arc::new(email::ByEmail::new(outbox.clone())),
             Arc::new(calendar::CalendarWrites {
                 providers: calendars.providers(),
@@ -142,10 +150,11 @@ impl Services {
                 db.clone(),
                 clock.clone(),
                 join_links.clone(),
-                outbox.clone(),
+                (outbox.clone(), texts),
                 events.clone(),
                 after_commit.clone(),
             )),
+            sms: Arc::new(sms::SmsService::new(db.clone(), clock.clone(), sms)),
             email: Arc::new(email::EmailService::new(
                 db.clone(),
                 clock.clone(),

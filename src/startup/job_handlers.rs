@@ -2,14 +2,17 @@
 //! payload and enqueue helpers; services return their own errors, turned into the runner's here
 //! with their causes kept (see `JobError::from`).
 
+use crate::error::AppError;
 use crate::jobs::calendar_sync::CalendarSync;
 use crate::jobs::calendar_write::CalendarWrite;
 use crate::jobs::email_send::EmailSend;
 use crate::jobs::extend_booking::ExtendBooking;
 use crate::jobs::payment::PaymentTask;
 use crate::jobs::session_timeline::SessionTimeline;
+use crate::jobs::sms_send::SmsSend;
 use crate::jobs::{JobError, Registry};
 use crate::service::email::Sent;
+use crate::service::sms::TextSent;
 use crate::service::Services;
 
 /// Every job kind this service runs. Register new kinds here.
@@ -24,6 +27,25 @@ pub fn registry(services: &Services) -> Registry {
                 Sent::Settled => Ok(()),
                 // The email row counts its own tries; the runner's backoff spaces them.
                 Sent::TryAgain(why) => Err(JobError::Retry(anyhow::anyhow!(why))),
+            }
+        }
+    });
+
+    let sms = services.sms.clone();
+    registry.register(move |job: SmsSend| {
+        let sms = sms.clone();
+        async move {
+            match sms.send(&job.sms_id).await? {
+                TextSent::Settled => Ok(()),
+                // The text row counts its own tries; the runner's backoff spaces them.
+                TextSent::TryAgain(why) => Err(JobError::Retry(anyhow::anyhow!(why))),
+                // Waits out the provider's Retry-After (the runner reads it from the error).
+                TextSent::Throttled(retry_after) => {
+                    Err(JobError::Retry(anyhow::Error::new(AppError::RateLimited {
+                        message: "Twilio asked us to slow down".into(),
+                        retry_after,
+                    })))
+                }
             }
         }
     });

@@ -31,9 +31,13 @@ use crate::integrations::email::sendgrid_signature::SendgridKey;
 use crate::integrations::email::sns_verifier::{SnsTrust, SnsVerifier};
 use crate::integrations::meeting::BuiltInRooms;
 use crate::integrations::payments::stripe::Stripe;
+use crate::integrations::sms::file::FileTexter;
+use crate::integrations::sms::twilio::{Sender, Twilio};
+use crate::integrations::sms::Texter;
 use crate::jobs::{JobRunner, RunnerConfig};
 use crate::pubsub::{EventBus, InProcessBus, RedisBus};
 use crate::service::email::{Outbox, WebhookTrust};
+use crate::service::sms::{SmsOutbox, SmsParts};
 use crate::service::{Adapters, Services};
 
 pub struct Application {
@@ -87,8 +91,51 @@ pub async fn connect_services(
         calendars: calendars(settings)?,
         payments: payments(settings)?,
         email_webhooks: email_webhooks(settings)?,
+        sms: sms(settings, &secret)?,
     };
     Ok(Services::new(db, adapters, clock))
+}
+
+/// Twilio when `TWILIO_ACCOUNT_SID` is set, else texts written under `$DATA_DIR/sms/`.
+fn sms(settings: &Settings, secret: &Secret) -> anyhow::Result<SmsParts> {
+    let s = &settings.sms;
+    let (texter, callback_base, twilio_token): (Arc<dyn Texter>, _, _) = match &s.twilio {
+        Some(t) => {
+            let sender = match (&t.from, &t.messaging_service_sid) {
+                (_, Some(service)) => Sender::MessagingService(service.clone()),
+                (Some(from), None) => Sender::From(from.clone()),
+                (None, None) => {
+                    anyhow::bail!("set one of TWILIO_FROM and TWILIO_MESSAGING_SERVICE_SID")
+                }
+            };
+            tracing::info!("sms: Twilio");
+            let twilio = Twilio::new(&t.api_url, &t.account_sid, t.auth_token.clone(), sender)?;
+            (
+                Arc::new(twilio),
+                Some(settings.server.public_base_url.clone()),
+                Some(t.auth_token.clone()),
+            )
+        }
+        None => {
+            let dir = settings.server.data_dir.join("sms");
+            tracing::info!(dir = %dir.display(), "sms: text files (TWILIO_ACCOUNT_SID is not set)");
+            (Arc::new(FileTexter::new(dir)), None, None)
+        }
+    };
+    let brand = &settings.email.brand;
+    Ok(SmsParts {
+        texter,
+        outbox: Arc::new(SmsOutbox {
+            brand: brand.name.clone(),
+            support: brand.support_email.clone(),
+            dashboard_url: settings.server.dashboard_url.clone(),
+            quiet_hours: s.quiet_hours,
+            callback_base,
+        }),
+        code_key: secret.clone(),
+        twilio_token,
+        max_attempts: s.max_attempts,
+    })
 }
 
 /// What proves provider webhooks authentic: SendGrid's key when set, SNS's trusted certificate hosts.
@@ -298,6 +345,7 @@ impl Application {
             http: settings.http.clone(),
             graphql: settings.graphql,
             dashboard_url: settings.server.dashboard_url.clone(),
+            public_base_url: settings.server.public_base_url.clone(),
             limits,
         });
         Ok(Application {

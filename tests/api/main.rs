@@ -40,6 +40,7 @@ mod payments_lifecycle;
 mod query_cost;
 mod schema;
 mod slots;
+mod sms;
 mod time_differential;
 mod timeouts;
 mod two_nodes;

@@ -257,6 +257,17 @@ pub fn starting_soon(
     start: DateTime<Utc>,
     join_url: impl Fn(&str) -> String,
 ) -> Vec<Addressed> {
+    reminder(b, session_id, start, "10 minutes", join_url)
+}
+
+/// A session starting in `lead` ("10 minutes", "1 hour"): each participant with their own join link.
+pub fn reminder(
+    b: &BookingFacts,
+    session_id: &str,
+    start: DateTime<Utc>,
+    lead: &str,
+    join_url: impl Fn(&str) -> String,
+) -> Vec<Addressed> {
     [(b.student, b.mentor), (b.mentor, b.student)]
         .into_iter()
         .map(|(to, with)| {
@@ -265,7 +276,7 @@ pub fn starting_soon(
                 to.id.to_string(),
                 Message {
                     kind: NotificationKind::SessionReminder,
-                    title: format!("Your session with {} starts in 10 minutes", with.name),
+                    title: format!("Your session with {} starts in {lead}", with.name),
                     body: format!(
                         "\"{}\" at {}. Join: {url}",
                         b.subject,

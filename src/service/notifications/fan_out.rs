@@ -7,19 +7,25 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 
-use super::{deliver, Outgoing};
+use std::sync::Arc;
+
+use super::{deliver, Bells, Notification, Outgoing};
 use crate::domain::event::DomainEvent;
 use crate::domain::notification::messages::{self, Addressed, Party};
 use crate::entity::session;
 use crate::error::AppResult;
 use crate::service::after_commit::Changes;
 use crate::service::events::{EventConsumer, Happened};
+use crate::service::sms::{Draft, SmsOutbox};
 use crate::service::store::cast::{party, Cast};
 use crate::service::store::prices::stored_money as money;
 use crate::service::store::users::admins;
 
-/// In-app notifications for every booking event.
-pub struct InApp;
+/// In-app notifications for every booking event, and the texts that go with them for users who
+/// switched SMS on for their kind.
+pub struct InApp {
+    pub texts: Arc<SmsOutbox>,
+}
 
 #[async_trait]
 impl EventConsumer for InApp {
@@ -30,9 +36,46 @@ impl EventConsumer for InApp {
         changes: &mut Changes,
     ) -> AppResult<()> {
         let outgoing = for_event(txn, happened.cast, happened.event, happened.actor).await?;
-        deliver(txn, outgoing, happened.now).await?.owe(changes);
+        deliver_with_texts(txn, &self.texts, outgoing, happened.now)
+            .await?
+            .owe(changes);
         Ok(())
     }
+}
+
+/// [`deliver`]s `outgoing`, and queues the text of each (linked to its notification where one was
+/// written; a user who muted the kind in the app may still want it by text).
+pub async fn deliver_with_texts(
+    conn: &impl ConnectionTrait,
+    texts: &SmsOutbox,
+    outgoing: Vec<Outgoing>,
+    now: DateTime<Utc>,
+) -> AppResult<Bells> {
+    let drafts: Vec<Draft> = outgoing
+        .iter()
+        .map(|o| Draft {
+            to: o.to.clone(),
+            message: o.message.clone(),
+            dedupe_key: o.dedupe_key.clone(),
+            notification_id: None,
+        })
+        .collect();
+    let bells = deliver(conn, outgoing, now).await?;
+    let written: Vec<&Notification> = bells.new_notifications().collect();
+    let drafts = drafts
+        .into_iter()
+        .map(|mut d| {
+            d.notification_id = written
+                .iter()
+                .find(|n| {
+                    n.user_id == d.to && n.kind == d.message.kind && n.title == d.message.title
+                })
+                .map(|n| n.id.clone());
+            d
+        })
+        .collect();
+    texts.queue(conn, drafts, now).await?;
+    Ok(bells)
 }
 
 async fn session_starts(

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use deliver::{deliver, Bells, Outgoing};
-pub use fan_out::InApp;
+pub use fan_out::{deliver_with_texts, InApp};
 pub use preferences::PreferenceChange;
 pub use send::{SendNotification, Sent};
 

@@ -33,3 +33,29 @@ pub async fn muted<'a>(
         })
         .collect())
 }
+
+/// (user, kind) pairs among `users` whose `channel` the user switched on (what an off-by-default
+/// channel, SMS, needs).
+pub async fn opted_in<'a>(
+    conn: &impl ConnectionTrait,
+    users: impl IntoIterator<Item = &'a str>,
+    channel: Channel,
+) -> AppResult<HashSet<(String, &'static str)>> {
+    let users: HashSet<&str> = users.into_iter().collect();
+    if users.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let stored = pref::Entity::find()
+        .filter(pref::Column::UserId.is_in(users))
+        .filter(pref::Column::Channel.eq(channel.as_str()))
+        .filter(pref::Column::Enabled.eq(true))
+        .all(conn)
+        .await?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|row| {
+            let kind: crate::domain::notification::NotificationKind = row.kind.parse().ok()?;
+            Some((row.user_id, kind.as_str()))
+        })
+        .collect())
+}

@@ -102,6 +102,7 @@ pub async fn upsert(conn: &impl ConnectionTrait, user: &User, now: DateTime<Utc>
         time_zone: Set(user.time_zone.name().into()),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     };
     user::Entity::insert(row)
         .on_conflict(

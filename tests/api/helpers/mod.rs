@@ -5,6 +5,7 @@ pub mod busy;
 pub mod fake_google;
 pub mod fake_graph;
 pub mod fake_stripe;
+pub mod fake_twilio;
 pub mod google;
 pub mod graph;
 pub mod mail;
