@@ -530,6 +530,7 @@ fn principal(id: &str, role: Role, tz: &str) -> Principal {
         email: format!("{id}@bench.example"),
         name: id.to_string(),
         time_zone: tz.parse().unwrap_or(TimeZone::UTC),
+        phone: None,
     }
 }
 

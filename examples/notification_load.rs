@@ -249,6 +249,7 @@ async fn handshake(
         email: String::new(),
         name: String::new(),
         time_zone: TimeZone::UTC,
+        phone: None,
     };
     let token = keys
         .mint(&principal, chrono::Duration::hours(2))
@@ -623,6 +624,7 @@ async fn run() -> Result<u8, String> {
         email: String::new(),
         name: String::new(),
         time_zone: TimeZone::UTC,
+        phone: None,
     };
     let admin_token: Arc<str> = keys
         .mint(&admin, chrono::Duration::hours(2))

@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
                 email,
                 name,
                 time_zone: tz.parse().map_err(anyhow::Error::msg).context("--tz")?,
+                phone: None,
             };
             let keys = JwtKeys::new(
                 &jwt_secret(&settings)?,

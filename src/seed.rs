@@ -23,6 +23,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<String> {
         email: "maya.mentor@example.com".into(),
         name: "Maya Mentor".into(),
         time_zone: "Europe/London".parse().map_err(anyhow::Error::msg)?,
+        phone: None,
     };
     let student = Principal {
         user_id: DEMO_STUDENT_ID.into(),
@@ -30,6 +31,7 @@ pub async fn seed_demo(settings: &Settings) -> anyhow::Result<String> {
         email: "sam.student@example.com".into(),
         name: "Sam Student".into(),
         time_zone: "America/New_York".parse().map_err(anyhow::Error::msg)?,
+        phone: None,
     };
     for p in [&mentor, &student] {
         services

@@ -72,6 +72,7 @@ impl Gql {
             email: format!("{sub}@bench.example"),
             name: sub.into(),
             time_zone: "UTC".parse().expect("UTC"),
+            phone: None,
         };
         self.keys
             .mint(&p, chrono::Duration::hours(4))

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Principal, Role};
 use crate::config::Secret;
+use crate::domain::sms::phone::PhoneNumber;
 use crate::domain::time::TimeZone;
 
 /// The claims this service reads. `tz` may be missing (UTC is assumed).
@@ -20,6 +21,11 @@ pub struct Claims {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tz: Option<String>,
+    /// The user's phone number (OpenID Connect's claim); used only with `phone_number_verified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number_verified: Option<bool>,
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
@@ -103,12 +109,20 @@ impl JwtKeys {
             None | Some("") => TimeZone::UTC,
             Some(name) => name.parse::<TimeZone>()?,
         };
+        // A number the platform verified is the user's; any other claim is ignored (the user can
+        // still set one and verify it by code).
+        let phone = claims
+            .phone_number
+            .filter(|_| claims.phone_number_verified == Some(true))
+            .and_then(|raw| PhoneNumber::parse(&raw).ok())
+            .map(|n| n.to_string());
         let principal = Principal {
             user_id: claims.sub,
             role,
             email: claims.email,
             name: claims.name,
             time_zone,
+            phone,
         };
         Ok((principal, expires_at))
     }
@@ -122,6 +136,8 @@ impl JwtKeys {
             email: principal.email.clone(),
             name: principal.name.clone(),
             tz: Some(principal.time_zone.name().into()),
+            phone_number: principal.phone.clone(),
+            phone_number_verified: principal.phone.as_ref().map(|_| true),
             exp: (now + ttl).timestamp(),
             iat: Some(now.timestamp()),
             iss: self.issuer.clone(),
@@ -146,6 +162,7 @@ mod tests {
             email: "m@example.com".into(),
             name: "Maya".into(),
             time_zone: "Asia/Kolkata".parse().unwrap(),
+            phone: None,
         }
     }
 

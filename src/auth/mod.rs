@@ -58,6 +58,9 @@ pub struct Principal {
     pub email: String,
     pub name: String,
     pub time_zone: TimeZone,
+    /// A phone number the platform verified (E.164), from the token's `phone_number` claim with
+    /// `phone_number_verified: true`.
+    pub phone: Option<String>,
 }
 
 impl Principal {

@@ -18,7 +18,8 @@ const SYNC_CACHE_LIMIT: usize = 100_000;
 pub struct UserService {
     db: Db,
     clock: Arc<dyn Clock>,
-    synced: Mutex<HashMap<String, User>>,
+    /// What was last written for each user: their record, and the number their token vouched for.
+    synced: Mutex<HashMap<String, (User, Option<String>)>>,
     after_commit: AfterCommit,
 }
 
@@ -32,14 +33,20 @@ impl UserService {
         }
     }
 
-    /// Creates the caller's record on first sight and refreshes role, name, email and zone after.
+    /// Creates the caller's record on first sight and refreshes role, name, email and zone after;
+    /// a phone number the token vouches for (verified by the platform) becomes their number.
     #[tracing::instrument(skip_all, fields(user_id = %principal.user_id), err(level = "debug"))]
     pub async fn sync_from_claims(&self, principal: &Principal) -> AppResult<()> {
-        let wanted = User::from_principal(principal);
-        if self.cache().get(&wanted.id) == Some(&wanted) {
+        let wanted = (User::from_principal(principal), principal.phone.clone());
+        if self.cache().get(&wanted.0.id) == Some(&wanted) {
             return Ok(());
         }
-        users::upsert(self.db.conn(), &wanted, self.clock.now()).await?;
+        let now = self.clock.now();
+        users::upsert(self.db.conn(), &wanted.0, now).await?;
+        if let Some(phone) = &wanted.1 {
+            users::set_verified_phone(self.db.conn(), &wanted.0.id, phone, now).await?;
+        }
+        let (wanted, phone) = wanted;
         // A mentor's zone (without settings of their own) and role decide their slots.
         let mut changes = self.after_commit.changes();
         changes.slots_of(&wanted.id);
@@ -48,7 +55,7 @@ impl UserService {
         if cache.len() >= SYNC_CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(wanted.id.clone(), wanted);
+        cache.insert(wanted.id.clone(), (wanted, phone));
         Ok(())
     }
 
@@ -68,7 +75,7 @@ impl UserService {
     }
 
     /// Every change is one call under the lock, so a poisoned lock still holds whole entries.
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, User>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (User, Option<String>)>> {
         self.synced.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

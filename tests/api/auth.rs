@@ -14,6 +14,7 @@ on_both_backends! {
             email: "old@example.com".into(),
             name: "Old Name".into(),
             time_zone: "Europe/London".parse().unwrap(),
+            phone: None,
         };
         let me = app.ok(&app.token_for(&p), ME, json!({})).await;
         assert_eq!(me["me"], json!({"id": p.user_id, "role": "MENTOR", "name": "Old Name", "email": "old@example.com", "timeZone": "Europe/London"}));
@@ -37,7 +38,7 @@ on_both_backends! {
 
         let expired = {
             let keys = mentor_scheduler::auth::jwt::JwtKeys::new(&mentor_scheduler::config::Secret::new(crate::helpers::JWT_SECRET), None, None);
-            let p = Principal { user_id: "u1".into(), role: Role::Student, email: String::new(), name: String::new(), time_zone: "UTC".parse().unwrap() };
+            let p = Principal { user_id: "u1".into(), role: Role::Student, email: String::new(), name: String::new(), time_zone: "UTC".parse().unwrap(), phone: None };
             keys.mint(&p, chrono::Duration::hours(-2)).unwrap()
         };
         let error = app.fails(Some(&expired), ME, json!({}), "UNAUTHENTICATED").await;
@@ -45,7 +46,7 @@ on_both_backends! {
 
         let forged = {
             let keys = mentor_scheduler::auth::jwt::JwtKeys::new(&mentor_scheduler::config::Secret::new("not-our-secret"), None, None);
-            let p = Principal { user_id: "u1".into(), role: Role::Admin, email: String::new(), name: String::new(), time_zone: "UTC".parse().unwrap() };
+            let p = Principal { user_id: "u1".into(), role: Role::Admin, email: String::new(), name: String::new(), time_zone: "UTC".parse().unwrap(), phone: None };
             keys.mint(&p, chrono::Duration::hours(1)).unwrap()
         };
         let error = app.fails(Some(&forged), ME, json!({}), "UNAUTHENTICATED").await;
@@ -92,6 +93,7 @@ async fn issuer_and_audience_are_checked_when_configured() {
         email: String::new(),
         name: String::new(),
         time_zone: "UTC".parse().unwrap(),
+        phone: None,
     };
     let wrong_issuer = keys.mint(&p, chrono::Duration::hours(1)).unwrap();
     let error = app

@@ -95,6 +95,7 @@ async fn readdress(app: &TestApp, sub: &str, role: Role, address: &str) -> Strin
         email: address.into(),
         name: format!("User {sub}"),
         time_zone: "Europe/London".parse().unwrap(),
+        phone: None,
     });
     app.ok(&token, "{ me { id } }", json!({})).await;
     token

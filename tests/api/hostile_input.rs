@@ -51,6 +51,7 @@ on_both_backends! {
             email: "n@example.com".into(),
             name: "Nul\u{0}Name".into(),
             time_zone: "UTC".parse().unwrap(),
+            phone: None,
         });
         let body = app.gql(Some(&named), "{ me { id } }", json!({})).await;
         assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");

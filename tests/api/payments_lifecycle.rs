@@ -181,6 +181,36 @@ with_fake_stripe! {
         assert_eq!(b["payment"]["invoices"].as_array().unwrap().len(), 2);
     }
 
+    async fn a_failed_charge_is_texted_to_a_student_who_asked_after_the_night(app, stripe) {
+        tutor_and_student(&app).await;
+        // A number the platform verified (no code), and SMS on for subscription news.
+        let student = app.token_for(&mentor_scheduler::auth::Principal {
+            user_id: crate::helpers::booking::STUDENT.into(),
+            role: Role::Student,
+            email: "student@example.com".into(),
+            name: "Sam".into(),
+            time_zone: "Europe/London".parse().unwrap(),
+            phone: Some("+447400123456".into()),
+        });
+        let prefs = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type } }";
+        app.ok(&student, prefs, json!({"i": [{"type": "SUBSCRIPTION_UPDATE", "channel": "SMS", "enabled": true}]})).await;
+        let (_, subscription) = paid(&app, &stripe, &student).await;
+        stripe.fail_renewal(&subscription);
+        stripe.deliver(false).await;
+        // Midnight in London: held for the morning. Receipts are not texted at all.
+        app.jobs.drain().await.unwrap();
+        let dir = app.data_dir().join("sms");
+        let written = || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(written(), 0);
+        app.clock.set("2026-01-05T08:00:00Z".parse().unwrap());
+        app.jobs.drain().await.unwrap();
+        assert_eq!(written(), 1);
+        let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.starts_with("To: +447400123456\n\n"), "{text}");
+        assert!(text.contains("Your weekly payment did not go through. Update your card: https://invoice.stripe.example/"), "{text}");
+    }
+
     async fn failure_notices_follow_preferences_and_receipts_cannot_be_muted(app, stripe) {
         let (_, student) = tutor_and_student(&app).await;
         let prefs = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type channel enabled } }";

@@ -594,3 +594,84 @@ async fn twilios_webhooks_answer_only_what_twilio_sends() {
         "{text}"
     );
 }
+
+/// A token with phone claims as the platform would write them.
+fn token_with_phone(sub: &str, phone: &str, verified: Option<bool>) -> String {
+    let mut claims = json!({"sub": sub, "role": "STUDENT", "email": format!("{sub}@example.com"), "name": "Sam",
+        "tz": "Europe/London", "exp": chrono::Utc::now().timestamp() + 3600, "phone_number": phone});
+    if let Some(v) = verified {
+        claims["phone_number_verified"] = json!(v);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(crate::helpers::JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_the_platform_verified_needs_no_code_and_moves_are_texted_through_a_messaging_service(
+) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let twilio = FakeTwilio::start().await;
+        let mut settings: Vec<(String, String)> = twilio
+            .settings()
+            .into_iter()
+            .filter(|(k, _)| k != "TWILIO_FROM")
+            .collect();
+        settings.push((
+            "TWILIO_MESSAGING_SERVICE_SID".into(),
+            "MG00000000000000000000000000000001".into(),
+        ));
+        let Some(app) = spawn_reachable(backend, settings).await else {
+            crate::helpers::say_skipped("sms::claims::postgres");
+            continue;
+        };
+        app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
+        let (mentor, _) = tutor_and_student(&app).await;
+        // Claimed but not verified by the platform, or not a valid number: ignored, the token works.
+        for token in [
+            token_with_phone(STUDENT, NUMBER, None),
+            token_with_phone(STUDENT, NUMBER, Some(false)),
+            token_with_phone(STUDENT, "+44 12", Some(true)),
+        ] {
+            let status = app
+                .ok(
+                    &token,
+                    "{ phoneNumber { phoneNumber verified } }",
+                    json!({}),
+                )
+                .await;
+            assert_eq!(status["phoneNumber"]["verified"], false, "{status}");
+        }
+        // Verified by the platform: the user's number at once, no code.
+        let student = token_with_phone(STUDENT, "+44 7400 123456", Some(true));
+        let status = app
+            .ok(
+                &student,
+                "{ phoneNumber { phoneNumber verified } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(status["phoneNumber"]["phoneNumber"], NUMBER);
+        let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(2))).await;
+        opt_in(&app, &student, &["SESSION_RESCHEDULED"]).await;
+        let moved = app.ok(&mentor, "mutation($id: ID!, $s: DateTime!) { rescheduleSession(id: $id, start: $s) { id } }",
+            json!({"id": session(&booking, 0), "s": "2026-01-08T11:00:00Z"})).await;
+        assert!(moved["rescheduleSession"]["id"].is_string());
+        app.jobs.drain().await.unwrap();
+        let sent = twilio.sent();
+        assert_eq!(sent.len(), 1, "no code, one move: {sent:?}");
+        assert!(
+            sent[0].body.contains("moved, now Thu 8 Jan 11:00 GMT."),
+            "{}",
+            sent[0].body
+        );
+        let listed = texts(&app, &student).await;
+        assert_eq!(
+            listed[0]["status"], "SENT",
+            "`accepted` through a messaging service is taken"
+        );
+    }
+}

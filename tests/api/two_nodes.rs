@@ -133,6 +133,7 @@ fn token(sub: &str, role: Role) -> String {
             email: format!("{sub}@example.com"),
             name: sub.into(),
             time_zone: "UTC".parse().unwrap(),
+            phone: None,
         },
         Span::hours(1),
     )

@@ -29,6 +29,7 @@ fn token(sub: &str, role: Role) -> String {
         email: format!("{sub}@crash.example"),
         name: sub.into(),
         time_zone: "UTC".parse().unwrap(),
+        phone: None,
     };
     JwtKeys::new(&Secret::new(SECRET), None, None)
         .mint(&p, chrono::Duration::hours(1))

@@ -237,6 +237,7 @@ impl CalendarService {
             email: mentor.email,
             name: mentor.name,
             time_zone: mentor.time_zone,
+            phone: None,
         })
     }
 

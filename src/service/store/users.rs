@@ -120,3 +120,27 @@ pub async fn upsert(conn: &impl ConnectionTrait, user: &User, now: DateTime<Utc>
         .await?;
     Ok(())
 }
+
+/// Makes `phone` (E.164, verified elsewhere) the user's number, unless it already is.
+pub async fn set_verified_phone(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    phone: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    use sea_orm::sea_query::{Condition, Expr};
+    user::Entity::update_many()
+        .col_expr(user::Column::PhoneNumber, Expr::value(phone))
+        .col_expr(user::Column::PhoneVerifiedAt, Expr::value(now))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(
+            Condition::any()
+                .add(user::Column::PhoneNumber.is_null())
+                .add(user::Column::PhoneNumber.ne(phone))
+                .add(user::Column::PhoneVerifiedAt.is_null()),
+        )
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -216,6 +216,7 @@ impl TestApp {
             email: format!("{sub}@example.com"),
             name: format!("User {sub}"),
             time_zone: tz.parse().unwrap(),
+            phone: None,
         })
     }
 
@@ -231,6 +232,7 @@ impl TestApp {
             email: format!("{sub}@example.com"),
             name: format!("User {sub}"),
             time_zone: "UTC".parse().unwrap(),
+            phone: None,
         };
         self.jwt.mint(&p, ttl).unwrap()
     }
