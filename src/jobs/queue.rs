@@ -188,10 +188,13 @@ pub(crate) async fn claim(
         .and_where(Expr::col(Column::Id).in_subquery(pick))
         .returning_all()
         .to_owned();
-    job::Entity::find()
+    let mut claimed = job::Entity::find()
         .from_raw_sql(conn.get_database_backend().build(&update))
         .all(conn)
-        .await
+        .await?;
+    // `RETURNING` gives rows in no particular order: the earliest due runs first.
+    claimed.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+    Ok(claimed)
 }
 
 /// A claim: the job and the attempt number its claim set.
@@ -271,6 +274,26 @@ pub(crate) async fn bury(
             (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
             (Column::FinishedAt, Expr::value(now)),
             (Column::LastError, Expr::value(error)),
+        ],
+    )
+    .await
+}
+
+/// Gives back a job claimed but never started (a worker shutting down with it still waiting): it is
+/// queued again as it was, its claim not counted as an attempt.
+pub(crate) async fn release(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    settle(
+        conn,
+        claimed,
+        now,
+        vec![
+            (Column::State, Expr::value(JobState::Queued.as_str())),
+            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
+            (Column::Attempts, Expr::col(Column::Attempts).sub(1)),
         ],
     )
     .await

@@ -2,6 +2,7 @@
 //! caller's task (tests, one-off commands).
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -211,6 +212,10 @@ impl JobRunner {
         let free = Arc::new(Semaphore::new(config.workers));
         let mut last_sweep: Option<std::time::Instant> = None;
         let mut running = JoinSet::new();
+        // Jobs claimed ahead of free workers: under load one claim serves a batch, instead of one
+        // claim (a transaction) per job as workers free up one at a time.
+        let mut ahead: VecDeque<job::Model> = VecDeque::new();
+        let prefetch = config.batch_size.max(1).min(config.workers.max(1));
         loop {
             while running.try_join_next().is_some() {}
             let first = tokio::select! {
@@ -226,18 +231,18 @@ impl JobRunner {
                 }
             }
             let wanted = permits.len();
-            let claimed = match self.claim(wanted as u64).await {
-                Ok(jobs) => jobs,
-                Err(error) => {
-                    tracing::error!(%error, "claiming jobs failed");
-                    Vec::new()
+            if ahead.len() < wanted {
+                let limit = (wanted + prefetch).saturating_sub(ahead.len());
+                match self.claim(limit as u64).await {
+                    Ok(jobs) => ahead.extend(jobs),
+                    Err(error) => tracing::error!(%error, "claiming jobs failed"),
                 }
-            };
-            let got = claimed.len();
-            for (job, permit) in claimed.into_iter().zip(permits) {
+            }
+            let got = wanted.min(ahead.len());
+            for (job, permit) in ahead.drain(..got).zip(permits) {
                 let runner = self.clone();
                 running.spawn(async move {
-                    if let Err(error) = runner.run_claimed(job).await {
+                    if let Err(error) = runner.run_fresh(job).await {
                         tracing::error!(%error, "recording a job's result failed; it runs again when its lease lapses");
                     }
                     drop(permit);
@@ -257,6 +262,12 @@ impl JobRunner {
                     _ = tokio::time::sleep(wait) => {}
                     _ = rung(self.inner.bell.as_ref()) => {}
                 }
+            }
+        }
+        // Jobs claimed ahead and never started go back to the queue now, not when their leases lapse.
+        for job in ahead {
+            if let Err(error) = self.release(&job).await {
+                tracing::warn!(%error, job = %job.id, "giving back an unstarted job failed; it runs when its lease lapses");
             }
         }
         tracing::info!(
@@ -306,17 +317,35 @@ impl JobRunner {
             .max(Duration::from_millis(1))
     }
 
+    /// One statement (`UPDATE … RETURNING` over `FOR UPDATE SKIP LOCKED`), committing alone.
     async fn claim(&self, limit: u64) -> Result<Vec<job::Model>, DbErr> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let tx = inner.db.begin_write().await?;
-        let jobs = queue::claim(&tx.txn, now, self.lease_from(now), limit, &inner.kinds).await?;
-        tx.commit().await?;
-        Ok(jobs)
+        let write = inner.db.write_alone().await;
+        queue::claim(write.conn(), now, self.lease_from(now), limit, &inner.kinds).await
     }
 
     fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         add(now, self.inner.config.lease)
+    }
+
+    /// Runs a job claimed ahead: one that waited past a third of its lease has it renewed first, and
+    /// one whose claim was lost meanwhile (its lease lapsed and another worker took it) is dropped.
+    async fn run_fresh(&self, job: job::Model) -> Result<Outcome, DbErr> {
+        let now = self.inner.clock.now();
+        let renew_after = job.locked_until.map(|until| {
+            until - chrono::Duration::from_std(self.inner.config.lease * 2 / 3).unwrap_or_default()
+        });
+        if renew_after.is_some_and(|at| now >= at) && !self.extend_lease(&job).await? {
+            tracing::warn!(job = %job.id, "a job claimed ahead was taken over before it started");
+            return Ok(Outcome::Lost);
+        }
+        self.run_claimed(job).await
+    }
+
+    async fn release(&self, job: &job::Model) -> Result<bool, DbErr> {
+        let write = self.inner.db.write_alone().await;
+        queue::release(write.conn(), job, self.inner.clock.now()).await
     }
 
     /// Runs a claimed job and records the result, unless the claim was lost meanwhile.
@@ -389,10 +418,8 @@ impl JobRunner {
 
     async fn extend_lease(&self, job: &job::Model) -> Result<bool, DbErr> {
         let now = self.inner.clock.now();
-        let tx = self.inner.db.begin_write().await?;
-        let held = queue::extend_lease(&tx.txn, job, now, self.lease_from(now)).await?;
-        tx.commit().await?;
-        Ok(held)
+        let write = self.inner.db.write_alone().await;
+        queue::extend_lease(write.conn(), job, now, self.lease_from(now)).await
     }
 
     async fn record(
@@ -402,12 +429,11 @@ impl JobRunner {
     ) -> Result<Outcome, DbErr> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let tx = inner.db.begin_write().await?;
+        // Each outcome is one statement, committing alone.
+        let write = inner.db.write_alone().await;
+        let conn = write.conn();
         let (held, outcome) = match result {
-            Ok(()) => (
-                queue::complete(&tx.txn, job, now).await?,
-                Outcome::Succeeded,
-            ),
+            Ok(()) => (queue::complete(conn, job, now).await?, Outcome::Succeeded),
             Err(Failure::Retry(error, asked)) if job.attempts < job.max_attempts => {
                 // The backoff, or longer when the provider asked for longer.
                 let wait = backoff(
@@ -425,22 +451,22 @@ impl JobRunner {
                 tracing::warn!(%error, %run_at, max_attempts = job.max_attempts, "job failed; will retry");
                 let error = truncated(error);
                 (
-                    queue::requeue(&tx.txn, job, now, run_at, &error).await?,
+                    queue::requeue(conn, job, now, run_at, &error).await?,
                     Outcome::Retried,
                 )
             }
             Err(Failure::Retry(error, _)) => {
                 tracing::error!(%error, "job failed on its last attempt; dead");
                 let error = truncated(format!("gave up after {} attempts: {error}", job.attempts));
-                (queue::bury(&tx.txn, job, now, &error).await?, Outcome::Dead)
+                (queue::bury(conn, job, now, &error).await?, Outcome::Dead)
             }
             Err(Failure::Permanent(error)) => {
                 tracing::error!(%error, "job failed permanently; dead");
                 let error = truncated(error);
-                (queue::bury(&tx.txn, job, now, &error).await?, Outcome::Dead)
+                (queue::bury(conn, job, now, &error).await?, Outcome::Dead)
             }
         };
-        tx.commit().await?;
+        drop(write);
         if held {
             Ok(outcome)
         } else {

@@ -540,6 +540,53 @@ on_both_backends! {
         assert!(runs.counts().is_empty());
     }
 
+    async fn a_job_claimed_ahead_whose_lease_lapsed_is_not_run_twice(app) {
+        let runs = Runs::default();
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let mut registry = Registry::new();
+        register_ping(&mut registry, &runs, 0);
+        let (started_, release_) = (started.clone(), release.clone());
+        registry.register(move |_: Slow| {
+            let (started, release) = (started_.clone(), release_.clone());
+            async move {
+                started.notify_one();
+                release.notified().await;
+                Ok(())
+            }
+        });
+        let lease = Duration::from_secs(6);
+        let one = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), RunnerConfig { workers: 1, lease, ..config() });
+        add(db, now, &Slow {}, at(now - millis(1))).await.unwrap();
+        let ping = add(db, now, &Ping { n: 1 }, EnqueueOptions::default()).await.unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let runner = one.start(stopped);
+        tokio::time::timeout(PATIENCE, started.notified()).await.expect("the slow job starts");
+        // The ping was claimed ahead (one worker, busy). Its lease lapses while it waits, and
+        // another runner takes it over and runs it.
+        assert_eq!(row(db, &ping).await.state, "running");
+        app.clock.set(now + millis(7000));
+        let mut other = Registry::new();
+        register_ping(&mut other, &runs, 1);
+        let two = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(other), RunnerConfig { workers: 1, lease, ..config() });
+        assert_eq!(two.drain().await.unwrap().succeeded, 1);
+        // The first runner, freed, finds its claim gone and does not run the ping again; it runs
+        // the next job (queued behind it, so done only after the ping was dealt with).
+        let next = add(db, app.clock.now(), &Ping { n: 2 }, EnqueueOptions::default()).await.unwrap();
+        release.notify_one();
+        tokio::time::timeout(PATIENCE, async {
+            while row(db, &next).await.state != "done" {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }).await.unwrap();
+        stop.send(true).unwrap();
+        tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
+        assert_eq!(runs.0.lock().unwrap().get(&2).cloned(), Some(vec![0]));
+        assert_eq!(runs.0.lock().unwrap().get(&1).cloned(), Some(vec![1]), "run once, by the runner that took it over");
+    }
+
     async fn an_idle_runner_waits_for_the_next_job_due_and_no_longer(app) {
         let runs = Runs::default();
         let db = &app.services.db;

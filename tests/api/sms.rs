@@ -317,6 +317,11 @@ async fn stop_opts_the_number_out_start_opts_it_back_in_and_help_answers() {
                 )
                 .await;
             assert!(body.contains("<Response/>"), "{body}");
+            // Twilio's Advanced Opt-Out answered HELP itself: no second answer.
+            let mut advanced = FakeTwilio::inbound(NUMBER, "help");
+            advanced.push(("OptOutType".into(), "HELP".into()));
+            let (_, body) = twilio.post_signed(&inbound, &advanced, None).await;
+            assert!(body.contains("<Response/>"), "{body}");
 
             // START: the number can be verified and texted again.
             assert_eq!(

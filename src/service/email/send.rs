@@ -145,12 +145,10 @@ impl EmailService {
         }
     }
 
-    /// [`settle`] in a transaction of its own, with no error.
+    /// [`settle`] as a statement of its own (it commits alone), with no error.
     async fn settle_alone(&self, email_id: &str, status: EmailStatus) -> AppResult<()> {
-        let write = self.db.begin_write().await?;
-        settle(&write.txn, email_id, status, None, None, self.clock.now()).await?;
-        write.commit().await?;
-        Ok(())
+        let write = self.db.write_alone().await;
+        settle(write.conn(), email_id, status, None, None, self.clock.now()).await
     }
 }
 

@@ -169,6 +169,9 @@ impl SmsService {
                 tracing::info!(number = ?from, "a number opted back in to texts");
                 Ok(None)
             }
+            // With Advanced Opt-Out Twilio has answered HELP itself (`OptOutType` says so): one
+            // answer is enough.
+            Some(Keyword::Help) if request.get("OptOutType").is_some() => Ok(None),
             Some(Keyword::Help) => Ok(Some(texts::help(&self.outbox.brand, &self.outbox.support))),
             None => Ok(None),
         }
