@@ -1,49 +1,25 @@
 //! Texts: the caller's phone number and its verification, and the texts sent to them (also on
 //! each notification a text went with).
 
-use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+use async_graphql::{Context, Object, SimpleObject, ID};
 
 use super::context::{principal, services};
 use super::errors::gql;
 use super::scalars::DateTime;
 use crate::domain::slots::in_zone;
-use crate::domain::sms::SmsStatus;
+use crate::domain::sms as domain;
 use crate::domain::time::TimeZone;
 use crate::entity::sms_message::Model as Row;
 use crate::service::sms::PhoneStatus;
 
-/// Where a text is in its life.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum TextStatus {
-    /// Waiting for its time (quiet hours in the reader's zone) or to be tried again.
-    Pending,
-    /// Handed to the provider; its answer is awaited.
-    Sending,
-    /// The provider took it.
-    Sent,
-    /// The carrier delivered it.
-    Delivered,
-    /// The carrier could not deliver it (`errorCode`).
-    Undelivered,
-    /// Refused or given up (`errorCode`, `errorMessage`).
-    Failed,
-    /// Not sent: the number opted out (STOP) or is no longer the user's verified number.
-    Skipped,
-}
-
-impl From<SmsStatus> for TextStatus {
-    fn from(s: SmsStatus) -> Self {
-        match s {
-            SmsStatus::Pending => TextStatus::Pending,
-            SmsStatus::Sending => TextStatus::Sending,
-            SmsStatus::Sent => TextStatus::Sent,
-            SmsStatus::Delivered => TextStatus::Delivered,
-            SmsStatus::Undelivered => TextStatus::Undelivered,
-            SmsStatus::Failed => TextStatus::Failed,
-            SmsStatus::Skipped => TextStatus::Skipped,
-        }
-    }
-}
+crate::domain::sms::sms_statuses!(mirror_enum
+    /// Where a text is in its life: `PENDING` (waiting for its time, quiet hours in the reader's zone,
+    /// or to be tried again), `SENDING` (handed to the provider, its answer awaited), `SENT` (the
+    /// provider took it), `DELIVERED`, `UNDELIVERED` (`errorCode` says why), `FAILED` (refused or
+    /// given up: `errorCode`, `errorMessage`), `SKIPPED` (not sent: the number opted out, or is no
+    /// longer the user's verified number).
+    TextStatus = domain::
+);
 
 /// One text sent (or to be sent) to the caller. Times carry the offset of the reader's zone.
 pub struct TextMessage(pub Row, pub TimeZone);
@@ -61,8 +37,18 @@ impl TextMessage {
     async fn to(&self) -> &str {
         &self.0.to_number
     }
-    async fn body(&self) -> &str {
-        &self.0.body
+    /// What it said; a verification code is shown as `******` (reading it here must not stand in
+    /// for having the phone).
+    async fn body(&self) -> String {
+        if self.0.kind == crate::service::sms::CODE_KIND {
+            self.0
+                .body
+                .chars()
+                .map(|c| if c.is_ascii_digit() { '*' } else { c })
+                .collect()
+        } else {
+            self.0.body.clone()
+        }
     }
     /// The SMS parts it costs (GSM-7: 160 characters alone, 153 a part; UCS-2: 70 and 67).
     async fn segments(&self) -> i32 {

@@ -180,6 +180,22 @@ fn test_registry(db: &Db, clock: &FixedClock, runs: &Runs) -> Registry {
     registry
 }
 
+/// `Slow` jobs that say when they start and run until released.
+fn register_slow(registry: &mut Registry) -> (Arc<Notify>, Arc<Notify>) {
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (started_, release_) = (started.clone(), release.clone());
+    registry.register(move |_: Slow| {
+        let (started, release) = (started_.clone(), release_.clone());
+        async move {
+            started.notify_one();
+            release.notified().await;
+            Ok(())
+        }
+    });
+    (started, release)
+}
+
 fn config() -> RunnerConfig {
     RunnerConfig {
         workers: 2,
@@ -500,19 +516,9 @@ on_both_backends! {
         let runs = Runs::default();
         let db = &app.services.db;
         let now = app.clock.now();
-        let started = Arc::new(Notify::new());
-        let release = Arc::new(Notify::new());
         let mut registry = Registry::new();
         register_ping(&mut registry, &runs, 0);
-        let (started_, release_) = (started.clone(), release.clone());
-        registry.register(move |_: Slow| {
-            let (started, release) = (started_.clone(), release_.clone());
-            async move {
-                started.notify_one();
-                release.notified().await;
-                Ok(())
-            }
-        });
+        let (started, release) = register_slow(&mut registry);
         let jobs = JobRunner::new(
             db.clone(),
             Arc::new(app.clock.clone()),
@@ -544,19 +550,9 @@ on_both_backends! {
         let runs = Runs::default();
         let db = &app.services.db;
         let now = app.clock.now();
-        let started = Arc::new(Notify::new());
-        let release = Arc::new(Notify::new());
         let mut registry = Registry::new();
         register_ping(&mut registry, &runs, 0);
-        let (started_, release_) = (started.clone(), release.clone());
-        registry.register(move |_: Slow| {
-            let (started, release) = (started_.clone(), release_.clone());
-            async move {
-                started.notify_one();
-                release.notified().await;
-                Ok(())
-            }
-        });
+        let (started, release) = register_slow(&mut registry);
         let lease = Duration::from_secs(6);
         let one = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), RunnerConfig { workers: 1, lease, ..config() });
         add(db, now, &Slow {}, at(now - millis(1))).await.unwrap();

@@ -28,14 +28,14 @@ async fn app(backend: Backend, twilio: &FakeTwilio, extra: &[(&str, &str)]) -> O
     spawn_reachable(backend, settings).await
 }
 
-async fn on_both<F>(extra: &'static [(&'static str, &'static str)], test: F)
+async fn on_both<F>(test: F)
 where
     F: Fn(TestApp, FakeTwilio) -> futures::future::BoxFuture<'static, ()>,
 {
     let twilio = FakeTwilio::start().await;
-    test(app(Backend::Sqlite, &twilio, extra).await.unwrap(), twilio).await;
+    test(app(Backend::Sqlite, &twilio, &[]).await.unwrap(), twilio).await;
     let twilio = FakeTwilio::start().await;
-    match app(Backend::Postgres, &twilio, extra).await {
+    match app(Backend::Postgres, &twilio, &[]).await {
         Some(a) => test(a, twilio).await,
         None => crate::helpers::say_skipped("sms::postgres"),
     }
@@ -74,6 +74,22 @@ async fn verified(app: &TestApp, twilio: &FakeTwilio, token: &str, number: &str)
     assert_eq!(done["verifyPhoneNumber"]["verified"], true);
 }
 
+/// At 10:00 on Monday 5 January: a mentor, and a student with a verified number who switched SMS on
+/// for cancellations and booked `weeks` Wednesdays at 10:00 from 7 January; their tokens and booking.
+async fn texted_student(app: &TestApp, twilio: &FakeTwilio, weeks: u32) -> (String, String, Value) {
+    app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
+    let (mentor, student) = tutor_and_student(app).await;
+    let booking = book(
+        app,
+        &student,
+        request(&["2026-01-07T10:00:00Z"], json!(weeks)),
+    )
+    .await;
+    opt_in(app, &student, &["SESSION_CANCELLED"]).await;
+    verified(app, twilio, &student, NUMBER).await;
+    (mentor, student, booking)
+}
+
 async fn texts(app: &TestApp, token: &str) -> Vec<Value> {
     app.ok(token, TEXTS, json!({})).await["textMessages"]
         .as_array()
@@ -94,7 +110,7 @@ fn session(booking: &Value, i: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_number_is_verified_by_code_before_any_text_and_statuses_only_move_forward() {
-    on_both(&[], |app, twilio| {
+    on_both(|app, twilio| {
         Box::pin(async move {
             app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
             let (mentor, student) = tutor_and_student(&app).await;
@@ -241,6 +257,11 @@ async fn a_number_is_verified_by_code_before_any_text_and_statuses_only_move_for
             let listed = texts(&app, &student).await;
             assert_eq!(listed.len(), 2);
             assert_eq!(listed[1]["kind"], "PHONE_VERIFICATION");
+            let shown = listed[1]["body"].as_str().unwrap();
+            assert!(
+                !shown.contains(&code) && shown.contains("******"),
+                "the code is not readable through the API: {shown}"
+            );
             assert_eq!(listed[0]["status"], "DELIVERED");
 
             // Removing the number stops the texts.
@@ -256,13 +277,9 @@ async fn a_number_is_verified_by_code_before_any_text_and_statuses_only_move_for
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_opts_the_number_out_start_opts_it_back_in_and_help_answers() {
-    on_both(&[], |app, twilio| {
+    on_both(|app, twilio| {
         Box::pin(async move {
-            app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
-            let (mentor, student) = tutor_and_student(&app).await;
-            let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(4))).await;
-            opt_in(&app, &student, &["SESSION_CANCELLED"]).await;
-            verified(&app, &twilio, &student, NUMBER).await;
+            let (mentor, student, booking) = texted_student(&app, &twilio, 4).await;
             let inbound = app.url("/webhooks/sms/inbound");
 
             // A forged STOP is refused and changes nothing.
@@ -369,7 +386,7 @@ async fn stop_opts_the_number_out_start_opts_it_back_in_and_help_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_hours_in_the_readers_zone_hold_texts_except_for_a_session_within_the_hour() {
-    on_both(&[], |app, twilio| {
+    on_both(|app, twilio| {
         Box::pin(async move {
             // A student in Auckland (UTC+13 in January): 10:00 UTC is 23:00 there.
             let mentor = {
@@ -421,13 +438,9 @@ async fn quiet_hours_in_the_readers_zone_hold_texts_except_for_a_session_within_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_wait_out_throttling_and_never_send_twice() {
-    on_both(&[], |app, twilio| {
+    on_both(|app, twilio| {
         Box::pin(async move {
-            app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
-            let (mentor, student) = tutor_and_student(&app).await;
-            let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
-            opt_in(&app, &student, &["SESSION_CANCELLED"]).await;
-            verified(&app, &twilio, &student, NUMBER).await;
+            let (mentor, _, booking) = texted_student(&app, &twilio, 3).await;
             let later = |app: &TestApp, minutes: i64| {
                 use mentor_scheduler::clock::Clock;
                 app.clock
@@ -496,7 +509,7 @@ async fn retries_wait_out_throttling_and_never_send_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_an_hour_and_ten_minutes_ahead_carry_the_join_link() {
-    on_both(&[], |app, twilio| {
+    on_both(|app, twilio| {
         Box::pin(async move {
             app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
             let (mentor, student) = tutor_and_student(&app).await;

@@ -11,7 +11,7 @@ mod webhooks;
 use std::sync::Arc;
 
 pub use outbox::{opted_out, Draft, SmsOutbox};
-pub use phone::PhoneStatus;
+pub use phone::{PhoneStatus, CODE_KIND};
 pub use send::TextSent;
 pub use webhooks::{SmsRefusal, TwilioRequest};
 

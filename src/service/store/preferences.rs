@@ -14,24 +14,7 @@ pub async fn muted<'a>(
     users: impl IntoIterator<Item = &'a str>,
     channel: Channel,
 ) -> AppResult<HashSet<(String, &'static str)>> {
-    let users: HashSet<&str> = users.into_iter().collect();
-    if users.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let stored = pref::Entity::find()
-        .filter(pref::Column::UserId.is_in(users))
-        .filter(pref::Column::Channel.eq(channel.as_str()))
-        .filter(pref::Column::Enabled.eq(false))
-        .all(conn)
-        .await?;
-    Ok(stored
-        .into_iter()
-        .filter_map(|row| {
-            let kind = row.kind.parse().ok()?;
-            let p = preference(kind, channel, Some(row.enabled));
-            (!p.enabled).then(|| (row.user_id, kind.as_str()))
-        })
-        .collect())
+    chosen(conn, users, channel, false).await
 }
 
 /// (user, kind) pairs among `users` whose `channel` the user switched on (what an off-by-default
@@ -41,6 +24,17 @@ pub async fn opted_in<'a>(
     users: impl IntoIterator<Item = &'a str>,
     channel: Channel,
 ) -> AppResult<HashSet<(String, &'static str)>> {
+    chosen(conn, users, channel, true).await
+}
+
+/// (user, kind) pairs among `users` whose `channel` is `enabled` by their stored choice (a locked
+/// kind stays on whatever is stored).
+async fn chosen<'a>(
+    conn: &impl ConnectionTrait,
+    users: impl IntoIterator<Item = &'a str>,
+    channel: Channel,
+    enabled: bool,
+) -> AppResult<HashSet<(String, &'static str)>> {
     let users: HashSet<&str> = users.into_iter().collect();
     if users.is_empty() {
         return Ok(HashSet::new());
@@ -48,14 +42,15 @@ pub async fn opted_in<'a>(
     let stored = pref::Entity::find()
         .filter(pref::Column::UserId.is_in(users))
         .filter(pref::Column::Channel.eq(channel.as_str()))
-        .filter(pref::Column::Enabled.eq(true))
+        .filter(pref::Column::Enabled.eq(enabled))
         .all(conn)
         .await?;
     Ok(stored
         .into_iter()
         .filter_map(|row| {
-            let kind: crate::domain::notification::NotificationKind = row.kind.parse().ok()?;
-            Some((row.user_id, kind.as_str()))
+            let kind = row.kind.parse().ok()?;
+            let p = preference(kind, channel, Some(row.enabled));
+            (p.enabled == enabled).then(|| (row.user_id, kind.as_str()))
         })
         .collect())
 }

@@ -114,18 +114,21 @@ pub async fn fresh_postgres_database() -> Option<String> {
 /// The application on `backend` with `settings`, listening on a free port that is also its
 /// `PUBLIC_BASE_URL` (so a fake provider's pushes and handshakes reach it), or `None` without
 /// PostgreSQL.
-pub async fn spawn_reachable(
-    backend: Backend,
-    mut settings: Vec<(String, String)>,
-) -> Option<TestApp> {
-    let port = free_port();
-    settings.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-    settings.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
-    let all: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    TestApp::spawn_with(backend, &all).await
+pub async fn spawn_reachable(backend: Backend, settings: Vec<(String, String)>) -> Option<TestApp> {
+    // Another test may take the port between `free_port` and the bind: then another port.
+    let mut tries = 0;
+    loop {
+        let port = free_port();
+        let mut all = settings.clone();
+        all.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+        all.push(("PUBLIC_BASE_URL".into(), format!("http://127.0.0.1:{port}")));
+        let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        match TestApp::try_spawn_with(backend, &all).await? {
+            Ok(app) => return Some(app),
+            Err(e) if tries < 5 && format!("{e:#}").contains("in use") => tries += 1,
+            Err(e) => panic!("build app: {e:#}"),
+        }
+    }
 }
 
 /// A port free now (for a server that must know its address before it starts).
@@ -147,6 +150,16 @@ impl TestApp {
 
     /// Spawns with extra environment settings (`("JWT_ISSUER", "...")`).
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+        Self::try_spawn_with(backend, extra)
+            .await
+            .map(|app| app.expect("build app"))
+    }
+
+    /// As [`TestApp::spawn_with`], with the start-up error (a port taken meanwhile) given back.
+    pub async fn try_spawn_with(
+        backend: Backend,
+        extra: &[(&str, &str)],
+    ) -> Option<anyhow::Result<TestApp>> {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => {
@@ -167,9 +180,10 @@ impl TestApp {
         }
         let settings = Settings::from_lookup(|k| env.get(k).cloned()).expect("settings");
         let clock = FixedClock::new(default_now());
-        let app = Application::build(settings.clone(), Arc::new(clock.clone()))
-            .await
-            .expect("build app");
+        let app = match Application::build(settings.clone(), Arc::new(clock.clone())).await {
+            Ok(app) => app,
+            Err(e) => return Some(Err(e)),
+        };
         let addr = format!("127.0.0.1:{}", app.port());
         let services = app.services().clone();
         let jobs = app.jobs().clone();
@@ -182,7 +196,7 @@ impl TestApp {
             settings.auth.jwt_issuer.clone(),
             settings.auth.jwt_audience.clone(),
         );
-        Some(TestApp {
+        Some(Ok(TestApp {
             addr,
             client: reqwest::Client::new(),
             clock,
@@ -191,7 +205,7 @@ impl TestApp {
             jwt,
             stop: Some(stop),
             _dir: dir,
-        })
+        }))
     }
 
     /// The app's clock now, in Unix seconds.
