@@ -508,6 +508,43 @@ async fn retries_wait_out_throttling_and_never_send_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_whose_fate_stays_unknown_is_given_up_not_sent_again() {
+    on_both(|app, twilio| {
+        Box::pin(async move {
+            let (mentor, _, booking) = texted_student(&app, &twilio, 3).await;
+            // Taken but the answer lost, and Twilio cannot be asked afterwards.
+            twilio.fail_next(Failure::LostAnswer);
+            twilio.lookups_down();
+            app.ok(&mentor, CANCEL_SESSION, json!({"id": session(&booking, 0)}))
+                .await;
+            for _ in 0..8 {
+                app.jobs.drain().await.unwrap();
+                use mentor_scheduler::clock::Clock;
+                app.clock.set(app.clock.now() + chrono::Duration::hours(2));
+            }
+            let row = rows(&app)
+                .await
+                .into_iter()
+                .find(|r| r.kind == "SESSION_CANCELLED")
+                .unwrap();
+            assert_eq!(
+                (row.status.as_str(), row.attempts),
+                ("FAILED", 5),
+                "{:?}",
+                row.error_message
+            );
+            assert!(row.error_message.unwrap().contains("outcome is unknown"));
+            assert_eq!(
+                twilio.sent().len(),
+                2,
+                "the code and the one try: never sent again"
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_an_hour_and_ten_minutes_ahead_carry_the_join_link() {
     on_both(|app, twilio| {
         Box::pin(async move {

@@ -60,7 +60,20 @@ impl SmsService {
                 Err(TextError::Throttled { retry_after }) => {
                     return Ok(TextSent::Throttled(retry_after))
                 }
-                Err(e) => return Ok(TextSent::TryAgain(format!("looking the text up: {e}"))),
+                // Asking failed: that counts as a try, so a text whose fate stays unknown ends.
+                Err(e) => {
+                    let tries = text.attempts + 1;
+                    self.count_try(&text.id, tries).await?;
+                    if tries >= self.max_attempts {
+                        let message = format!(
+                            "gave up after {tries} tries: an earlier try's outcome is unknown and Twilio could not be asked ({e})"
+                        );
+                        self.settle(&text.id, SmsStatus::Failed, None, Some(message), None)
+                            .await?;
+                        return Ok(TextSent::Settled);
+                    }
+                    return Ok(TextSent::TryAgain(format!("looking the text up: {e}")));
+                }
             }
         }
         let tries = text.attempts + 1;
@@ -198,6 +211,18 @@ impl SmsService {
             }
             TextError::Unknown(why) => Ok(TextSent::TryAgain(why)),
         }
+    }
+
+    /// Counts a try that could not send (the text stays `SENDING`).
+    async fn count_try(&self, sms_id: &str, tries: i32) -> AppResult<()> {
+        let write = self.db.write_alone().await;
+        row::Entity::update_many()
+            .col_expr(row::Column::Attempts, Expr::value(tries))
+            .filter(row::Column::Id.eq(sms_id))
+            .filter(row::Column::Status.eq(SmsStatus::Sending))
+            .exec(write.conn())
+            .await?;
+        Ok(())
     }
 
     async fn back_to_pending(&self, sms_id: &str) -> AppResult<()> {

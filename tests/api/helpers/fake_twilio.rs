@@ -6,7 +6,7 @@
 //!   refused (400 / 21610); answers 201 with `status: queued` (`accepted` and `num_segments: "0"`
 //!   through a messaging service), counts and dates as Twilio writes them;
 //! - `GET …/Messages.json?To=&DateSent>=`: the messages sent to a number since a day;
-//! - injected failures: 429 with `Retry-After`, 5xx, and 5xx after the message was taken;
+//! - injected failures: 429 with `Retry-After`, 5xx, 5xx after the message was taken, lookups down;
 //! - status callbacks and inbound messages, form-posted to the app and signed as Twilio signs them
 //!   (`X-Twilio-Signature`, computed here on its own from Twilio's documented algorithm).
 
@@ -54,6 +54,8 @@ struct Fake {
     requests: usize,
     stopped: HashSet<String>,
     failures: VecDeque<Failure>,
+    /// Lookups (`GET Messages.json`) answer 503.
+    lookups_down: bool,
     counter: u64,
 }
 
@@ -183,6 +185,13 @@ async fn list(
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
+    if fake.lock().unwrap().lookups_down {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            20503,
+            "Service Unavailable",
+        );
+    }
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let since = get("DateSent>")
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
@@ -242,6 +251,11 @@ impl FakeTwilio {
 
     pub fn fail_next(&self, failure: Failure) {
         self.state.lock().unwrap().failures.push_back(failure);
+    }
+
+    /// Lookups of sent messages answer 503 from now on.
+    pub fn lookups_down(&self) {
+        self.state.lock().unwrap().lookups_down = true;
     }
 
     /// Twilio's side of a STOP: later sends to `number` fail with 21610.
