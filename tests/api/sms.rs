@@ -19,7 +19,7 @@ const VERIFY: &str =
 const CANCEL_SESSION: &str = "mutation($id: ID!) { cancelSession(id: $id) { id status } }";
 const NOTIFICATIONS: &str = "{ notifications(first: 20) { edges { node { type title sms { status body segments errorCode to } } } } }";
 const TEXTS: &str =
-    "{ textMessages(first: 20) { kind status body to segments errorCode sendAfter } }";
+    "{ textMessages(first: 20) { kind status body to segments errorCode errorMessage sendAfter } }";
 const NUMBER: &str = "+447400123456";
 
 async fn app(backend: Backend, twilio: &FakeTwilio, extra: &[(&str, &str)]) -> Option<TestApp> {
@@ -88,6 +88,20 @@ async fn texted_student(app: &TestApp, twilio: &FakeTwilio, weeks: u32) -> (Stri
     opt_in(app, &student, &["SESSION_CANCELLED"]).await;
     verified(app, twilio, &student, NUMBER).await;
     (mentor, student, booking)
+}
+
+/// Removes the student's number and checks it cannot be set again while it is opted out.
+async fn refused_until_start(app: &TestApp, student: &str) {
+    app.ok(student, SET_PHONE, json!({"n": null})).await;
+    let e = app
+        .fails(
+            Some(student),
+            SET_PHONE,
+            json!({"n": NUMBER}),
+            "BAD_USER_INPUT",
+        )
+        .await;
+    assert!(e["message"].as_str().unwrap().contains("STOP"), "{e}");
 }
 
 async fn texts(app: &TestApp, token: &str) -> Vec<Value> {
@@ -305,16 +319,7 @@ async fn stop_opts_the_number_out_start_opts_it_back_in_and_help_answers() {
             app.jobs.drain().await.unwrap();
             assert_eq!(twilio.sent().len(), 2, "opted out");
             // Nor can the number be set again for a code until START.
-            app.ok(&student, SET_PHONE, json!({"n": null})).await;
-            let e = app
-                .fails(
-                    Some(&student),
-                    SET_PHONE,
-                    json!({"n": NUMBER}),
-                    "BAD_USER_INPUT",
-                )
-                .await;
-            assert!(e["message"].as_str().unwrap().contains("STOP"), "{e}");
+            refused_until_start(&app, &student).await;
 
             // HELP is answered with who we are and where to get help; a chat message is not.
             let (status, body) = twilio
@@ -369,16 +374,7 @@ async fn stop_opts_the_number_out_start_opts_it_back_in_and_help_answers() {
                 (listed[0]["status"].clone(), listed[0]["errorCode"].clone()),
                 (json!("FAILED"), json!("21610"))
             );
-            app.ok(&student, SET_PHONE, json!({"n": null})).await;
-            let e = app
-                .fails(
-                    Some(&student),
-                    SET_PHONE,
-                    json!({"n": NUMBER}),
-                    "BAD_USER_INPUT",
-                )
-                .await;
-            assert!(e["message"].as_str().unwrap().contains("STOP"), "{e}");
+            refused_until_start(&app, &student).await;
         })
     })
     .await;
@@ -538,6 +534,56 @@ async fn a_text_whose_fate_stays_unknown_is_given_up_not_sent_again() {
                 twilio.sent().len(),
                 2,
                 "the code and the one try: never sent again"
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_text_is_skipped_if_the_number_stops_or_is_removed_before_it_goes() {
+    on_both(|app, twilio| {
+        Box::pin(async move {
+            let (mentor, student, booking) = texted_student(&app, &twilio, 3).await;
+            let morning = |at: &str| {
+                app.clock.set(at.parse().unwrap());
+            };
+            // Cancelled at night (held for 08:00), then the number replies STOP.
+            morning("2026-01-05T22:00:00Z");
+            app.ok(&mentor, CANCEL_SESSION, json!({"id": session(&booking, 0)}))
+                .await;
+            let inbound = app.url("/webhooks/sms/inbound");
+            twilio
+                .post_signed(&inbound, &FakeTwilio::inbound(NUMBER, "STOP"), None)
+                .await;
+            morning("2026-01-06T08:00:00Z");
+            app.jobs.drain().await.unwrap();
+            let held = texts(&app, &student).await[0].clone();
+            assert_eq!(held["status"], "SKIPPED", "{held}");
+            assert!(
+                held["errorMessage"].as_str().unwrap().contains("STOP"),
+                "{held}"
+            );
+
+            // Back in (the number stayed verified); held at night, then the number removed.
+            twilio
+                .post_signed(&inbound, &FakeTwilio::inbound(NUMBER, "START"), None)
+                .await;
+            morning("2026-01-06T22:00:00Z");
+            app.ok(&mentor, CANCEL_SESSION, json!({"id": session(&booking, 1)}))
+                .await;
+            app.ok(&student, SET_PHONE, json!({"n": null})).await;
+            morning("2026-01-07T08:00:00Z");
+            app.jobs.drain().await.unwrap();
+            let held = texts(&app, &student).await[0].clone();
+            assert_eq!(held["status"], "SKIPPED", "{held}");
+            assert!(
+                held["errorMessage"].as_str().unwrap().contains("no longer"),
+                "{held}"
+            );
+            assert!(
+                twilio.sent().iter().all(|t| t.body.contains("code")),
+                "only codes were sent"
             );
         })
     })
@@ -728,5 +774,15 @@ async fn a_number_the_platform_verified_needs_no_code_and_moves_are_texted_throu
             listed[0]["status"], "SENT",
             "`accepted` through a messaging service is taken"
         );
+        // Through a service, a recipient who stopped is reported later, in a callback (21610):
+        // the number is opted out here too.
+        let (url, params) = twilio.callback(&sent[0], "failed", Some("21610"));
+        assert_eq!(twilio.post_signed(&url, &params, None).await.0, 204);
+        let stopped = mentor_scheduler::entity::sms_opt_out::Entity::find_by_id(NUMBER)
+            .one(app.services.db.conn())
+            .await
+            .unwrap();
+        assert!(stopped.is_some(), "opted out by the callback");
+        assert_eq!(texts(&app, &student).await[0]["status"], "FAILED");
     }
 }

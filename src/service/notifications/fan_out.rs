@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::{deliver, Bells, Notification, Outgoing};
 use crate::domain::event::DomainEvent;
 use crate::domain::notification::messages::{self, Addressed, Party};
+use crate::domain::sms::is_textable;
 use crate::entity::session;
 use crate::error::AppResult;
 use crate::service::after_commit::Changes;
@@ -51,8 +52,10 @@ pub async fn deliver_with_texts(
     outgoing: Vec<Outgoing>,
     now: DateTime<Utc>,
 ) -> AppResult<Bells> {
+    // Only the kinds worth a text are copied for it.
     let drafts: Vec<Draft> = outgoing
         .iter()
+        .filter(|o| is_textable(o.message.kind))
         .map(|o| Draft {
             to: o.to.clone(),
             message: o.message.clone(),
@@ -61,6 +64,9 @@ pub async fn deliver_with_texts(
         })
         .collect();
     let bells = deliver(conn, outgoing, now).await?;
+    if drafts.is_empty() {
+        return Ok(bells);
+    }
     let written: Vec<&Notification> = bells.new_notifications().collect();
     let drafts = drafts
         .into_iter()
