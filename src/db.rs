@@ -11,12 +11,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QuerySelect, Select, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QuerySelect, Select, TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 use crate::config::Settings;
+
+pub mod batched;
+mod pool;
 
 #[derive(Clone)]
 pub struct Db {
@@ -73,14 +76,12 @@ impl Db {
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         }
-        let mut options = ConnectOptions::new(settings.database.url.expose().to_string());
-        options
-            .max_connections(settings.database.max_connections)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
-        let mut conn = Database::connect(options)
+        let size = pool::PoolSize {
+            max_connections: settings.database.max_connections,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(10),
+        };
+        let mut conn = pool::connect(settings.database.url.expose(), &size)
             .await
             .context("connecting to the database")?;
         let statements = Arc::new(AtomicU64::new(0));

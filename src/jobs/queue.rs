@@ -4,6 +4,8 @@
 //! write about the job names the claim by `(id, attempts)` and checks it is still `running`, so a
 //! worker whose lease ran out (and whose job was claimed again) cannot overwrite the newer result.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Cond, Expr, LockBehavior, LockType, OnConflict, Order, Query, SimpleExpr,
@@ -220,22 +222,47 @@ async fn settle(
     Ok(result.rows_affected == 1)
 }
 
-pub(crate) async fn complete(
+/// A claim as later writes name it: the job and the attempt its claim counted.
+pub(crate) type Claim = (String, i32);
+
+/// Marks done, in one statement, each job its claim still holds; answers, claim by claim,
+/// whether it held.
+pub(crate) async fn complete_all(
     conn: &impl ConnectionTrait,
-    claimed: &job::Model,
+    claims: &[Claim],
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    settle(
-        conn,
-        claimed,
-        now,
-        vec![
-            (Column::State, Expr::value(JobState::Done.as_str())),
-            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
-            (Column::FinishedAt, Expr::value(now)),
-        ],
-    )
-    .await
+) -> Result<Vec<bool>, DbErr> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut which = Cond::any();
+    for (id, attempts) in claims {
+        which = which.add(
+            Cond::all()
+                .add(Column::Id.eq(id.as_str()))
+                .add(Column::Attempts.eq(*attempts)),
+        );
+    }
+    let update = Query::update()
+        .table(job::Entity)
+        .value(Column::State, JobState::Done.as_str())
+        .value(Column::LockedUntil, None::<DateTime<Utc>>)
+        .value(Column::FinishedAt, now)
+        .value(Column::UpdatedAt, now)
+        .cond_where(
+            Cond::all()
+                .add(Column::State.eq(JobState::Running.as_str()))
+                .add(which),
+        )
+        .returning(Query::returning().columns([Column::Id, Column::Attempts]))
+        .to_owned();
+    let done: HashSet<Claim> = conn
+        .query_all(conn.get_database_backend().build(&update))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "attempts")?)))
+        .collect::<Result<_, DbErr>>()?;
+    Ok(claims.iter().map(|claim| done.contains(claim)).collect())
 }
 
 pub(crate) async fn requeue(
@@ -362,4 +389,83 @@ pub async fn clear_dead(conn: &impl ConnectionTrait, ids: &[String]) -> Result<u
         .exec(conn)
         .await?
         .rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::db::Db;
+
+    #[derive(Serialize, Deserialize)]
+    struct Noop {}
+    impl Job for Noop {
+        const KIND: &'static str = "test.noop";
+    }
+
+    #[tokio::test]
+    async fn jobs_completed_together_are_each_told_whether_their_claim_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_str().unwrap().to_string();
+        let settings =
+            Settings::from_lookup(|key| (key == "DATA_DIR").then(|| data_dir.clone())).unwrap();
+        let db = Db::connect(&settings).await.unwrap();
+        db.migrate().await.unwrap();
+        let conn = db.conn();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let kinds = [Noop::KIND];
+        let jobs = [&Noop {}, &Noop {}, &Noop {}];
+        enqueue_all(conn, now, jobs.map(|job| (job, EnqueueOptions::default())))
+            .await
+            .unwrap();
+        let lease = now + chrono::Duration::seconds(30);
+        let first = claim(conn, now, lease, 3, &kinds).await.unwrap();
+        assert_eq!(first.len(), 3);
+        // The first job's lease lapses and it is claimed again (its second attempt).
+        let late = lease + chrono::Duration::seconds(1);
+        let only_first = Cond::all().add(Column::Id.ne(first[0].id.as_str()));
+        job::Entity::update_many()
+            .col_expr(
+                Column::LockedUntil,
+                Expr::value(late + chrono::Duration::hours(1)),
+            )
+            .filter(only_first)
+            .exec(conn)
+            .await
+            .unwrap();
+        let again = claim(conn, late, late + chrono::Duration::seconds(30), 3, &kinds)
+            .await
+            .unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 2));
+
+        let claims: Vec<Claim> = [&first[0], &again[0], &first[1], &first[2]]
+            .iter()
+            .map(|job| (job.id.clone(), job.attempts))
+            .collect();
+        // The third job was already marked done by a duplicate run.
+        let held = complete_all(conn, &claims[3..], late).await.unwrap();
+        assert_eq!(held, [true]);
+        let held = complete_all(conn, &claims, late).await.unwrap();
+        assert_eq!(held, [false, true, true, false]);
+        let states: Vec<(String, i32)> = job::Entity::find()
+            .order_by_asc(Column::Id)
+            .all(conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|job| (job.state, job.attempts))
+            .collect();
+        assert!(
+            states.iter().all(|(state, _)| state == "done"),
+            "{states:?}"
+        );
+        assert_eq!(
+            complete_all(conn, &[], late).await.unwrap(),
+            Vec::<bool>::new()
+        );
+    }
 }

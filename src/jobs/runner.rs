@@ -21,6 +21,7 @@ use super::registry::Registry;
 use super::{backoff, queue};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::db::batched::Batched;
 use crate::db::Db;
 use crate::entity::job;
 use crate::error::AppError;
@@ -31,6 +32,9 @@ const MAX_ERROR_LEN: usize = 4000;
 /// How often an idle runner deletes finished jobs past their retention, and how many at a time.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP_BATCH: u64 = 1000;
+
+/// Most jobs marked done in one statement.
+const COMPLETIONS_BATCH: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -129,6 +133,9 @@ struct Inner {
     config: RunnerConfig,
     /// Rung when a job was queued to run now: an idle worker stops waiting for its poll.
     bell: Option<JobBell>,
+    /// Jobs that succeeded, marked done together (one statement for all the workers that finished
+    /// while the last one ran).
+    completions: Batched<queue::Claim, bool, DbErr>,
 }
 
 impl JobRunner {
@@ -139,6 +146,16 @@ impl JobRunner {
         config: RunnerConfig,
     ) -> Self {
         let kinds = registry.kinds();
+        let completions = {
+            let (db, clock) = (db.clone(), clock.clone());
+            Batched::new(COMPLETIONS_BATCH, move |claims: Vec<queue::Claim>| {
+                let (db, clock) = (db.clone(), clock.clone());
+                async move {
+                    let write = db.write_alone().await;
+                    queue::complete_all(write.conn(), &claims, clock.now()).await
+                }
+            })
+        };
         JobRunner {
             inner: Arc::new(Inner {
                 db,
@@ -147,6 +164,7 @@ impl JobRunner {
                 kinds,
                 config,
                 bell: None,
+                completions,
             }),
         }
     }
@@ -428,13 +446,24 @@ impl JobRunner {
         result: Result<(), Failure>,
     ) -> Result<Outcome, DbErr> {
         let inner = &self.inner;
+        let failure = match result {
+            Ok(()) => {
+                let claim = (job.id.clone(), job.attempts);
+                let held = inner
+                    .completions
+                    .call(claim)
+                    .await
+                    .map_err(|error| DbErr::Custom(format!("marking jobs done: {error}")))?;
+                return Ok(self.kept(held, Outcome::Succeeded));
+            }
+            Err(failure) => failure,
+        };
         let now = inner.clock.now();
-        // Each outcome is one statement, committing alone.
+        // A failure is one statement, committing alone.
         let write = inner.db.write_alone().await;
         let conn = write.conn();
-        let (held, outcome) = match result {
-            Ok(()) => (queue::complete(conn, job, now).await?, Outcome::Succeeded),
-            Err(Failure::Retry(error, asked)) if job.attempts < job.max_attempts => {
+        let (held, outcome) = match failure {
+            Failure::Retry(error, asked) if job.attempts < job.max_attempts => {
                 // The backoff, or longer when the provider asked for longer.
                 let wait = backoff(
                     job.attempts,
@@ -455,25 +484,30 @@ impl JobRunner {
                     Outcome::Retried,
                 )
             }
-            Err(Failure::Retry(error, _)) => {
+            Failure::Retry(error, _) => {
                 tracing::error!(%error, "job failed on its last attempt; dead");
                 let error = truncated(format!("gave up after {} attempts: {error}", job.attempts));
                 (queue::bury(conn, job, now, &error).await?, Outcome::Dead)
             }
-            Err(Failure::Permanent(error)) => {
+            Failure::Permanent(error) => {
                 tracing::error!(%error, "job failed permanently; dead");
                 let error = truncated(error);
                 (queue::bury(conn, job, now, &error).await?, Outcome::Dead)
             }
         };
         drop(write);
+        Ok(self.kept(held, outcome))
+    }
+
+    /// `outcome`, or `Lost` when the claim no longer `held` the job.
+    fn kept(&self, held: bool, outcome: Outcome) -> Outcome {
         if held {
-            Ok(outcome)
+            outcome
         } else {
             tracing::warn!(
                 "the job's lease lapsed and it was claimed again; this run's result is dropped"
             );
-            Ok(Outcome::Lost)
+            Outcome::Lost
         }
     }
 }

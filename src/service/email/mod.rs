@@ -71,6 +71,7 @@ pub struct EmailService {
     outbox: Arc<Outbox>,
     max_attempts: i32,
     webhooks: WebhookTrust,
+    batches: send::SendBatches,
 }
 
 impl EmailService {
@@ -82,7 +83,9 @@ impl EmailService {
         max_attempts: i32,
         webhooks: WebhookTrust,
     ) -> Self {
+        let batches = send::SendBatches::new(&db, &clock);
         EmailService {
+            batches,
             db,
             clock,
             mailer,

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{digest, Outbox};
 use crate::db::new_id;
@@ -166,7 +166,7 @@ pub(super) fn render_tracked(
 pub(super) async fn suppressed<'a>(
     conn: &impl ConnectionTrait,
     addresses: impl IntoIterator<Item = &'a str>,
-) -> AppResult<HashSet<String>> {
+) -> Result<HashSet<String>, DbErr> {
     let wanted: HashSet<String> = addresses.into_iter().map(normalize_address).collect();
     if wanted.is_empty() {
         return Ok(HashSet::new());

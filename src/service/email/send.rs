@@ -7,16 +7,24 @@
 //! with the last error; a permanent refusal fails it at once, and a hard bounce also suppresses
 //! the address.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::{digest, outbox, tracking, EmailService};
-use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
+use crate::clock::Clock;
+use crate::db::batched::Batched;
+use crate::db::Db;
+use crate::domain::email::{
+    after_failure, normalize_address, EmailStatus, SendFailure, SuppressionReason,
+};
 use crate::email::mime::{self, Parts};
 use crate::entity::email_notification as row;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::service::payments::receipt::receipt;
 
 /// What became of a try to send an email.
@@ -32,10 +40,10 @@ impl EmailService {
     /// Sends `email_id` if it is still to be sent; a no-op for one already settled. A failure to
     /// read or write the database is an error (worth another try).
     pub async fn send(&self, email_id: &str) -> AppResult<Sent> {
-        let Some(row) = self.ready(email_id).await? else {
+        let Some((row, suppressed)) = self.ready(email_id).await? else {
             return Ok(Sent::Settled);
         };
-        if self.is_suppressed(&row).await? {
+        if suppressed {
             self.settle_alone(&row.id, EmailStatus::Suppressed).await?;
             return Ok(Sent::Settled);
         }
@@ -52,38 +60,40 @@ impl EmailService {
         };
         match outcome {
             Ok(()) => {
-                self.settle_alone(&row.id, EmailStatus::Sent).await?;
+                self.batches
+                    .sent
+                    .call(row.id.clone())
+                    .await
+                    .map_err(|e| batch_failed("marking emails sent", &e))?;
                 Ok(Sent::Settled)
             }
             Err(failure) => self.failed(&row, failure).await,
         }
     }
 
-    /// The row to send: a pending email, or a collecting digest sealed now. `None` when there is
-    /// nothing (left) to send.
-    async fn ready(&self, email_id: &str) -> AppResult<Option<row::Model>> {
-        let Some(found) = row::Entity::find_by_id(email_id)
-            .one(self.db.conn())
-            .await?
-        else {
+    /// The row to send (a pending email, or a collecting digest sealed now) and whether its
+    /// address is suppressed. `None` when there is nothing (left) to send.
+    async fn ready(&self, email_id: &str) -> AppResult<Option<(row::Model, bool)>> {
+        let found = self
+            .batches
+            .reads
+            .call(email_id.to_string())
+            .await
+            .map_err(|e| batch_failed("reading emails to send", &e))?;
+        let Some((found, suppressed)) = found else {
             return Ok(None);
         };
         match found.status {
-            EmailStatus::Pending => Ok(Some(found)),
+            EmailStatus::Pending => Ok(Some((found, suppressed))),
             EmailStatus::Collecting => {
                 let write = self.db.begin_write().await?;
                 let sealed =
                     digest::seal(&write.txn, &self.outbox, email_id, self.clock.now()).await?;
                 write.commit().await?;
-                Ok(sealed)
+                Ok(sealed.map(|row| (row, suppressed)))
             }
             _ => Ok(None),
         }
-    }
-
-    async fn is_suppressed(&self, row: &row::Model) -> AppResult<bool> {
-        let found = outbox::suppressed(self.db.conn(), [row.to_address.as_str()]).await?;
-        Ok(!found.is_empty())
     }
 
     fn message(
@@ -123,7 +133,7 @@ impl EmailService {
             let now = self.clock.now();
             settle(
                 &write.txn,
-                &row.id,
+                &[row.id.as_str()],
                 status,
                 Some(failure.message()),
                 Some(tries),
@@ -148,20 +158,100 @@ impl EmailService {
     /// [`settle`] as a statement of its own (it commits alone), with no error.
     async fn settle_alone(&self, email_id: &str, status: EmailStatus) -> AppResult<()> {
         let write = self.db.write_alone().await;
-        settle(write.conn(), email_id, status, None, None, self.clock.now()).await
+        settle(
+            write.conn(),
+            &[email_id],
+            status,
+            None,
+            None,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(())
     }
 }
 
-/// Moves a pending email to `status` (only from `PENDING`, so a late duplicate run cannot undo a
+/// What sending shares between workers: reads and `SENT` marks batched while the database is busy.
+pub(super) struct SendBatches {
+    reads: Batched<String, Option<(row::Model, bool)>, DbErr>,
+    sent: Batched<String, (), DbErr>,
+}
+
+/// Most emails read, or marked sent, in one statement.
+const BATCH: usize = 64;
+
+impl SendBatches {
+    /// Needs a Tokio runtime (each batch has a task).
+    pub(super) fn new(db: &Db, clock: &Arc<dyn Clock>) -> Self {
+        let reads = {
+            let db = db.clone();
+            Batched::new(BATCH, move |ids: Vec<String>| {
+                let db = db.clone();
+                async move { read_all(db.conn(), &ids).await }
+            })
+        };
+        let sent = {
+            let (db, clock) = (db.clone(), clock.clone());
+            Batched::new(BATCH, move |ids: Vec<String>| {
+                let (db, clock) = (db.clone(), clock.clone());
+                async move {
+                    let ids_ref: Vec<&str> = ids.iter().map(String::as_str).collect();
+                    let write = db.write_alone().await;
+                    settle(
+                        write.conn(),
+                        &ids_ref,
+                        EmailStatus::Sent,
+                        None,
+                        None,
+                        clock.now(),
+                    )
+                    .await?;
+                    Ok(vec![(); ids.len()])
+                }
+            })
+        };
+        SendBatches { reads, sent }
+    }
+}
+
+/// Each email of `ids` (`None` if there is none) with whether its address is suppressed: two
+/// statements however many.
+async fn read_all(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<Option<(row::Model, bool)>>, DbErr> {
+    let rows = row::Entity::find()
+        .filter(row::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .all(conn)
+        .await?;
+    let suppressed = outbox::suppressed(conn, rows.iter().map(|r| r.to_address.as_str())).await?;
+    let by_id: HashMap<&str, &row::Model> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    Ok(ids
+        .iter()
+        .map(|id| {
+            by_id.get(id.as_str()).map(|&row| {
+                let held_back = suppressed.contains(&normalize_address(&row.to_address));
+                (row.clone(), held_back)
+            })
+        })
+        .collect())
+}
+
+/// A batch's error as this request's.
+fn batch_failed(what: &str, error: &DbErr) -> AppError {
+    AppError::Internal(anyhow::anyhow!("{what}: {error}"))
+}
+
+/// Moves pending emails to `status` (only from `PENDING`, so a late duplicate run cannot undo a
 /// result).
 async fn settle(
     conn: &impl ConnectionTrait,
-    email_id: &str,
+    email_ids: &[&str],
     status: EmailStatus,
     error: Option<&str>,
     tries: Option<i32>,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> Result<(), DbErr> {
     let mut update = row::Entity::update_many()
         .col_expr(row::Column::Status, Expr::value(status.as_str()))
         .col_expr(
@@ -176,7 +266,7 @@ async fn settle(
         update = update.col_expr(row::Column::RetryCount, Expr::value(tries));
     }
     update
-        .filter(row::Column::Id.eq(email_id))
+        .filter(row::Column::Id.is_in(email_ids.iter().copied()))
         .filter(row::Column::Status.eq(EmailStatus::Pending))
         .exec(conn)
         .await?;
