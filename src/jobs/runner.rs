@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures::FutureExt as _;
 use sea_orm::DbErr;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::bell::JobBell;
@@ -212,7 +212,7 @@ impl JobRunner {
             return Ok(None);
         };
         let outcome = self
-            .run_claimed(job)
+            .run_claimed(job, None)
             .await
             .context("recording a job's result")?;
         Ok(Some(outcome))
@@ -260,10 +260,9 @@ impl JobRunner {
             for (job, permit) in ahead.drain(..got).zip(permits) {
                 let runner = self.clone();
                 running.spawn(async move {
-                    if let Err(error) = runner.run_fresh(job).await {
+                    if let Err(error) = runner.run_fresh(job, permit).await {
                         tracing::error!(%error, "recording a job's result failed; it runs again when its lease lapses");
                     }
-                    drop(permit);
                 });
             }
             if got < wanted {
@@ -349,7 +348,11 @@ impl JobRunner {
 
     /// Runs a job claimed ahead: one that waited past a third of its lease has it renewed first, and
     /// one whose claim was lost meanwhile (its lease lapsed and another worker took it) is dropped.
-    async fn run_fresh(&self, job: job::Model) -> Result<Outcome, DbErr> {
+    async fn run_fresh(
+        &self,
+        job: job::Model,
+        worker: OwnedSemaphorePermit,
+    ) -> Result<Outcome, DbErr> {
         let now = self.inner.clock.now();
         let renew_after = job.locked_until.map(|until| {
             until - chrono::Duration::from_std(self.inner.config.lease * 2 / 3).unwrap_or_default()
@@ -358,7 +361,7 @@ impl JobRunner {
             tracing::warn!(job = %job.id, "a job claimed ahead was taken over before it started");
             return Ok(Outcome::Lost);
         }
-        self.run_claimed(job).await
+        self.run_claimed(job, Some(worker)).await
     }
 
     async fn release(&self, job: &job::Model) -> Result<bool, DbErr> {
@@ -368,7 +371,14 @@ impl JobRunner {
 
     /// Runs a claimed job and records the result, unless the claim was lost meanwhile.
     #[tracing::instrument(name = "job", skip_all, fields(kind = %job.kind, id = %job.id, attempt = job.attempts))]
-    async fn run_claimed(&self, job: job::Model) -> Result<Outcome, DbErr> {
+    /// `worker`, the turn the job ran in, is handed on as soon as the handler is done: recording
+    /// the result (batched with other workers' results, see `completions`) is not running a job,
+    /// and the next job need not wait for it.
+    async fn run_claimed(
+        &self,
+        job: job::Model,
+        worker: Option<OwnedSemaphorePermit>,
+    ) -> Result<Outcome, DbErr> {
         let result = match self.inner.registry.handler(&job.kind) {
             // Only a lapsed lease claims a job past its last attempt: its worker died (or hung) on
             // that attempt. Running it again could crash workers forever.
@@ -410,6 +420,7 @@ impl JobRunner {
                 }
             },
         };
+        drop(worker);
         self.record(&job, result).await
     }
 

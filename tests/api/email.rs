@@ -7,10 +7,11 @@ use std::io::BufReader;
 use chrono::{DateTime, Utc};
 use mailparse::{MailHeaderMap, ParsedMail};
 use mentor_scheduler::auth::{Principal, Role};
+use mentor_scheduler::clock::Clock;
 use mentor_scheduler::entity::{email_notification as email, email_suppression};
 use mentor_scheduler::jobs::{JobRunner, RunnerConfig};
 use mentor_scheduler::startup::job_handlers;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -434,6 +435,43 @@ async fn count(app: &TestApp, template: &str) -> usize {
 }
 
 on_both_backends! {
+    async fn an_address_suppressed_after_its_email_was_queued_is_not_sent_to(app) {
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        // Suppressions are kept under the address with its ASCII letters lower-cased, and only
+        // those: the check at sending must agree with the one at queueing, in every locale.
+        let cases = [
+            ("cksuppressmixedcase000001", "Mixed.Case@Example.COM", true),
+            ("cksuppressunicode00000001", "Zoë.ÄNGSTRÖM@example.com", false),
+        ];
+        for (sub, address, _) in cases {
+            readdress(&app, sub, Role::Student, address).await;
+        }
+        let users: Vec<&str> = cases.iter().map(|(sub, _, _)| *sub).collect();
+        let input = json!({"i": {"userIds": users, "type": "SUPPORT_TICKET", "title": "Ticket #7", "body": "Answered."}});
+        app.ok(&admin, SEND, input).await;
+        let queued = emails(&app).await;
+        assert_eq!(queued.len(), 2);
+        assert!(queued.iter().all(|e| e.status.as_str() == "PENDING"));
+        // Both bounced after their emails were queued (the second differs only in the case of
+        // letters that are not ASCII, which the rule leaves alone).
+        for address in ["mixed.case@example.com", "zoë.ängström@example.com"] {
+            let bounced = email_suppression::ActiveModel {
+                address: Set(address.into()),
+                reason: Set("BOUNCE".into()),
+                detail: Set(None),
+                created_at: Set(app.clock.now()),
+            };
+            email_suppression::Entity::insert(bounced).exec(app.services.db.conn()).await.unwrap();
+        }
+        app.jobs.drain().await.unwrap();
+        for (_, address, suppressed) in cases {
+            let row = emails(&app).await.into_iter().find(|e| e.to_address == address).unwrap();
+            let status = row.status.as_str();
+            assert_eq!(status == "SUPPRESSED", suppressed, "{address}: {status}");
+            assert_eq!(status == "SENT", !suppressed, "{address}: {status}");
+        }
+    }
+
     async fn producers_racing_for_one_user_share_one_digest(app) {
         let admin = app.user(ADMIN, Role::Admin, "UTC").await;
         tutor_and_student(&app).await;

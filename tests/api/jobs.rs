@@ -2,6 +2,7 @@
 //! retries and dead jobs, lapsed leases, runners racing over one queue, and shutdown.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use mentor_scheduler::config::Settings;
 use mentor_scheduler::db::Db;
 use mentor_scheduler::entity::job;
 use mentor_scheduler::jobs::{
-    enqueue, wakeup, DrainReport, EnqueueOptions, Job, JobBell, JobError, JobRunner, Registry,
-    RunnerConfig,
+    enqueue, enqueue_all, wakeup, DrainReport, EnqueueOptions, Job, JobBell, JobError, JobRunner,
+    Registry, RunnerConfig,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -96,6 +97,13 @@ impl Job for Unknown {
 struct Slow {}
 impl Job for Slow {
     const KIND: &'static str = "test.slow";
+}
+
+/// Waits for as many others as there are workers.
+#[derive(Serialize, Deserialize)]
+struct Gathered {}
+impl Job for Gathered {
+    const KIND: &'static str = "test.gathered";
 }
 
 /// How many times each `Ping` ran, and on which runner.
@@ -544,6 +552,45 @@ on_both_backends! {
         let ping = row(db, &ping).await;
         assert_eq!((ping.state.as_str(), ping.attempts), ("queued", 0), "nothing claimed after the signal");
         assert!(runs.counts().is_empty());
+    }
+
+    async fn the_workers_bound_the_handlers_running_at_once(app) {
+        const WORKERS: usize = 3;
+        const JOBS: usize = 5 * WORKERS;
+        let db = &app.services.db;
+        let barrier = Arc::new(tokio::sync::Barrier::new(WORKERS));
+        let (running, peak, finished) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let all_finished = Arc::new(Notify::new());
+        let mut registry = Registry::new();
+        {
+            let (barrier, running, peak, finished, all_finished) = (barrier.clone(), running.clone(), peak.clone(), finished.clone(), all_finished.clone());
+            registry.register(move |_: Gathered| {
+                let (barrier, running, peak, finished, all_finished) = (barrier.clone(), running.clone(), peak.clone(), finished.clone(), all_finished.clone());
+                async move {
+                    peak.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    // None gets past until every worker runs one: fewer would wait forever.
+                    barrier.wait().await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    if finished.fetch_add(1, Ordering::SeqCst) + 1 == JOBS {
+                        all_finished.notify_one();
+                    }
+                    Ok(())
+                }
+            });
+        }
+        let jobs = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), RunnerConfig { workers: WORKERS, batch_size: 16, ..config() });
+        let tx = db.begin_write().await.unwrap();
+        let many: Vec<Gathered> = (0..JOBS).map(|_| Gathered {}).collect();
+        enqueue_all(&tx.txn, app.clock.now(), many.iter().map(|job| (job, EnqueueOptions::default()))).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let (stop, stopped) = watch::channel(false);
+        let runner = jobs.start(stopped);
+        tokio::time::timeout(PATIENCE, all_finished.notified()).await.expect("every job runs");
+        stop.send(true).unwrap();
+        tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
+        assert_eq!(peak.load(Ordering::SeqCst), WORKERS, "never more handlers at once than workers");
+        assert_eq!(count_in(db, "done").await, JOBS as u64, "each result recorded before the runner stopped");
     }
 
     async fn a_job_claimed_ahead_whose_lease_lapsed_is_not_run_twice(app) {

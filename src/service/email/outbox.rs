@@ -163,7 +163,7 @@ pub(super) fn render_tracked(
 }
 
 /// The lower-cased addresses among `addresses` that may not be mailed.
-pub(super) async fn suppressed<'a>(
+async fn suppressed<'a>(
     conn: &impl ConnectionTrait,
     addresses: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashSet<String>, DbErr> {

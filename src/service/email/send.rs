@@ -12,18 +12,19 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, Query, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
+    IdenStatic, QueryFilter, QueryResult, QuerySelect,
+};
 
-use super::{digest, outbox, tracking, EmailService};
+use super::{digest, tracking, EmailService};
 use crate::clock::Clock;
 use crate::db::batched::Batched;
 use crate::db::Db;
-use crate::domain::email::{
-    after_failure, normalize_address, EmailStatus, SendFailure, SuppressionReason,
-};
+use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
 use crate::email::mime::{self, Parts};
-use crate::entity::email_notification as row;
+use crate::entity::{email_notification as row, email_suppression};
 use crate::error::{AppError, AppResult};
 use crate::service::payments::receipt::receipt;
 
@@ -214,27 +215,77 @@ impl SendBatches {
     }
 }
 
-/// Each email of `ids` (`None` if there is none) with whether its address is suppressed: two
-/// statements however many.
+/// Each email of `ids` (`None` if there is none) with whether its address is suppressed, in one
+/// statement however many.
 async fn read_all(
     conn: &impl ConnectionTrait,
     ids: &[String],
 ) -> Result<Vec<Option<(row::Model, bool)>>, DbErr> {
     let rows = row::Entity::find()
         .filter(row::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .column_as(is_suppressed(conn.get_database_backend()), "suppressed")
+        .into_model::<WithSuppressed>()
         .all(conn)
         .await?;
-    let suppressed = outbox::suppressed(conn, rows.iter().map(|r| r.to_address.as_str())).await?;
-    let by_id: HashMap<&str, &row::Model> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+    let by_id: HashMap<&str, &WithSuppressed> =
+        rows.iter().map(|r| (r.row.id.as_str(), r)).collect();
     Ok(ids
         .iter()
         .map(|id| {
-            by_id.get(id.as_str()).map(|&row| {
-                let held_back = suppressed.contains(&normalize_address(&row.to_address));
-                (row.clone(), held_back)
-            })
+            by_id
+                .get(id.as_str())
+                .map(|found| (found.row.clone(), found.suppressed))
         })
         .collect())
+}
+
+/// Whether the email's address is suppressed, as SQL. Suppressions are kept under
+/// [`normalize_address`](crate::domain::email::normalize_address), which lower-cases ASCII
+/// letters only. SQLite's `lower()` does exactly that; PostgreSQL's follows the database's locale
+/// (where `Ä` lowers too, and in a Turkish one `I` lowers to `ı`) unless told to use the C
+/// locale's rules, ASCII only.
+fn is_suppressed(backend: DbBackend) -> SimpleExpr {
+    let to = format!(
+        "{}.{}",
+        quoted(row::Entity.table_name()),
+        quoted(row::Column::ToAddress.as_str())
+    );
+    let lowered = match backend {
+        DbBackend::Postgres => format!("lower({to} COLLATE \"C\")"),
+        _ => format!("lower({to})"),
+    };
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(email_suppression::Entity)
+            .and_where(
+                Expr::col((
+                    email_suppression::Entity,
+                    email_suppression::Column::Address,
+                ))
+                .eq(Expr::cust(lowered)),
+            )
+            .to_owned(),
+    )
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// An email row read with whether its address is suppressed.
+struct WithSuppressed {
+    row: row::Model,
+    suppressed: bool,
+}
+
+impl FromQueryResult for WithSuppressed {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(WithSuppressed {
+            row: row::Model::from_query_result(res, pre)?,
+            suppressed: res.try_get(pre, "suppressed")?,
+        })
+    }
 }
 
 /// A batch's error as this request's.
