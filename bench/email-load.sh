@@ -26,7 +26,12 @@ BASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 DB="mentor_bench_email_$$"
 SERVER="${BASE_URL%/*}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mentor-target}"
-python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd==1.4.6
+SMTP_SINK="${SMTP_SINK:-aiosmtpd}"
+case "$SMTP_SINK" in
+  aiosmtpd) python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd==1.4.6 ;;
+  node) [ -d bench/smtp-sink/node_modules ] || npm ci -s --no-audit --no-fund --prefix bench/smtp-sink ;;
+  *) echo "SMTP_SINK is aiosmtpd or node, not $SMTP_SINK"; exit 2 ;;
+esac
 
 cargo build --release -q --bin mentor-scheduler
 BIN="$CARGO_TARGET_DIR/release/mentor-scheduler"
@@ -40,7 +45,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 tests/smtp/server.py --dir "$WORK/smtp" > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
+if [ "$SMTP_SINK" = node ]; then
+  node bench/smtp-sink/sink.mjs "$WORK/smtp" > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
+else
+  python3 tests/smtp/server.py --dir "$WORK/smtp" ${SMTP_ARGS:-} > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
+fi
 for _ in $(seq 1 100); do grep -q READY "$WORK/smtp.out" && break; sleep 0.1; done
 SMTP_PORT=$(awk '/READY/ {print $2}' "$WORK/smtp.out")
 [ -n "$SMTP_PORT" ] || { echo "FAILED: the SMTP server did not start"; cat "$WORK/smtp.out"; exit 1; }
@@ -67,7 +76,7 @@ ADMIN=$("$BIN" token --sub clbenchadmin000000000001 --role admin --tz UTC --ttl-
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }     # user + system jiffies of a process
 busy() { awk '/^cpu / {print $2 + $3 + $4, $2 + $3 + $4 + $5}' /proc/stat; }  # busy and total jiffies
-echo "== 1. $EMAILS emails through the outbox to SMTP (JOB_WORKERS=$JOB_WORKERS)"
+echo "== 1. $EMAILS emails through the outbox to SMTP ($SMTP_SINK, JOB_WORKERS=$JOB_WORKERS)"
 read -r B0 T0 < <(busy); C0=$(cpu "$PID"); S0=$(cpu "$SMTP_PID")
 sql "INSERT INTO users (id, role, name, email, time_zone, created_at, updated_at)
      SELECT 'clbenchstudent' || lpad(i::text, 11, '0'), 'student', 'Student ' || i,

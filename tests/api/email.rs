@@ -34,6 +34,14 @@ async fn smtp_app(backend: Backend) -> Option<(TestApp, SmtpServer)> {
 
 async fn smtp_app_with(backend: Backend, auth: Option<&str>) -> Option<(TestApp, SmtpServer)> {
     let smtp = SmtpServer::start(auth)?;
+    app_sending_to(backend, smtp, auth).await
+}
+
+async fn app_sending_to(
+    backend: Backend,
+    smtp: SmtpServer,
+    auth: Option<&str>,
+) -> Option<(TestApp, SmtpServer)> {
     let url = match auth {
         Some(credentials) => smtp
             .url()
@@ -277,6 +285,7 @@ with_smtp! {
         assert!(parts(to_admin).iter().all(|(t, _, _)| t != "text/calendar"), "no invite for admins");
         let admin_text = parts(to_admin).into_iter().find(|(t, _, _)| t == "text/plain").unwrap().2;
         assert!(admin_text.contains("Wednesday 7 January 2026, 05:00 EST (America/New_York)"), "the admin's own zone: {admin_text}");
+        assert_eq!(smtp.envelopes(), ["pipelined"; 3], "the server offers PIPELINING: MAIL, RCPT and DATA in one write");
     }
 
     async fn moves_and_cancellations_update_the_same_calendar_event(app, smtp) {
@@ -368,6 +377,7 @@ with_smtp! {
         let rows: Vec<_> = emails(&app).await.into_iter().filter(|e| e.to_address == "nosuchuser@example.com").collect();
         assert_eq!(rows.last().unwrap().status.as_str(), "SUPPRESSED");
         assert_eq!(smtp.messages().len(), before + 1, "only the mentor's email went out");
+        assert!(smtp.envelopes().iter().all(|e| e == "pipelined"), "{:?}", smtp.envelopes());
     }
 
     async fn digests_batch_non_urgent_emails_within_the_window(app, smtp) {
@@ -432,6 +442,46 @@ async fn drain_racing(app: &TestApp) {
 
 async fn count(app: &TestApp, template: &str) -> usize {
     with_template(app, template).await.len()
+}
+
+/// A server without PIPELINING gets one command at a time, and its refusals mean the same.
+async fn a_server_without_pipelining_gets_one_command_at_a_time(backend: Backend) {
+    let Some(smtp) = SmtpServer::start_without_pipelining() else {
+        return;
+    };
+    let Some((app, smtp)) = app_sending_to(backend, smtp, None).await else {
+        return crate::helpers::say_skipped(
+            "email::a_server_without_pipelining_gets_one_command_at_a_time::postgres",
+        );
+    };
+    let (_mentor, student) = tutor_and_student(&app).await;
+    book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+    let student = readdress(&app, STUDENT, Role::Student, "nosuchuser@example.com").await;
+    book(&app, &student, request(&["2026-01-08T10:00:00Z"], json!(1))).await;
+    app.jobs.drain().await.unwrap();
+    let rows = emails(&app).await;
+    let bounced = rows
+        .iter()
+        .find(|e| e.to_address == "nosuchuser@example.com")
+        .unwrap();
+    assert_eq!(
+        (bounced.status.as_str(), bounced.retry_count),
+        ("FAILED", 1)
+    );
+    assert!(bounced.error_message.as_deref().unwrap().contains("550"));
+    let sent = rows.iter().filter(|e| e.status.as_str() == "SENT").count();
+    assert_eq!(sent, 3, "{rows:?}");
+    assert_eq!(smtp.envelopes(), ["one-by-one"; 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_pipelining_gets_one_command_at_a_time_sqlite() {
+    a_server_without_pipelining_gets_one_command_at_a_time(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_pipelining_gets_one_command_at_a_time_postgres() {
+    a_server_without_pipelining_gets_one_command_at_a_time(Backend::Postgres).await;
 }
 
 on_both_backends! {

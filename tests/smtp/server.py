@@ -6,6 +6,10 @@ what real servers do:
   flakyN-...@    451 on RCPT for the first N tries, then accepted
   nosuchuser...@ 550 on RCPT (a hard bounce)
   anything else  accepted
+PIPELINING (RFC 2920) is offered unless --no-pipelining. With --record-envelopes, beside each
+<n>.eml a <n>.envelope file says "pipelined" when RCPT had already arrived as MAIL was read (the
+client sent them in one write, which a client may do only when PIPELINING is offered) and
+"one-by-one" otherwise.
 With --auth user:password, AUTH (PLAIN/LOGIN) is required before MAIL.
 With --tls-cert and --tls-key (PEM files), --tls starttls requires STARTTLS before MAIL (530 otherwise)
 and --tls implicit speaks TLS from the first byte (SMTPS); every message saved over TLS then starts
@@ -27,11 +31,27 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Recorder:
-    def __init__(self, directory):
+    def __init__(self, directory, pipelining, record_envelopes):
         self.directory = directory
+        self.pipelining = pipelining
+        self.record_envelopes = record_envelopes
         self.lock = threading.Lock()
         self.count = 0
         self.tries = {}
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            # Before the last line ("250 HELP"), which ends the reply.
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # What the client wrote after MAIL, already waiting in the reader's buffer.
+        envelope.pipelined = len(server._reader._buffer) > 0
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
@@ -60,6 +80,9 @@ class Recorder:
             if tls is not None:
                 f.write(b"X-Test-TLS: %s\r\n" % tls.version().encode())
             f.write(envelope.original_content or envelope.content)
+        if self.record_envelopes:
+            with open(os.path.join(self.directory, "%06d.envelope" % n), "w") as f:
+                f.write("pipelined" if getattr(envelope, "pipelined", False) else "one-by-one")
         os.rename(partial, path)
         return "250 Message accepted for delivery"
 
@@ -77,6 +100,8 @@ def main():
     parser.add_argument("--tls", choices=["starttls", "implicit"])
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--no-pipelining", action="store_true")
+    parser.add_argument("--record-envelopes", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     options = {}
@@ -100,7 +125,7 @@ def main():
         else:
             options.update(ssl_context=context)
     port = free_port()
-    controller = Controller(Recorder(args.dir), hostname="127.0.0.1", port=port, **options)
+    controller = Controller(Recorder(args.dir, not args.no_pipelining, args.record_envelopes), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("READY %d" % port, flush=True)
     try:

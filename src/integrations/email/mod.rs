@@ -3,6 +3,7 @@
 
 pub mod mailer;
 mod payload;
+mod pipelining;
 pub mod sendgrid;
 pub mod sendgrid_signature;
 pub mod ses;

@@ -20,6 +20,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
 
+use super::pipelining;
 use crate::domain::email::SendFailure;
 
 /// Connecting, greeting and TLS, at most.
@@ -52,7 +53,13 @@ pub struct Endpoint {
 
 pub struct SmtpPool {
     endpoint: Endpoint,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Kept, Instant)>>,
+}
+
+/// A connection, and whether its server takes pipelined commands.
+struct Kept {
+    connection: AsyncSmtpConnection,
+    pipelining: bool,
 }
 
 fn temporary(what: &str, e: impl std::fmt::Display) -> SendFailure {
@@ -98,53 +105,65 @@ impl SmtpPool {
     }
 
     async fn send_on_a_connection(&self, message: &Message) -> Result<(), SendFailure> {
-        let mut connection = match self.take().await {
+        let mut kept = match self.take().await {
             Some(kept) => kept,
             None => self.connect().await?,
         };
-        let sent = connection
-            .send(message.envelope(), &message.formatted())
-            .await;
+        let (envelope, email) = (message.envelope(), message.formatted());
+        let connection = &mut kept.connection;
+        let sent = if kept.pipelining {
+            pipelining::send(connection, envelope, &email)
+                .await
+                .map_err(|failed| match failed {
+                    pipelining::Failed::Smtp(e) => failure(e),
+                    pipelining::Failed::Unsupported(why) => SendFailure::Permanent {
+                        code: None,
+                        message: why.into(),
+                    },
+                })
+        } else {
+            connection.send(envelope, &email).await.map_err(failure)
+        };
         match sent {
             Ok(_) => {
-                self.give_back(connection);
+                self.give_back(kept);
                 Ok(())
             }
-            Err(e) => {
+            Err(failed) => {
                 // Whatever failed, this connection is not reused.
-                connection.abort().await;
-                Err(failure(e))
+                kept.connection.abort().await;
+                Err(failed)
             }
         }
     }
 
     /// An idle connection still usable, if any.
-    async fn take(&self) -> Option<AsyncSmtpConnection> {
+    async fn take(&self) -> Option<Kept> {
         loop {
             let next = self
                 .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
-            let (mut connection, since) = next?;
-            if connection.has_broken() {
+            let (mut kept, since) = next?;
+            if kept.connection.has_broken() {
                 continue;
             }
-            if since.elapsed() < CHECK_AFTER || connection.test_connected().await {
-                return Some(connection);
+            if since.elapsed() < CHECK_AFTER || kept.connection.test_connected().await {
+                return Some(kept);
             }
-            connection.abort().await;
+            kept.connection.abort().await;
         }
     }
 
-    fn give_back(&self, connection: AsyncSmtpConnection) {
+    fn give_back(&self, kept: Kept) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE && !connection.has_broken() {
-            idle.push((connection, Instant::now()));
+        if idle.len() < MAX_IDLE && !kept.connection.has_broken() {
+            idle.push((kept, Instant::now()));
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+    async fn connect(&self) -> Result<Kept, SendFailure> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.open()).await {
             Ok(opened) => opened,
             Err(_) => Err(SendFailure::Temporary(format!(
@@ -154,7 +173,7 @@ impl SmtpPool {
         }
     }
 
-    async fn open(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+    async fn open(&self) -> Result<Kept, SendFailure> {
         let e = &self.endpoint;
         let stream = socket(&e.host, e.port)
             .await
@@ -180,13 +199,20 @@ impl SmtpPool {
                 ));
             }
         }
+        // Asked before AUTH: the EHLO that asks starts the session afresh.
+        let pipelining = pipelining::offered(&mut connection, &e.hello)
+            .await
+            .map_err(failure)?;
         if let Some(credentials) = &e.credentials {
             connection
                 .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
                 .map_err(failure)?;
         }
-        Ok(connection)
+        Ok(Kept {
+            connection,
+            pipelining,
+        })
     }
 }
 

@@ -24,6 +24,11 @@ impl SmtpServer {
         SmtpServer::start_with(&args)
     }
 
+    /// One that does not offer PIPELINING.
+    pub fn start_without_pipelining() -> Option<SmtpServer> {
+        SmtpServer::start_with(&["--no-pipelining".into()])
+    }
+
     /// One speaking TLS with `certificate` (`--tls starttls` or `--tls implicit`).
     pub fn start_tls(mode: &str, certificate: &TestCertificate) -> Option<SmtpServer> {
         SmtpServer::start_with(&[
@@ -44,6 +49,7 @@ impl SmtpServer {
             .arg(&script)
             .arg("--dir")
             .arg(dir.path())
+            .arg("--record-envelopes")
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -82,14 +88,30 @@ impl SmtpServer {
 
     /// The raw messages accepted so far, in order.
     pub fn messages(&self) -> Vec<Vec<u8>> {
+        self.files("eml")
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    /// For each message accepted so far, in order, how its envelope came: `pipelined` (MAIL, RCPT
+    /// and DATA in one write) or `one-by-one`.
+    pub fn envelopes(&self) -> Vec<String> {
+        self.files("envelope")
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    fn files(&self, extension: &str) -> Vec<PathBuf> {
         let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| p.extension().is_some_and(|x| x == extension))
             .collect();
         names.sort();
-        names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+        names
     }
 
     /// Waits (a little) until at least `n` messages arrived.
