@@ -2,7 +2,10 @@
 # Load test: email through the outbox to a real SMTP server, on PostgreSQL, and how late reminders fire.
 # Usage: bench/email-load.sh [emails [reminders]]   (defaults 2000 and 200; needs psql, curl, python3)
 # Builds the release binary, creates a fresh database, starts tests/smtp/server.py (aiosmtpd, which
-# writes every message it accepts to a file) and the server with SMTP_URL pointing at it.
+# writes every message it accepts to a file and offers PIPELINING) and the server with SMTP_URL
+# pointing at it. SMTP_ARGS passes options to that SMTP server (`--no-pipelining` measures the
+# server sending one command at a time); SMTP_SINK=node uses Nodemailer's smtp-server instead
+# (bench/smtp-sink, installed from npm on first use), a second sink that also saves every message.
 # 1. Throughput: `emails` students are inserted, then `sendNotification` (SUPPORT_TICKET, which is
 #    emailed at once) goes to all of them, 1000 per call. Every email is rendered and queued in the
 #    call's transaction and sent by the server's `email.send` jobs (JOB_WORKERS, default 8). Reported:

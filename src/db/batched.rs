@@ -7,10 +7,31 @@
 //! hop between tasks. async-graphql's `DataLoader` batches too, but by waiting a fixed delay for
 //! more requests; this one gathers only what queued up meanwhile.
 
+use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures::FutureExt as _;
 use tokio::sync::{mpsc, oneshot};
+
+/// Why a request got no output.
+#[derive(Debug)]
+pub enum BatchFailed<E> {
+    /// The batch's statement failed: every request of the batch gets its error.
+    Run(Arc<E>),
+    /// The batch panicked (a bug); the next batch runs as usual.
+    Panicked,
+}
+
+impl<E: fmt::Display> fmt::Display for BatchFailed<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchFailed::Run(error) => error.fmt(f),
+            BatchFailed::Panicked => f.write_str("the batch panicked"),
+        }
+    }
+}
 
 type Request<I, O, E> = (I, oneshot::Sender<Result<O, Arc<E>>>);
 
@@ -48,15 +69,17 @@ where
             while queue.recv_many(&mut batch, max_batch).await > 0 {
                 let (inputs, answers): (Vec<I>, Vec<_>) = batch.drain(..).unzip();
                 let count = inputs.len();
-                match run(inputs).await {
-                    Ok(outputs) => {
+                // A panic drops this batch's answers (its callers learn it) and spares the task.
+                match AssertUnwindSafe(run(inputs)).catch_unwind().await {
+                    Err(_) => {}
+                    Ok(Ok(outputs)) => {
                         assert_eq!(outputs.len(), count, "a batch answers every request");
                         for (answer, output) in answers.into_iter().zip(outputs) {
                             // A caller that gave up waiting does not need its answer.
                             let _ = answer.send(Ok(output));
                         }
                     }
-                    Err(error) => {
+                    Ok(Err(error)) => {
                         let error = Arc::new(error);
                         for answer in answers {
                             let _ = answer.send(Err(error.clone()));
@@ -69,15 +92,14 @@ where
     }
 
     /// Queues `input` and waits for its batch to run.
-    pub async fn call(&self, input: I) -> Result<O, Arc<E>> {
+    pub async fn call(&self, input: I) -> Result<O, BatchFailed<E>> {
         let (answer, answered) = oneshot::channel();
-        if self.requests.send((input, answer)).is_err() {
-            unreachable!("the batch task lives as long as any handle");
-        }
+        // The task lives as long as any handle, so the queue is open; were it not, the answer
+        // would be dropped and read as a failure below.
+        let _ = self.requests.send((input, answer));
         match answered.await {
-            Ok(result) => result,
-            // The task ended while running this batch: only a panic in `run` does that.
-            Err(_) => panic!("a batch of database statements panicked"),
+            Ok(result) => result.map_err(BatchFailed::Run),
+            Err(_) => Err(BatchFailed::Panicked),
         }
     }
 }
@@ -112,9 +134,9 @@ mod tests {
             assert!(futures::poll!(call).is_pending());
         }
         gate_open.send(true).unwrap();
-        assert_eq!(first.await, Ok(10));
+        assert_eq!(first.await.unwrap(), 10);
         for (i, call) in (2..=6).zip(rest) {
-            assert_eq!(call.await, Ok(i * 10));
+            assert_eq!(call.await.unwrap(), i * 10);
         }
         assert_eq!(*sizes.lock().unwrap(), vec![1, 3, 2]);
     }
@@ -122,6 +144,21 @@ mod tests {
     #[tokio::test]
     async fn a_failed_batch_fails_each_of_its_requests() {
         let batched = Batched::new(8, |_: Vec<u32>| async { Err::<Vec<u32>, _>("down") });
-        assert_eq!(batched.call(1).await, Err(Arc::new("down")));
+        let failed = batched.call(1).await.unwrap_err();
+        assert!(
+            matches!(failed, BatchFailed::Run(ref e) if **e == "down"),
+            "{failed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panics_fails_its_requests_and_the_next_batch_runs() {
+        let batched = Batched::new(8, |inputs: Vec<u32>| async move {
+            assert!(!inputs.contains(&13), "a bug");
+            Ok::<_, String>(inputs)
+        });
+        let failed = batched.call(13).await.unwrap_err();
+        assert!(matches!(failed, BatchFailed::Panicked), "{failed:?}");
+        assert_eq!(batched.call(7).await.unwrap(), 7);
     }
 }

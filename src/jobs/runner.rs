@@ -369,11 +369,11 @@ impl JobRunner {
         queue::release(write.conn(), job, self.inner.clock.now()).await
     }
 
-    /// Runs a claimed job and records the result, unless the claim was lost meanwhile.
+    /// Runs a claimed job and records the result, unless the claim was lost meanwhile. `worker`, the
+    /// turn the job ran in, is handed on as soon as the handler is done: recording the result
+    /// (batched with other workers' results, see `completions`) is not running a job, and the next
+    /// job need not wait for it.
     #[tracing::instrument(name = "job", skip_all, fields(kind = %job.kind, id = %job.id, attempt = job.attempts))]
-    /// `worker`, the turn the job ran in, is handed on as soon as the handler is done: recording
-    /// the result (batched with other workers' results, see `completions`) is not running a job,
-    /// and the next job need not wait for it.
     async fn run_claimed(
         &self,
         job: job::Model,

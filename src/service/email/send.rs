@@ -20,7 +20,7 @@ use sea_orm::{
 
 use super::{digest, tracking, EmailService};
 use crate::clock::Clock;
-use crate::db::batched::Batched;
+use crate::db::batched::{BatchFailed, Batched};
 use crate::db::Db;
 use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
 use crate::email::mime::{self, Parts};
@@ -289,7 +289,7 @@ impl FromQueryResult for WithSuppressed {
 }
 
 /// A batch's error as this request's.
-fn batch_failed(what: &str, error: &DbErr) -> AppError {
+fn batch_failed(what: &str, error: &BatchFailed<DbErr>) -> AppError {
     AppError::Internal(anyhow::anyhow!("{what}: {error}"))
 }
 
