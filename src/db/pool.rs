@@ -12,9 +12,7 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::pool::PoolOptions;
-use sea_orm::sqlx::postgres::PgConnectOptions;
-use sea_orm::sqlx::sqlite::SqliteConnectOptions;
-use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Database};
+use sea_orm::sqlx::{ConnectOptions as _, Connection, Database, Pool, Postgres, Sqlite};
 use sea_orm::{DatabaseConnection, DbErr, SqlxPostgresConnector, SqlxSqliteConnector};
 
 /// A pooled connection idle at least this long is checked (one round trip) before use.
@@ -53,20 +51,25 @@ fn options<DB: Database>(size: &PoolSize) -> PoolOptions<DB> {
 pub async fn connect(url: &str, size: &PoolSize) -> Result<DatabaseConnection, DbErr> {
     let refused = |e: sea_orm::sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e));
     if url.starts_with("sqlite:") {
-        let connect: SqliteConnectOptions = url.parse().map_err(refused)?;
-        let pool = options(size)
-            .connect_with(connect.disable_statement_logging())
-            .await
-            .map_err(refused)?;
-        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+        let pool = open::<Sqlite>(url.parse().map_err(refused)?, size).await;
+        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(
+            pool.map_err(refused)?,
+        ))
     } else {
-        let connect: PgConnectOptions = url.parse().map_err(refused)?;
-        let pool = options(size)
-            .connect_with(connect.disable_statement_logging())
-            .await
-            .map_err(refused)?;
-        Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+        let pool = open::<Postgres>(url.parse().map_err(refused)?, size).await;
+        Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(
+            pool.map_err(refused)?,
+        ))
     }
+}
+
+async fn open<DB: Database>(
+    connect: <DB::Connection as Connection>::Options,
+    size: &PoolSize,
+) -> Result<Pool<DB>, sea_orm::sqlx::Error> {
+    options::<DB>(size)
+        .connect_with(connect.disable_statement_logging())
+        .await
 }
 
 #[cfg(test)]

@@ -370,9 +370,9 @@ impl JobRunner {
     }
 
     /// Runs a claimed job and records the result, unless the claim was lost meanwhile. `worker`, the
-    /// turn the job ran in, is handed on as soon as the handler is done: recording the result
-    /// (batched with other workers' results, see `completions`) is not running a job, and the next
-    /// job need not wait for it.
+    /// turn the job runs in, is handed on only once the result is recorded: until then the job is
+    /// still `running` in the queue, and were its lease to lapse meanwhile, this runner's next claim
+    /// (made as soon as a turn is free) could take the job again.
     #[tracing::instrument(name = "job", skip_all, fields(kind = %job.kind, id = %job.id, attempt = job.attempts))]
     async fn run_claimed(
         &self,
@@ -420,8 +420,9 @@ impl JobRunner {
                 }
             },
         };
+        let recorded = self.record(&job, result).await;
         drop(worker);
-        self.record(&job, result).await
+        recorded
     }
 
     /// Polls `work` while renewing the job's lease every third of it. Both run in this task, so a
