@@ -33,11 +33,17 @@ SMTP_SINK="${SMTP_SINK:-aiosmtpd}"
 case "$SMTP_SINK" in
   aiosmtpd) python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd==1.4.6 ;;
   node) [ -d bench/smtp-sink/node_modules ] || npm ci -s --no-audit --no-fund --prefix bench/smtp-sink ;;
-  *) echo "SMTP_SINK is aiosmtpd or node, not $SMTP_SINK"; exit 2 ;;
+  postfix) command -v smtp-sink >/dev/null || {
+      echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } ;;
+  *) echo "SMTP_SINK is aiosmtpd, node or postfix, not $SMTP_SINK"; exit 2 ;;
 esac
 
-cargo build --release -q --bin mentor-scheduler
-BIN="$CARGO_TARGET_DIR/release/mentor-scheduler"
+# BENCH_BIN runs a binary built before (to compare two builds run after run) instead of building.
+if [ -n "${BENCH_BIN:-}" ]; then BIN=$BENCH_BIN; else
+  cargo build --release -q --bin mentor-scheduler
+  BIN="$CARGO_TARGET_DIR/release/mentor-scheduler"
+fi
 psql "$BASE_URL" -qc "CREATE DATABASE $DB"
 WORK=$(mktemp -d)
 cleanup() {
@@ -50,6 +56,13 @@ trap cleanup EXIT
 
 if [ "$SMTP_SINK" = node ]; then
   node bench/smtp-sink/sink.mjs "$WORK/smtp" > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
+elif [ "$SMTP_SINK" = postfix ]; then
+  # Postfix's smtp-sink (C, one process, event-driven), each message to a file of its own.
+  SINK_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$WORK/smtp" && chmod 755 "$WORK" && chmod 777 "$WORK/smtp"  # it writes as nobody
+  smtp-sink -u nobody -d "$WORK/smtp/%H/" ${SMTP_ARGS:-} "127.0.0.1:$SINK_PORT" 256 > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null && break; sleep 0.1; done
+  echo "READY $SINK_PORT" >> "$WORK/smtp.out"
 else
   python3 tests/smtp/server.py --dir "$WORK/smtp" ${SMTP_ARGS:-} > "$WORK/smtp.out" 2>&1 & SMTP_PID=$!
 fi
@@ -105,7 +118,7 @@ sql "SELECT format('queued %s emails in %s s; first queued to last sent %s s: %s
 read -r B1 T1 < <(busy); C1=$(cpu "$PID"); S1=$(cpu "$SMTP_PID")
 HZ=$(getconf CLK_TCK)
 echo "CPU over part 1: machine $(( (B1 - B0) * 100 / (T1 - T0) ))% busy ($(nproc) cores); server $(( (C1 - C0) * 1000 / HZ )) ms, SMTP server $(( (S1 - S0) * 1000 / HZ )) ms"
-RECEIVED=$(find "$WORK/smtp" -name '*.eml' | wc -l)
+RECEIVED=$(find "$WORK/smtp" -type f \( -name '*.eml' -o -path '*/smtp/*/*' \) | wc -l)
 echo "the SMTP server wrote $RECEIVED messages"
 [ "$RECEIVED" -eq "$EMAILS" ] || { echo "FAILED: expected $EMAILS messages"; exit 1; }
 

@@ -12,6 +12,7 @@ mod m20261126_000007_calendar_push_and_events;
 mod m20261127_000008_payments;
 mod m20261127_000009_webhook_receipts;
 mod m20261127_000010_sms;
+mod m20261127_000011_jobs_claim_order;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_payments::Migration),
             Box::new(m20261127_000009_webhook_receipts::Migration),
             Box::new(m20261127_000010_sms::Migration),
+            Box::new(m20261127_000011_jobs_claim_order::Migration),
         ]
     }
 }

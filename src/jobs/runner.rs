@@ -2,14 +2,15 @@
 //! caller's task (tests, one-off commands).
 
 use std::any::Any;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use sea_orm::DbErr;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -36,6 +37,10 @@ const SWEEP_BATCH: u64 = 1000;
 /// Most jobs marked done in one statement.
 const COMPLETIONS_BATCH: usize = 64;
 
+/// Most results waiting to be recorded after their workers went on to other jobs; past this, a
+/// worker waits for its own result to be recorded before it takes the next job.
+const RECORDING_AHEAD: usize = 2 * COMPLETIONS_BATCH;
+
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     /// Jobs run at once by `start` (0: no background work; jobs run only through `drain`).
@@ -48,7 +53,8 @@ pub struct RunnerConfig {
     /// The wait after a first failure; doubles with each further one, up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Most jobs claimed in one query (never more than there are free workers).
+    /// Most jobs a runner keeps claimed ahead of its workers, beyond one each (never more than
+    /// `workers`): it claims again when fewer than `workers` wait.
     pub batch_size: usize,
     /// Finished jobs are deleted this long after they finished (`None`: kept); dead ones are
     /// kept until an admin clears them.
@@ -82,6 +88,9 @@ impl RunnerConfig {
         }
     }
 }
+
+/// A claim's answer, with how many jobs it asked for.
+type Claimed = (u64, Result<Vec<job::Model>, DbErr>);
 
 /// What a `drain` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,6 +145,12 @@ struct Inner {
     /// Jobs that succeeded, marked done together (one statement for all the workers that finished
     /// while the last one ran).
     completions: Batched<queue::Claim, bool, DbErr>,
+    /// Jobs this runner claimed and is not done with (waiting, running, or being recorded); its
+    /// claims pass them over, even once a lease lapsed: another runner may take such a job over,
+    /// this one must not run it twice.
+    held: Mutex<HashSet<String>>,
+    /// Bounds the results being recorded after their workers went on (see [`RECORDING_AHEAD`]).
+    recording_slots: Arc<Semaphore>,
 }
 
 impl JobRunner {
@@ -165,6 +180,8 @@ impl JobRunner {
                 config,
                 bell: None,
                 completions,
+                held: Mutex::default(),
+                recording_slots: Arc::new(Semaphore::new(RECORDING_AHEAD)),
             }),
         }
     }
@@ -230,58 +247,73 @@ impl JobRunner {
         let free = Arc::new(Semaphore::new(config.workers));
         let mut last_sweep: Option<std::time::Instant> = None;
         let mut running = JoinSet::new();
-        // Jobs claimed ahead of free workers: under load one claim serves a batch, instead of one
-        // claim (a transaction) per job as workers free up one at a time.
+        // Jobs claimed ahead of free workers, topped up by a claim running beside them: a worker
+        // that frees up starts the next job at once instead of waiting for a claim (a write, with
+        // its commit), and under load one claim serves many jobs.
         let mut ahead: VecDeque<job::Model> = VecDeque::new();
-        let prefetch = config.batch_size.max(1).min(config.workers.max(1));
+        let low = config.workers;
+        let high = config.workers + config.batch_size.max(1).min(config.workers);
+        let mut claiming: Option<BoxFuture<'static, Claimed>> = None;
+        // The last claim found fewer due jobs than it asked for: claim again only after the idle
+        // wait (the next job due, the poll interval, or the bell).
+        let mut idle = false;
+        let mut waiting: Option<BoxFuture<'static, ()>> = None;
         loop {
             while running.try_join_next().is_some() {}
-            let first = tokio::select! {
+            if claiming.is_none() && !idle && ahead.len() < low {
+                let (runner, limit) = (self.clone(), (high - ahead.len()) as u64);
+                claiming = Some(async move { (limit, runner.claim(limit).await) }.boxed());
+            }
+            if idle && waiting.is_none() && ahead.is_empty() && claiming.is_none() {
+                let sweep = last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+                if sweep {
+                    last_sweep = Some(std::time::Instant::now());
+                }
+                let runner = self.clone();
+                waiting = Some(async move { runner.wait_idle(sweep).await }.boxed());
+            }
+            tokio::select! {
                 biased;
                 _ = stopped(&mut shutdown) => break,
-                permit = free.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            };
-            let mut permits = vec![first];
-            while permits.len() < config.batch_size.max(1) {
-                match free.clone().try_acquire_owned() {
-                    Ok(permit) => permits.push(permit),
-                    Err(_) => break,
-                }
-            }
-            let wanted = permits.len();
-            if ahead.len() < wanted {
-                let limit = (wanted + prefetch).saturating_sub(ahead.len());
-                match self.claim(limit as u64).await {
-                    Ok(jobs) => ahead.extend(jobs),
-                    Err(error) => tracing::error!(%error, "claiming jobs failed"),
-                }
-            }
-            let got = wanted.min(ahead.len());
-            for (job, permit) in ahead.drain(..got).zip(permits) {
-                let runner = self.clone();
-                running.spawn(async move {
-                    if let Err(error) = runner.run_fresh(job, permit).await {
-                        tracing::error!(%error, "recording a job's result failed; it runs again when its lease lapses");
-                    }
-                });
-            }
-            if got < wanted {
-                if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
-                    last_sweep = Some(std::time::Instant::now());
-                    if let Err(error) = self.sweep().await {
-                        tracing::warn!(%error, "deleting finished jobs failed");
+                (asked, claimed) = some(&mut claiming) => {
+                    claiming = None;
+                    match claimed {
+                        Ok(jobs) => {
+                            idle = (jobs.len() as u64) < asked;
+                            ahead.extend(jobs);
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "claiming jobs failed");
+                            idle = true;
+                        }
                     }
                 }
-                let wait = self.idle_wait().await;
-                tokio::select! {
-                    biased;
-                    _ = stopped(&mut shutdown) => break,
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = rung(self.inner.bell.as_ref()) => {}
+                permit = free.clone().acquire_owned(), if !ahead.is_empty() => {
+                    let permit = permit.expect("the semaphore is never closed");
+                    let job = ahead.pop_front().expect("not empty");
+                    let runner = self.clone();
+                    running.spawn(async move {
+                        if let Err(error) = runner.run_fresh(job, permit).await {
+                            tracing::error!(%error, "recording a job's result failed; it runs again when its lease lapses");
+                        }
+                    });
+                }
+                () = some(&mut waiting) => {
+                    waiting = None;
+                    idle = false;
+                }
+                () = rung(self.inner.bell.as_ref()) => {
+                    waiting = None;
+                    idle = false;
                 }
             }
         }
         // Jobs claimed ahead and never started go back to the queue now, not when their leases lapse.
+        if let Some(claim) = claiming {
+            if let (_, Ok(jobs)) = claim.await {
+                ahead.extend(jobs);
+            }
+        }
         for job in ahead {
             if let Err(error) = self.release(&job).await {
                 tracing::warn!(%error, job = %job.id, "giving back an unstarted job failed; it runs when its lease lapses");
@@ -297,6 +329,17 @@ impl JobRunner {
             }
         }
         tracing::info!("job runner stopped");
+    }
+
+    /// An idle runner's wait: deletes finished jobs past their retention first when `sweep`, then
+    /// waits for [`idle_wait`](Self::idle_wait).
+    async fn wait_idle(&self, sweep: bool) {
+        if sweep {
+            if let Err(error) = self.sweep().await {
+                tracing::warn!(%error, "deleting finished jobs failed");
+            }
+        }
+        tokio::time::sleep(self.idle_wait().await).await;
     }
 
     /// Deletes one batch of finished jobs past their retention; returns how many went.
@@ -334,12 +377,33 @@ impl JobRunner {
             .max(Duration::from_millis(1))
     }
 
-    /// One statement (`UPDATE … RETURNING` over `FOR UPDATE SKIP LOCKED`), committing alone.
+    /// See [`queue::claim`]; each statement commits alone. The jobs this runner holds already are
+    /// passed over, and the ones claimed are held from now until [`Held`] lets them go.
     async fn claim(&self, limit: u64) -> Result<Vec<job::Model>, DbErr> {
         let inner = &self.inner;
+        let except: Vec<String> = self.held_ids().iter().cloned().collect();
         let now = inner.clock.now();
         let write = inner.db.write_alone().await;
-        queue::claim(write.conn(), now, self.lease_from(now), limit, &inner.kinds).await
+        let lease = self.lease_from(now);
+        let claimed = queue::claim(write.conn(), now, lease, limit, &inner.kinds, &except).await?;
+        self.held_ids()
+            .extend(claimed.iter().map(|job| job.id.clone()));
+        Ok(claimed)
+    }
+
+    fn held_ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lets go of a claimed job when dropped.
+    fn held(&self, job_id: &str) -> Held {
+        Held {
+            inner: self.inner.clone(),
+            job_id: job_id.to_string(),
+        }
     }
 
     fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -353,6 +417,7 @@ impl JobRunner {
         job: job::Model,
         worker: OwnedSemaphorePermit,
     ) -> Result<Outcome, DbErr> {
+        let _held = self.held(&job.id);
         let now = self.inner.clock.now();
         let renew_after = job.locked_until.map(|until| {
             until - chrono::Duration::from_std(self.inner.config.lease * 2 / 3).unwrap_or_default()
@@ -365,20 +430,23 @@ impl JobRunner {
     }
 
     async fn release(&self, job: &job::Model) -> Result<bool, DbErr> {
+        let _held = self.held(&job.id);
         let write = self.inner.db.write_alone().await;
         queue::release(write.conn(), job, self.inner.clock.now()).await
     }
 
     /// Runs a claimed job and records the result, unless the claim was lost meanwhile. `worker`, the
-    /// turn the job runs in, is handed on only once the result is recorded: until then the job is
-    /// still `running` in the queue, and were its lease to lapse meanwhile, this runner's next claim
-    /// (made as soon as a turn is free) could take the job again.
+    /// turn the job runs in, goes on to the next job as soon as the handler returns, while the
+    /// result is recorded (batched with the others finishing then). Until it is recorded the job
+    /// is still `running` in the queue, and were its lease to lapse meanwhile, this runner's next
+    /// claim could take it again and run it twice: so claims pass over the jobs this runner holds.
     #[tracing::instrument(name = "job", skip_all, fields(kind = %job.kind, id = %job.id, attempt = job.attempts))]
     async fn run_claimed(
         &self,
         job: job::Model,
         worker: Option<OwnedSemaphorePermit>,
     ) -> Result<Outcome, DbErr> {
+        let _held = self.held(&job.id);
         let result = match self.inner.registry.handler(&job.kind) {
             // Only a lapsed lease claims a job past its last attempt: its worker died (or hung) on
             // that attempt. Running it again could crash workers forever.
@@ -420,9 +488,21 @@ impl JobRunner {
                 }
             },
         };
+        let recording = match worker {
+            Some(worker) => Some(self.hand_on(worker).await),
+            None => None,
+        };
         let recorded = self.record(&job, result).await;
-        drop(worker);
+        drop(recording);
         recorded
+    }
+
+    /// Frees a worker's turn once there is room among the results being recorded; the slot
+    /// returned is that room.
+    async fn hand_on(&self, worker: OwnedSemaphorePermit) -> OwnedSemaphorePermit {
+        let slot = self.inner.recording_slots.clone().acquire_owned().await;
+        drop(worker);
+        slot.expect("the semaphore is never closed")
     }
 
     /// Polls `work` while renewing the job's lease every third of it. Both run in this task, so a
@@ -521,6 +601,31 @@ impl JobRunner {
             );
             Outcome::Lost
         }
+    }
+}
+
+/// A job this runner claimed: claimable again by it (were its claim not settled) once dropped.
+struct Held {
+    inner: Arc<Inner>,
+    job_id: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.remove(&self.job_id);
+    }
+}
+
+/// Waits for `future` (forever without one).
+async fn some<T>(future: &mut Option<BoxFuture<'static, T>>) -> T {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -18,7 +18,10 @@ use mentor_scheduler::jobs::{
     Registry, RunnerConfig,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{watch, Notify};
@@ -820,4 +823,103 @@ async fn work_queued_on_another_node_rings_the_bell_on_postgres() {
     tokio::time::timeout(PATIENCE, bell.rung())
         .await
         .expect("the notification rang the bell");
+}
+
+/// On PostgreSQL: a worker's turn goes on to the next job when its handler returns, while the
+/// result is recorded; a job still being recorded is not claimed again by its own runner, even
+/// with its lease lapsed meanwhile. The test holds the recording back: a trigger makes marking
+/// jobs done wait for an advisory lock the test holds. It is a statement trigger, which runs
+/// before the statement locks any row: a row trigger would lock the job's row first, and the
+/// claim's `SKIP LOCKED` would pass over it whatever the runner does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        say_skipped("a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres");
+        return;
+    };
+    let db = &app.services.db;
+    let conn = db.conn();
+    conn.execute_unprepared(
+        "CREATE FUNCTION hold_done() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF current_query() LIKE '%\"finished_at\" =%' THEN PERFORM pg_advisory_xact_lock(4242); \
+         END IF; RETURN NULL; END $$; \
+         CREATE TRIGGER hold_done BEFORE UPDATE ON jobs FOR EACH STATEMENT \
+         EXECUTE FUNCTION hold_done()",
+    )
+    .await
+    .unwrap();
+    let holder = conn.begin().await.unwrap();
+    holder
+        .execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
+        .await
+        .unwrap();
+
+    let runs = Runs::default();
+    let now = app.clock.now();
+    let mut registry = Registry::new();
+    register_ping(&mut registry, &runs, 0);
+    let (started, release) = register_slow(&mut registry);
+    // Long enough that the running job's heartbeat (every third of it) cannot renew it first.
+    let lease = Duration::from_secs(30);
+    let config = RunnerConfig {
+        workers: 1,
+        lease,
+        ..config()
+    };
+    let runner = JobRunner::new(
+        db.clone(),
+        Arc::new(app.clock.clone()),
+        Arc::new(registry),
+        config,
+    );
+    let slow = add(db, now, &Slow {}, EnqueueOptions::default())
+        .await
+        .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let running = runner.start(stopped);
+    tokio::time::timeout(PATIENCE, started.notified())
+        .await
+        .expect("the slow job starts");
+    // Its lease lapses while it runs; a ping is queued behind it.
+    app.clock.set(now + millis(31_000));
+    let ping = add(
+        db,
+        app.clock.now(),
+        &Ping { n: 1 },
+        EnqueueOptions::default(),
+    )
+    .await
+    .unwrap();
+    release.notify_one();
+    // The slow job's result waits for the lock (so will the ping's); its worker (the only one)
+    // runs the ping meanwhile.
+    // Were the slow job claimed again, that worker would be stuck in its second run.
+    tokio::time::timeout(PATIENCE, async {
+        while !runs.counts().contains_key(&1) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the ping ran while the slow job's result was being recorded");
+    let held = row(db, &slow).await;
+    assert_eq!(
+        (held.state.as_str(), held.attempts),
+        ("running", 1),
+        "claimed once, not yet recorded"
+    );
+    holder.rollback().await.unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while row(db, &slow).await.state != "done" || row(db, &ping).await.state != "done" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("both results recorded once the lock is let go");
+    assert_eq!(row(db, &slow).await.attempts, 1, "the slow job ran once");
+    stop.send(true).unwrap();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the runner stops")
+        .unwrap();
+    assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
 }
