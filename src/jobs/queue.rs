@@ -441,21 +441,26 @@ mod tests {
         const KIND: &'static str = "test.noop";
     }
 
-    /// Each claim statement reads the index in the claim's order and stops at its limit: no sort
-    /// of every due job (SQLite's plan names a temporary B-tree where it sorts; PostgreSQL's
-    /// planner makes the same choice with the same index).
-    #[tokio::test]
-    async fn claims_read_the_queue_in_order_without_sorting_it() {
+    /// A migrated SQLite database in a directory of its own (kept while the first is held), and
+    /// the instant the test starts at.
+    async fn sqlite_queue() -> (tempfile::TempDir, Db, DateTime<Utc>) {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_str().unwrap().to_string();
         let settings =
             Settings::from_lookup(|key| (key == "DATA_DIR").then(|| data_dir.clone())).unwrap();
         let db = Db::connect(&settings).await.unwrap();
         db.migrate().await.unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z").unwrap();
+        (dir, db, now.to_utc())
+    }
+
+    /// Each claim statement reads the index in the claim's order and stops at its limit: no sort
+    /// of every due job (SQLite's plan names a temporary B-tree where it sorts; PostgreSQL's
+    /// planner makes the same choice with the same index).
+    #[tokio::test]
+    async fn claims_read_the_queue_in_order_without_sorting_it() {
+        let (_dir, db, now) = sqlite_queue().await;
         let conn = db.conn();
-        let now = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
-            .unwrap()
-            .to_utc();
         let except = ["a".to_string(), "b".to_string()];
         for due in [lapsed(now), queued_due(now)] {
             let select = pick(due, 16, &[Noop::KIND, "test.other"], &except);
@@ -484,16 +489,8 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_completed_together_are_each_told_whether_their_claim_still_held() {
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().to_str().unwrap().to_string();
-        let settings =
-            Settings::from_lookup(|key| (key == "DATA_DIR").then(|| data_dir.clone())).unwrap();
-        let db = Db::connect(&settings).await.unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db, now) = sqlite_queue().await;
         let conn = db.conn();
-        let now = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
-            .unwrap()
-            .to_utc();
         let kinds = [Noop::KIND];
         let jobs = [&Noop {}, &Noop {}, &Noop {}];
         enqueue_all(conn, now, jobs.map(|job| (job, EnqueueOptions::default())))
