@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Cond, Expr, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement, SimpleExpr,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 
 use super::job::Job;
 use crate::db::new_id;
@@ -189,21 +191,37 @@ fn queued_due(now: DateTime<Utc>) -> Cond {
 }
 
 /// The ids of up to `limit` jobs matching `due`, earliest first, locked (on PostgreSQL).
-fn pick(due: Cond, limit: u64, kinds: &[&'static str], except: &[String]) -> SelectStatement {
-    let mut pick = Query::select()
+fn pick(
+    backend: DbBackend,
+    due: Cond,
+    limit: u64,
+    kinds: &[&'static str],
+    except: &[String],
+) -> SelectStatement {
+    Query::select()
         .column(Column::Id)
         .from(job::Entity)
         .cond_where(due)
         .and_where(Expr::col(Column::Kind).is_in(kinds.iter().copied()))
-        .to_owned();
-    if !except.is_empty() {
-        pick.and_where(Expr::col(Column::Id).is_not_in(except.iter().map(String::as_str)));
-    }
-    pick.order_by(Column::RunAt, Order::Asc)
+        .and_where(not_among(backend, except))
+        .order_by(Column::RunAt, Order::Asc)
         .order_by(Column::Id, Order::Asc)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned()
+}
+
+/// `id` is none of `ids`, as one parameter (a JSON array) whatever their number: the statement's
+/// text stays the same from claim to claim, so the database prepares and plans it once per
+/// connection (`NOT IN` with a parameter per id made a new statement for each count). sea-query
+/// numbers a custom expression's own parameters from `$1` on PostgreSQL, and takes `?` on SQLite.
+fn not_among(backend: DbBackend, ids: &[String]) -> SimpleExpr {
+    let ids = serde_json::to_string(ids).expect("strings serialize");
+    let sql = match backend {
+        DbBackend::Postgres => r#""id" NOT IN (SELECT json_array_elements_text(CAST($1 AS json)))"#,
+        _ => r#""id" NOT IN (SELECT value FROM json_each(?))"#,
+    };
+    Expr::cust_with_values(sql, [ids])
 }
 
 /// Claims up to `limit` jobs matching `due`, earliest first.
@@ -215,7 +233,7 @@ async fn claim_where(
     kinds: &[&'static str],
     except: &[String],
 ) -> Result<Vec<job::Model>, DbErr> {
-    let pick = pick(due, limit, kinds, except);
+    let pick = pick(conn.get_database_backend(), due, limit, kinds, except);
     let update = Query::update()
         .table(job::Entity)
         .value(Column::State, JobState::Running.as_str())
@@ -463,7 +481,8 @@ mod tests {
         let conn = db.conn();
         let except = ["a".to_string(), "b".to_string()];
         for due in [lapsed(now), queued_due(now)] {
-            let select = pick(due, 16, &[Noop::KIND, "test.other"], &except);
+            let backend = conn.get_database_backend();
+            let select = pick(backend, due, 16, &[Noop::KIND, "test.other"], &except);
             let mut explain = conn.get_database_backend().build(&select);
             explain.sql = format!("EXPLAIN QUERY PLAN {}", explain.sql);
             // `EXPLAIN` plans with the schema the connection has in memory, which a pooled
