@@ -13,6 +13,7 @@ mod m20261127_000008_payments;
 mod m20261127_000009_webhook_receipts;
 mod m20261127_000010_sms;
 mod m20261127_000011_jobs_claim_order;
+mod m20261128_000012_written_ahead;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000009_webhook_receipts::Migration),
             Box::new(m20261127_000010_sms::Migration),
             Box::new(m20261127_000011_jobs_claim_order::Migration),
+            Box::new(m20261128_000012_written_ahead::Migration),
         ]
     }
 }

@@ -115,6 +115,9 @@ listed_enum! { $
         Batched,
         /// Not sent: the address bounced for good or complained before.
         Suppressed,
+        /// Not sent: written ahead of its time, and by then no longer wanted (its session was
+        /// cancelled or moved, or the recipient switched its kind off by email).
+        Withdrawn,
         /// Gave up: a permanent refusal, or every try failed. `error_message` says why.
         Failed,
         /// Sent, then reported bounced for good.

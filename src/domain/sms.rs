@@ -25,7 +25,8 @@ listed_enum! { $
         Undelivered,
         /// Refused or given up (`error_code`, `error_message` say why).
         Failed,
-        /// Not sent: the number opted out, or is no longer the user's verified number.
+        /// Not sent: the number opted out, or is no longer the user's verified number, or by the
+        /// time it was due the user had switched its kind off or its session was cancelled or moved.
         Skipped,
     }
 }

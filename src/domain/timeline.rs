@@ -16,6 +16,18 @@ pub enum Phase {
 pub const STARTING_SOON_LEAD: Duration = Duration::minutes(10);
 pub const REMINDER_24H_LEAD: Duration = Duration::hours(24);
 pub const REMINDER_1H_LEAD: Duration = Duration::hours(1);
+/// How long before they are due reminders are written: rendered and queued then, sent at their
+/// time. A burst of sessions starting together then costs, when it falls due, only the sending.
+pub const WRITE_AHEAD: Duration = Duration::minutes(1);
+
+/// A message written before its time: sent at `due`, and only if its session is then still
+/// scheduled at `sequence` (not cancelled, completed or moved since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ahead {
+    pub due: DateTime<Utc>,
+    pub session_id: String,
+    pub sequence: i32,
+}
 
 impl Phase {
     pub const ALL: [Phase; 4] = [
@@ -41,6 +53,16 @@ impl Phase {
             Phase::Reminder1h => start - REMINDER_1H_LEAD,
             Phase::StartingSoon => start - STARTING_SOON_LEAD,
             Phase::Ended => end,
+        }
+    }
+
+    /// When this phase's job runs: reminders [`WRITE_AHEAD`] of their due time (their messages
+    /// then wait for it), the others when due (what they do shows at once: in-app notifications,
+    /// the session's completion).
+    pub fn run_at(self, start: DateTime<Utc>, end: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Phase::Reminder24h | Phase::Reminder1h => self.due(start, end) - WRITE_AHEAD,
+            Phase::StartingSoon | Phase::Ended => self.due(start, end),
         }
     }
 
@@ -101,6 +123,24 @@ mod tests {
         assert_eq!(Phase::Reminder1h.next(), Some(Phase::StartingSoon));
         assert_eq!(Phase::StartingSoon.next(), Some(Phase::Ended));
         assert_eq!(Phase::Ended.next(), None);
+    }
+
+    #[test]
+    fn reminders_run_ahead_of_their_time_and_the_rest_on_time() {
+        let (start, end) = (t(10, 0), t(11, 0));
+        assert_eq!(
+            Phase::Reminder24h.run_at(start, end),
+            start - Duration::hours(24) - Duration::minutes(1)
+        );
+        assert_eq!(Phase::Reminder1h.run_at(start, end), t(8, 59));
+        assert_eq!(Phase::StartingSoon.run_at(start, end), t(9, 50));
+        assert_eq!(Phase::Ended.run_at(start, end), end);
+        // Whether a reminder is still to come goes by its due time: one due in 30 seconds is
+        // written at once.
+        assert_eq!(
+            first_phase(start, end, t(8, 59) + Duration::seconds(30)),
+            Some(Phase::Reminder1h)
+        );
     }
 
     #[test]

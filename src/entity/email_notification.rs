@@ -43,6 +43,10 @@ pub struct Model {
     pub digest_id: Option<String>,
     /// The invoice whose PDF goes with it (a receipt).
     pub invoice_id: Option<String>,
+    /// Written ahead of its time for this session: sent only if, when due, the session is still
+    /// scheduled at `guard_sequence` (a reminder of a session cancelled or moved since is not).
+    pub guard_session_id: Option<String>,
+    pub guard_sequence: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -17,7 +17,8 @@ crate::domain::sms::sms_statuses!(mirror_enum
     /// or to be tried again), `SENDING` (handed to the provider, its answer awaited), `SENT` (the
     /// provider took it), `DELIVERED`, `UNDELIVERED` (`errorCode` says why), `FAILED` (refused or
     /// given up: `errorCode`, `errorMessage`), `SKIPPED` (not sent: the number opted out, or is no
-    /// longer the user's verified number).
+    /// longer the user's verified number, or by its time the user had switched its kind off or its
+    /// session was cancelled or moved; `errorMessage` says which).
     TextStatus = domain::
 );
 

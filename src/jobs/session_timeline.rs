@@ -1,6 +1,7 @@
-//! `session.timeline`: one job per session and phase ("starting soon", ended), each queueing the
-//! next. The job names the session's `sequence`: a moved session starts a new chain and the old one
-//! finds itself stale and stops, as does any chain of a cancelled session.
+//! `session.timeline`: one job per session and phase (reminders, "starting soon", ended), each
+//! queueing the next, at [`Phase::run_at`]. The job names the session's `sequence`: a moved session
+//! starts a new chain and the old one finds itself stale and stops, as does any chain of a
+//! cancelled session.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -40,7 +41,7 @@ pub async fn start(
                     sequence,
                     phase,
                 },
-                phase.due(start, end),
+                phase.run_at(start, end),
             ))
         })
         .collect();

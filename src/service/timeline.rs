@@ -1,6 +1,7 @@
-//! Running a session's timeline phases: reminder emails 24 hours and 1 hour ahead, "starting soon"
-//! notifications with each participant's join link, then at the end marking the session (and a
-//! finished booking) completed, which asks the student for feedback.
+//! Running a session's timeline phases: reminder emails 24 hours and 1 hour ahead (written a minute
+//! before, sent at their time), "starting soon" notifications with each participant's join link,
+//! then at the end marking the session (and a finished booking) completed, which asks the student
+//! for feedback.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::db::{for_update, Db};
 use crate::domain::booking::{BookingStatus, SessionStatus};
 use crate::domain::event::DomainEvent;
 use crate::domain::notification::messages;
-use crate::domain::timeline::Phase;
+use crate::domain::timeline::{Ahead, Phase};
 use crate::entity::{booking, session};
 use crate::error::AppResult;
 use crate::jobs::session_timeline::{self, SessionTimeline};
@@ -88,7 +89,7 @@ impl TimelineService {
                 phase: next,
                 ..job.clone()
             };
-            session_timeline::queue(txn, now, &next_job, next.due(row.start_at, row.end_at))
+            session_timeline::queue(txn, now, &next_job, next.run_at(row.start_at, row.end_at))
                 .await?;
         }
         write.commit().await?;
@@ -96,8 +97,10 @@ impl TimelineService {
         Ok(())
     }
 
-    /// Queues the reminder emails (keyed by session, sequence and phase, so a repeated run sends
-    /// nothing more) and notes the reminder as sent on the session.
+    /// Writes the reminder emails (keyed by session, sequence and phase, so a repeated run sends
+    /// nothing more), and for the 1-hour one the texts, ahead of their time: they wait for the
+    /// reminder's due time and go only if the session is then still scheduled as now. Notes the
+    /// reminder as written on the session.
     async fn remind(
         &self,
         txn: &impl ConnectionTrait,
@@ -105,8 +108,13 @@ impl TimelineService {
         phase: Phase,
         now: chrono::DateTime<chrono::Utc>,
     ) -> AppResult<()> {
+        let ahead = Ahead {
+            due: phase.due(row.start_at, row.end_at),
+            session_id: row.id.clone(),
+            sequence: row.sequence,
+        };
         let emails = email::produce::reminders(txn, &self.outbox, row, phase, now).await?;
-        email::queue(txn, &self.outbox, emails, now).await?;
+        email::queue_ahead(txn, &self.outbox, emails, now, &ahead).await?;
         if phase == Phase::Reminder1h {
             // By text too, for those who asked: the same words the app uses ten minutes ahead.
             let cast = Cast::load(txn, &row.booking_id).await?;
@@ -123,7 +131,7 @@ impl TimelineService {
                     notification_id: None,
                 })
                 .collect();
-            self.texts.queue(txn, drafts, now).await?;
+            self.texts.queue_ahead(txn, drafts, now, &ahead).await?;
         }
         let flag = match phase {
             Phase::Reminder24h => session::Column::Reminder24hSent,

@@ -586,6 +586,69 @@ on_both_backends! {
         assert_eq!(files, sent);
     }
 
+    async fn reminders_are_written_ahead_sent_on_time_and_withdrawn_when_no_longer_wanted(app) {
+        let statuses = |rows: Vec<email::Model>| rows.into_iter().map(|e| (e.user_id, e.status.as_str().to_string())).collect::<Vec<_>>();
+        let (mentor, student) = tutor_and_student(&app).await;
+        let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(4))).await;
+        let ids: Vec<String> = booking["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+
+        // Written a minute ahead, with their time; not sent before it.
+        app.clock.set(at("2026-01-06T09:59:00Z"));
+        drain_racing(&app).await;
+        let written = with_template(&app, "reminder_24h_student").await;
+        assert_eq!(statuses(written.clone()), [(STUDENT.to_string(), "PENDING".to_string())]);
+        assert_eq!(written[0].scheduled_for, at("2026-01-06T10:00:00Z"));
+        assert_eq!(written[0].created_at, at("2026-01-06T09:59:00Z"));
+        app.clock.set(at("2026-01-06T09:59:59Z"));
+        drain_racing(&app).await;
+        assert_eq!(with_template(&app, "reminder_24h_student").await[0].status.as_str(), "PENDING");
+        app.clock.set(at("2026-01-06T10:00:00Z"));
+        drain_racing(&app).await;
+        for template in ["reminder_24h_student", "reminder_24h_mentor"] {
+            let sent = with_template(&app, template).await;
+            assert_eq!(sent[0].status.as_str(), "SENT", "{template}");
+            assert_eq!(sent[0].sent_at, Some(at("2026-01-06T10:00:00Z")));
+        }
+
+        // Cancelled after its reminders were written: both withdrawn.
+        app.clock.set(at("2026-01-07T08:59:30Z"));
+        drain_racing(&app).await;
+        assert_eq!(with_template(&app, "reminder_1h").await.iter().filter(|e| e.status.as_str() == "PENDING").count(), 2);
+        app.ok(&mentor, CANCEL_SESSION, json!({"id": ids[0]})).await;
+        app.clock.set(at("2026-01-07T09:00:00Z"));
+        drain_racing(&app).await;
+        let withdrawn = with_template(&app, "reminder_1h").await;
+        assert!(withdrawn.iter().all(|e| e.status.as_str() == "WITHDRAWN" && e.sent_at.is_none()), "{:?}", statuses(withdrawn));
+
+        // Moved after: withdrawn, and the new time is reminded.
+        app.clock.set(at("2026-01-13T09:59:30Z"));
+        drain_racing(&app).await;
+        app.ok(&student, RESCHEDULE, json!({"id": ids[1], "s": "2026-01-15T14:00:00Z"})).await;
+        app.clock.set(at("2026-01-13T10:00:00Z"));
+        drain_racing(&app).await;
+        let old = with_template(&app, "reminder_24h_student").await;
+        assert_eq!(old[1].status.as_str(), "WITHDRAWN");
+        app.clock.set(at("2026-01-14T14:00:00Z"));
+        drain_racing(&app).await;
+        let moved = with_template(&app, "reminder_24h_student").await;
+        assert_eq!((moved.len(), moved[2].status.as_str()), (3, "SENT"));
+        assert!(moved[2].body_text.as_deref().unwrap().contains("Thursday 15 January 2026, 14:00 GMT"));
+
+        // Switched off after: the student's withdrawn, the mentor's sent.
+        app.clock.set(at("2026-01-20T09:59:30Z"));
+        drain_racing(&app).await;
+        app.ok(&student, SET_PREFS, json!({"i": [{"type": "SESSION_REMINDER", "channel": "EMAIL", "enabled": false}]})).await;
+        app.clock.set(at("2026-01-20T10:00:00Z"));
+        drain_racing(&app).await;
+        assert_eq!(with_template(&app, "reminder_24h_student").await[3].status.as_str(), "WITHDRAWN");
+        assert_eq!(with_template(&app, "reminder_24h_mentor").await[3].status.as_str(), "SENT");
+
+        // Nothing withdrawn reached the outbox.
+        let sent = emails(&app).await.into_iter().filter(|e| e.status.as_str() == "SENT").count();
+        let files = std::fs::read_dir(app.data_dir().join("outbox")).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml")).count();
+        assert_eq!(files, sent);
+    }
+
     async fn a_session_booked_30_minutes_ahead_gets_no_day_before_reminder(app) {
         let (mentor, student) = tutor_and_student(&app).await;
         let q = "mutation($i: WeeklyScheduleInput!) { setWeeklySchedule(input: $i) { timeZone } }";

@@ -642,6 +642,77 @@ async fn reminders_an_hour_and_ten_minutes_ahead_carry_the_join_link() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_text_written_ahead_is_skipped_when_its_session_is_cancelled() {
+    on_both(|app, twilio| {
+        Box::pin(async move {
+            app.clock.set("2026-01-05T10:00:00Z".parse().unwrap());
+            let (mentor, student) = tutor_and_student(&app).await;
+            let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(2))).await;
+            opt_in(&app, &student, &["SESSION_REMINDER"]).await;
+            verified(&app, &twilio, &student, NUMBER).await;
+            let before = twilio.sent().len();
+
+            // Written a minute ahead, to go at its time.
+            app.clock.set("2026-01-07T08:59:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            let texts = app.ok(&student, TEXTS, json!({})).await;
+            let written = &texts["textMessages"][0];
+            assert_eq!(written["kind"], "SESSION_REMINDER");
+            assert_eq!(written["status"], "PENDING");
+            assert_eq!(written["sendAfter"], "2026-01-07T09:00:00+00:00");
+            app.ok(
+                &mentor,
+                CANCEL_SESSION,
+                json!({"id": booking["sessions"][0]["id"]}),
+            )
+            .await;
+            app.clock.set("2026-01-07T09:00:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            let texts = app.ok(&student, TEXTS, json!({})).await;
+            let reminder = texts["textMessages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["kind"] == "SESSION_REMINDER")
+                .unwrap()
+                .clone();
+            assert_eq!(reminder["status"], "SKIPPED", "{reminder}");
+            assert_eq!(
+                reminder["errorMessage"],
+                "its session was cancelled or moved"
+            );
+
+            // Switched off after the next week's was written: skipped too.
+            app.clock.set("2026-01-14T08:59:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            let off =
+                json!({"i": [{"type": "SESSION_REMINDER", "channel": "SMS", "enabled": false}]});
+            app.ok(&student, PREFS, off).await;
+            app.clock.set("2026-01-14T09:00:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            let texts = app.ok(&student, TEXTS, json!({})).await;
+            let reminders: Vec<&Value> = texts["textMessages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["kind"] == "SESSION_REMINDER")
+                .collect();
+            assert_eq!(reminders.len(), 2, "{reminders:?}");
+            assert!(reminders.iter().all(|t| t["status"] == "SKIPPED"));
+            assert!(reminders
+                .iter()
+                .any(|t| t["errorMessage"] == "the user switched these texts off"));
+            let sent: Vec<_> = twilio.sent().into_iter().skip(before).collect();
+            assert!(
+                sent.iter().all(|t| !t.body.contains("starts in 1 hour")),
+                "{sent:?}"
+            );
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilios_webhooks_answer_only_what_twilio_sends() {
     let twilio = FakeTwilio::start().await;
     let app = app(Backend::Sqlite, &twilio, &[]).await.unwrap();

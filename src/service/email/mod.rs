@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use lettre::message::Mailbox;
 
-pub use outbox::{queue, NewEmail, Recipient};
+pub use outbox::{queue, queue_ahead, NewEmail, Recipient};
 pub use produce::ByEmail;
 pub use send::Sent;
 pub use tracking::{Click, WebhookOutcome};

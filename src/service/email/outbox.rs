@@ -5,6 +5,7 @@
 //! On the way in: a kind the recipient switched off by email is skipped; an address that bounced for
 //! good or complained is recorded as `SUPPRESSED` and not sent; a `dedupe_key` the recipient already
 //! has is skipped (a producer that ran twice); non-urgent kinds join the recipient's digest.
+//! Reminders are written ahead of their time (`queue_ahead`) and checked again when due.
 
 use std::collections::HashSet;
 
@@ -17,6 +18,7 @@ use crate::db::new_id;
 use crate::domain::email::invite::Invite;
 use crate::domain::email::{is_digestible, normalize_address, EmailStatus, EmailTemplate};
 use crate::domain::notification::Channel;
+use crate::domain::timeline::Ahead;
 use crate::email::render::{render, Tracking};
 use crate::email::EmailView;
 use crate::entity::{email_notification as row, email_suppression};
@@ -53,6 +55,29 @@ pub async fn queue(
     emails: Vec<NewEmail>,
     now: DateTime<Utc>,
 ) -> AppResult<usize> {
+    write(conn, outbox, emails, now, None).await
+}
+
+/// Writes `emails` ahead of their time, as [`queue`] does: they are sent at `ahead.due`, and only
+/// if their session is then still scheduled at `ahead.sequence` and their kind still wanted by
+/// email (checked when sending).
+pub async fn queue_ahead(
+    conn: &impl ConnectionTrait,
+    outbox: &Outbox,
+    emails: Vec<NewEmail>,
+    now: DateTime<Utc>,
+    ahead: &Ahead,
+) -> AppResult<usize> {
+    write(conn, outbox, emails, now, Some(ahead)).await
+}
+
+async fn write(
+    conn: &impl ConnectionTrait,
+    outbox: &Outbox,
+    emails: Vec<NewEmail>,
+    now: DateTime<Utc>,
+    ahead: Option<&Ahead>,
+) -> AppResult<usize> {
     if emails.is_empty() {
         return Ok(0);
     }
@@ -83,13 +108,17 @@ pub async fn queue(
         } else {
             (EmailStatus::Pending, None)
         };
-        if status == EmailStatus::Pending {
-            let send = EmailSend {
-                email_id: id.clone(),
-            };
-            jobs.push((send, now));
+        let mut row = model(outbox, id.clone(), email, status, digest_id, now)?;
+        if let Some(ahead) = ahead {
+            row.scheduled_for = ahead.due.max(now);
+            row.guard_session_id = Some(ahead.session_id.clone());
+            row.guard_sequence = Some(ahead.sequence);
         }
-        rows.push(model(outbox, id, email, status, digest_id, now)?);
+        if status == EmailStatus::Pending {
+            let send = EmailSend { email_id: id };
+            jobs.push((send, row.scheduled_for));
+        }
+        rows.push(row);
     }
     let queued = jobs.len();
     for chunk in rows.chunks(500) {
@@ -140,6 +169,8 @@ pub(super) fn model(
         dedupe_key: email.dedupe_key,
         invoice_id: email.invoice_id,
         digest_id,
+        guard_session_id: None,
+        guard_sequence: None,
         created_at: now,
         updated_at: now,
         id,

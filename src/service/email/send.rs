@@ -22,9 +22,13 @@ use super::{digest, tracking, EmailService};
 use crate::clock::Clock;
 use crate::db::batched::{BatchFailed, Batched};
 use crate::db::Db;
+use crate::domain::booking::SessionStatus;
 use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
+use crate::domain::notification::{is_locked, Channel, NotificationKind};
 use crate::email::mime::{self, Parts};
-use crate::entity::{email_notification as row, email_suppression};
+use crate::entity::{
+    email_notification as row, email_suppression, notification_preference as pref, session,
+};
 use crate::error::{AppError, AppResult};
 use crate::service::payments::receipt::receipt;
 
@@ -41,9 +45,18 @@ impl EmailService {
     /// Sends `email_id` if it is still to be sent; a no-op for one already settled. A failure to
     /// read or write the database is an error (worth another try).
     pub async fn send(&self, email_id: &str) -> AppResult<Sent> {
-        let Some((row, suppressed)) = self.ready(email_id).await? else {
+        let Some(Found {
+            row,
+            suppressed,
+            withdrawn,
+        }) = self.ready(email_id).await?
+        else {
             return Ok(Sent::Settled);
         };
+        if withdrawn {
+            self.settle_alone(&row.id, EmailStatus::Withdrawn).await?;
+            return Ok(Sent::Settled);
+        }
         if suppressed {
             self.settle_alone(&row.id, EmailStatus::Suppressed).await?;
             return Ok(Sent::Settled);
@@ -72,26 +85,26 @@ impl EmailService {
         }
     }
 
-    /// The row to send (a pending email, or a collecting digest sealed now) and whether its
-    /// address is suppressed. `None` when there is nothing (left) to send.
-    async fn ready(&self, email_id: &str) -> AppResult<Option<(row::Model, bool)>> {
+    /// The row to send (a pending email, or a collecting digest sealed now) with what stands in its
+    /// way. `None` when there is nothing (left) to send.
+    async fn ready(&self, email_id: &str) -> AppResult<Option<Found>> {
         let found = self
             .batches
             .reads
             .call(email_id.to_string())
             .await
             .map_err(|e| batch_failed("reading emails to send", &e))?;
-        let Some((found, suppressed)) = found else {
+        let Some(found) = found else {
             return Ok(None);
         };
-        match found.status {
-            EmailStatus::Pending => Ok(Some((found, suppressed))),
+        match found.row.status {
+            EmailStatus::Pending => Ok(Some(found)),
             EmailStatus::Collecting => {
                 let write = self.db.begin_write().await?;
                 let sealed =
                     digest::seal(&write.txn, &self.outbox, email_id, self.clock.now()).await?;
                 write.commit().await?;
-                Ok(sealed.map(|row| (row, suppressed)))
+                Ok(sealed.map(|row| Found { row, ..found }))
             }
             _ => Ok(None),
         }
@@ -174,7 +187,7 @@ impl EmailService {
 
 /// What sending shares between workers: reads and `SENT` marks batched while the database is busy.
 pub(super) struct SendBatches {
-    reads: Batched<String, Option<(row::Model, bool)>, DbErr>,
+    reads: Batched<String, Option<Found>, DbErr>,
     sent: Batched<String, (), DbErr>,
 }
 
@@ -215,28 +228,22 @@ impl SendBatches {
     }
 }
 
-/// Each email of `ids` (`None` if there is none) with whether its address is suppressed, in one
-/// statement however many.
+/// Each email of `ids` (`None` if there is none) with what stands in its way, in one statement
+/// however many.
 async fn read_all(
     conn: &impl ConnectionTrait,
     ids: &[String],
-) -> Result<Vec<Option<(row::Model, bool)>>, DbErr> {
+) -> Result<Vec<Option<Found>>, DbErr> {
     let rows = row::Entity::find()
         .filter(row::Column::Id.is_in(ids.iter().map(String::as_str)))
         .column_as(is_suppressed(conn.get_database_backend()), "suppressed")
-        .into_model::<WithSuppressed>()
+        .column_as(is_withdrawn(), "withdrawn")
+        .into_model::<Found>()
         .all(conn)
         .await?;
-    let by_id: HashMap<&str, &WithSuppressed> =
-        rows.iter().map(|r| (r.row.id.as_str(), r)).collect();
-    Ok(ids
-        .iter()
-        .map(|id| {
-            by_id
-                .get(id.as_str())
-                .map(|found| (found.row.clone(), found.suppressed))
-        })
-        .collect())
+    let mut by_id: HashMap<String, Found> =
+        rows.into_iter().map(|r| (r.row.id.clone(), r)).collect();
+    Ok(ids.iter().map(|id| by_id.remove(id.as_str())).collect())
 }
 
 /// Whether the email's address is suppressed, as SQL. Suppressions are kept under
@@ -269,21 +276,68 @@ fn is_suppressed(backend: DbBackend) -> SimpleExpr {
     )
 }
 
+/// Whether an email written ahead of its time is no longer wanted, as SQL: its session is no longer
+/// scheduled at the sequence it was written for (cancelled, completed, moved or gone), or the
+/// recipient has since switched its kind off by email (unless the kind cannot be switched off).
+fn is_withdrawn() -> SimpleExpr {
+    let scheduled = Query::select()
+        .expr(Expr::val(1))
+        .from(session::Entity)
+        .and_where(
+            Expr::col((session::Entity, session::Column::Id))
+                .equals((row::Entity, row::Column::GuardSessionId)),
+        )
+        .and_where(
+            Expr::col((session::Entity, session::Column::Sequence))
+                .equals((row::Entity, row::Column::GuardSequence)),
+        )
+        .and_where(
+            Expr::col((session::Entity, session::Column::Status)).eq(SessionStatus::Scheduled),
+        )
+        .to_owned();
+    let locked = NotificationKind::ALL
+        .iter()
+        .filter(|kind| is_locked(**kind, Channel::Email))
+        .map(|kind| kind.as_str());
+    let muted = Query::select()
+        .expr(Expr::val(1))
+        .from(pref::Entity)
+        .and_where(
+            Expr::col((pref::Entity, pref::Column::UserId))
+                .equals((row::Entity, row::Column::UserId)),
+        )
+        .and_where(
+            Expr::col((pref::Entity, pref::Column::Kind)).equals((row::Entity, row::Column::Kind)),
+        )
+        .and_where(Expr::col((pref::Entity, pref::Column::Channel)).eq(Channel::Email.as_str()))
+        .and_where(Expr::col((pref::Entity, pref::Column::Enabled)).eq(false))
+        .and_where(Expr::col((pref::Entity, pref::Column::Kind)).is_not_in(locked))
+        .to_owned();
+    Expr::col((row::Entity, row::Column::GuardSessionId))
+        .is_not_null()
+        .and(Expr::exists(scheduled).not().or(Expr::exists(muted)))
+}
+
 fn quoted(name: &str) -> String {
     format!("\"{name}\"")
 }
 
-/// An email row read with whether its address is suppressed.
-struct WithSuppressed {
+/// An email row read to be sent, with what stands in its way.
+#[derive(Clone)]
+struct Found {
     row: row::Model,
+    /// Its address bounced for good or complained.
     suppressed: bool,
+    /// Written ahead of its time and no longer wanted ([`is_withdrawn`]).
+    withdrawn: bool,
 }
 
-impl FromQueryResult for WithSuppressed {
+impl FromQueryResult for Found {
     fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
-        Ok(WithSuppressed {
+        Ok(Found {
             row: row::Model::from_query_result(res, pre)?,
             suppressed: res.try_get(pre, "suppressed")?,
+            withdrawn: res.try_get(pre, "withdrawn")?,
         })
     }
 }

@@ -18,6 +18,7 @@ use crate::domain::sms::quiet::QuietHours;
 use crate::domain::sms::segments::{self, Encoding};
 use crate::domain::sms::{is_textable, texts, SmsStatus};
 use crate::domain::time::TimeZone;
+use crate::domain::timeline::Ahead;
 use crate::entity::{sms_message as row, sms_opt_out, user};
 use crate::error::AppResult;
 use crate::jobs::sms_send::{self, SmsSend};
@@ -111,6 +112,29 @@ impl SmsOutbox {
         drafts: Vec<Draft>,
         now: DateTime<Utc>,
     ) -> AppResult<usize> {
+        self.write_drafts(conn, drafts, now, None).await
+    }
+
+    /// Writes texts ahead of their time, as [`SmsOutbox::queue`] does: none goes before
+    /// `ahead.due` (nor in quiet hours), and only if their session is then still scheduled at
+    /// `ahead.sequence` (checked when sending).
+    pub async fn queue_ahead(
+        &self,
+        conn: &impl ConnectionTrait,
+        drafts: Vec<Draft>,
+        now: DateTime<Utc>,
+        ahead: &Ahead,
+    ) -> AppResult<usize> {
+        self.write_drafts(conn, drafts, now, Some(ahead)).await
+    }
+
+    async fn write_drafts(
+        &self,
+        conn: &impl ConnectionTrait,
+        drafts: Vec<Draft>,
+        now: DateTime<Utc>,
+        ahead: Option<&Ahead>,
+    ) -> AppResult<usize> {
         let drafts: Vec<Draft> = drafts
             .into_iter()
             .filter(|d| is_textable(d.message.kind))
@@ -145,13 +169,14 @@ impl SmsOutbox {
             ) else {
                 continue;
             };
+            let due = ahead.map_or(now, |a| a.due.max(now));
             let send_after = match &self.quiet_hours {
                 Some(quiet) => {
-                    quiet.send_at(now, reader.zone, texts::session_start(&draft.message))
+                    quiet.send_at(due, reader.zone, texts::session_start(&draft.message))
                 }
-                None => now,
+                None => due,
             };
-            rows.push(model(NewRow {
+            let mut row = model(NewRow {
                 user_id: &draft.to,
                 number: &reader.number,
                 kind: draft.message.kind.as_str(),
@@ -160,7 +185,12 @@ impl SmsOutbox {
                 notification_id: draft.notification_id.clone(),
                 send_after,
                 now,
-            }));
+            });
+            if let Some(ahead) = ahead {
+                row.guard_session_id = Some(ahead.session_id.clone());
+                row.guard_sequence = Some(ahead.sequence);
+            }
+            rows.push(row);
         }
         write(conn, rows, now).await
     }
@@ -202,6 +232,8 @@ pub(super) fn model(new: NewRow<'_>) -> row::Model {
         send_after: new.send_after,
         sent_at: None,
         delivered_at: None,
+        guard_session_id: None,
+        guard_sequence: None,
         created_at: new.now,
         updated_at: new.now,
     }

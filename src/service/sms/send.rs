@@ -14,10 +14,13 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::{outbox, phone, SmsService};
+use crate::domain::booking::SessionStatus;
+use crate::domain::notification::Channel;
 use crate::domain::sms::{refusal, Refusal, SmsStatus};
-use crate::entity::{sms_message as row, user};
+use crate::entity::{session, sms_message as row, user};
 use crate::error::AppResult;
 use crate::integrations::sms::{Accepted, OutgoingText, TextError};
+use crate::service::store::preferences::opted_in;
 
 /// What became of a try.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,8 +105,9 @@ impl SmsService {
         }
     }
 
-    /// Why `text` should no longer go: its number opted out, or (for anything but a code) is no
-    /// longer the user's verified number.
+    /// Why `text` should no longer go: its number opted out; or, for anything but a code, it is no
+    /// longer the user's verified number, the user switched its kind off, or (written ahead of its
+    /// time) its session is no longer scheduled as it was.
     async fn unwanted(&self, text: &row::Model) -> AppResult<Option<String>> {
         let conn = self.db.conn();
         let stopped = outbox::opted_out(conn, std::slice::from_ref(&text.to_number)).await?;
@@ -121,6 +125,20 @@ impl SmsService {
             .and_then(|u| u.phone_number);
         if current.as_deref() != Some(text.to_number.as_str()) {
             return Ok(Some("no longer the user's verified number".into()));
+        }
+        let wanted = opted_in(conn, [text.user_id.as_str()], Channel::Sms).await?;
+        if !wanted.contains(&(text.user_id.clone(), text.kind.as_str())) {
+            return Ok(Some("the user switched these texts off".into()));
+        }
+        if let Some(session_id) = &text.guard_session_id {
+            let still = session::Entity::find_by_id(session_id.as_str())
+                .filter(session::Column::Status.eq(SessionStatus::Scheduled))
+                .filter(session::Column::Sequence.eq(text.guard_sequence.unwrap_or_default()))
+                .one(conn)
+                .await?;
+            if still.is_none() {
+                return Ok(Some("its session was cancelled or moved".into()));
+            }
         }
         Ok(None)
     }
