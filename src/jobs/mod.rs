@@ -16,6 +16,10 @@
 //! registry.register(move |job: SendReminder| { let s = services.clone(); async move { .. } });
 //! ```
 //!
+//! A kind whose success means a row elsewhere changes (an email `SENT`) registers with
+//! `register_finishing`: its handler returns a key, and the kind's finisher writes it in the
+//! transaction that marks the job done.
+//!
 //! Delivery is at least once: a worker that dies mid-job (or loses its database connection before
 //! recording the result) leaves the job to be claimed again when its lease runs out, so handlers
 //! must be idempotent. Failures are retried with exponential backoff and jitter until
@@ -40,5 +44,5 @@ pub use backoff::{backoff, backoff_ceiling};
 pub use bell::JobBell;
 pub use job::{Job, JobError};
 pub use queue::{clear_dead, dead, enqueue, enqueue_all, EnqueueOptions, JobState};
-pub use registry::Registry;
+pub use registry::{Finish, Registry};
 pub use runner::{DrainReport, JobRunner, RunnerConfig};

@@ -2,7 +2,7 @@
 //! caller's task (tests, one-off commands).
 
 use std::any::Any;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,13 +12,13 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
-use sea_orm::DbErr;
+use sea_orm::{ConnectionTrait, DbErr};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::bell::JobBell;
 use super::job::JobError;
-use super::registry::Registry;
+use super::registry::{Finish, Registry};
 use super::{backoff, queue};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -143,8 +143,8 @@ struct Inner {
     /// Rung when a job was queued to run now: an idle worker stops waiting for its poll.
     bell: Option<JobBell>,
     /// Jobs that succeeded, marked done together (one statement for all the workers that finished
-    /// while the last one ran).
-    completions: Batched<queue::Claim, bool, DbErr>,
+    /// while the last one ran), with what their kinds' finishers write, in one transaction.
+    completions: Batched<Completion, bool, DbErr>,
     /// Jobs this runner claimed and is not done with (waiting, running, or being recorded); its
     /// claims pass them over, even once a lease lapsed: another runner may take such a job over,
     /// this one must not run it twice.
@@ -162,13 +162,10 @@ impl JobRunner {
     ) -> Self {
         let kinds = registry.kinds();
         let completions = {
-            let (db, clock) = (db.clone(), clock.clone());
-            Batched::new(COMPLETIONS_BATCH, move |claims: Vec<queue::Claim>| {
-                let (db, clock) = (db.clone(), clock.clone());
-                async move {
-                    let write = db.write_alone().await;
-                    queue::complete_all(write.conn(), &claims, clock.now()).await
-                }
+            let (db, clock, registry) = (db.clone(), clock.clone(), registry.clone());
+            Batched::new(COMPLETIONS_BATCH, move |done: Vec<Completion>| {
+                let (db, clock, registry) = (db.clone(), clock.clone(), registry.clone());
+                async move { complete(&db, &registry, done, clock.now()).await }
             })
         };
         JobRunner {
@@ -469,7 +466,7 @@ impl JobRunner {
                         .renewing_lease(&job, AssertUnwindSafe(run).catch_unwind())
                         .await
                     {
-                        Ok(Ok(())) => Ok(()),
+                        Ok(Ok(finish)) => Ok(finish),
                         Ok(Err(JobError::Retry(error))) => {
                             let asked = error
                                 .chain()
@@ -535,15 +532,18 @@ impl JobRunner {
     async fn record(
         &self,
         job: &job::Model,
-        result: Result<(), Failure>,
+        result: Result<Finish, Failure>,
     ) -> Result<Outcome, DbErr> {
         let inner = &self.inner;
         let failure = match result {
-            Ok(()) => {
-                let claim = (job.id.clone(), job.attempts);
+            Ok(finish) => {
+                let done = Completion {
+                    claim: (job.id.clone(), job.attempts),
+                    finish: finish.map(|key| (job.kind.clone(), key)),
+                };
                 let held = inner
                     .completions
-                    .call(claim)
+                    .call(done)
                     .await
                     .map_err(|error| DbErr::Custom(format!("marking jobs done: {error}")))?;
                 return Ok(self.kept(held, Outcome::Succeeded));
@@ -622,6 +622,45 @@ impl Drop for Held {
 }
 
 /// Waits for `future` (forever without one).
+/// A job that succeeded: its claim, and what its kind's finisher is to write (kind, key).
+struct Completion {
+    claim: queue::Claim,
+    finish: Option<(String, String)>,
+}
+
+/// Marks `done` jobs done and writes what they finished with, together; says for each whether its
+/// claim still held. What a job finished with is written even when its claim was lost: it did the
+/// work (the email was sent), and saying so keeps whoever took it over from doing it again.
+async fn complete(
+    db: &Db,
+    registry: &Registry,
+    done: Vec<Completion>,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, DbErr> {
+    let claims: Vec<queue::Claim> = done.iter().map(|d| d.claim.clone()).collect();
+    let mut finishes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (kind, key) in done.into_iter().filter_map(|d| d.finish) {
+        finishes.entry(kind).or_default().push(key);
+    }
+    if finishes.is_empty() {
+        let write = db.write_alone().await;
+        return queue::complete_all(write.conn(), &claims, now).await;
+    }
+    let write = db.begin_write().await?;
+    let held = queue::complete_all(&write.txn, &claims, now).await?;
+    let backend = write.txn.get_database_backend();
+    for (kind, keys) in finishes {
+        if let Some(finisher) = registry.finisher(&kind) {
+            write
+                .txn
+                .execute(backend.build(&finisher(&keys, now)))
+                .await?;
+        }
+    }
+    write.commit().await?;
+    Ok(held)
+}
+
 async fn some<T>(future: &mut Option<BoxFuture<'static, T>>) -> T {
     match future {
         Some(future) => future.await,

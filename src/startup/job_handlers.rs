@@ -11,7 +11,7 @@ use crate::jobs::payment::PaymentTask;
 use crate::jobs::session_timeline::SessionTimeline;
 use crate::jobs::sms_send::SmsSend;
 use crate::jobs::{JobError, Registry};
-use crate::service::email::Sent;
+use crate::service::email::{sent_marks, Sent};
 use crate::service::sms::TextSent;
 use crate::service::Services;
 
@@ -20,16 +20,21 @@ pub fn registry(services: &Services) -> Registry {
     let mut registry = Registry::new();
 
     let email = services.email.clone();
-    registry.register(move |job: EmailSend| {
-        let email = email.clone();
-        async move {
-            match email.send(&job.email_id).await? {
-                Sent::Settled => Ok(()),
-                // The email row counts its own tries; the runner's backoff spaces them.
-                Sent::TryAgain(why) => Err(JobError::Retry(anyhow::anyhow!(why))),
+    registry.register_finishing(
+        move |job: EmailSend| {
+            let email = email.clone();
+            async move {
+                match email.send(&job.email_id).await? {
+                    // `SENT` is written with the job's completion: one commit for both.
+                    Sent::Accepted => Ok(Some(job.email_id)),
+                    Sent::Settled => Ok(None),
+                    // The email row counts its own tries; the runner's backoff spaces them.
+                    Sent::TryAgain(why) => Err(JobError::Retry(anyhow::anyhow!(why))),
+                }
             }
-        }
-    });
+        },
+        sent_marks,
+    );
 
     let sms = services.sms.clone();
     registry.register(move |job: SmsSend| {

@@ -12,12 +12,12 @@ use mentor_scheduler::auth::Role;
 use mentor_scheduler::clock::{Clock, FixedClock};
 use mentor_scheduler::config::Settings;
 use mentor_scheduler::db::Db;
-use mentor_scheduler::entity::job;
+use mentor_scheduler::entity::{job, user};
 use mentor_scheduler::jobs::{
     enqueue, enqueue_all, wakeup, DrainReport, EnqueueOptions, Job, JobBell, JobError, JobRunner,
     Registry, RunnerConfig,
 };
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Query, UpdateStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
     TransactionTrait,
@@ -48,6 +48,15 @@ struct PingReshaped {
 }
 impl Job for PingReshaped {
     const KIND: &'static str = "test.ping";
+}
+
+/// Succeeds, leaving a user's id for its kind's finisher to write with its completion.
+#[derive(Serialize, Deserialize)]
+struct Finishing {
+    user_id: String,
+}
+impl Job for Finishing {
+    const KIND: &'static str = "test.finishing";
 }
 
 /// Always fails in a way worth retrying.
@@ -510,6 +519,35 @@ on_both_backends! {
         assert_eq!(jobs.drain().await.unwrap(), none(), "the stale result is not counted");
         let job = row(db, &id).await;
         assert_eq!((job.state.as_str(), job.attempts, job.finished_at), ("running", 2, None));
+    }
+
+    async fn what_a_job_finished_with_commits_with_its_completion_or_not_at_all(app) {
+        app.user("ckfinishinguser000000001", Role::Student, "UTC").await;
+        let db = &app.services.db;
+        let runner_with = |finisher: fn(&[String], DateTime<Utc>) -> UpdateStatement| {
+            let mut registry = Registry::new();
+            registry.register_finishing(|job: Finishing| async move { Ok(Some(job.user_id)) }, finisher);
+            JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), config())
+        };
+        let renames = |ids: &[String], _: DateTime<Utc>| {
+            Query::update().table(user::Entity).value(user::Column::Name, "finished").and_where(user::Column::Id.is_in(ids.iter().cloned())).to_owned()
+        };
+        let breaks = |ids: &[String], _: DateTime<Utc>| {
+            Query::update().table(Alias::new("no_such_table")).value(Alias::new("name"), "x").and_where(Expr::col(Alias::new("id")).is_in(ids.iter().cloned())).to_owned()
+        };
+        let job = Finishing { user_id: "ckfinishinguser000000001".into() };
+
+        // A finisher that fails takes the completion down with it: the job is still running (its
+        // lease will lapse and it runs again), nothing is half written.
+        let id = add(db, app.clock.now(), &job, EnqueueOptions::default()).await.unwrap();
+        assert!(runner_with(breaks).drain().await.is_err());
+        assert_eq!(row(db, &id).await.state.as_str(), "running");
+
+        let id = add(db, app.clock.now(), &job, EnqueueOptions::default()).await.unwrap();
+        assert_eq!(runner_with(renames).drain().await.unwrap(), report(1, 0, 0));
+        assert_eq!(row(db, &id).await.state.as_str(), "done");
+        let name = user::Entity::find_by_id("ckfinishinguser000000001").one(db.conn()).await.unwrap().unwrap().name;
+        assert_eq!(name, "finished");
     }
 
     async fn a_job_enqueued_by_a_job_runs_in_the_same_drain(app) {

@@ -18,7 +18,7 @@ use lettre::message::Mailbox;
 
 pub use outbox::{queue, queue_ahead, NewEmail, Recipient};
 pub use produce::ByEmail;
-pub use send::Sent;
+pub use send::{sent_marks, Sent};
 pub use tracking::{Click, WebhookOutcome};
 pub use webhooks::{SnsAnswer, WebhookRefusal, WebhookTrust};
 
@@ -83,7 +83,7 @@ impl EmailService {
         max_attempts: i32,
         webhooks: WebhookTrust,
     ) -> Self {
-        let batches = send::SendBatches::new(&db, &clock);
+        let batches = send::SendBatches::new(&db);
         EmailService {
             batches,
             db,

@@ -1,25 +1,25 @@
 //! Sending one email of the outbox: the `email.send` job.
 //!
-//! At least once, like every job: a worker that dies after the SMTP server took the message but
-//! before `SENT` was written leaves the job to run again, and the resend carries the same
-//! `Message-ID`, which is as far as SMTP lets anyone go. Temporary failures are retried by the job
+//! `SENT` is written in the transaction that marks the job done (the runner's batch of
+//! completions, through [`sent_marks`]), so the worker goes on to its next email at once and one
+//! commit records both. At least once, like every job: a worker that dies after the SMTP server
+//! took the message but before that commit leaves the job to run again, and the resend carries the
+//! same `Message-ID`, which is as far as SMTP lets anyone go. Temporary failures are retried by the job
 //! runner (exponential backoff with jitter) until `EMAIL_MAX_ATTEMPTS`, then the email is `FAILED`
 //! with the last error; a permanent refusal fails it at once, and a hard bounce also suppresses
 //! the address.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lettre::message::Mailbox;
-use sea_orm::sea_query::{Expr, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
-    IdenStatic, QueryFilter, QueryResult, QuerySelect,
+    IdenStatic, QueryFilter, QueryResult, QuerySelect, QueryTrait, UpdateMany,
 };
 
 use super::{digest, tracking, EmailService};
-use crate::clock::Clock;
 use crate::db::batched::{BatchFailed, Batched};
 use crate::db::Db;
 use crate::domain::booking::SessionStatus;
@@ -35,7 +35,10 @@ use crate::service::payments::receipt::receipt;
 /// What became of a try to send an email.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sent {
-    /// Sent, failed for good, suppressed, or already settled: nothing more to do.
+    /// The SMTP server took it: its caller writes `SENT` ([`sent_marks`]), with the job's
+    /// completion.
+    Accepted,
+    /// Failed for good, suppressed, withdrawn, or already settled: nothing more to do.
     Settled,
     /// A temporary failure (said here): try again later.
     TryAgain(String),
@@ -43,7 +46,8 @@ pub enum Sent {
 
 impl EmailService {
     /// Sends `email_id` if it is still to be sent; a no-op for one already settled. A failure to
-    /// read or write the database is an error (worth another try).
+    /// read or write the database is an error (worth another try). An email the SMTP server took
+    /// is `Accepted` and still `PENDING`: the caller records it sent ([`sent_marks`]).
     pub async fn send(&self, email_id: &str) -> AppResult<Sent> {
         let Some(Found {
             row,
@@ -73,14 +77,7 @@ impl EmailService {
             Err(failure) => Err(failure),
         };
         match outcome {
-            Ok(()) => {
-                self.batches
-                    .sent
-                    .call(row.id.clone())
-                    .await
-                    .map_err(|e| batch_failed("marking emails sent", &e))?;
-                Ok(Sent::Settled)
-            }
+            Ok(()) => Ok(Sent::Accepted),
             Err(failure) => self.failed(&row, failure).await,
         }
     }
@@ -185,47 +182,37 @@ impl EmailService {
     }
 }
 
-/// What sending shares between workers: reads and `SENT` marks batched while the database is busy.
+/// What sending shares between workers: reads batched while the database is busy.
 pub(super) struct SendBatches {
     reads: Batched<String, Option<Found>, DbErr>,
-    sent: Batched<String, (), DbErr>,
 }
 
-/// Most emails read, or marked sent, in one statement.
+/// Most emails read in one statement.
 const BATCH: usize = 64;
 
 impl SendBatches {
     /// Needs a Tokio runtime (each batch has a task).
-    pub(super) fn new(db: &Db, clock: &Arc<dyn Clock>) -> Self {
-        let reads = {
+    pub(super) fn new(db: &Db) -> Self {
+        let db = db.clone();
+        let reads = Batched::new(BATCH, move |ids: Vec<String>| {
             let db = db.clone();
-            Batched::new(BATCH, move |ids: Vec<String>| {
-                let db = db.clone();
-                async move { read_all(db.conn(), &ids).await }
-            })
-        };
-        let sent = {
-            let (db, clock) = (db.clone(), clock.clone());
-            Batched::new(BATCH, move |ids: Vec<String>| {
-                let (db, clock) = (db.clone(), clock.clone());
-                async move {
-                    let ids_ref: Vec<&str> = ids.iter().map(String::as_str).collect();
-                    let write = db.write_alone().await;
-                    settle(
-                        write.conn(),
-                        &ids_ref,
-                        EmailStatus::Sent,
-                        None,
-                        None,
-                        clock.now(),
-                    )
-                    .await?;
-                    Ok(vec![(); ids.len()])
-                }
-            })
-        };
-        SendBatches { reads, sent }
+            async move { read_all(db.conn(), &ids).await }
+        });
+        SendBatches { reads }
     }
+}
+
+/// The statement that records `email_ids`, which the SMTP server took, as `SENT` at `now` (only
+/// those still `PENDING`). The `email.send` job runs it with its completion.
+pub fn sent_marks(email_ids: &[String], now: DateTime<Utc>) -> UpdateStatement {
+    settling(
+        email_ids.iter().map(String::as_str),
+        EmailStatus::Sent,
+        None,
+        None,
+        now,
+    )
+    .into_query()
 }
 
 /// Each email of `ids` (`None` if there is none) with what stands in its way, in one statement
@@ -357,6 +344,20 @@ async fn settle(
     tries: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    settling(email_ids.iter().copied(), status, error, tries, now)
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The update [`settle`] runs.
+fn settling<'a>(
+    email_ids: impl IntoIterator<Item = &'a str>,
+    status: EmailStatus,
+    error: Option<&str>,
+    tries: Option<i32>,
+    now: DateTime<Utc>,
+) -> UpdateMany<row::Entity> {
     let mut update = row::Entity::update_many()
         .col_expr(row::Column::Status, Expr::value(status.as_str()))
         .col_expr(
@@ -371,9 +372,6 @@ async fn settle(
         update = update.col_expr(row::Column::RetryCount, Expr::value(tries));
     }
     update
-        .filter(row::Column::Id.is_in(email_ids.iter().copied()))
+        .filter(row::Column::Id.is_in(email_ids))
         .filter(row::Column::Status.eq(EmailStatus::Pending))
-        .exec(conn)
-        .await?;
-    Ok(())
 }
