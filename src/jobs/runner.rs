@@ -621,7 +621,6 @@ impl Drop for Held {
     }
 }
 
-/// Waits for `future` (forever without one).
 /// A job that succeeded: its claim, and what its kind's finisher is to write (kind, key).
 struct Completion {
     claim: queue::Claim,
@@ -661,6 +660,7 @@ async fn complete(
     Ok(held)
 }
 
+/// Waits for `future` (forever without one).
 async fn some<T>(future: &mut Option<BoxFuture<'static, T>>) -> T {
     match future {
         Some(future) => future.await,

@@ -4,10 +4,11 @@
 //! completions, through [`sent_marks`]), so the worker goes on to its next email at once and one
 //! commit records both. At least once, like every job: a worker that dies after the SMTP server
 //! took the message but before that commit leaves the job to run again, and the resend carries the
-//! same `Message-ID`, which is as far as SMTP lets anyone go. Temporary failures are retried by the job
-//! runner (exponential backoff with jitter) until `EMAIL_MAX_ATTEMPTS`, then the email is `FAILED`
-//! with the last error; a permanent refusal fails it at once, and a hard bounce also suppresses
-//! the address.
+//! same `Message-ID`, which is as far as SMTP lets anyone go. Temporary failures are retried by the
+//! job runner (exponential backoff with jitter) until `EMAIL_MAX_ATTEMPTS`, then the email is
+//! `FAILED` with the last error; a permanent refusal fails it at once, and a hard bounce also
+//! suppresses the address. An email written ahead of its time that is no longer wanted when due is
+//! `WITHDRAWN` instead of sent.
 
 use std::collections::HashMap;
 
