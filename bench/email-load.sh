@@ -16,7 +16,9 @@
 #    session: student and mentor) falls due at one instant. Reminders are written a minute ahead of
 #    their time (the session timeline job) and sent when due. Reported, per email: how long before
 #    due it was written (min, p50; negative if the timeline job ran late), and due -> sent as
-#    min/p50/p99/max. None may be sent before it is due.
+#    min/p50/p99/max. `sent_at` is when `SENT` committed, with the job's completion, just after
+#    the SMTP server's answer, so lateness includes that commit. None may be sent before it is due
+#    (their jobs run at the due instant; the check reads `sent_at`).
 # JOB_POLL_INTERVAL_MS (default 500 here too) bounds how long an idle runner takes to notice due work.
 # Progress is polled every 0.5 s (a psql process each time); every figure comes from the rows' own
 # timestamps, so polling seldom costs no precision and leaves the CPU to what is measured. Part 1 also

@@ -116,7 +116,8 @@ listed_enum! { $
         /// Not sent: the address bounced for good or complained before.
         Suppressed,
         /// Not sent: written ahead of its time, and by then no longer wanted (its session was
-        /// cancelled or moved, or the recipient switched its kind off by email).
+        /// cancelled, moved or completed, or the recipient switched its kind off by email);
+        /// `error_message` says which.
         Withdrawn,
         /// Gave up: a permanent refusal, or every try failed. `error_message` says why.
         Failed,

@@ -489,7 +489,10 @@ impl JobRunner {
             Some(worker) => Some(self.hand_on(worker).await),
             None => None,
         };
-        let recorded = self.record(&job, result).await;
+        // The lease is renewed until the result is recorded too: what a job finished with (an
+        // email's `SENT`) commits with its completion, and until then another runner must not take
+        // the job over and do it again.
+        let recorded = self.renewing_lease(&job, self.record(&job, result)).await;
         drop(recording);
         recorded
     }

@@ -619,6 +619,7 @@ on_both_backends! {
         drain_racing(&app).await;
         let withdrawn = with_template(&app, "reminder_1h").await;
         assert!(withdrawn.iter().all(|e| e.status.as_str() == "WITHDRAWN" && e.sent_at.is_none()), "{:?}", statuses(withdrawn));
+        assert!(withdrawn.iter().all(|e| e.error_message.as_deref() == Some("its session was cancelled or moved")));
 
         // Moved after: withdrawn, and the new time is reminded.
         app.clock.set(at("2026-01-13T09:59:30Z"));
@@ -640,7 +641,8 @@ on_both_backends! {
         app.ok(&student, SET_PREFS, json!({"i": [{"type": "SESSION_REMINDER", "channel": "EMAIL", "enabled": false}]})).await;
         app.clock.set(at("2026-01-20T10:00:00Z"));
         drain_racing(&app).await;
-        assert_eq!(with_template(&app, "reminder_24h_student").await[3].status.as_str(), "WITHDRAWN");
+        let off = with_template(&app, "reminder_24h_student").await.remove(3);
+        assert_eq!((off.status.as_str(), off.error_message.as_deref()), ("WITHDRAWN", Some("the recipient switched these emails off")));
         assert_eq!(with_template(&app, "reminder_24h_mentor").await[3].status.as_str(), "SENT");
 
         // Nothing withdrawn reached the outbox.

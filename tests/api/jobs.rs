@@ -961,3 +961,89 @@ async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgr
         .unwrap();
     assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
 }
+
+/// What a job finished with commits with its completion: until then its worker keeps renewing the
+/// lease, so a slow recording never lets another runner take the job over and do it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_being_recorded_keeps_its_lease_on_postgres() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        say_skipped("a_job_being_recorded_keeps_its_lease_on_postgres");
+        return;
+    };
+    let db = &app.services.db;
+    let conn = db.conn();
+    conn.execute_unprepared(
+        "CREATE FUNCTION hold_done() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF current_query() LIKE '%\"finished_at\" =%' THEN PERFORM pg_advisory_xact_lock(4243); \
+         END IF; RETURN NULL; END $$; \
+         CREATE TRIGGER hold_done BEFORE UPDATE ON jobs FOR EACH STATEMENT \
+         EXECUTE FUNCTION hold_done()",
+    )
+    .await
+    .unwrap();
+    let holder = conn.begin().await.unwrap();
+    holder
+        .execute_unprepared("SELECT pg_advisory_xact_lock(4243)")
+        .await
+        .unwrap();
+
+    let runs = Runs::default();
+    let mut registry = Registry::new();
+    register_ping(&mut registry, &runs, 0);
+    // Renewed every 100 ms of real time, each time to the (fixed) clock's now plus the lease.
+    let lease = Duration::from_millis(300);
+    let config = RunnerConfig {
+        workers: 1,
+        lease,
+        ..config()
+    };
+    let runner = JobRunner::new(
+        db.clone(),
+        Arc::new(app.clock.clone()),
+        Arc::new(registry),
+        config,
+    );
+    let ping = add(
+        db,
+        app.clock.now(),
+        &Ping { n: 1 },
+        EnqueueOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let running = runner.start(stopped);
+    tokio::time::timeout(PATIENCE, async {
+        while !runs.counts().contains_key(&1) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the ping ran");
+    // Its result waits for the lock. Time moves on: the lease is renewed from the new now.
+    let later = app.clock.now() + millis(10_000);
+    app.clock.set(later);
+    let renewed = later + TimeDelta::from_std(lease).unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while row(db, &ping).await.locked_until != Some(renewed) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the lease renewed while the result waits to be recorded");
+    assert_eq!(row(db, &ping).await.state, "running");
+    holder.rollback().await.unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while row(db, &ping).await.state != "done" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("recorded once the lock is let go");
+    stop.send(true).unwrap();
+    tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the runner stops")
+        .unwrap();
+    assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
+}

@@ -436,7 +436,7 @@ async fn quiet_hours_in_the_readers_zone_hold_texts_except_for_a_session_within_
 async fn retries_wait_out_throttling_and_never_send_twice() {
     on_both(|app, twilio| {
         Box::pin(async move {
-            let (mentor, _, booking) = texted_student(&app, &twilio, 3).await;
+            let (mentor, student, booking) = texted_student(&app, &twilio, 3).await;
             let later = |app: &TestApp, minutes: i64| {
                 use mentor_scheduler::clock::Clock;
                 app.clock
@@ -456,8 +456,13 @@ async fn retries_wait_out_throttling_and_never_send_twice() {
                 .find(|r| r.kind == "SESSION_CANCELLED")
                 .unwrap();
             assert_eq!((row.status.as_str(), row.attempts), ("SENDING", 1));
+            // Switched off meanwhile: the text went all the same, and is recorded as sent.
+            let off =
+                json!({"i": [{"type": "SESSION_CANCELLED", "channel": "SMS", "enabled": false}]});
+            app.ok(&student, PREFS, off).await;
             later(&app, 30);
             app.jobs.drain().await.unwrap();
+            opt_in(&app, &student, &["SESSION_CANCELLED"]).await;
             assert_eq!(twilio.sent().len(), 2, "not sent twice");
             assert_eq!(twilio.requests(), 2, "no second send request");
             let row = rows(&app)

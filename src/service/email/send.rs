@@ -58,12 +58,14 @@ impl EmailService {
         else {
             return Ok(Sent::Settled);
         };
-        if withdrawn {
-            self.settle_alone(&row.id, EmailStatus::Withdrawn).await?;
+        if let Some(why) = withdrawn {
+            self.settle_alone(&row.id, EmailStatus::Withdrawn, Some(why))
+                .await?;
             return Ok(Sent::Settled);
         }
         if suppressed {
-            self.settle_alone(&row.id, EmailStatus::Suppressed).await?;
+            self.settle_alone(&row.id, EmailStatus::Suppressed, None)
+                .await?;
             return Ok(Sent::Settled);
         }
         // A receipt carries its invoice's PDF, made now from what the invoice says.
@@ -167,14 +169,19 @@ impl EmailService {
         }
     }
 
-    /// [`settle`] as a statement of its own (it commits alone), with no error.
-    async fn settle_alone(&self, email_id: &str, status: EmailStatus) -> AppResult<()> {
+    /// [`settle`] as a statement of its own (it commits alone), saying `why`.
+    async fn settle_alone(
+        &self,
+        email_id: &str,
+        status: EmailStatus,
+        why: Option<&str>,
+    ) -> AppResult<()> {
         let write = self.db.write_alone().await;
         settle(
             write.conn(),
             &[email_id],
             status,
-            None,
+            why,
             None,
             self.clock.now(),
         )
@@ -225,7 +232,8 @@ async fn read_all(
     let rows = row::Entity::find()
         .filter(row::Column::Id.is_in(ids.iter().map(String::as_str)))
         .column_as(is_suppressed(conn.get_database_backend()), "suppressed")
-        .column_as(is_withdrawn(), "withdrawn")
+        .column_as(session_changed(), "session_changed")
+        .column_as(switched_off(), "switched_off")
         .into_model::<Found>()
         .all(conn)
         .await?;
@@ -264,10 +272,9 @@ fn is_suppressed(backend: DbBackend) -> SimpleExpr {
     )
 }
 
-/// Whether an email written ahead of its time is no longer wanted, as SQL: its session is no longer
-/// scheduled at the sequence it was written for (cancelled, completed, moved or gone), or the
-/// recipient has since switched its kind off by email (unless the kind cannot be switched off).
-fn is_withdrawn() -> SimpleExpr {
+/// Whether an email written ahead of its time is about a session no longer scheduled at the
+/// sequence it was written for (cancelled, completed, moved or gone), as SQL.
+fn session_changed() -> SimpleExpr {
     let scheduled = Query::select()
         .expr(Expr::val(1))
         .from(session::Entity)
@@ -283,6 +290,14 @@ fn is_withdrawn() -> SimpleExpr {
             Expr::col((session::Entity, session::Column::Status)).eq(SessionStatus::Scheduled),
         )
         .to_owned();
+    Expr::col((row::Entity, row::Column::GuardSessionId))
+        .is_not_null()
+        .and(Expr::exists(scheduled).not())
+}
+
+/// Whether the recipient of an email written ahead of its time has since switched its kind off
+/// by email (unless the kind cannot be switched off), as SQL.
+fn switched_off() -> SimpleExpr {
     let locked = NotificationKind::ALL
         .iter()
         .filter(|kind| is_locked(**kind, Channel::Email))
@@ -303,7 +318,7 @@ fn is_withdrawn() -> SimpleExpr {
         .to_owned();
     Expr::col((row::Entity, row::Column::GuardSessionId))
         .is_not_null()
-        .and(Expr::exists(scheduled).not().or(Expr::exists(muted)))
+        .and(Expr::exists(muted))
 }
 
 fn quoted(name: &str) -> String {
@@ -316,8 +331,9 @@ struct Found {
     row: row::Model,
     /// Its address bounced for good or complained.
     suppressed: bool,
-    /// Written ahead of its time and no longer wanted ([`is_withdrawn`]).
-    withdrawn: bool,
+    /// Written ahead of its time and no longer wanted: why ([`session_changed`],
+    /// [`switched_off`]).
+    withdrawn: Option<&'static str>,
 }
 
 impl FromQueryResult for Found {
@@ -325,7 +341,13 @@ impl FromQueryResult for Found {
         Ok(Found {
             row: row::Model::from_query_result(res, pre)?,
             suppressed: res.try_get(pre, "suppressed")?,
-            withdrawn: res.try_get(pre, "withdrawn")?,
+            withdrawn: if res.try_get(pre, "session_changed")? {
+                Some("its session was cancelled or moved")
+            } else if res.try_get(pre, "switched_off")? {
+                Some("the recipient switched these emails off")
+            } else {
+                None
+            },
         })
     }
 }

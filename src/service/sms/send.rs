@@ -42,11 +42,6 @@ impl SmsService {
         if !matches!(text.status, SmsStatus::Pending | SmsStatus::Sending) {
             return Ok(TextSent::Settled);
         }
-        if let Some(why) = self.unwanted(&text).await? {
-            self.settle(&text.id, SmsStatus::Skipped, None, Some(why), None)
-                .await?;
-            return Ok(TextSent::Settled);
-        }
         if text.status == SmsStatus::Sending {
             // The last try's outcome is unknown: did the provider take it?
             match self
@@ -78,6 +73,12 @@ impl SmsService {
                     return Ok(TextSent::TryAgain(format!("looking the text up: {e}")));
                 }
             }
+        }
+        // Only now, when it is known not to have gone: a text no longer wanted is skipped.
+        if let Some(why) = self.unwanted(&text).await? {
+            self.settle(&text.id, SmsStatus::Skipped, None, Some(why), None)
+                .await?;
+            return Ok(TextSent::Settled);
         }
         let tries = text.attempts + 1;
         if !self.claim(&text.id, tries).await? {
@@ -133,10 +134,10 @@ impl SmsService {
         if let Some(session_id) = &text.guard_session_id {
             let still = session::Entity::find_by_id(session_id.as_str())
                 .filter(session::Column::Status.eq(SessionStatus::Scheduled))
-                .filter(session::Column::Sequence.eq(text.guard_sequence.unwrap_or_default()))
+                .filter(session::Column::Sequence.eq(text.guard_sequence))
                 .one(conn)
                 .await?;
-            if still.is_none() {
+            if text.guard_sequence.is_none() || still.is_none() {
                 return Ok(Some("its session was cancelled or moved".into()));
             }
         }
