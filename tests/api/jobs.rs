@@ -869,14 +869,10 @@ async fn work_queued_on_another_node_rings_the_bell_on_postgres() {
 /// jobs done wait for an advisory lock the test holds. It is a statement trigger, which runs
 /// before the statement locks any row: a row trigger would lock the job's row first, and the
 /// claim's `SKIP LOCKED` would pass over it whatever the runner does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres() {
-    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
-        say_skipped("a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres");
-        return;
-    };
-    let db = &app.services.db;
-    let conn = db.conn();
+/// Makes every statement that marks jobs done (on this PostgreSQL database) wait until the
+/// transaction returned ends. A statement trigger, not a row trigger: PostgreSQL locks a row before
+/// its row triggers run, and claims (`SKIP LOCKED`) would then pass over it whatever the runner did.
+async fn hold_completions(conn: &sea_orm::DatabaseConnection) -> sea_orm::DatabaseTransaction {
     conn.execute_unprepared(
         "CREATE FUNCTION hold_done() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
          IF current_query() LIKE '%\"finished_at\" =%' THEN PERFORM pg_advisory_xact_lock(4242); \
@@ -891,6 +887,18 @@ async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgr
         .execute_unprepared("SELECT pg_advisory_xact_lock(4242)")
         .await
         .unwrap();
+    holder
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        say_skipped("a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres");
+        return;
+    };
+    let db = &app.services.db;
+    let conn = db.conn();
+    let holder = hold_completions(conn).await;
 
     let runs = Runs::default();
     let now = app.clock.now();
@@ -972,20 +980,7 @@ async fn a_job_being_recorded_keeps_its_lease_on_postgres() {
     };
     let db = &app.services.db;
     let conn = db.conn();
-    conn.execute_unprepared(
-        "CREATE FUNCTION hold_done() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-         IF current_query() LIKE '%\"finished_at\" =%' THEN PERFORM pg_advisory_xact_lock(4243); \
-         END IF; RETURN NULL; END $$; \
-         CREATE TRIGGER hold_done BEFORE UPDATE ON jobs FOR EACH STATEMENT \
-         EXECUTE FUNCTION hold_done()",
-    )
-    .await
-    .unwrap();
-    let holder = conn.begin().await.unwrap();
-    holder
-        .execute_unprepared("SELECT pg_advisory_xact_lock(4243)")
-        .await
-        .unwrap();
+    let holder = hold_completions(conn).await;
 
     let runs = Runs::default();
     let mut registry = Registry::new();
