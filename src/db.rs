@@ -20,6 +20,9 @@ use crate::config::Settings;
 
 pub mod batched;
 mod pool;
+mod statements;
+
+use statements::StatementLog;
 
 #[derive(Clone)]
 pub struct Db {
@@ -30,7 +33,7 @@ pub struct Db {
     live_held: Arc<AtomicU64>,
     live_peak: Arc<AtomicU64>,
     write_gate: Option<Arc<Mutex<()>>>,
-    statements: Arc<AtomicU64>,
+    statements: Arc<StatementLog>,
 }
 
 /// A write transaction, holding the SQLite gate until it is dropped.
@@ -84,11 +87,9 @@ impl Db {
         let mut conn = pool::connect(settings.database.url.expose(), &size)
             .await
             .context("connecting to the database")?;
-        let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
-        conn.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        });
+        let statements = Arc::new(StatementLog::default());
+        let log = statements.clone();
+        conn.set_metric_callback(move |info| log.saw(&info.statement.sql));
         let sqlite = conn.get_database_backend() == DatabaseBackend::Sqlite;
         if sqlite {
             conn.execute_unprepared("PRAGMA journal_mode=WAL;")
@@ -169,7 +170,21 @@ impl Db {
     /// Statements run since start-up (tests use it to prove a response takes a fixed number of
     /// queries however many rows it has).
     pub fn statements_run(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.statements.run()
+    }
+
+    /// Keeps the text of every statement run from now until [`recorded_statements`]
+    /// (tests count with it the statements of one kind that a piece of work runs).
+    ///
+    /// [`recorded_statements`]: Self::recorded_statements
+    pub fn record_statements(&self) {
+        self.statements.start_recording();
+    }
+
+    /// The statements run since [`record_statements`](Self::record_statements), in the order
+    /// they ran; recording stops.
+    pub fn recorded_statements(&self) -> Vec<String> {
+        self.statements.stop_recording()
     }
 
     /// A cheap round trip, for readiness checks.

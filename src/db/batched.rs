@@ -93,13 +93,25 @@ where
 
     /// Queues `input` and waits for its batch to run.
     pub async fn call(&self, input: I) -> Result<O, BatchFailed<E>> {
+        self.submit(input).await
+    }
+
+    /// Queues `input` now (not when first polled, as [`call`](Self::call) does) and returns its
+    /// answer to come: inputs submitted one after another go in one batch, or two when the
+    /// batch task wakes between them.
+    pub fn submit(
+        &self,
+        input: I,
+    ) -> impl Future<Output = Result<O, BatchFailed<E>>> + Send + 'static {
         let (answer, answered) = oneshot::channel();
         // The task lives as long as any handle, so the queue is open; were it not, the answer
         // would be dropped and read as a failure below.
         let _ = self.requests.send((input, answer));
-        match answered.await {
-            Ok(result) => result.map_err(BatchFailed::Run),
-            Err(_) => Err(BatchFailed::Panicked),
+        async move {
+            match answered.await {
+                Ok(result) => result.map_err(BatchFailed::Run),
+                Err(_) => Err(BatchFailed::Panicked),
+            }
         }
     }
 }
@@ -139,6 +151,33 @@ mod tests {
             assert_eq!(call.await.unwrap(), i * 10);
         }
         assert_eq!(*sizes.lock().unwrap(), vec![1, 3, 2]);
+    }
+
+    #[tokio::test]
+    async fn inputs_submitted_together_go_in_one_batch_before_anyone_waits() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let batched = Batched::new(8, move |inputs: Vec<u32>| {
+            seen.lock().unwrap().push(inputs.len());
+            async move { Ok::<_, String>(inputs.into_iter().map(|i| i + 1).collect()) }
+        });
+        let answers: Vec<_> = (1..=3).map(|i| batched.submit(i)).collect();
+        // The batch runs with all three though nobody has polled an answer yet (one thread: the
+        // batch task runs only when this test yields).
+        let ran = async {
+            while sizes.lock().unwrap().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), ran)
+            .await
+            .expect("the batch runs before its answers are awaited");
+        let got = futures::future::join_all(answers).await;
+        assert_eq!(
+            got.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert_eq!(*sizes.lock().unwrap(), vec![3]);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use futures::FutureExt as _;
 use sea_orm::sea_query::UpdateStatement;
 
 use super::job::{Job, JobError};
+use crate::entity::job;
 
 /// What a job's success leaves to write with its completion: a key for its kind's [`Finisher`]
 /// (`None`: nothing).
@@ -20,6 +21,11 @@ pub type Finish = Option<String>;
 /// email `SENT`) then commit together, in one commit for a whole batch, and the worker goes on to
 /// its next job without waiting for either.
 pub type Finisher = Arc<dyn Fn(&[String], DateTime<Utc>) -> UpdateStatement + Send + Sync>;
+
+/// Told the payloads of jobs of its kind as soon as they are claimed, before any of them runs, so
+/// that what the handlers will need can be fetched together for all of them (one read for a
+/// batch instead of one each). It only starts the work: it must not block.
+type Prefetcher = Arc<dyn Fn(&[&str]) + Send + Sync>;
 
 /// A handler with its job type erased: parses the payload, then runs.
 type ErasedHandler = Arc<
@@ -34,6 +40,7 @@ type ErasedHandler = Arc<
 pub struct Registry {
     handlers: HashMap<&'static str, ErasedHandler>,
     finishers: HashMap<&'static str, Finisher>,
+    prefetchers: HashMap<&'static str, Prefetcher>,
 }
 
 impl Registry {
@@ -90,6 +97,40 @@ impl Registry {
         );
         if let Some(finisher) = finisher {
             self.finishers.insert(J::KIND, finisher);
+        }
+    }
+
+    /// Tells `prefetch` the jobs of kind `J::KIND` as soon as a runner claims them (payloads that
+    /// do not parse are left out: their jobs fail when they run). See [`Prefetcher`].
+    pub fn prefetch_with<J: Job>(&mut self, prefetch: impl Fn(Vec<J>) + Send + Sync + 'static) {
+        let erased: Prefetcher = Arc::new(move |payloads: &[&str]| {
+            let jobs: Vec<J> = payloads
+                .iter()
+                .filter_map(|payload| serde_json::from_str(payload).ok())
+                .collect();
+            if !jobs.is_empty() {
+                prefetch(jobs);
+            }
+        });
+        self.prefetchers.insert(J::KIND, erased);
+    }
+
+    /// Hands claimed `jobs` to their kinds' prefetchers, each kind's at once.
+    pub(crate) fn prefetch(&self, jobs: &[job::Model]) {
+        if self.prefetchers.is_empty() {
+            return;
+        }
+        let mut by_kind: HashMap<&str, Vec<&str>> = HashMap::new();
+        for job in jobs {
+            if self.prefetchers.contains_key(job.kind.as_str()) {
+                let payloads = by_kind.entry(job.kind.as_str()).or_default();
+                payloads.push(job.payload.as_str());
+            }
+        }
+        for (kind, payloads) in by_kind {
+            if let Some(prefetch) = self.prefetchers.get(kind) {
+                prefetch(&payloads);
+            }
         }
     }
 

@@ -375,7 +375,8 @@ impl JobRunner {
     }
 
     /// See [`queue::claim`]; each statement commits alone. The jobs this runner holds already are
-    /// passed over, and the ones claimed are held from now until [`Held`] lets them go.
+    /// passed over, and the ones claimed are held from now until [`Held`] lets them go. Their
+    /// kinds' prefetchers hear of them at once.
     async fn claim(&self, limit: u64) -> Result<Vec<job::Model>, DbErr> {
         let inner = &self.inner;
         let except: Vec<String> = self.held_ids().iter().cloned().collect();
@@ -385,6 +386,7 @@ impl JobRunner {
         let claimed = queue::claim(write.conn(), now, lease, limit, &inner.kinds, &except).await?;
         self.held_ids()
             .extend(claimed.iter().map(|job| job.id.clone()));
+        inner.registry.prefetch(&claimed);
         Ok(claimed)
     }
 

@@ -35,6 +35,11 @@ pub fn registry(services: &Services) -> Registry {
         },
         sent_marks,
     );
+    let email = services.email.clone();
+    // Emails claimed together are read together, before their sends start.
+    registry.prefetch_with(move |jobs: Vec<EmailSend>| {
+        email.prefetch(jobs.into_iter().map(|job| job.email_id).collect());
+    });
 
     let sms = services.sms.clone();
     registry.register(move |job: SmsSend| {

@@ -234,6 +234,40 @@ fn invite_of(
 }
 
 with_smtp! {
+    async fn emails_claimed_together_are_read_in_one_statement(app, smtp) {
+        const EMAILS: usize = 16;
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        let users: Vec<String> = (0..EMAILS).map(|i| format!("ckprefetch{i:015}")).collect();
+        for user in &users {
+            app.user(user, Role::Student, "UTC").await;
+        }
+        let input = json!({"i": {"userIds": users, "type": "SUPPORT_TICKET", "title": "Ticket #8", "body": "Answered."}});
+        app.ok(&admin, SEND, input).await;
+        assert_eq!(emails(&app).await.len(), EMAILS);
+        // Eight workers and eight claimed ahead: the first claim takes all sixteen.
+        let runner = JobRunner::new(
+            app.services.db.clone(),
+            app.services.clock.clone(),
+            Arc::new(job_handlers::registry(&app.services)),
+            RunnerConfig { workers: 8, batch_size: 16, ..RunnerConfig::default() },
+        );
+        app.services.db.record_statements();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let running = runner.start(stopped);
+        assert_eq!(smtp.wait_for(EMAILS).await.len(), EMAILS);
+        // Stopping waits for the jobs in flight, their `SENT` included.
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        let statements = app.services.db.recorded_statements();
+        let reads = statements
+            .iter()
+            .filter(|sql| sql.starts_with("SELECT") && sql.contains(r#"FROM "email_notifications""#))
+            .count();
+        // One statement, or two when the batch started between the first read asked and the rest.
+        assert!((1..=2).contains(&reads), "{reads} reads of {EMAILS} emails claimed together");
+        assert!(emails(&app).await.iter().all(|e| e.status.as_str() == "SENT"));
+    }
+
     async fn a_booking_mails_invites_through_a_real_smtp_server(app, smtp) {
         let admin = app.user(ADMIN, Role::Admin, "America/New_York").await;
         let _ = admin;

@@ -634,6 +634,52 @@ on_both_backends! {
         assert_eq!(count_in(db, "done").await, JOBS as u64, "each result recorded before the runner stopped");
     }
 
+    async fn jobs_claimed_together_are_prefetched_together_before_any_of_them_runs(app) {
+        const JOBS: u32 = 6;
+        let db = &app.services.db;
+        let prefetched: Arc<Mutex<Vec<Vec<u32>>>> = Arc::default();
+        let (ran, ran_unprefetched) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let all_ran = Arc::new(Notify::new());
+        let mut registry = Registry::new();
+        {
+            let prefetched = prefetched.clone();
+            registry.prefetch_with(move |jobs: Vec<Ping>| {
+                let mut batch: Vec<u32> = jobs.iter().map(|job| job.n).collect();
+                batch.sort_unstable();
+                prefetched.lock().unwrap().push(batch);
+            });
+        }
+        {
+            let (prefetched, ran, ran_unprefetched, all_ran) = (prefetched.clone(), ran.clone(), ran_unprefetched.clone(), all_ran.clone());
+            registry.register(move |job: Ping| {
+                if !prefetched.lock().unwrap().iter().flatten().any(|n| *n == job.n) {
+                    ran_unprefetched.fetch_add(1, Ordering::SeqCst);
+                }
+                let (ran, all_ran) = (ran.clone(), all_ran.clone());
+                async move {
+                    if ran.fetch_add(1, Ordering::SeqCst) + 1 == JOBS as usize {
+                        all_ran.notify_one();
+                    }
+                    Ok(())
+                }
+            });
+        }
+        let tx = db.begin_write().await.unwrap();
+        let pings: Vec<Ping> = (1..=JOBS).map(|n| Ping { n }).collect();
+        enqueue_all(&tx.txn, app.clock.now(), pings.iter().map(|job| (job, EnqueueOptions::default()))).await.unwrap();
+        tx.commit().await.unwrap();
+        // Three workers and three claimed ahead: the first claim takes all six.
+        let jobs = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), RunnerConfig { workers: 3, batch_size: 16, ..config() });
+        let (stop, stopped) = watch::channel(false);
+        let runner = jobs.start(stopped);
+        tokio::time::timeout(PATIENCE, all_ran.notified()).await.expect("every job runs");
+        stop.send(true).unwrap();
+        tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
+        assert_eq!(*prefetched.lock().unwrap(), vec![(1..=JOBS).collect::<Vec<_>>()], "one prefetch for the claim's six");
+        assert_eq!(ran_unprefetched.load(Ordering::SeqCst), 0, "none ran before its prefetch");
+        assert_eq!(count_in(db, "done").await, u64::from(JOBS));
+    }
+
     async fn a_job_claimed_ahead_whose_lease_lapsed_is_not_run_twice(app) {
         let runs = Runs::default();
         let db = &app.services.db;

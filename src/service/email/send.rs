@@ -11,8 +11,12 @@
 //! `WITHDRAWN` instead of sent.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, Shared};
+use futures::FutureExt as _;
 use lettre::message::Mailbox;
 use sea_orm::sea_query::{Expr, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
@@ -88,12 +92,17 @@ impl EmailService {
     /// The row to send (a pending email, or a collecting digest sealed now) with what stands in its
     /// way. `None` when there is nothing (left) to send.
     async fn ready(&self, email_id: &str) -> AppResult<Option<Found>> {
-        let found = self
-            .batches
-            .reads
-            .call(email_id.to_string())
-            .await
-            .map_err(|e| batch_failed("reading emails to send", &e))?;
+        let found = match self.batches.prefetched(email_id) {
+            Some(reading) => reading
+                .await
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("reading emails to send: {e}")))?,
+            None => self
+                .batches
+                .reads
+                .call(email_id.to_string())
+                .await
+                .map_err(|e| batch_failed("reading emails to send", &e))?,
+        };
         let Some(found) = found else {
             return Ok(None);
         };
@@ -169,6 +178,15 @@ impl EmailService {
         }
     }
 
+    /// Starts reading the emails of `email_ids`, whose `email.send` jobs were just claimed, for
+    /// their sends to take: one statement for all, where each send would read alone. The row a
+    /// send then uses was read when its job was claimed, milliseconds before it runs (at most
+    /// [`PREFETCH_FRESH`] or it reads again): a session cancelled in between is still sent, as it
+    /// would be between the read and the SMTP server's answer anyway.
+    pub fn prefetch(&self, email_ids: Vec<String>) {
+        self.batches.prefetch(email_ids);
+    }
+
     /// [`settle`] as a statement of its own (it commits alone), saying `why`.
     async fn settle_alone(
         &self,
@@ -190,13 +208,25 @@ impl EmailService {
     }
 }
 
-/// What sending shares between workers: reads batched while the database is busy.
+/// What sending shares between workers: reads batched while the database is busy, and the reads
+/// started when their jobs were claimed.
 pub(super) struct SendBatches {
     reads: Batched<String, Option<Found>, DbErr>,
+    prefetched: Mutex<HashMap<String, (Instant, Reading)>>,
 }
+
+/// A read started ahead, which its send awaits (its error said).
+type Reading = Shared<BoxFuture<'static, Result<Option<Found>, String>>>;
 
 /// Most emails read in one statement.
 const BATCH: usize = 64;
+
+/// Longest a read started ahead is used: a send that starts later reads again.
+const PREFETCH_FRESH: Duration = Duration::from_millis(500);
+
+/// Reads started ahead whose sends never came (their jobs were given back, or taken over by
+/// another runner) are forgotten this long after.
+const PREFETCH_FORGOTTEN: Duration = Duration::from_secs(60);
 
 impl SendBatches {
     /// Needs a Tokio runtime (each batch has a task).
@@ -206,7 +236,37 @@ impl SendBatches {
             let db = db.clone();
             async move { read_all(db.conn(), &ids).await }
         });
-        SendBatches { reads }
+        SendBatches {
+            reads,
+            prefetched: Mutex::default(),
+        }
+    }
+
+    fn prefetch(&self, email_ids: Vec<String>) {
+        let now = Instant::now();
+        let started: Vec<(String, Reading)> = email_ids
+            .into_iter()
+            .map(|id| {
+                let read = self.reads.submit(id.clone());
+                let reading = async move { read.await.map_err(|e| e.to_string()) };
+                (id, reading.boxed().shared())
+            })
+            .collect();
+        let mut prefetched = self.lock();
+        prefetched.retain(|_, (at, _)| now.duration_since(*at) < PREFETCH_FORGOTTEN);
+        prefetched.extend(started.into_iter().map(|(id, r)| (id, (now, r))));
+    }
+
+    /// The read started ahead for `email_id`, if one was and is fresh.
+    fn prefetched(&self, email_id: &str) -> Option<Reading> {
+        let (at, reading) = self.lock().remove(email_id)?;
+        (at.elapsed() < PREFETCH_FRESH).then_some(reading)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, Reading)>> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
