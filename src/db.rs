@@ -173,8 +173,9 @@ impl Db {
         self.statements.run()
     }
 
-    /// Keeps the text of every statement run from now until [`recorded_statements`]
-    /// (tests count with it the statements of one kind that a piece of work runs).
+    /// Keeps the text of every statement run from now on, for [`recorded_statements`] (tests
+    /// count with it the statements of one kind that a piece of work runs). Called again, it
+    /// starts afresh.
     ///
     /// [`recorded_statements`]: Self::recorded_statements
     pub fn record_statements(&self) {
@@ -182,9 +183,9 @@ impl Db {
     }
 
     /// The statements run since [`record_statements`](Self::record_statements), in the order
-    /// they ran; recording stops.
+    /// they ran (recording goes on).
     pub fn recorded_statements(&self) -> Vec<String> {
-        self.statements.stop_recording()
+        self.statements.recorded()
     }
 
     /// A cheap round trip, for readiness checks.

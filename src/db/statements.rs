@@ -31,10 +31,9 @@ impl StatementLog {
         self.recording.store(true, Ordering::Relaxed);
     }
 
-    /// Stops keeping statements and hands over those kept.
-    pub(super) fn stop_recording(&self) -> Vec<String> {
-        self.recording.store(false, Ordering::Relaxed);
-        std::mem::take(&mut *self.lock())
+    /// The statements kept so far (recording goes on).
+    pub(super) fn recorded(&self) -> Vec<String> {
+        self.lock().clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {

@@ -10,6 +10,7 @@ use mentor_scheduler::auth::{Principal, Role};
 use mentor_scheduler::clock::Clock;
 use mentor_scheduler::entity::{email_notification as email, email_suppression};
 use mentor_scheduler::jobs::{JobRunner, RunnerConfig};
+use mentor_scheduler::service::email::Sent;
 use mentor_scheduler::startup::job_handlers;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{json, Value};
@@ -266,6 +267,38 @@ with_smtp! {
         // One statement, or two when the batch started between the first read asked and the rest.
         assert!((1..=2).contains(&reads), "{reads} reads of {EMAILS} emails claimed together");
         assert!(emails(&app).await.iter().all(|e| e.status.as_str() == "SENT"));
+    }
+
+    async fn a_send_long_after_its_claim_reads_its_email_again(app, smtp) {
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        let user = "ckprefetchstale000000001";
+        let address = "stale.reader@example.com";
+        readdress(&app, user, Role::Student, address).await;
+        let input = json!({"i": {"userIds": [user], "type": "SUPPORT_TICKET", "title": "Ticket #9", "body": "Answered."}});
+        app.ok(&admin, SEND, input).await;
+        let id = emails(&app).await.pop().unwrap().id;
+        // Its read starts (as at a claim) and is done before the address bounces for good.
+        app.services.db.record_statements();
+        app.services.email.prefetch(vec![id.clone()]);
+        let read = async {
+            let reads = |sql: &String| sql.starts_with("SELECT") && sql.contains(r#"FROM "email_notifications""#);
+            while !app.services.db.recorded_statements().iter().any(reads) {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), read).await.expect("the read runs");
+        let bounced = email_suppression::ActiveModel {
+            address: Set(address.into()),
+            reason: Set("BOUNCE".into()),
+            detail: Set(None),
+            created_at: Set(app.clock.now()),
+        };
+        email_suppression::Entity::insert(bounced).exec(app.services.db.conn()).await.unwrap();
+        // The send comes a second later: what was read then is too old to act on.
+        app.clock.set(app.clock.now() + chrono::Duration::seconds(1));
+        assert_eq!(app.services.email.send(&id).await.unwrap(), Sent::Settled);
+        assert_eq!(emails(&app).await.pop().unwrap().status.as_str(), "SUPPRESSED");
+        assert!(smtp.messages().is_empty());
     }
 
     async fn a_booking_mails_invites_through_a_real_smtp_server(app, smtp) {

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, Shared};
@@ -92,7 +92,7 @@ impl EmailService {
     /// The row to send (a pending email, or a collecting digest sealed now) with what stands in its
     /// way. `None` when there is nothing (left) to send.
     async fn ready(&self, email_id: &str) -> AppResult<Option<Found>> {
-        let found = match self.batches.prefetched(email_id) {
+        let found = match self.batches.prefetched(email_id, self.clock.now()) {
             Some(reading) => reading
                 .await
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("reading emails to send: {e}")))?,
@@ -184,7 +184,7 @@ impl EmailService {
     /// [`PREFETCH_FRESH`] or it reads again): a session cancelled in between is still sent, as it
     /// would be between the read and the SMTP server's answer anyway.
     pub fn prefetch(&self, email_ids: Vec<String>) {
-        self.batches.prefetch(email_ids);
+        self.batches.prefetch(email_ids, self.clock.now());
     }
 
     /// [`settle`] as a statement of its own (it commits alone), saying `why`.
@@ -212,7 +212,7 @@ impl EmailService {
 /// started when their jobs were claimed.
 pub(super) struct SendBatches {
     reads: Batched<String, Option<Found>, DbErr>,
-    prefetched: Mutex<HashMap<String, (Instant, Reading)>>,
+    prefetched: Mutex<HashMap<String, (DateTime<Utc>, Reading)>>,
 }
 
 /// A read started ahead, which its send awaits (its error said).
@@ -242,8 +242,7 @@ impl SendBatches {
         }
     }
 
-    fn prefetch(&self, email_ids: Vec<String>) {
-        let now = Instant::now();
+    fn prefetch(&self, email_ids: Vec<String>, now: DateTime<Utc>) {
         let started: Vec<(String, Reading)> = email_ids
             .into_iter()
             .map(|id| {
@@ -253,21 +252,26 @@ impl SendBatches {
             })
             .collect();
         let mut prefetched = self.lock();
-        prefetched.retain(|_, (at, _)| now.duration_since(*at) < PREFETCH_FORGOTTEN);
+        prefetched.retain(|_, (at, _)| younger(*at, now, PREFETCH_FORGOTTEN));
         prefetched.extend(started.into_iter().map(|(id, r)| (id, (now, r))));
     }
 
-    /// The read started ahead for `email_id`, if one was and is fresh.
-    fn prefetched(&self, email_id: &str) -> Option<Reading> {
+    /// The read started ahead for `email_id`, if one was and is fresh at `now`.
+    fn prefetched(&self, email_id: &str, now: DateTime<Utc>) -> Option<Reading> {
         let (at, reading) = self.lock().remove(email_id)?;
-        (at.elapsed() < PREFETCH_FRESH).then_some(reading)
+        younger(at, now, PREFETCH_FRESH).then_some(reading)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (Instant, Reading)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (DateTime<Utc>, Reading)>> {
         self.prefetched
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether what happened `at` is less than `age` old at `now` (not if the clock went back).
+fn younger(at: DateTime<Utc>, now: DateTime<Utc>, age: Duration) -> bool {
+    (now - at).to_std().is_ok_and(|elapsed| elapsed < age)
 }
 
 /// The statement that records `email_ids`, which the SMTP server took, as `SENT` at `now` (only
