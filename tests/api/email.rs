@@ -98,6 +98,20 @@ async fn with_template(app: &TestApp, template: &str) -> Vec<email::Model> {
 }
 
 /// Signs `sub` in again with another address (later tokens update the local copy).
+/// Suppresses `address` (kept as given) as a hard bounce would, straight in the table.
+async fn bounce(app: &TestApp, address: &str) {
+    let bounced = email_suppression::ActiveModel {
+        address: Set(address.into()),
+        reason: Set("BOUNCE".into()),
+        detail: Set(None),
+        created_at: Set(app.clock.now()),
+    };
+    email_suppression::Entity::insert(bounced)
+        .exec(app.services.db.conn())
+        .await
+        .unwrap();
+}
+
 async fn readdress(app: &TestApp, sub: &str, role: Role, address: &str) -> String {
     let token = app.token_for(&Principal {
         user_id: sub.into(),
@@ -287,13 +301,7 @@ with_smtp! {
             }
         };
         tokio::time::timeout(std::time::Duration::from_secs(30), read).await.expect("the read runs");
-        let bounced = email_suppression::ActiveModel {
-            address: Set(address.into()),
-            reason: Set("BOUNCE".into()),
-            detail: Set(None),
-            created_at: Set(app.clock.now()),
-        };
-        email_suppression::Entity::insert(bounced).exec(app.services.db.conn()).await.unwrap();
+        bounce(&app, address).await;
         // The send comes a second later: what was read then is too old to act on.
         app.clock.set(app.clock.now() + chrono::Duration::seconds(1));
         assert_eq!(app.services.email.send(&id).await.unwrap(), Sent::Settled);
@@ -572,13 +580,7 @@ on_both_backends! {
         // Both bounced after their emails were queued (the second differs only in the case of
         // letters that are not ASCII, which the rule leaves alone).
         for address in ["mixed.case@example.com", "zoë.ängström@example.com"] {
-            let bounced = email_suppression::ActiveModel {
-                address: Set(address.into()),
-                reason: Set("BOUNCE".into()),
-                detail: Set(None),
-                created_at: Set(app.clock.now()),
-            };
-            email_suppression::Entity::insert(bounced).exec(app.services.db.conn()).await.unwrap();
+            bounce(&app, address).await;
         }
         app.jobs.drain().await.unwrap();
         for (_, address, suppressed) in cases {
