@@ -305,6 +305,11 @@ impl JobRunner {
                 }
             }
         }
+        // An idle wait cut short may hold SQLite's write gate (a sweep deleting) or be queued for
+        // it, and would then get it: unpolled from here on, it would keep it from every write below
+        // and from the jobs in flight, and the runner would never stop. Dropped, it lets go (a
+        // sweep's transaction rolls back; the next runner sweeps again).
+        drop(waiting);
         // Jobs claimed ahead and never started go back to the queue now, not when their leases lapse.
         if let Some(claim) = claiming {
             if let (_, Ok(jobs)) = claim.await {

@@ -251,11 +251,6 @@ fn invite_of(
 with_smtp! {
     async fn emails_claimed_together_are_read_in_one_statement(app, smtp) {
         const EMAILS: usize = 16;
-        // On SQLite this run once never stopped (every thread parked: a wait that nothing ends,
-        // under investigation, see the session-29 note); it runs on PostgreSQL until that is found.
-        if sea_orm::ConnectionTrait::get_database_backend(app.services.db.conn()) == sea_orm::DbBackend::Sqlite {
-            return;
-        }
         let admin = app.user(ADMIN, Role::Admin, "UTC").await;
         let users: Vec<String> = (0..EMAILS).map(|i| format!("ckprefetch{i:015}")).collect();
         for user in &users {

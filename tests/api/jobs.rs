@@ -595,6 +595,42 @@ on_both_backends! {
         assert!(runs.counts().is_empty());
     }
 
+    async fn a_runner_stopped_while_it_sweeps_still_records_the_job_in_flight(app) {
+        let db = &app.services.db;
+        let now = app.clock.now();
+        // A thousand jobs finished a month ago, for the idle runner's first sweep to delete (on
+        // SQLite, holding the write gate a few milliseconds).
+        let tx = db.begin_write().await.unwrap();
+        let old: Vec<Ping> = (0..1000).map(|n| Ping { n }).collect();
+        let month_ago = now - TimeDelta::days(30);
+        enqueue_all(&tx.txn, month_ago, old.iter().map(|job| (job, EnqueueOptions::default()))).await.unwrap();
+        job::Entity::update_many()
+            .col_expr(job::Column::State, Expr::value("done"))
+            .col_expr(job::Column::FinishedAt, Expr::value(month_ago))
+            .exec(&tx.txn)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut registry = Registry::new();
+        let (started, release) = register_slow(&mut registry);
+        let jobs = JobRunner::new(
+            db.clone(),
+            Arc::new(app.clock.clone()),
+            Arc::new(registry),
+            RunnerConfig { workers: 1, retention: Some(Duration::from_secs(3600)), ..config() },
+        );
+        let slow = add(db, now, &Slow {}, EnqueueOptions::default()).await.unwrap();
+        // The claim finds fewer jobs than it asked for, so the runner sweeps while the job runs;
+        // the stop comes in the middle of that sweep.
+        let (stop, stopped) = watch::channel(false);
+        let runner = jobs.start(stopped);
+        tokio::time::timeout(PATIENCE, started.notified()).await.expect("the slow job starts");
+        stop.send(true).unwrap();
+        release.notify_one();
+        tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
+        assert_eq!(row(db, &slow).await.state, "done", "the job in flight was recorded");
+    }
+
     async fn the_workers_bound_the_handlers_running_at_once(app) {
         const WORKERS: usize = 3;
         const JOBS: usize = 5 * WORKERS;
