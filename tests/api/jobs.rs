@@ -716,6 +716,26 @@ on_both_backends! {
         assert_eq!(count_in(db, "done").await, u64::from(JOBS));
     }
 
+    async fn a_payload_that_does_not_parse_is_left_out_of_its_prefetch(app) {
+        let db = &app.services.db;
+        let now = app.clock.now();
+        let prefetched: Arc<Mutex<Vec<Vec<u32>>>> = Arc::default();
+        let mut registry = Registry::new();
+        {
+            let prefetched = prefetched.clone();
+            registry.prefetch_with(move |jobs: Vec<Ping>| {
+                prefetched.lock().unwrap().push(jobs.iter().map(|job| job.n).collect());
+            });
+        }
+        registry.register(|_: Ping| async { Ok(()) });
+        let jobs = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), config());
+        // Claimed one at a time, the reshaped one first: its claim prefetches nothing at all.
+        add(db, now, &PingReshaped { number: "seven".into() }, EnqueueOptions::default()).await.unwrap();
+        add(db, now, &Ping { n: 7 }, EnqueueOptions::default()).await.unwrap();
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 1), "the unreadable job dies as it runs");
+        assert_eq!(*prefetched.lock().unwrap(), vec![vec![7]]);
+    }
+
     async fn a_job_claimed_ahead_whose_lease_lapsed_is_not_run_twice(app) {
         let runs = Runs::default();
         let db = &app.services.db;
@@ -945,12 +965,21 @@ async fn work_queued_on_another_node_rings_the_bell_on_postgres() {
         .expect("the notification rang the bell");
 }
 
-/// On PostgreSQL: a worker's turn goes on to the next job when its handler returns, while the
-/// result is recorded; a job still being recorded is not claimed again by its own runner, even
-/// with its lease lapsed meanwhile. The test holds the recording back: a trigger makes marking
-/// jobs done wait for an advisory lock the test holds. It is a statement trigger, which runs
-/// before the statement locks any row: a row trigger would lock the job's row first, and the
-/// claim's `SKIP LOCKED` would pass over it whatever the runner does.
+/// A runner with one worker and `lease` over the app's database and clock, running `registry`.
+fn one_worker(app: &TestApp, registry: Registry, lease: Duration) -> JobRunner {
+    let config = RunnerConfig {
+        workers: 1,
+        lease,
+        ..config()
+    };
+    JobRunner::new(
+        app.services.db.clone(),
+        Arc::new(app.clock.clone()),
+        Arc::new(registry),
+        config,
+    )
+}
+
 /// Makes every statement that marks jobs done (on this PostgreSQL database) wait until the
 /// transaction returned ends. A statement trigger, not a row trigger: PostgreSQL locks a row before
 /// its row triggers run, and claims (`SKIP LOCKED`) would then pass over it whatever the runner did.
@@ -972,6 +1001,9 @@ async fn hold_completions(conn: &sea_orm::DatabaseConnection) -> sea_orm::Databa
     holder
 }
 
+/// On PostgreSQL: a worker's turn goes on to the next job when its handler returns, while the
+/// result is recorded; a job still being recorded is not claimed again by its own runner, even
+/// with its lease lapsed meanwhile. The test holds the recording back ([`hold_completions`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgres() {
     let Some(app) = TestApp::spawn(Backend::Postgres).await else {
@@ -988,18 +1020,7 @@ async fn a_job_still_being_recorded_is_not_claimed_again_by_its_runner_on_postgr
     register_ping(&mut registry, &runs, 0);
     let (started, release) = register_slow(&mut registry);
     // Long enough that the running job's heartbeat (every third of it) cannot renew it first.
-    let lease = Duration::from_secs(30);
-    let config = RunnerConfig {
-        workers: 1,
-        lease,
-        ..config()
-    };
-    let runner = JobRunner::new(
-        db.clone(),
-        Arc::new(app.clock.clone()),
-        Arc::new(registry),
-        config,
-    );
+    let runner = one_worker(&app, registry, Duration::from_secs(30));
     let slow = add(db, now, &Slow {}, EnqueueOptions::default())
         .await
         .unwrap();
@@ -1069,17 +1090,7 @@ async fn a_job_being_recorded_keeps_its_lease_on_postgres() {
     register_ping(&mut registry, &runs, 0);
     // Renewed every 100 ms of real time, each time to the (fixed) clock's now plus the lease.
     let lease = Duration::from_millis(300);
-    let config = RunnerConfig {
-        workers: 1,
-        lease,
-        ..config()
-    };
-    let runner = JobRunner::new(
-        db.clone(),
-        Arc::new(app.clock.clone()),
-        Arc::new(registry),
-        config,
-    );
+    let runner = one_worker(&app, registry, lease);
     let ping = add(
         db,
         app.clock.now(),

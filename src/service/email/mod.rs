@@ -6,6 +6,7 @@
 mod digest;
 mod outbox;
 pub(crate) mod produce;
+mod read_ahead;
 mod receipts;
 mod send;
 mod tracking;

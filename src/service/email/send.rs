@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, Shared};
@@ -24,6 +23,7 @@ use sea_orm::{
     IdenStatic, QueryFilter, QueryResult, QuerySelect, QueryTrait, UpdateMany,
 };
 
+use super::read_ahead::ReadsAhead;
 use super::{digest, tracking, EmailService};
 use crate::db::batched::{BatchFailed, Batched};
 use crate::db::Db;
@@ -181,7 +181,7 @@ impl EmailService {
     /// Starts reading the emails of `email_ids`, whose `email.send` jobs were just claimed, for
     /// their sends to take: one statement for all, where each send would read alone. The row a
     /// send then uses was read when its job was claimed, milliseconds before it runs (at most
-    /// [`PREFETCH_FRESH`] or it reads again): a session cancelled in between is still sent, as it
+    /// [`FRESH`](super::read_ahead::FRESH) or it reads again): a session cancelled in between is still sent, as it
     /// would be between the read and the SMTP server's answer anyway.
     pub fn prefetch(&self, email_ids: Vec<String>) {
         self.batches.prefetch(email_ids, self.clock.now());
@@ -212,7 +212,7 @@ impl EmailService {
 /// started when their jobs were claimed.
 pub(super) struct SendBatches {
     reads: Batched<String, Option<Found>, DbErr>,
-    prefetched: Mutex<HashMap<String, (DateTime<Utc>, Reading)>>,
+    ahead: Mutex<ReadsAhead<Reading>>,
 }
 
 /// A read started ahead, which its send awaits (its error said).
@@ -220,13 +220,6 @@ type Reading = Shared<BoxFuture<'static, Result<Option<Found>, String>>>;
 
 /// Most emails read in one statement.
 const BATCH: usize = 64;
-
-/// Longest a read started ahead is used: a send that starts later reads again.
-const PREFETCH_FRESH: Duration = Duration::from_millis(500);
-
-/// Reads started ahead whose sends never came (their jobs were given back, or taken over by
-/// another runner) are forgotten this long after.
-const PREFETCH_FORGOTTEN: Duration = Duration::from_secs(60);
 
 impl SendBatches {
     /// Needs a Tokio runtime (each batch has a task).
@@ -238,7 +231,7 @@ impl SendBatches {
         });
         SendBatches {
             reads,
-            prefetched: Mutex::default(),
+            ahead: Mutex::default(),
         }
     }
 
@@ -251,27 +244,17 @@ impl SendBatches {
                 (id, reading.boxed().shared())
             })
             .collect();
-        let mut prefetched = self.lock();
-        prefetched.retain(|_, (at, _)| younger(*at, now, PREFETCH_FORGOTTEN));
-        prefetched.extend(started.into_iter().map(|(id, r)| (id, (now, r))));
+        self.lock().add(started, now);
     }
 
     /// The read started ahead for `email_id`, if one was and is fresh at `now`.
     fn prefetched(&self, email_id: &str, now: DateTime<Utc>) -> Option<Reading> {
-        let (at, reading) = self.lock().remove(email_id)?;
-        younger(at, now, PREFETCH_FRESH).then_some(reading)
+        self.lock().take(email_id, now)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (DateTime<Utc>, Reading)>> {
-        self.prefetched
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, ReadsAhead<Reading>> {
+        self.ahead.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Whether what happened `at` is less than `age` old at `now` (not if the clock went back).
-fn younger(at: DateTime<Utc>, now: DateTime<Utc>, age: Duration) -> bool {
-    (now - at).to_std().is_ok_and(|elapsed| elapsed < age)
 }
 
 /// The statement that records `email_ids`, which the SMTP server took, as `SENT` at `now` (only
