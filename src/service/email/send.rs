@@ -181,8 +181,8 @@ impl EmailService {
     /// Starts reading the emails of `email_ids`, whose `email.send` jobs were just claimed, for
     /// their sends to take: one statement for all, where each send would read alone. The row a
     /// send then uses was read when its job was claimed, milliseconds before it runs (at most
-    /// [`FRESH`](super::read_ahead::FRESH) or it reads again): a session cancelled in between is still sent, as it
-    /// would be between the read and the SMTP server's answer anyway.
+    /// [`FRESH`](super::read_ahead::FRESH) or it reads again): a session cancelled in between
+    /// is still sent, as it would be between the read and the SMTP server's answer anyway.
     pub fn prefetch(&self, email_ids: Vec<String>) {
         self.batches.prefetch(email_ids, self.clock.now());
     }
