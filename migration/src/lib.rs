@@ -14,6 +14,7 @@ mod m20261127_000009_webhook_receipts;
 mod m20261127_000010_sms;
 mod m20261127_000011_jobs_claim_order;
 mod m20261128_000012_written_ahead;
+mod m20261129_000013_text_session_start;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_sms::Migration),
             Box::new(m20261127_000011_jobs_claim_order::Migration),
             Box::new(m20261128_000012_written_ahead::Migration),
+            Box::new(m20261129_000013_text_session_start::Migration),
         ]
     }
 }

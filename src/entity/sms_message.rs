@@ -36,6 +36,9 @@ pub struct Model {
     /// scheduled at `guard_sequence` (a reminder of a session cancelled or moved since is not).
     pub guard_session_id: Option<String>,
     pub guard_sequence: Option<i32>,
+    /// The earliest start of a session the text is about, if any: within the hour before it, quiet
+    /// hours do not hold the text.
+    pub session_start_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -19,6 +19,10 @@ pub enum JobError {
     /// Will never succeed: the job goes `dead` at once.
     #[error("permanent failure: {0:#}")]
     Permanent(anyhow::Error),
+    /// Not to be done yet: queued again to run at this instant (a moment after now at the
+    /// earliest), this run not counted among its attempts.
+    #[error("postponed until {0}")]
+    Postpone(chrono::DateTime<chrono::Utc>),
 }
 
 impl JobError {

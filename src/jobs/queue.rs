@@ -379,6 +379,27 @@ pub(crate) async fn release(
     .await
 }
 
+/// Queues a claimed job again to run at `at`, giving back the attempt its claim counted.
+pub(crate) async fn postpone(
+    conn: &impl ConnectionTrait,
+    claimed: &job::Model,
+    now: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    settle(
+        conn,
+        claimed,
+        now,
+        vec![
+            (Column::State, Expr::value(JobState::Queued.as_str())),
+            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
+            (Column::Attempts, Expr::col(Column::Attempts).sub(1)),
+            (Column::RunAt, Expr::value(at)),
+        ],
+    )
+    .await
+}
+
 /// Pushes the lease of a job still running under this claim to `until`.
 pub(crate) async fn extend_lease(
     conn: &impl ConnectionTrait,

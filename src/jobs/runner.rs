@@ -100,6 +100,8 @@ pub struct DrainReport {
     pub retried: usize,
     /// Failed for good: permanent error, unreadable payload, or out of attempts.
     pub dead: usize,
+    /// Not to be done yet, queued again for its time (no attempt counted).
+    pub postponed: usize,
 }
 
 impl DrainReport {
@@ -108,6 +110,7 @@ impl DrainReport {
             Outcome::Succeeded => self.succeeded += 1,
             Outcome::Retried => self.retried += 1,
             Outcome::Dead => self.dead += 1,
+            Outcome::Postponed => self.postponed += 1,
             Outcome::Lost => {}
         }
     }
@@ -118,6 +121,7 @@ enum Outcome {
     Succeeded,
     Retried,
     Dead,
+    Postponed,
     /// The lease lapsed and another claim took the job over; this run's result was dropped.
     Lost,
 }
@@ -126,6 +130,8 @@ enum Failure {
     /// With how long the failure asked to wait at least (a provider's `Retry-After`).
     Retry(String, Option<Duration>),
     Permanent(String),
+    /// Not yet: run again at this instant, this attempt not counted.
+    Postpone(DateTime<Utc>),
 }
 
 /// Claims and runs jobs. Cheap to clone; clones share the registry and configuration.
@@ -484,6 +490,7 @@ impl JobRunner {
                         Ok(Err(JobError::Permanent(error))) => {
                             Err(Failure::Permanent(format!("{error:#}")))
                         }
+                        Ok(Err(JobError::Postpone(at))) => Err(Failure::Postpone(at)),
                         Err(panic) => Err(Failure::Retry(
                             format!("the handler panicked: {}", panic_message(panic.as_ref())),
                             None,
@@ -595,6 +602,15 @@ impl JobRunner {
                 tracing::error!(%error, "job failed permanently; dead");
                 let error = truncated(error);
                 (queue::bury(conn, job, now, &error).await?, Outcome::Dead)
+            }
+            Failure::Postpone(at) => {
+                // At least a moment on, so a postponed job is never due again in the same drain.
+                let at = at.max(add(now, Duration::from_millis(1)));
+                tracing::info!(run_at = %at, "job postponed");
+                (
+                    queue::postpone(conn, job, now, at).await?,
+                    Outcome::Postponed,
+                )
             }
         };
         drop(write);

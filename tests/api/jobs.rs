@@ -302,6 +302,7 @@ fn report(succeeded: usize, retried: usize, dead: usize) -> DrainReport {
         succeeded,
         retried,
         dead,
+        postponed: 0,
     }
 }
 

@@ -433,6 +433,90 @@ async fn quiet_hours_in_the_readers_zone_hold_texts_except_for_a_session_within_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_tried_again_in_quiet_hours_waits_for_their_end_unless_its_session_is_near() {
+    on_both(|app, twilio| {
+        Box::pin(async move {
+            use mentor_scheduler::entity::job;
+            // A student in Auckland (UTC+13 in January); quiet hours from 21:00 there (08:00 UTC).
+            let mentor = {
+                let (mentor, _) = tutor_and_student(&app).await;
+                mentor
+            };
+            let student = app.user(STUDENT, Role::Student, "Pacific/Auckland").await;
+            let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
+            opt_in(&app, &student, &["SESSION_CANCELLED"]).await;
+            app.clock.set("2026-01-07T07:50:00Z".parse().unwrap()); // 20:50 in Auckland
+            verified(&app, &twilio, &student, NUMBER).await;
+
+            // Next week's session cancelled at 20:55: Twilio is down, the text waits for a retry.
+            app.clock.set("2026-01-07T07:55:00Z".parse().unwrap());
+            twilio.fail_next(Failure::Down(503));
+            app.ok(&mentor, CANCEL_SESSION, json!({"id": session(&booking, 1)}))
+                .await;
+            app.jobs.drain().await.unwrap();
+            assert_eq!(twilio.sent().len(), 1, "only the code");
+
+            // The retry comes at 21:30: held until 08:00, that run not counted as a try.
+            app.clock.set("2026-01-07T08:30:00Z".parse().unwrap());
+            let report = app.jobs.drain().await.unwrap();
+            assert_eq!(report.postponed, 1, "{report:?}");
+            assert_eq!(twilio.sent().len(), 1, "held");
+            assert_eq!(twilio.requests(), 2, "Twilio was not asked again");
+            let held = texts(&app, &student).await[0].clone();
+            assert_eq!(
+                (held["status"].clone(), held["sendAfter"].clone()),
+                (json!("PENDING"), json!("2026-01-08T08:00:00+13:00"))
+            );
+            assert_eq!(rows(&app).await.iter().map(|r| r.attempts).max(), Some(1));
+            let queued = job::Entity::find()
+                .all(app.services.db.conn())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|j| j.kind == "sms.send" && j.state == "queued")
+                .expect("its job waits");
+            assert_eq!(
+                (queued.run_at, queued.attempts),
+                ("2026-01-07T19:00:00Z".parse().unwrap(), 1)
+            );
+
+            // Tonight's session, 55 minutes away, cancelled at 22:05 while Twilio is down: its
+            // retry in quiet hours goes at once.
+            app.clock.set("2026-01-07T09:05:00Z".parse().unwrap());
+            twilio.fail_next(Failure::Down(503));
+            app.ok(&mentor, CANCEL_SESSION, json!({"id": session(&booking, 0)}))
+                .await;
+            app.jobs.drain().await.unwrap();
+            assert_eq!(twilio.sent().len(), 1, "Twilio was down");
+            app.clock.set("2026-01-07T09:20:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            let sent = twilio.sent();
+            assert_eq!(sent.len(), 2);
+            assert!(
+                sent[1].body.contains("Wed 7 Jan 23:00 NZDT"),
+                "{}",
+                sent[1].body
+            );
+
+            // Morning in Auckland: the held text goes, once.
+            app.clock.set("2026-01-07T19:00:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            let sent = twilio.sent();
+            assert_eq!(sent.len(), 3);
+            assert!(
+                sent[2].body.contains("Wed 14 Jan 23:00 NZDT"),
+                "{}",
+                sent[2].body
+            );
+            app.clock.set("2026-01-08T19:00:00Z".parse().unwrap());
+            app.jobs.drain().await.unwrap();
+            assert_eq!(twilio.sent().len(), 3);
+        })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_wait_out_throttling_and_never_send_twice() {
     on_both(|app, twilio| {
         Box::pin(async move {

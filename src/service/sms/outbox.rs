@@ -170,10 +170,9 @@ impl SmsOutbox {
                 continue;
             };
             let due = ahead.map_or(now, |a| a.due.max(now));
+            let session_start_at = texts::session_start(&draft.message);
             let send_after = match &self.quiet_hours {
-                Some(quiet) => {
-                    quiet.send_at(due, reader.zone, texts::session_start(&draft.message))
-                }
+                Some(quiet) => quiet.send_at(due, reader.zone, session_start_at),
                 None => due,
             };
             let mut row = model(NewRow {
@@ -184,6 +183,7 @@ impl SmsOutbox {
                 dedupe_key: draft.dedupe_key.clone(),
                 notification_id: draft.notification_id.clone(),
                 send_after,
+                session_start_at,
                 now,
             });
             if let Some(ahead) = ahead {
@@ -205,6 +205,7 @@ pub(super) struct NewRow<'a> {
     pub dedupe_key: Option<String>,
     pub notification_id: Option<String>,
     pub send_after: DateTime<Utc>,
+    pub session_start_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -234,6 +235,7 @@ pub(super) fn model(new: NewRow<'_>) -> row::Model {
         delivered_at: None,
         guard_session_id: None,
         guard_sequence: None,
+        session_start_at: new.session_start_at,
         created_at: new.now,
         updated_at: new.now,
     }

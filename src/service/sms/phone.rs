@@ -135,6 +135,7 @@ impl SmsService {
             dedupe_key: None,
             notification_id: None,
             send_after: now,
+            session_start_at: None,
             now,
         });
         outbox::write(txn, vec![text], now).await?;

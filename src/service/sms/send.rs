@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{outbox, phone, SmsService};
 use crate::domain::booking::SessionStatus;
 use crate::domain::notification::Channel;
 use crate::domain::sms::{refusal, Refusal, SmsStatus};
+use crate::domain::time::TimeZone;
 use crate::entity::{session, sms_message as row, user};
 use crate::error::AppResult;
 use crate::integrations::sms::{Accepted, OutgoingText, TextError};
@@ -31,6 +32,9 @@ pub enum TextSent {
     TryAgain(String),
     /// The provider asked us to wait.
     Throttled(Option<Duration>),
+    /// Tried again in the reader's quiet hours (after a failure): held until they end, at this
+    /// instant, the try not counted.
+    Held(DateTime<Utc>),
 }
 
 impl SmsService {
@@ -79,6 +83,11 @@ impl SmsService {
             self.settle(&text.id, SmsStatus::Skipped, None, Some(why), None)
                 .await?;
             return Ok(TextSent::Settled);
+        }
+        // Quiet hours held it when it was written; a try after a failure may fall in them too.
+        if let Some(until) = self.quiet_until(&text).await? {
+            self.hold(&text.id, until).await?;
+            return Ok(TextSent::Held(until));
         }
         let tries = text.attempts + 1;
         if !self.claim(&text.id, tries).await? {
@@ -142,6 +151,45 @@ impl SmsService {
             }
         }
         Ok(None)
+    }
+
+    /// When the reader's quiet hours end, if `text` would go in them now: never for a code, nor
+    /// for a text about a session starting within the hour.
+    async fn quiet_until(&self, text: &row::Model) -> AppResult<Option<DateTime<Utc>>> {
+        let Some(quiet) = &self.outbox.quiet_hours else {
+            return Ok(None);
+        };
+        if text.kind == phone::CODE_KIND {
+            return Ok(None);
+        }
+        let zone: Option<String> = user::Entity::find_by_id(text.user_id.as_str())
+            .select_only()
+            .column(user::Column::TimeZone)
+            .into_tuple()
+            .one(self.db.conn())
+            .await?;
+        let Some(zone) = zone.and_then(|z| z.parse::<TimeZone>().ok()) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let until = quiet.send_at(now, zone, text.session_start_at);
+        Ok((until > now).then_some(until))
+    }
+
+    /// Records that the text waits for `until` (its `send_after`), if it is still to be sent. It
+    /// is known not to have gone (a `SENDING` one was just looked up), so it is `PENDING` again.
+    async fn hold(&self, sms_id: &str, until: DateTime<Utc>) -> AppResult<()> {
+        let write = self.db.write_alone().await;
+        row::Entity::update_many()
+            .col_expr(row::Column::Status, Expr::value(SmsStatus::Pending))
+            .col_expr(row::Column::SendAfter, Expr::value(until))
+            .col_expr(row::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(row::Column::Id.eq(sms_id))
+            .filter(row::Column::Status.is_in([SmsStatus::Pending, SmsStatus::Sending]))
+            .exec(write.conn())
+            .await?;
+        tracing::info!(sms_id, %until, "a text tried again in quiet hours waits for their end");
+        Ok(())
     }
 
     /// Marks the text `SENDING` with its try counted, if it is still to be sent.
