@@ -11,7 +11,7 @@ pub(super) const FRESH: Duration = Duration::from_millis(500);
 
 /// Reads started ahead whose sends never came (their jobs were given back, or taken over by
 /// another runner) are forgotten this long after.
-pub(super) const FORGOTTEN: Duration = Duration::from_secs(60);
+const FORGOTTEN: Duration = Duration::from_secs(60);
 
 /// Each email's read started ahead (`R`, its answer to come), with when it started.
 pub(super) struct ReadsAhead<R> {
