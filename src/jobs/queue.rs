@@ -366,17 +366,7 @@ pub(crate) async fn release(
     claimed: &job::Model,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    settle(
-        conn,
-        claimed,
-        now,
-        vec![
-            (Column::State, Expr::value(JobState::Queued.as_str())),
-            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
-            (Column::Attempts, Expr::col(Column::Attempts).sub(1)),
-        ],
-    )
-    .await
+    settle(conn, claimed, now, unclaimed()).await
 }
 
 /// Queues a claimed job again to run at `at`, giving back the attempt its claim counted.
@@ -386,18 +376,19 @@ pub(crate) async fn postpone(
     now: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    settle(
-        conn,
-        claimed,
-        now,
-        vec![
-            (Column::State, Expr::value(JobState::Queued.as_str())),
-            (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
-            (Column::Attempts, Expr::col(Column::Attempts).sub(1)),
-            (Column::RunAt, Expr::value(at)),
-        ],
-    )
-    .await
+    let mut changes = unclaimed();
+    changes.push((Column::RunAt, Expr::value(at)));
+    settle(conn, claimed, now, changes).await
+}
+
+/// What makes a claimed job queued as if unclaimed: no lease, and the attempt its claim counted
+/// given back.
+fn unclaimed() -> Vec<(Column, SimpleExpr)> {
+    vec![
+        (Column::State, Expr::value(JobState::Queued.as_str())),
+        (Column::LockedUntil, Expr::value(None::<DateTime<Utc>>)),
+        (Column::Attempts, Expr::col(Column::Attempts).sub(1)),
+    ]
 }
 
 /// Pushes the lease of a job still running under this claim to `until`.

@@ -118,6 +118,25 @@ async fn rows(app: &TestApp) -> Vec<sms_message::Model> {
         .unwrap()
 }
 
+/// A mentor, and a student in Auckland (UTC+13 in January: 10:00 UTC is 23:00 there) who booked
+/// three Wednesdays at 10:00 UTC from 7 January and switched SMS on for cancellations; their
+/// tokens and the booking.
+async fn student_in_auckland(app: &TestApp) -> (String, String, Value) {
+    let (mentor, _) = tutor_and_student(app).await;
+    let student = app.user(STUDENT, Role::Student, "Pacific/Auckland").await;
+    let booking = book(app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
+    opt_in(app, &student, &["SESSION_CANCELLED"]).await;
+    (mentor, student, booking)
+}
+
+/// Asserts that `count` texts went, the last one saying `what`.
+fn texted(twilio: &FakeTwilio, count: usize, what: &str) {
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), count);
+    let last = &sent[count - 1].body;
+    assert!(last.contains(what), "{last}");
+}
+
 fn session(booking: &Value, i: usize) -> Value {
     booking["sessions"][i]["id"].clone()
 }
@@ -384,14 +403,7 @@ async fn stop_opts_the_number_out_start_opts_it_back_in_and_help_answers() {
 async fn quiet_hours_in_the_readers_zone_hold_texts_except_for_a_session_within_the_hour() {
     on_both(|app, twilio| {
         Box::pin(async move {
-            // A student in Auckland (UTC+13 in January): 10:00 UTC is 23:00 there.
-            let mentor = {
-                let (mentor, _) = tutor_and_student(&app).await;
-                mentor
-            };
-            let student = app.user(STUDENT, Role::Student, "Pacific/Auckland").await;
-            let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
-            opt_in(&app, &student, &["SESSION_CANCELLED"]).await;
+            let (mentor, student, booking) = student_in_auckland(&app).await;
             app.clock.set("2026-01-07T09:20:00Z".parse().unwrap()); // 22:20 in Auckland
             verified(&app, &twilio, &student, NUMBER).await;
             assert_eq!(twilio.sent().len(), 1, "a code goes at once, even at night");
@@ -409,24 +421,12 @@ async fn quiet_hours_in_the_readers_zone_hold_texts_except_for_a_session_within_
             app.ok(&mentor, CANCEL_SESSION, json!({"id": session(&booking, 0)}))
                 .await;
             app.jobs.drain().await.unwrap();
-            let sent = twilio.sent();
-            assert_eq!(sent.len(), 2);
-            assert!(
-                sent[1].body.contains("Wed 7 Jan 23:00 NZDT"),
-                "{}",
-                sent[1].body
-            );
+            texted(&twilio, 2, "Wed 7 Jan 23:00 NZDT");
 
             // Morning in Auckland: the held text goes.
             app.clock.set("2026-01-07T19:00:00Z".parse().unwrap());
             app.jobs.drain().await.unwrap();
-            let sent = twilio.sent();
-            assert_eq!(sent.len(), 3);
-            assert!(
-                sent[2].body.contains("Wed 14 Jan 23:00 NZDT"),
-                "{}",
-                sent[2].body
-            );
+            texted(&twilio, 3, "Wed 14 Jan 23:00 NZDT");
         })
     })
     .await;
@@ -437,14 +437,8 @@ async fn a_text_tried_again_in_quiet_hours_waits_for_their_end_unless_its_sessio
     on_both(|app, twilio| {
         Box::pin(async move {
             use mentor_scheduler::entity::job;
-            // A student in Auckland (UTC+13 in January); quiet hours from 21:00 there (08:00 UTC).
-            let mentor = {
-                let (mentor, _) = tutor_and_student(&app).await;
-                mentor
-            };
-            let student = app.user(STUDENT, Role::Student, "Pacific/Auckland").await;
-            let booking = book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(3))).await;
-            opt_in(&app, &student, &["SESSION_CANCELLED"]).await;
+            // Quiet hours from 21:00 in Auckland (08:00 UTC).
+            let (mentor, student, booking) = student_in_auckland(&app).await;
             app.clock.set("2026-01-07T07:50:00Z".parse().unwrap()); // 20:50 in Auckland
             verified(&app, &twilio, &student, NUMBER).await;
 
@@ -490,24 +484,12 @@ async fn a_text_tried_again_in_quiet_hours_waits_for_their_end_unless_its_sessio
             assert_eq!(twilio.sent().len(), 1, "Twilio was down");
             app.clock.set("2026-01-07T09:20:00Z".parse().unwrap());
             app.jobs.drain().await.unwrap();
-            let sent = twilio.sent();
-            assert_eq!(sent.len(), 2);
-            assert!(
-                sent[1].body.contains("Wed 7 Jan 23:00 NZDT"),
-                "{}",
-                sent[1].body
-            );
+            texted(&twilio, 2, "Wed 7 Jan 23:00 NZDT");
 
             // Morning in Auckland: the held text goes, once.
             app.clock.set("2026-01-07T19:00:00Z".parse().unwrap());
             app.jobs.drain().await.unwrap();
-            let sent = twilio.sent();
-            assert_eq!(sent.len(), 3);
-            assert!(
-                sent[2].body.contains("Wed 14 Jan 23:00 NZDT"),
-                "{}",
-                sent[2].body
-            );
+            texted(&twilio, 3, "Wed 14 Jan 23:00 NZDT");
             app.clock.set("2026-01-08T19:00:00Z".parse().unwrap());
             app.jobs.drain().await.unwrap();
             assert_eq!(twilio.sent().len(), 3);
