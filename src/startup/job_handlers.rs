@@ -49,9 +49,9 @@ pub fn registry(services: &Services) -> Registry {
                 TextSent::Settled => Ok(()),
                 // The text row counts its own tries; the runner's backoff spaces them.
                 TextSent::TryAgain(why) => Err(JobError::Retry(anyhow::anyhow!(why))),
-                // Waits out the provider's Retry-After (the runner reads it from the error).
                 // Quiet hours: runs again when they end, the try not counted.
                 TextSent::Held(until) => Err(JobError::Postpone(until)),
+                // Waits out the provider's Retry-After (the runner reads it from the error).
                 TextSent::Throttled(retry_after) => {
                     Err(JobError::Retry(anyhow::Error::new(AppError::RateLimited {
                         message: "Twilio asked us to slow down".into(),
