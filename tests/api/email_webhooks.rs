@@ -606,14 +606,26 @@ async fn sns_messages_are_checked_under_amazons_certificate() {
                 0,
                 "an untrusted URL is never fetched"
             );
-            // The certificate host failing is not a refusal: SNS should try again.
-            let (status, answer) = post_sns(
-                &app,
-                &app.sns
-                    .sign_at(complaint(&app), 2, &app.sns.url("/down.pem")),
-            )
-            .await;
-            assert_eq!(status, 503, "{answer}");
+            // Forged again, naming the same certificates that were no good: refused without
+            // fetching them again.
+            for path in ["/gone.pem", "/ec.pem"] {
+                let forged = app.sns.sign_at(complaint(&app), 2, &app.sns.url(path));
+                let (status, answer) = post_sns(&app, &forged).await;
+                refused(status, &answer, path);
+                assert_eq!(app.sns.fetches(path), 1, "{path} fetched once");
+            }
+            // The certificate host failing is not a refusal: SNS should try again, and the next
+            // try fetches again.
+            for tries in 1..=2 {
+                let (status, answer) = post_sns(
+                    &app,
+                    &app.sns
+                        .sign_at(complaint(&app), 2, &app.sns.url("/down.pem")),
+                )
+                .await;
+                assert_eq!(status, 503, "{answer}");
+                assert_eq!(app.sns.fetches("/down.pem"), tries);
+            }
             assert_eq!(snapshot(&app).await, before, "nothing changed");
 
             // Genuine, both versions, with and without a Subject; the certificate fetched once.

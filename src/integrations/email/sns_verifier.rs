@@ -1,11 +1,12 @@
 //! Checks that an SNS delivery was signed by Amazon: its certificate URL on a trusted host, the
-//! certificate fetched once per URL and cached, the signature over the envelope's signed fields, the
+//! certificate fetched once per URL and cached (a URL that gave none is not fetched again for a
+//! while), the signature over the envelope's signed fields, the
 //! topic one we subscribed to, and the message not older than [`MAX_AGE_SECONDS`].
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,13 @@ const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
 /// Distinct certificate URLs kept (Amazon rotates one certificate per region now and then).
 const MAX_CACHED: usize = 32;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// A certificate URL on a trusted host that gave no usable certificate (a 4xx, too large, not
+/// RSA) is refused this long without being fetched again: forged messages naming such URLs cost
+/// one fetch per URL and window, not one per message. A host that did not answer is not held
+/// against its URL (SNS retries, and the next try fetches again).
+const REFUSED_FOR: Duration = Duration::from_secs(600);
+/// Refused URLs remembered at most.
+const MAX_REFUSED: usize = 1024;
 
 /// The settings a verifier is built from.
 #[derive(Debug, Clone)]
@@ -45,6 +53,8 @@ pub struct SnsVerifier {
     hosts: Regex,
     topics: Vec<String>,
     certificates: Mutex<HashMap<String, Arc<RsaPublicKey>>>,
+    /// Certificate URLs that gave no usable certificate, with when.
+    refused: Mutex<HashMap<String, Instant>>,
 }
 
 impl SnsVerifier {
@@ -68,6 +78,7 @@ impl SnsVerifier {
             hosts,
             topics: trust.topics.clone(),
             certificates: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         })
     }
 
@@ -111,13 +122,47 @@ impl SnsVerifier {
         if let Some(key) = cached {
             return Ok(key);
         }
-        let key = Arc::new(certificate_key(&self.fetch(&url).await?)?);
+        if self.refused_lately(url.as_str()) {
+            return Err(SignatureError::BadCertificate);
+        }
+        let key = match self.fetch(&url).await.and_then(|pem| certificate_key(&pem)) {
+            Ok(key) => Arc::new(key),
+            Err(error) => {
+                if !error.is_temporary() {
+                    self.refuse(url.as_str());
+                }
+                return Err(error);
+            }
+        };
         let mut certificates = self.cached();
         if certificates.len() >= MAX_CACHED {
             certificates.clear();
         }
         certificates.insert(url.to_string(), key.clone());
         Ok(key)
+    }
+
+    fn refused_lately(&self, url: &str) -> bool {
+        self.refused_urls()
+            .get(url)
+            .is_some_and(|at| at.elapsed() < REFUSED_FOR)
+    }
+
+    fn refuse(&self, url: &str) {
+        let mut refused = self.refused_urls();
+        if refused.len() >= MAX_REFUSED {
+            refused.retain(|_, at| at.elapsed() < REFUSED_FOR);
+            if refused.len() >= MAX_REFUSED {
+                refused.clear();
+            }
+        }
+        refused.insert(url.to_string(), Instant::now());
+    }
+
+    fn refused_urls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn cached(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RsaPublicKey>>> {
