@@ -194,6 +194,33 @@ impl Db {
     }
 }
 
+/// Deletes up to `limit` rows of `E` whose `at` is before `before` (rows named by their `key`
+/// columns): receipts kept only as long as a replay can come are forgotten a few at a time as new
+/// ones arrive, so the table stays small without a sweeper of its own.
+pub async fn forget_before<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    key: &[E::Column],
+    at: E::Column,
+    before: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::sea_query::{Expr, Query};
+    let oldest = Query::select()
+        .columns(key.iter().copied())
+        .from(E::default())
+        .and_where(Expr::col(at).lt(before))
+        .limit(limit)
+        .to_owned();
+    let delete = Query::delete()
+        .from_table(E::default())
+        .and_where(Expr::tuple(key.iter().map(|c| Expr::col(*c).into())).in_subquery(oldest))
+        .to_owned();
+    Ok(conn
+        .execute(conn.get_database_backend().build(&delete))
+        .await?
+        .rows_affected())
+}
+
 /// A new opaque row id: time-ordered, so listings sorted by id follow creation.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

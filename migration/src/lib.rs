@@ -15,6 +15,7 @@ mod m20261127_000010_sms;
 mod m20261127_000011_jobs_claim_order;
 mod m20261128_000012_written_ahead;
 mod m20261129_000013_text_session_start;
+mod m20261129_000014_stripe_events_received_at;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000011_jobs_claim_order::Migration),
             Box::new(m20261128_000012_written_ahead::Migration),
             Box::new(m20261129_000013_text_session_start::Migration),
+            Box::new(m20261129_000014_stripe_events_received_at::Migration),
         ]
     }
 }

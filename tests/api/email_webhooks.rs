@@ -205,6 +205,17 @@ async fn sendgrid_reports_update_emails_and_suppress_addresses() {
         app.jobs.drain().await.unwrap();
         let last = emails(&app).await.into_iter().rev().find(|e| e.user_id == STUDENT).unwrap();
         assert_eq!(last.status.as_str(), "SUPPRESSED");
+
+        // Receipts are kept 48 hours: a delivery 49 hours on forgets the older ones.
+        let receipts = || async {
+            mentor_scheduler::entity::webhook_receipt::Entity::find().count(app.services.db.conn()).await.unwrap()
+        };
+        assert!(receipts().await >= 3);
+        app.clock.set(app.clock.now() + chrono::Duration::hours(49));
+        let late = json!([{"email": row.to_address, "timestamp": 1767571800, "event": "open", "email_id": row.id}]);
+        let (status, body) = sendgrid(&app, late.to_string()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(receipts().await, 1, "only the newest is kept");
     })).await;
 }
 

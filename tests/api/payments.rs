@@ -215,6 +215,26 @@ with_fake_stripe! {
         // An event type we do not use: 200, ignored.
         stripe.unrelated_event();
         assert_eq!(stripe.deliver(false).await, vec![200]);
+        // Event ids are kept 35 days: 34 days on, a new event forgets none, and a redelivery is
+        // still recognised.
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let kept = || async {
+            mentor_scheduler::entity::stripe_event::Entity::find().count(app.services.db.conn()).await.unwrap()
+        };
+        let ids = kept().await;
+        assert!(ids >= 2, "{ids}");
+        app.clock.set(crate::helpers::default_now() + Duration::days(34));
+        stripe.unrelated_event();
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        assert_eq!(kept().await, ids + 1, "none forgotten yet");
+        assert_eq!(stripe.send(&pending[0]).await, 200);
+        assert_eq!(kept().await, ids + 1, "recognised, not recorded again");
+        assert_eq!(events(&app, "BOOKING_CREATED").await.len(), 1);
+        // Past that, the next event forgets the old ids.
+        app.clock.set(crate::helpers::default_now() + Duration::days(36));
+        stripe.unrelated_event();
+        assert_eq!(stripe.deliver(false).await, vec![200]);
+        assert_eq!(kept().await, 2, "the two of the last 35 days are kept");
     }
 
     async fn events_out_of_order_end_in_the_same_state(app, stripe) {

@@ -2,9 +2,10 @@
 //! a replay (an attacker's, or the provider's own redelivery of one we applied) changes nothing.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
+use crate::db::forget_before;
 use crate::entity::webhook_receipt::{self, Column};
 use crate::error::AppResult;
 
@@ -40,29 +41,15 @@ pub async fn record(
     .exec_without_returning(conn)
     .await?;
     if inserted == 1 {
-        forget_old(conn, now - KEPT).await?;
+        let key = [Column::Source, Column::Id];
+        forget_before::<webhook_receipt::Entity>(
+            conn,
+            &key,
+            Column::ReceivedAt,
+            now - KEPT,
+            FORGET_BATCH,
+        )
+        .await?;
     }
     Ok(inserted == 1)
-}
-
-async fn forget_old(conn: &impl ConnectionTrait, before: DateTime<Utc>) -> AppResult<()> {
-    let oldest = Query::select()
-        .columns([Column::Source, Column::Id])
-        .from(webhook_receipt::Entity)
-        .and_where(Expr::col(Column::ReceivedAt).lt(before))
-        .limit(FORGET_BATCH)
-        .to_owned();
-    let delete = Query::delete()
-        .from_table(webhook_receipt::Entity)
-        .and_where(
-            Expr::tuple([
-                Expr::col(Column::Source).into(),
-                Expr::col(Column::Id).into(),
-            ])
-            .in_subquery(oldest),
-        )
-        .to_owned();
-    conn.execute(conn.get_database_backend().build(&delete))
-        .await?;
-    Ok(())
 }

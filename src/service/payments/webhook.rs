@@ -1,8 +1,9 @@
 //! `POST /webhooks/stripe`: a delivery is checked (`Stripe-Signature`), then its event is applied
 //! once, in one transaction with the record of its id, so a redelivery, or two deliveries racing,
-//! change nothing more. Events may come in any order; each reads the state it finds and moves it
-//! only forward (an `invoice.paid` before `checkout.session.completed` confirms the booking, and
-//! the completion then finds nothing left to do). Unknown types, and events about bookings we do
+//! change nothing more (ids are kept [`EVENTS_KEPT`], past any redelivery). Events may come in any
+//! order; each reads the state it finds and moves it only forward (an `invoice.paid` before
+//! `checkout.session.completed` confirms the booking, and the completion then finds nothing left
+//! to do). Unknown types, and events about bookings we do
 //! not know, are answered 200 and ignored.
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -13,7 +14,7 @@ use serde_json::Value;
 use super::consumer::{attach_waiting, refund_invoice};
 use super::record::{booking_of_subscription, lock_with_booking, set_booking_status, set_status};
 use super::PaymentService;
-use crate::db::new_id;
+use crate::db::{forget_before, new_id};
 use crate::domain::booking::{BookingStatus, PaymentStatus};
 use crate::domain::event::DomainEvent;
 use crate::entity::{booking, invoice, payment, stripe_event};
@@ -22,6 +23,13 @@ use crate::integrations::payments::signature::{verify, SignatureError};
 use crate::integrations::payments::stripe::{paid_by, CheckoutSession};
 use crate::jobs::payment::{queue, PaymentTask};
 use crate::service::after_commit::Changes;
+
+/// How long an event's id is kept: Stripe redelivers an event for up to three days, each time
+/// freshly signed, and keeps events 30 days, during which one can be resent by hand. Kept longer,
+/// any redelivery is recognised; older ids are forgotten a few at a time as new events arrive.
+const EVENTS_KEPT: chrono::Duration = chrono::Duration::days(35);
+/// Old event ids deleted with each new event, at most.
+const FORGET_BATCH: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -77,6 +85,11 @@ impl PaymentService {
             tracing::debug!(event = id, kind, "a Stripe event seen before");
             return Ok(false);
         }
+        let column = stripe_event::Column::ReceivedAt;
+        let key = [stripe_event::Column::Id];
+        forget_before::<stripe_event::Entity>(txn, &key, column, now - EVENTS_KEPT, FORGET_BATCH)
+            .await
+            .map_err(AppError::from)?;
         let mut changes = self.after_commit.changes();
         let applied = match kind {
             "checkout.session.completed" => self.completed(txn, object, now, &mut changes).await?,
