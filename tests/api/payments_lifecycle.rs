@@ -542,7 +542,8 @@ with_fake_stripe! {
             costs.push(app.services.db.statements_run() - before);
         }
         assert!(costs.iter().all(|c| *c == costs[0]), "{costs:?}");
-        assert!(costs[0] <= 18, "a renewal took {} statements", costs[0]);
+        // 19 since event ids older than 35 days are forgotten as new ones arrive (one DELETE).
+        assert!(costs[0] <= 19, "a renewal took {} statements", costs[0]);
         let b = booking(&app, &student, &id).await;
         assert_eq!(b["payment"]["invoices"].as_array().unwrap().len(), 5);
         assert_eq!(b["paymentStatus"], "PAID");
