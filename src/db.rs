@@ -196,7 +196,9 @@ impl Db {
 
 /// Deletes up to `limit` rows of `E` whose `at` is before `before` (rows named by their `key`
 /// columns): receipts kept only as long as a replay can come are forgotten a few at a time as new
-/// ones arrive, so the table stays small without a sweeper of its own.
+/// ones arrive, so the table stays small without a sweeper of its own. Rows another transaction
+/// is deleting meanwhile are passed over (`SKIP LOCKED` on PostgreSQL), so concurrent deliveries
+/// do not queue behind each other over the same old receipts.
 pub async fn forget_before<E: EntityTrait>(
     conn: &impl ConnectionTrait,
     key: &[E::Column],
@@ -204,12 +206,13 @@ pub async fn forget_before<E: EntityTrait>(
     before: chrono::DateTime<chrono::Utc>,
     limit: u64,
 ) -> Result<u64, sea_orm::DbErr> {
-    use sea_orm::sea_query::{Expr, Query};
+    use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
     let oldest = Query::select()
         .columns(key.iter().copied())
         .from(E::default())
         .and_where(Expr::col(at).lt(before))
         .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned();
     let delete = Query::delete()
         .from_table(E::default())

@@ -1,7 +1,7 @@
 //! Checks that an SNS delivery was signed by Amazon: its certificate URL on a trusted host, the
 //! certificate fetched once per URL and cached (a URL that gave none is not fetched again for a
-//! while), the signature over the envelope's signed fields, the
-//! topic one we subscribed to, and the message not older than [`MAX_AGE_SECONDS`].
+//! while), the signature over the envelope's signed fields, the topic one we subscribed to, and
+//! the message not older than [`MAX_AGE_SECONDS`].
 
 use std::collections::HashMap;
 use std::path::Path;

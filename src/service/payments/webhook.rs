@@ -3,8 +3,7 @@
 //! change nothing more (ids are kept [`EVENTS_KEPT`], past any redelivery). Events may come in any
 //! order; each reads the state it finds and moves it only forward (an `invoice.paid` before
 //! `checkout.session.completed` confirms the booking, and the completion then finds nothing left
-//! to do). Unknown types, and events about bookings we do
-//! not know, are answered 200 and ignored.
+//! to do). Unknown types, and events about bookings we do not know, are answered 200 and ignored.
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
