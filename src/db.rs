@@ -18,10 +18,12 @@ use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 use crate::config::Settings;
 
+mod among;
 pub mod batched;
 mod pool;
 mod statements;
 
+pub use among::{among, not_among};
 use statements::StatementLog;
 
 #[derive(Clone)]

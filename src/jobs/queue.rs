@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::job::Job;
-use crate::db::new_id;
+use crate::db::{new_id, not_among};
 use crate::entity::job::{self, Column};
 
 /// Where a job is in its life.
@@ -203,25 +203,12 @@ fn pick(
         .from(job::Entity)
         .cond_where(due)
         .and_where(Expr::col(Column::Kind).is_in(kinds.iter().copied()))
-        .and_where(not_among(backend, except))
+        .and_where(not_among(backend, r#""id""#, except))
         .order_by(Column::RunAt, Order::Asc)
         .order_by(Column::Id, Order::Asc)
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .to_owned()
-}
-
-/// `id` is none of `ids`, as one parameter (a JSON array) whatever their number: the statement's
-/// text stays the same from claim to claim, so the database prepares and plans it once per
-/// connection (`NOT IN` with a parameter per id made a new statement for each count). sea-query
-/// numbers a custom expression's own parameters from `$1` on PostgreSQL, and takes `?` on SQLite.
-fn not_among(backend: DbBackend, ids: &[String]) -> SimpleExpr {
-    let ids = serde_json::to_string(ids).expect("strings serialize");
-    let sql = match backend {
-        DbBackend::Postgres => r#""id" NOT IN (SELECT json_array_elements_text(CAST($1 AS json)))"#,
-        _ => r#""id" NOT IN (SELECT value FROM json_each(?))"#,
-    };
-    Expr::cust_with_values(sql, [ids])
 }
 
 /// Claims up to `limit` jobs matching `due`, earliest first.

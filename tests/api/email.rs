@@ -309,6 +309,37 @@ with_smtp! {
         assert!(smtp.messages().is_empty());
     }
 
+    async fn batched_reads_of_any_size_are_one_statement_text(app, smtp) {
+        let _ = &smtp;
+        let admin = app.user(ADMIN, Role::Admin, "UTC").await;
+        let users: Vec<String> = (0..6).map(|i| format!("ckonetext{i:016}")).collect();
+        for user in &users {
+            app.user(user, Role::Student, "UTC").await;
+        }
+        let input = json!({"i": {"userIds": users, "type": "SUPPORT_TICKET", "title": "Ticket #10", "body": "Answered."}});
+        app.ok(&admin, SEND, input).await;
+        let ids: Vec<String> = emails(&app).await.into_iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), 6);
+        // A read of one email, then of five: the same statement, prepared once per connection.
+        app.services.db.record_statements();
+        let reads = || {
+            let reads = |sql: &String| sql.starts_with("SELECT") && sql.contains(r#"FROM "email_notifications""#);
+            app.services.db.recorded_statements().into_iter().filter(reads).collect::<Vec<_>>()
+        };
+        for batch in [&ids[..1], &ids[1..]] {
+            app.services.email.prefetch(batch.to_vec());
+            // Each send takes its email's read started ahead, so every read has run after them.
+            for id in batch {
+                assert_eq!(app.services.email.send(id).await.unwrap(), Sent::Accepted);
+            }
+        }
+        // The five go together, or in more batches when the batch task woke between them, but
+        // hardly ever one at a time: with a parameter per email, the texts would differ.
+        let texts = reads();
+        assert!((2..=6).contains(&texts.len()), "{texts:?}");
+        assert!(texts.iter().all(|t| *t == texts[0]), "one statement text for one email and for five: {texts:?}");
+    }
+
     async fn a_booking_mails_invites_through_a_real_smtp_server(app, smtp) {
         let admin = app.user(ADMIN, Role::Admin, "America/New_York").await;
         let _ = admin;

@@ -26,7 +26,7 @@ use sea_orm::{
 use super::read_ahead::ReadsAhead;
 use super::{digest, tracking, EmailService};
 use crate::db::batched::{BatchFailed, Batched};
-use crate::db::Db;
+use crate::db::{among, Db};
 use crate::domain::booking::SessionStatus;
 use crate::domain::email::{after_failure, EmailStatus, SendFailure, SuppressionReason};
 use crate::domain::notification::{is_locked, Channel, NotificationKind};
@@ -277,7 +277,11 @@ async fn read_all(
     ids: &[String],
 ) -> Result<Vec<Option<Found>>, DbErr> {
     let rows = row::Entity::find()
-        .filter(row::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .filter(among(
+            conn.get_database_backend(),
+            &column(row::Column::Id),
+            ids,
+        ))
         .column_as(is_suppressed(conn.get_database_backend()), "suppressed")
         .column_as(session_changed(), "session_changed")
         .column_as(switched_off(), "switched_off")
@@ -295,11 +299,7 @@ async fn read_all(
 /// (where `Ä` lowers too, and in a Turkish one `I` lowers to `ı`) unless told to use the C
 /// locale's rules, ASCII only.
 fn is_suppressed(backend: DbBackend) -> SimpleExpr {
-    let to = format!(
-        "{}.{}",
-        quoted(row::Entity.table_name()),
-        quoted(row::Column::ToAddress.as_str())
-    );
+    let to = column(row::Column::ToAddress);
     let lowered = match backend {
         DbBackend::Postgres => format!("lower({to} COLLATE \"C\")"),
         _ => format!("lower({to})"),
@@ -368,8 +368,9 @@ fn switched_off() -> SimpleExpr {
         .and(Expr::exists(muted))
 }
 
-fn quoted(name: &str) -> String {
-    format!("\"{name}\"")
+/// An email column as SQL, named with its table (the statements it goes in have subqueries).
+fn column(column: row::Column) -> String {
+    format!("\"{}\".\"{}\"", row::Entity.table_name(), column.as_str())
 }
 
 /// An email row read to be sent, with what stands in its way.
