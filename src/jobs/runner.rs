@@ -395,6 +395,7 @@ impl JobRunner {
         let write = inner.db.write_alone().await;
         let lease = self.lease_from(now);
         let claimed = queue::claim(write.conn(), now, lease, limit, &inner.kinds, &except).await?;
+        drop(write);
         self.held_ids()
             .extend(claimed.iter().map(|job| job.id.clone()));
         inner.registry.prefetch(&claimed);

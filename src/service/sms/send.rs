@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::{outbox, phone, SmsService};
 use crate::domain::booking::SessionStatus;
@@ -79,13 +79,22 @@ impl SmsService {
             }
         }
         // Only now, when it is known not to have gone: a text no longer wanted is skipped.
-        if let Some(why) = self.unwanted(&text).await? {
+        // Its owner, read once for both checks below (a code needs neither).
+        let owner = match text.kind.as_str() {
+            phone::CODE_KIND => None,
+            _ => {
+                user::Entity::find_by_id(text.user_id.as_str())
+                    .one(self.db.conn())
+                    .await?
+            }
+        };
+        if let Some(why) = self.unwanted(&text, owner.as_ref()).await? {
             self.settle(&text.id, SmsStatus::Skipped, None, Some(why), None)
                 .await?;
             return Ok(TextSent::Settled);
         }
         // Quiet hours held it when it was written; a try after a failure may fall in them too.
-        if let Some(until) = self.quiet_until(&text).await? {
+        if let Some(until) = self.quiet_until(&text, owner.as_ref()) {
             self.hold(&text.id, until).await?;
             return Ok(TextSent::Held(until));
         }
@@ -118,7 +127,12 @@ impl SmsService {
     /// Why `text` should no longer go: its number opted out; or, for anything but a code, it is no
     /// longer the user's verified number, the user switched its kind off, or (written ahead of its
     /// time) its session is no longer scheduled as it was.
-    async fn unwanted(&self, text: &row::Model) -> AppResult<Option<String>> {
+    /// `owner` is the text's user, read for anything but a code.
+    async fn unwanted(
+        &self,
+        text: &row::Model,
+        owner: Option<&user::Model>,
+    ) -> AppResult<Option<String>> {
         let conn = self.db.conn();
         let stopped = outbox::opted_out(conn, std::slice::from_ref(&text.to_number)).await?;
         if !stopped.is_empty() {
@@ -127,13 +141,10 @@ impl SmsService {
         if text.kind == phone::CODE_KIND {
             return Ok(None);
         }
-        let owner = user::Entity::find_by_id(text.user_id.as_str())
-            .one(conn)
-            .await?;
         let current = owner
             .filter(|u| u.phone_verified_at.is_some())
-            .and_then(|u| u.phone_number);
-        if current.as_deref() != Some(text.to_number.as_str()) {
+            .and_then(|u| u.phone_number.as_deref());
+        if current != Some(text.to_number.as_str()) {
             return Ok(Some("no longer the user's verified number".into()));
         }
         let wanted = opted_in(conn, [text.user_id.as_str()], Channel::Sms).await?;
@@ -155,25 +166,15 @@ impl SmsService {
 
     /// When the reader's quiet hours end, if `text` would go in them now: never for a code, nor
     /// for a text about a session starting within the hour.
-    async fn quiet_until(&self, text: &row::Model) -> AppResult<Option<DateTime<Utc>>> {
-        let Some(quiet) = &self.outbox.quiet_hours else {
-            return Ok(None);
-        };
+    fn quiet_until(&self, text: &row::Model, owner: Option<&user::Model>) -> Option<DateTime<Utc>> {
+        let quiet = self.outbox.quiet_hours.as_ref()?;
         if text.kind == phone::CODE_KIND {
-            return Ok(None);
+            return None;
         }
-        let zone: Option<String> = user::Entity::find_by_id(text.user_id.as_str())
-            .select_only()
-            .column(user::Column::TimeZone)
-            .into_tuple()
-            .one(self.db.conn())
-            .await?;
-        let Some(zone) = zone.and_then(|z| z.parse::<TimeZone>().ok()) else {
-            return Ok(None);
-        };
+        let zone: TimeZone = owner?.time_zone.parse().ok()?;
         let now = self.clock.now();
         let until = quiet.send_at(now, zone, text.session_start_at);
-        Ok((until > now).then_some(until))
+        (until > now).then_some(until)
     }
 
     /// Records that the text waits for `until` (its `send_after`), if it is still to be sent. It
