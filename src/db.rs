@@ -23,7 +23,7 @@ pub mod batched;
 mod pool;
 mod statements;
 
-pub use among::{among, not_among};
+pub use among::{among, not_among, pair_among};
 use statements::StatementLog;
 
 #[derive(Clone)]

@@ -18,6 +18,25 @@ pub fn not_among<S: AsRef<str>>(backend: DbBackend, column: &str, ids: &[S]) -> 
     list(backend, column, "NOT IN", ids)
 }
 
+/// `(first, second)` (columns as SQL, quoted) is one of `pairs`: a key and a number, such as a
+/// job and the attempt its claim counted.
+pub fn pair_among<S: AsRef<str>>(
+    backend: DbBackend,
+    (first, second): (&str, &str),
+    pairs: &[(S, i32)],
+) -> SimpleExpr {
+    let pairs: Vec<(&str, i32)> = pairs.iter().map(|(k, n)| (k.as_ref(), *n)).collect();
+    let pairs = serde_json::to_string(&pairs).expect("strings and numbers serialize");
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "({first}, {second}) IN (SELECT p ->> 0, CAST(p ->> 1 AS integer) \
+             FROM json_array_elements(CAST($1 AS json)) AS p)"
+        ),
+        _ => format!("({first}, {second}) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"),
+    };
+    Expr::cust_with_values(sql, [pairs])
+}
+
 fn list<S: AsRef<str>>(backend: DbBackend, column: &str, op: &str, ids: &[S]) -> SimpleExpr {
     let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
     let ids = serde_json::to_string(&ids).expect("strings serialize");
@@ -65,5 +84,32 @@ mod tests {
         assert!(select(DbBackend::Postgres, &["a"])
             .sql
             .contains(r#""t"."id" NOT IN (SELECT json_array_elements_text(CAST($3 AS json)))"#));
+    }
+
+    fn update(backend: DbBackend, pairs: &[(&str, i32)]) -> sea_orm::Statement {
+        let query = Query::update()
+            .table(Alias::new("t"))
+            .value(Alias::new("n"), 7)
+            .and_where(pair_among(backend, (r#""t"."id""#, r#""t"."n""#), pairs))
+            .to_owned();
+        backend.build(&query)
+    }
+
+    #[test]
+    fn any_number_of_pairs_is_one_statement_text() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let one = update(backend, &[("a", 1)]);
+            let three = update(backend, &[("a", 1), ("b", 2), ("c", 30)]);
+            assert_eq!(one.sql, three.sql, "{backend:?}");
+            let values = three.values.expect("bound").0;
+            assert_eq!(values.len(), 2, "{backend:?}: {values:?}");
+            assert!(
+                format!("{:?}", values[1]).contains(r#"[[\"a\",1],[\"b\",2],[\"c\",30]]"#),
+                "{values:?}"
+            );
+        }
+        assert!(update(DbBackend::Postgres, &[("a", 1)])
+            .sql
+            .contains("json_array_elements(CAST($2 AS json))"));
     }
 }

@@ -9,13 +9,14 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Cond, Expr, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement, SimpleExpr,
+    UpdateStatement,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 
 use super::job::Job;
-use crate::db::{new_id, not_among};
+use crate::db::{new_id, not_among, pair_among};
 use crate::entity::job::{self, Column};
 
 /// Where a job is in its life.
@@ -146,9 +147,18 @@ pub(crate) async fn next_due(
         .map(|j| j.run_at))
 }
 
+/// What a claim took.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub jobs: Vec<job::Model>,
+    /// The claim looked for jobs whose lease lapsed and took every one it found (fewer than it
+    /// asked for): none is left at its `now` but the jobs `except` named.
+    pub lapsed_cleared: bool,
+}
+
 /// Claims up to `limit` jobs of the given kinds that are due at `now` (running with a lapsed
-/// lease first, then queued with `run_at <= now`), leasing them until `lease_until`. Jobs named in
-/// `except` are passed over.
+/// lease first when `with_lapsed`, then queued with `run_at <= now`), leasing them until
+/// `lease_until`. Jobs named in `except` are passed over.
 ///
 /// Two statements, each reading the `(state, run_at, id)` index in order and stopping at its limit:
 /// one query for both kinds of due job (an `OR`) made the database sort every due job on each
@@ -162,18 +172,24 @@ pub(crate) async fn claim(
     limit: u64,
     kinds: &[&'static str],
     except: &[String],
-) -> Result<Vec<job::Model>, DbErr> {
+    with_lapsed: bool,
+) -> Result<Taken, DbErr> {
     if limit == 0 || kinds.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Taken::default());
     }
-    let mut claimed =
-        claim_where(conn, lapsed(now), (now, lease_until), limit, kinds, except).await?;
-    let left = limit.saturating_sub(claimed.len() as u64);
+    let mut taken = Taken::default();
+    if with_lapsed {
+        taken.jobs =
+            claim_where(conn, lapsed(now), (now, lease_until), limit, kinds, except).await?;
+        taken.lapsed_cleared = (taken.jobs.len() as u64) < limit;
+    }
+    let left = limit.saturating_sub(taken.jobs.len() as u64);
     if left > 0 {
         let queued = queued_due(now);
-        claimed.extend(claim_where(conn, queued, (now, lease_until), left, kinds, except).await?);
+        let jobs = claim_where(conn, queued, (now, lease_until), left, kinds, except).await?;
+        taken.jobs.extend(jobs);
     }
-    Ok(claimed)
+    Ok(taken)
 }
 
 /// Running jobs whose lease ran out before `now`.
@@ -275,15 +291,20 @@ pub(crate) async fn complete_all(
     if claims.is_empty() {
         return Ok(Vec::new());
     }
-    let mut which = Cond::any();
-    for (id, attempts) in claims {
-        which = which.add(
-            Cond::all()
-                .add(Column::Id.eq(id.as_str()))
-                .add(Column::Attempts.eq(*attempts)),
-        );
-    }
-    let update = Query::update()
+    let backend = conn.get_database_backend();
+    let done: HashSet<Claim> = conn
+        .query_all(backend.build(&completing(backend, claims, now)))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "attempts")?)))
+        .collect::<Result<_, DbErr>>()?;
+    Ok(claims.iter().map(|claim| done.contains(claim)).collect())
+}
+
+/// The statement [`complete_all`] runs: one text however many claims (see `db::among`).
+fn completing(backend: DbBackend, claims: &[Claim], now: DateTime<Utc>) -> UpdateStatement {
+    let which = pair_among(backend, (r#""id""#, r#""attempts""#), claims);
+    Query::update()
         .table(job::Entity)
         .value(Column::State, JobState::Done.as_str())
         .value(Column::LockedUntil, None::<DateTime<Utc>>)
@@ -295,14 +316,7 @@ pub(crate) async fn complete_all(
                 .add(which),
         )
         .returning(Query::returning().columns([Column::Id, Column::Attempts]))
-        .to_owned();
-    let done: HashSet<Claim> = conn
-        .query_all(conn.get_database_backend().build(&update))
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "attempts")?)))
-        .collect::<Result<_, DbErr>>()?;
-    Ok(claims.iter().map(|claim| done.contains(claim)).collect())
+        .to_owned()
 }
 
 pub(crate) async fn requeue(
@@ -505,6 +519,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn completions_of_any_number_of_jobs_are_one_statement_text() {
+        let now = Utc::now();
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let text = |claims: &[Claim]| backend.build(&completing(backend, claims, now)).sql;
+            let one = text(&[("a".into(), 1)]);
+            assert_eq!(
+                one,
+                text(&[("a".into(), 1), ("b".into(), 2), ("c".into(), 1)])
+            );
+            assert!(one.contains(r#"("id", "attempts") IN"#), "{one}");
+        }
+    }
+
     #[tokio::test]
     async fn jobs_completed_together_are_each_told_whether_their_claim_still_held() {
         let (_dir, db, now) = sqlite_queue().await;
@@ -515,7 +543,10 @@ mod tests {
             .await
             .unwrap();
         let lease = now + chrono::Duration::seconds(30);
-        let first = claim(conn, now, lease, 3, &kinds, &[]).await.unwrap();
+        let first = claim(conn, now, lease, 3, &kinds, &[], true)
+            .await
+            .unwrap()
+            .jobs;
         assert_eq!(first.len(), 3);
         // The first job's lease lapses and it is claimed again (its second attempt).
         let late = lease + chrono::Duration::seconds(1);
@@ -532,13 +563,22 @@ mod tests {
         let lease_again = late + chrono::Duration::seconds(30);
         // Not while its first run is still being recorded by the runner that claimed it.
         let recording = [first[0].id.clone()];
-        let skipped = claim(conn, late, lease_again, 3, &kinds, &recording)
+        let skipped = claim(conn, late, lease_again, 3, &kinds, &recording, true)
             .await
             .unwrap();
-        assert!(skipped.is_empty(), "{skipped:?}");
-        let again = claim(conn, late, lease_again, 3, &kinds, &[])
+        assert!(skipped.jobs.is_empty(), "{skipped:?}");
+        assert!(skipped.lapsed_cleared);
+        let unlooked = claim(conn, late, lease_again, 3, &kinds, &[], false)
             .await
             .unwrap();
+        assert!(
+            unlooked.jobs.is_empty() && !unlooked.lapsed_cleared,
+            "{unlooked:?}"
+        );
+        let again = claim(conn, late, lease_again, 3, &kinds, &[], true)
+            .await
+            .unwrap()
+            .jobs;
         assert_eq!((again.len(), again[0].attempts), (1, 2));
 
         let claims: Vec<Claim> = [&first[0], &again[0], &first[1], &first[2]]

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use sea_orm::sea_query::UpdateStatement;
+use sea_orm::DbBackend;
 
 use super::job::{Job, JobError};
 use crate::entity::job;
@@ -17,10 +18,11 @@ use crate::entity::job;
 pub type Finish = Option<String>;
 
 /// Writes what jobs of one kind finished with, in the transaction that marks them done: given the
-/// keys they returned and the time, the statement to run. A job's success and what it means (an
+/// database's backend, the keys they returned and the time, the statement to run. A job's success and what it means (an
 /// email `SENT`) then commit together, in one commit for a whole batch, and the worker goes on to
 /// its next job without waiting for either.
-pub type Finisher = Arc<dyn Fn(&[String], DateTime<Utc>) -> UpdateStatement + Send + Sync>;
+pub type Finisher =
+    Arc<dyn Fn(DbBackend, &[String], DateTime<Utc>) -> UpdateStatement + Send + Sync>;
 
 /// Told the payloads of jobs of its kind as soon as they are claimed, before any of them runs, so
 /// that what the handlers will need can be fetched together for all of them (one read for a
@@ -69,7 +71,10 @@ impl Registry {
     pub fn register_finishing<J: Job, F, Fut>(
         &mut self,
         handler: F,
-        finisher: impl Fn(&[String], DateTime<Utc>) -> UpdateStatement + Send + Sync + 'static,
+        finisher: impl Fn(DbBackend, &[String], DateTime<Utc>) -> UpdateStatement
+            + Send
+            + Sync
+            + 'static,
     ) where
         F: Fn(J) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Finish, JobError>> + Send + 'static,

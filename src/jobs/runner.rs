@@ -5,7 +5,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -33,6 +33,11 @@ const MAX_ERROR_LEN: usize = 4000;
 /// How often an idle runner deletes finished jobs past their retention, and how many at a time.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP_BATCH: u64 = 1000;
+
+/// How often a runner's claims look for jobs whose lease lapsed (a dead worker's), once a look
+/// found none left: such a job runs again at most this long after its lease ran out. A look is a
+/// statement of its own that, on a busy queue, costs as much as the claim of due jobs beside it.
+const LAPSED_LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// Most jobs marked done in one statement.
 const COMPLETIONS_BATCH: usize = 64;
@@ -157,6 +162,8 @@ struct Inner {
     held: Mutex<HashSet<String>>,
     /// Bounds the results being recorded after their workers went on (see [`RECORDING_AHEAD`]).
     recording_slots: Arc<Semaphore>,
+    /// When a claim last took every job whose lease had lapsed (see [`LAPSED_LOOK_EVERY`]).
+    lapsed_cleared_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl JobRunner {
@@ -185,6 +192,7 @@ impl JobRunner {
                 completions,
                 held: Mutex::default(),
                 recording_slots: Arc::new(Semaphore::new(RECORDING_AHEAD)),
+                lapsed_cleared_at: Mutex::default(),
             }),
         }
     }
@@ -385,28 +393,40 @@ impl JobRunner {
             .max(Duration::from_millis(1))
     }
 
-    /// See [`queue::claim`]; each statement commits alone. The jobs this runner holds already are
-    /// passed over, and the ones claimed are held from now until [`Held`] lets them go. Their
-    /// kinds' prefetchers hear of them at once.
+    /// See [`queue::claim`]; each statement commits alone. Jobs whose lease lapsed are looked for
+    /// at most every [`LAPSED_LOOK_EVERY`] once a look left none. The jobs this runner holds
+    /// already are passed over, and the ones claimed are held from now until [`Held`] lets them
+    /// go. Their kinds' prefetchers hear of them at once.
     async fn claim(&self, limit: u64) -> Result<Vec<job::Model>, DbErr> {
         let inner = &self.inner;
         let except: Vec<String> = self.held_ids().iter().cloned().collect();
         let now = inner.clock.now();
+        let with_lapsed = self.worth_looking_for_lapsed(now);
         let write = inner.db.write_alone().await;
         let lease = self.lease_from(now);
-        let claimed = queue::claim(write.conn(), now, lease, limit, &inner.kinds, &except).await?;
+        let conn = write.conn();
+        let taken =
+            queue::claim(conn, now, lease, limit, &inner.kinds, &except, with_lapsed).await?;
         drop(write);
+        if taken.lapsed_cleared {
+            *lock(&inner.lapsed_cleared_at) = Some(now);
+        }
+        let claimed = taken.jobs;
         self.held_ids()
             .extend(claimed.iter().map(|job| job.id.clone()));
         inner.registry.prefetch(&claimed);
         Ok(claimed)
     }
 
-    fn held_ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.inner
-            .held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Whether a claim at `now` looks for lapsed leases: not within [`LAPSED_LOOK_EVERY`] after a
+    /// look that left none (none can lapse before the clock moves), unless the clock went back.
+    fn worth_looking_for_lapsed(&self, now: DateTime<Utc>) -> bool {
+        let every = chrono::Duration::from_std(LAPSED_LOOK_EVERY).unwrap_or_default();
+        lock(&self.inner.lapsed_cleared_at).is_none_or(|at| now < at || now - at >= every)
+    }
+
+    fn held_ids(&self) -> MutexGuard<'_, HashSet<String>> {
+        lock(&self.inner.held)
     }
 
     /// Lets go of a claimed job when dropped.
@@ -639,13 +659,13 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let mut held = self
-            .inner
-            .held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        held.remove(&self.job_id);
+        lock(&self.inner.held).remove(&self.job_id);
     }
+}
+
+/// The mutex's value (kept by a panicking holder: every write to it is a single step).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A job that succeeded: its claim, and what its kind's finisher is to write (kind, key).
@@ -679,7 +699,7 @@ async fn complete(
         if let Some(finisher) = registry.finisher(&kind) {
             write
                 .txn
-                .execute(backend.build(&finisher(&keys, now)))
+                .execute(backend.build(&finisher(backend, &keys, now)))
                 .await?;
         }
     }

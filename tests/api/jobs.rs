@@ -19,8 +19,8 @@ use mentor_scheduler::jobs::{
 };
 use sea_orm::sea_query::{Alias, Expr, Query, UpdateStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -488,10 +488,22 @@ on_both_backends! {
         app.clock.set(lease_end);
         assert_eq!(jobs.drain().await.unwrap(), none(), "the lease lasts until its end");
         app.clock.set(lease_end + millis(1));
-        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0));
+        // That runner found no lapsed lease a millisecond ago: it looks again a second after.
+        assert_eq!(jobs.drain().await.unwrap(), none(), "looked for lapsed leases a moment ago");
+        let other = runner(&app, &runs);
+        assert_eq!(other.drain().await.unwrap(), report(1, 0, 0), "a runner yet to look takes it");
         let job = row(db, &id).await;
         assert_eq!((job.state.as_str(), job.attempts), ("done", 2));
         assert_eq!(runs.counts(), HashMap::from([(1, 1)]));
+
+        // The first runner's next look, a second after the one that found none.
+        let next = add(db, now, &Ping { n: 2 }, EnqueueOptions::default()).await.unwrap();
+        set_running(db, &next, 1, lease_end + millis(500)).await;
+        app.clock.set(lease_end + millis(999));
+        assert_eq!(jobs.drain().await.unwrap(), none(), "not yet a second since its last look");
+        app.clock.set(lease_end + millis(1000));
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0), "a second since its last look");
+        assert_eq!(row(db, &next).await.state.as_str(), "done");
     }
 
     async fn a_job_whose_worker_died_on_its_last_attempt_is_dead(app) {
@@ -525,15 +537,15 @@ on_both_backends! {
     async fn what_a_job_finished_with_commits_with_its_completion_or_not_at_all(app) {
         app.user("ckfinishinguser000000001", Role::Student, "UTC").await;
         let db = &app.services.db;
-        let runner_with = |finisher: fn(&[String], DateTime<Utc>) -> UpdateStatement| {
+        let runner_with = |finisher: fn(DbBackend, &[String], DateTime<Utc>) -> UpdateStatement| {
             let mut registry = Registry::new();
             registry.register_finishing(|job: Finishing| async move { Ok(Some(job.user_id)) }, finisher);
             JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), config())
         };
-        let renames = |ids: &[String], _: DateTime<Utc>| {
+        let renames = |_: DbBackend, ids: &[String], _: DateTime<Utc>| {
             Query::update().table(user::Entity).value(user::Column::Name, "finished").and_where(user::Column::Id.is_in(ids.iter().cloned())).to_owned()
         };
-        let breaks = |ids: &[String], _: DateTime<Utc>| {
+        let breaks = |_: DbBackend, ids: &[String], _: DateTime<Utc>| {
             Query::update().table(Alias::new("no_such_table")).value(Alias::new("name"), "x").and_where(Expr::col(Alias::new("id")).is_in(ids.iter().cloned())).to_owned()
         };
         let job = Finishing { user_id: "ckfinishinguser000000001".into() };

@@ -259,15 +259,8 @@ impl SendBatches {
 
 /// The statement that records `email_ids`, which the SMTP server took, as `SENT` at `now` (only
 /// those still `PENDING`). The `email.send` job runs it with its completion.
-pub fn sent_marks(email_ids: &[String], now: DateTime<Utc>) -> UpdateStatement {
-    settling(
-        email_ids.iter().map(String::as_str),
-        EmailStatus::Sent,
-        None,
-        None,
-        now,
-    )
-    .into_query()
+pub fn sent_marks(backend: DbBackend, email_ids: &[String], now: DateTime<Utc>) -> UpdateStatement {
+    settling(backend, email_ids, EmailStatus::Sent, None, None, now).into_query()
 }
 
 /// Each email of `ids` (`None` if there is none) with what stands in its way, in one statement
@@ -415,15 +408,17 @@ async fn settle(
     tries: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    settling(email_ids.iter().copied(), status, error, tries, now)
+    let backend = conn.get_database_backend();
+    settling(backend, email_ids, status, error, tries, now)
         .exec(conn)
         .await?;
     Ok(())
 }
 
-/// The update [`settle`] runs.
-fn settling<'a>(
-    email_ids: impl IntoIterator<Item = &'a str>,
+/// The update [`settle`] runs: one statement text however many emails (see `db::among`).
+fn settling<S: AsRef<str>>(
+    backend: DbBackend,
+    email_ids: &[S],
     status: EmailStatus,
     error: Option<&str>,
     tries: Option<i32>,
@@ -443,6 +438,28 @@ fn settling<'a>(
         update = update.col_expr(row::Column::RetryCount, Expr::value(tries));
     }
     update
-        .filter(row::Column::Id.is_in(email_ids))
+        .filter(among(backend, &column(row::Column::Id), email_ids))
         .filter(row::Column::Status.eq(EmailStatus::Pending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_of_any_number_of_emails_are_one_statement_text() {
+        let now = Utc::now();
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let text = |ids: &[&str]| {
+                let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+                backend.build(&sent_marks(backend, &ids, now)).sql
+            };
+            let one = text(&["a"]);
+            assert_eq!(one, text(&["a", "b", "c"]), "{backend:?}");
+            assert!(
+                one.contains(r#""email_notifications"."id" IN (SELECT"#),
+                "{one}"
+            );
+        }
+    }
 }
