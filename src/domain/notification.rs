@@ -42,6 +42,8 @@ pub struct Preference {
     pub enabled: bool,
     /// Cannot be switched off: the user must hear about it.
     pub locked: bool,
+    /// Anything of this kind is sent on this channel at all ([`is_offered`]).
+    pub offered: bool,
 }
 
 /// Messages a user must get whatever they chose: losing a session, or having it moved, in the app
@@ -57,6 +59,18 @@ pub fn is_locked(kind: NotificationKind, channel: Channel) -> bool {
     )
 }
 
+/// Whether anything of `kind` is ever sent on `channel`: everything goes in the app and by email;
+/// texts carry only session reminders, cancellations, moves and payment trouble (see
+/// [`texts`](crate::domain::sms::texts)).
+pub fn is_offered(kind: NotificationKind, channel: Channel) -> bool {
+    use NotificationKind::*;
+    channel != Channel::Sms
+        || matches!(
+            kind,
+            SessionReminder | SessionCancelled | SessionRescheduled | SubscriptionUpdate
+        )
+}
+
 /// Without a choice: everything in the app and by email; no SMS (it costs money and needs an
 /// opt-in).
 pub fn default_enabled(kind: NotificationKind, channel: Channel) -> bool {
@@ -67,11 +81,14 @@ pub fn default_enabled(kind: NotificationKind, channel: Channel) -> bool {
 /// The preference in force, given what the user stored (if anything).
 pub fn preference(kind: NotificationKind, channel: Channel, stored: Option<bool>) -> Preference {
     let locked = is_locked(kind, channel);
+    let offered = is_offered(kind, channel);
+    let chosen = stored.unwrap_or_else(|| default_enabled(kind, channel));
     Preference {
         kind,
         channel,
-        enabled: locked || stored.unwrap_or_else(|| default_enabled(kind, channel)),
+        enabled: locked || (offered && chosen),
         locked,
+        offered,
     }
 }
 
@@ -83,6 +100,11 @@ pub enum PreferenceError {
         kind: &'static str,
         channel: &'static str,
     },
+    #[error("{kind} is never sent by {channel}")]
+    NotOffered {
+        kind: &'static str,
+        channel: &'static str,
+    },
 }
 
 /// Checks one requested change.
@@ -91,10 +113,17 @@ pub fn check_change(
     channel: Channel,
     enabled: bool,
 ) -> Result<(), PreferenceError> {
+    let (kind_name, channel_name) = (kind.as_str(), channel.as_str());
     if !enabled && is_locked(kind, channel) {
         return Err(PreferenceError::Locked {
-            kind: kind.as_str(),
-            channel: channel.as_str(),
+            kind: kind_name,
+            channel: channel_name,
+        });
+    }
+    if enabled && !is_offered(kind, channel) {
+        return Err(PreferenceError::NotOffered {
+            kind: kind_name,
+            channel: channel_name,
         });
     }
     Ok(())
@@ -156,10 +185,32 @@ mod tests {
     #[test]
     fn defaults_are_app_and_email_but_not_sms() {
         let p = preference(NotificationKind::SystemUpdate, Channel::InApp, None);
-        assert!(p.enabled && !p.locked);
-        assert!(!preference(NotificationKind::SystemUpdate, Channel::Sms, None).enabled);
+        assert!(p.enabled && !p.locked && p.offered);
+        assert!(!preference(NotificationKind::SessionReminder, Channel::Sms, None).enabled);
         assert!(!preference(NotificationKind::SystemUpdate, Channel::InApp, Some(false)).enabled);
-        assert!(preference(NotificationKind::SystemUpdate, Channel::Sms, Some(true)).enabled);
+        assert!(preference(NotificationKind::SessionReminder, Channel::Sms, Some(true)).enabled);
+    }
+
+    #[test]
+    fn only_kinds_that_are_texted_can_be_switched_on_by_sms() {
+        use NotificationKind::*;
+        assert!(check_change(SessionReminder, Channel::Sms, true).is_ok());
+        assert!(check_change(SubscriptionUpdate, Channel::Sms, true).is_ok());
+        assert_eq!(
+            check_change(SystemUpdate, Channel::Sms, true),
+            Err(PreferenceError::NotOffered {
+                kind: "SYSTEM_UPDATE",
+                channel: "SMS"
+            })
+        );
+        // Switching off what never comes is harmless; every kind comes in the app and by email.
+        assert!(check_change(SystemUpdate, Channel::Sms, false).is_ok());
+        for &kind in NotificationKind::ALL {
+            assert!(is_offered(kind, Channel::InApp) && is_offered(kind, Channel::Email));
+        }
+        // A choice stored before (or by hand) does not make it look on.
+        let p = preference(SystemUpdate, Channel::Sms, Some(true));
+        assert!(!p.enabled && !p.offered, "{p:?}");
     }
 
     #[test]

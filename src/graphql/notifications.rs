@@ -83,6 +83,10 @@ pub struct NotificationPreference {
     pub enabled: bool,
     /// This pair cannot be switched off.
     pub locked: bool,
+    /// Anything of this type is sent on this channel at all: texts (`SMS`) carry only session
+    /// reminders, cancellations, moves and payment trouble (`SUBSCRIPTION_UPDATE`). Switching on a
+    /// pair not offered is `BAD_USER_INPUT`.
+    pub offered: bool,
 }
 
 impl NotificationPreference {
@@ -97,6 +101,7 @@ impl NotificationPreference {
             channel: p.channel.into(),
             enabled: p.enabled,
             locked: p.locked,
+            offered: p.offered,
         }
     }
 }

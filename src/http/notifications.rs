@@ -38,6 +38,7 @@ fn preference_json(p: &Preference) -> Value {
         "channel": p.channel.as_str(),
         "enabled": p.enabled,
         "locked": p.locked,
+        "offered": p.offered,
     })
 }
 

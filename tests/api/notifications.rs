@@ -11,7 +11,7 @@ use crate::on_both_backends;
 
 const MARK: &str = "mutation($id: ID!) { markNotificationRead(id: $id) { id readAt } }";
 const MARK_ALL: &str = "mutation { markAllNotificationsRead }";
-const PREFS: &str = "{ notificationPreferences { type channel enabled locked } }";
+const PREFS: &str = "{ notificationPreferences { type channel enabled locked offered } }";
 const SET_PREFS: &str = "mutation($i: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $i) { type channel enabled locked } }";
 
 async fn seqs(app: &TestApp, user: &str) -> Vec<i64> {
@@ -116,8 +116,9 @@ on_both_backends! {
         let prefs = prefs.as_array().unwrap();
         assert_eq!(prefs.len(), 48);
         let find = |list: &[Value], t: &str, c: &str| list.iter().find(|p| p["type"] == t && p["channel"] == c).unwrap().clone();
-        assert_eq!(find(prefs, "SESSION_CANCELLED", "IN_APP"), json!({"type": "SESSION_CANCELLED", "channel": "IN_APP", "enabled": true, "locked": true}));
-        assert_eq!(find(prefs, "SYSTEM_UPDATE", "SMS")["enabled"], false);
+        assert_eq!(find(prefs, "SESSION_CANCELLED", "IN_APP"), json!({"type": "SESSION_CANCELLED", "channel": "IN_APP", "enabled": true, "locked": true, "offered": true}));
+        assert_eq!(find(prefs, "SYSTEM_UPDATE", "SMS"), json!({"type": "SYSTEM_UPDATE", "channel": "SMS", "enabled": false, "locked": false, "offered": false}));
+        assert_eq!(find(prefs, "SESSION_REMINDER", "SMS"), json!({"type": "SESSION_REMINDER", "channel": "SMS", "enabled": false, "locked": false, "offered": true}));
 
         // All or nothing: the locked pair refuses the whole request.
         let e = app.fails(Some(&student), SET_PREFS, json!({"i": [
@@ -129,18 +130,27 @@ on_both_backends! {
         let unchanged = app.ok(&student, PREFS, json!({})).await["notificationPreferences"].clone();
         assert_eq!(find(unchanged.as_array().unwrap(), "SESSION_CONFIRMATION", "IN_APP")["enabled"], true);
         let e = app.fails(Some(&student), SET_PREFS, json!({"i": [
-            {"type": "SYSTEM_UPDATE", "channel": "SMS", "enabled": true},
-            {"type": "SYSTEM_UPDATE", "channel": "SMS", "enabled": false},
+            {"type": "SESSION_REMINDER", "channel": "SMS", "enabled": true},
+            {"type": "SESSION_REMINDER", "channel": "SMS", "enabled": false},
         ]}), "BAD_USER_INPUT").await;
         assert_eq!(e["extensions"]["field"], "input[1]");
+        // News is never texted: switching it on by SMS is refused, not kept to no effect.
+        let e = app.fails(Some(&student), SET_PREFS, json!({"i": [
+            {"type": "SESSION_REMINDER", "channel": "SMS", "enabled": true},
+            {"type": "SYSTEM_UPDATE", "channel": "SMS", "enabled": true},
+        ]}), "BAD_USER_INPUT").await;
+        assert_eq!(e["extensions"]["field"], "input[1]");
+        assert!(e["message"].as_str().unwrap().contains("SYSTEM_UPDATE is never sent by SMS"), "{e}");
+        let unchanged = app.ok(&student, PREFS, json!({})).await["notificationPreferences"].clone();
+        assert_eq!(find(unchanged.as_array().unwrap(), "SESSION_REMINDER", "SMS")["enabled"], false);
         app.fails(Some(&student), SET_PREFS, json!({"i": [{"type": "NOPE", "channel": "SMS", "enabled": true}]}), "BAD_USER_INPUT").await;
 
         let updated = app.ok(&student, SET_PREFS, json!({"i": [
             {"type": "SESSION_CONFIRMATION", "channel": "IN_APP", "enabled": false},
-            {"type": "SYSTEM_UPDATE", "channel": "SMS", "enabled": true},
+            {"type": "SESSION_REMINDER", "channel": "SMS", "enabled": true},
         ]})).await["updateNotificationPreferences"].clone();
         assert_eq!(find(updated.as_array().unwrap(), "SESSION_CONFIRMATION", "IN_APP")["enabled"], false);
-        assert_eq!(find(updated.as_array().unwrap(), "SYSTEM_UPDATE", "SMS")["enabled"], true);
+        assert_eq!(find(updated.as_array().unwrap(), "SESSION_REMINDER", "SMS")["enabled"], true);
 
         // The student muted confirmations in the app; the mentor did not.
         book(&app, &student, request(&["2026-01-05T10:00:00Z"], json!(1))).await;

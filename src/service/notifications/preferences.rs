@@ -41,7 +41,8 @@ impl NotificationService {
             .collect())
     }
 
-    /// Applies every change or none: switching off a locked pair, or naming a pair twice, is
+    /// Applies every change or none: switching off a locked pair, switching on one never sent
+    /// ([`is_offered`](crate::domain::notification::is_offered)), or naming a pair twice, is
     /// `BAD_USER_INPUT` naming the entry.
     pub async fn update_preferences(
         &self,
