@@ -5,8 +5,10 @@ use std::ops::Deref;
 
 use mentor_scheduler::auth::Role;
 use mentor_scheduler::clock::Clock;
+use mentor_scheduler::domain::email::EmailStatus;
 use mentor_scheduler::entity::{email_notification as email, email_suppression};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use mentor_scheduler::service::email::{sent_marks, Sent};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use serde_json::{json, Value};
 
 use crate::helpers::booking::{book, request, tutor_and_student, STUDENT};
@@ -166,6 +168,45 @@ async fn both(f: impl Fn(Hooked) -> futures::future::BoxFuture<'static, ()>) {
         Some(a) => f(a).await,
         None => crate::helpers::say_skipped("email_webhooks::postgres"),
     }
+}
+
+/// The provider can report an email delivered before the commit that marks it sent (the SMTP
+/// server's answer comes first, then the job's completion): it ends `DELIVERED`, not `SENT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_reported_before_the_email_is_marked_sent_is_kept() {
+    both(|app| Box::pin(async move {
+        let (_, student) = tutor_and_student(&app).await;
+        book(&app, &student, request(&["2026-01-07T10:00:00Z"], json!(1))).await;
+        let row = emails(&app).await.into_iter().find(|e| e.user_id == STUDENT).unwrap();
+        assert_eq!(app.services.email.send(&row.id).await.unwrap(), Sent::Accepted);
+        let events = json!([{"email": row.to_address, "timestamp": 1767571300, "event": "delivered", "email_id": row.id}]);
+        let (status, body) = sendgrid(&app, events.to_string()).await;
+        assert_eq!((status, body["applied"].clone()), (200, json!(1)), "{body}");
+        assert_eq!(emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap().status.as_str(), "PENDING");
+
+        // What the job's completion writes for it, then.
+        let conn = app.services.db.conn();
+        let backend = conn.get_database_backend();
+        conn.execute(backend.build(&sent_marks(backend, std::slice::from_ref(&row.id), app.clock.now()))).await.unwrap();
+        let marked = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
+        assert_eq!((marked.status.as_str(), marked.delivered_at.unwrap().timestamp()), ("DELIVERED", 1767571300));
+        assert_eq!(marked.sent_at, Some(app.clock.now()));
+        // Its job, run now, finds nothing left to send.
+        app.jobs.drain().await.unwrap();
+        assert_eq!(emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap().status.as_str(), "DELIVERED");
+
+        // A worker that died after the SMTP server took the mentor's email, before marking it
+        // sent: the provider's report says it arrived, so its job, run again, does not resend it.
+        let mentor = emails(&app).await.into_iter().find(|e| e.user_id != STUDENT && e.status.as_str() == "SENT").unwrap();
+        let reset = email::ActiveModel { id: sea_orm::Set(mentor.id.clone()), status: sea_orm::Set(EmailStatus::Pending), ..Default::default() };
+        email::Entity::update(reset).exec(conn).await.unwrap();
+        let events = json!([{"email": mentor.to_address, "timestamp": 1767571400, "event": "delivered", "email_id": mentor.id}]);
+        assert_eq!(sendgrid(&app, events.to_string()).await.0, 200);
+        let file = app.data_dir().join("outbox").join(format!("{}.eml", mentor.id));
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(app.services.email.send(&mentor.id).await.unwrap(), Sent::Accepted);
+        assert!(!file.exists(), "not sent again");
+    })).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

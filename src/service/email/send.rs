@@ -4,7 +4,9 @@
 //! completions, through [`sent_marks`]), so the worker goes on to its next email at once and one
 //! commit records both. At least once, like every job: a worker that dies after the SMTP server
 //! took the message but before that commit leaves the job to run again, and the resend carries the
-//! same `Message-ID`, which is as far as SMTP lets anyone go. Temporary failures are retried by the
+//! same `Message-ID`, which is as far as SMTP lets anyone go (unless the provider reported it
+//! delivered meanwhile: then it is not sent again). A delivery report that comes before `SENT`
+//! commits is kept: the email ends `DELIVERED`. Temporary failures are retried by the
 //! job runner (exponential backoff with jitter) until `EMAIL_MAX_ATTEMPTS`, then the email is
 //! `FAILED` with the last error; a permanent refusal fails it at once, and a hard bounce also
 //! suppresses the address. An email written ahead of its time that is no longer wanted when due is
@@ -17,7 +19,7 @@ use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, Shared};
 use futures::FutureExt as _;
 use lettre::message::Mailbox;
-use sea_orm::sea_query::{Expr, Query, SimpleExpr, UpdateStatement};
+use sea_orm::sea_query::{CaseStatement, Expr, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
     IdenStatic, QueryFilter, QueryResult, QuerySelect, QueryTrait, UpdateMany,
@@ -62,6 +64,11 @@ impl EmailService {
         else {
             return Ok(Sent::Settled);
         };
+        if row.delivered_at.is_some() {
+            // The provider reported it delivered: a try whose worker died before marking it sent.
+            // Not sent again; marked now (`DELIVERED`, see [`sent_marks`]).
+            return Ok(Sent::Accepted);
+        }
         if let Some(why) = withdrawn {
             self.settle_alone(&row.id, EmailStatus::Withdrawn, Some(why))
                 .await?;
@@ -424,8 +431,20 @@ fn settling<S: AsRef<str>>(
     tries: Option<i32>,
     now: DateTime<Utc>,
 ) -> UpdateMany<row::Entity> {
+    let new_status = match status {
+        // A provider's delivery report can come in between the SMTP server's answer and this
+        // (it leaves the email `PENDING` with its `delivered_at`): it was delivered, then.
+        EmailStatus::Sent => CaseStatement::new()
+            .case(
+                Expr::col(row::Column::DeliveredAt).is_not_null(),
+                Expr::value(EmailStatus::Delivered.as_str()),
+            )
+            .finally(Expr::value(status.as_str()))
+            .into(),
+        _ => Expr::value(status.as_str()),
+    };
     let mut update = row::Entity::update_many()
-        .col_expr(row::Column::Status, Expr::value(status.as_str()))
+        .col_expr(row::Column::Status, new_status)
         .col_expr(
             row::Column::ErrorMessage,
             Expr::value(error.map(str::to_string)),
