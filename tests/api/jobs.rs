@@ -684,7 +684,7 @@ on_both_backends! {
     }
 
     async fn jobs_claimed_together_are_prefetched_together_before_any_of_them_runs(app) {
-        const JOBS: u32 = 6;
+        const JOBS: u32 = 10;
         let db = &app.services.db;
         let prefetched: Arc<Mutex<Vec<Vec<u32>>>> = Arc::default();
         let (ran, ran_unprefetched) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -717,14 +717,14 @@ on_both_backends! {
         let pings: Vec<Ping> = (1..=JOBS).map(|n| Ping { n }).collect();
         enqueue_all(&tx.txn, app.clock.now(), pings.iter().map(|job| (job, EnqueueOptions::default()))).await.unwrap();
         tx.commit().await.unwrap();
-        // Three workers and three claimed ahead: the first claim takes all six.
-        let jobs = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), RunnerConfig { workers: 3, batch_size: 16, ..config() });
+        // Two workers and eight claimed ahead (at most four a worker): the first claim takes all ten.
+        let jobs = JobRunner::new(db.clone(), Arc::new(app.clock.clone()), Arc::new(registry), RunnerConfig { workers: 2, batch_size: 32, ..config() });
         let (stop, stopped) = watch::channel(false);
         let runner = jobs.start(stopped);
         tokio::time::timeout(PATIENCE, all_ran.notified()).await.expect("every job runs");
         stop.send(true).unwrap();
         tokio::time::timeout(PATIENCE, runner).await.expect("the runner stops").unwrap();
-        assert_eq!(*prefetched.lock().unwrap(), vec![(1..=JOBS).collect::<Vec<_>>()], "one prefetch for the claim's six");
+        assert_eq!(*prefetched.lock().unwrap(), vec![(1..=JOBS).collect::<Vec<_>>()], "one prefetch for the claim's ten");
         assert_eq!(ran_unprefetched.load(Ordering::SeqCst), 0, "none ran before its prefetch");
         assert_eq!(count_in(db, "done").await, u64::from(JOBS));
     }
