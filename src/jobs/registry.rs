@@ -18,9 +18,9 @@ use crate::entity::job;
 pub type Finish = Option<String>;
 
 /// Writes what jobs of one kind finished with, in the transaction that marks them done: given the
-/// database's backend, the keys they returned and the time, the statement to run. A job's success and what it means (an
-/// email `SENT`) then commit together, in one commit for a whole batch, and the worker goes on to
-/// its next job without waiting for either.
+/// database's backend, the keys they returned and the time, the statement to run. A job's success
+/// and what it means (an email `SENT`) then commit together, in one commit for a whole batch, and
+/// the worker goes on to its next job without waiting for either.
 pub type Finisher =
     Arc<dyn Fn(DbBackend, &[String], DateTime<Utc>) -> UpdateStatement + Send + Sync>;
 

@@ -198,7 +198,7 @@ async fn a_delivery_reported_before_the_email_is_marked_sent_is_kept() {
         // A worker that died after the SMTP server took the mentor's email, before marking it
         // sent: the provider's report says it arrived, so its job, run again, does not resend it.
         let mentor = emails(&app).await.into_iter().find(|e| e.user_id != STUDENT && e.status.as_str() == "SENT").unwrap();
-        let reset = email::ActiveModel { id: sea_orm::Set(mentor.id.clone()), status: sea_orm::Set(EmailStatus::Pending), ..Default::default() };
+        let reset = email::ActiveModel { id: sea_orm::Set(mentor.id.clone()), status: sea_orm::Set(EmailStatus::Pending), sent_at: sea_orm::Set(None), ..Default::default() };
         email::Entity::update(reset).exec(conn).await.unwrap();
         let events = json!([{"email": mentor.to_address, "timestamp": 1767571400, "event": "delivered", "email_id": mentor.id}]);
         assert_eq!(sendgrid(&app, events.to_string()).await.0, 200);
@@ -206,6 +206,17 @@ async fn a_delivery_reported_before_the_email_is_marked_sent_is_kept() {
         std::fs::remove_file(&file).unwrap();
         assert_eq!(app.services.email.send(&mentor.id).await.unwrap(), Sent::Accepted);
         assert!(!file.exists(), "not sent again");
+
+        // One marked sent before and due again (a transient bounce after its delivery report) is
+        // sent, and marked `SENT`.
+        let before = app.clock.now() - chrono::Duration::hours(1);
+        let again = email::ActiveModel { id: sea_orm::Set(mentor.id.clone()), status: sea_orm::Set(EmailStatus::Pending), sent_at: sea_orm::Set(Some(before)), ..Default::default() };
+        email::Entity::update(again).exec(conn).await.unwrap();
+        assert_eq!(app.services.email.send(&mentor.id).await.unwrap(), Sent::Accepted);
+        assert!(file.exists(), "sent again");
+        conn.execute(backend.build(&sent_marks(backend, std::slice::from_ref(&mentor.id), app.clock.now()))).await.unwrap();
+        let resent = emails(&app).await.into_iter().find(|e| e.id == mentor.id).unwrap();
+        assert_eq!((resent.status.as_str(), resent.sent_at), ("SENT", Some(app.clock.now())));
     })).await;
 }
 
@@ -751,4 +762,44 @@ async fn sns_messages_from_other_topics_are_refused_when_topics_are_named() {
         (200, json!(1)),
         "{answer}"
     );
+}
+
+/// Deliveries that forget old receipts at the same time do not queue behind each other: each
+/// passes over the rows another is deleting (`SKIP LOCKED`), and between them all go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_forgetting_old_receipts_at_once_do_not_wait_for_each_other() {
+    use mentor_scheduler::db::forget_before;
+    use mentor_scheduler::entity::webhook_receipt::{self as receipt, Column};
+    use sea_orm::TransactionTrait;
+
+    let Some(app) = app(Backend::Postgres).await else {
+        return crate::helpers::say_skipped("email_webhooks::postgres");
+    };
+    let conn = app.services.db.conn();
+    let old = app.clock.now() - chrono::Duration::days(3);
+    let rows = (0..200).map(|i| receipt::ActiveModel {
+        source: sea_orm::Set("sendgrid".into()),
+        id: sea_orm::Set(format!("old-{i:03}")),
+        received_at: sea_orm::Set(old),
+    });
+    receipt::Entity::insert_many(rows).exec(conn).await.unwrap();
+    let before = app.clock.now() - chrono::Duration::hours(48);
+    let key = [Column::Source, Column::Id];
+
+    // The first has deleted a hundred and not committed yet.
+    let first = conn.begin().await.unwrap();
+    let gone = forget_before::<receipt::Entity>(&first, &key, Column::ReceivedAt, before, 100);
+    assert_eq!(gone.await.unwrap(), 100);
+    // The second, meanwhile, takes the other hundred without waiting for the first.
+    let second = conn.begin().await.unwrap();
+    let gone = forget_before::<receipt::Entity>(&second, &key, Column::ReceivedAt, before, 100);
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(10), gone).await;
+    assert_eq!(
+        gone.expect("the second did not wait for the first")
+            .unwrap(),
+        100
+    );
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+    assert_eq!(receipt::Entity::find().count(conn).await.unwrap(), 0);
 }

@@ -64,9 +64,8 @@ impl EmailService {
         else {
             return Ok(Sent::Settled);
         };
-        if row.delivered_at.is_some() {
-            // The provider reported it delivered: a try whose worker died before marking it sent.
-            // Not sent again; marked now (`DELIVERED`, see [`sent_marks`]).
+        if reported_unmarked(&row) {
+            // A try whose worker died before marking it sent: not sent again, marked now.
             return Ok(Sent::Accepted);
         }
         if let Some(why) = withdrawn {
@@ -422,6 +421,13 @@ async fn settle(
     Ok(())
 }
 
+/// Whether the provider reported `email` delivered before it was ever marked sent: its report
+/// came between the SMTP server's answer and the commit that marks it (or that commit never came,
+/// its worker having died). An email sent again after a transient bounce was marked sent before.
+fn reported_unmarked(email: &row::Model) -> bool {
+    email.delivered_at.is_some() && email.sent_at.is_none()
+}
+
 /// The update [`settle`] runs: one statement text however many emails (see `db::among`).
 fn settling<S: AsRef<str>>(
     backend: DbBackend,
@@ -432,11 +438,12 @@ fn settling<S: AsRef<str>>(
     now: DateTime<Utc>,
 ) -> UpdateMany<row::Entity> {
     let new_status = match status {
-        // A provider's delivery report can come in between the SMTP server's answer and this
-        // (it leaves the email `PENDING` with its `delivered_at`): it was delivered, then.
+        // See [`reported_unmarked`]: it was delivered, then.
         EmailStatus::Sent => CaseStatement::new()
             .case(
-                Expr::col(row::Column::DeliveredAt).is_not_null(),
+                Expr::col(row::Column::DeliveredAt)
+                    .is_not_null()
+                    .and(Expr::col(row::Column::SentAt).is_null()),
                 Expr::value(EmailStatus::Delivered.as_str()),
             )
             .finally(Expr::value(status.as_str()))
