@@ -35,7 +35,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP_BATCH: u64 = 1000;
 
 /// How often a runner's claims look for jobs whose lease lapsed (a dead worker's), once a look
-/// found none left: such a job runs again at most this long after its lease ran out. A look is a
+/// found none left: such a job waits at most this much longer once its lease ran out. A look is a
 /// statement of its own that, on a busy queue, costs as much as the claim of due jobs beside it.
 const LAPSED_LOOK_EVERY: Duration = Duration::from_secs(1);
 
