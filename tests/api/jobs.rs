@@ -504,6 +504,12 @@ on_both_backends! {
         app.clock.set(lease_end + millis(1000));
         assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0), "a second since its last look");
         assert_eq!(row(db, &next).await.state.as_str(), "done");
+
+        // A clock that went back (set by hand, or a node's clock corrected) looks at once.
+        let third = add(db, now, &Ping { n: 3 }, EnqueueOptions::default()).await.unwrap();
+        set_running(db, &third, 1, lease_end + millis(100)).await;
+        app.clock.set(lease_end + millis(200));
+        assert_eq!(jobs.drain().await.unwrap(), report(1, 0, 0), "the clock went back");
     }
 
     async fn a_job_whose_worker_died_on_its_last_attempt_is_dead(app) {
