@@ -182,9 +182,10 @@ async fn a_delivery_reported_before_the_email_is_marked_sent_is_kept() {
         let events = json!([{"email": row.to_address, "timestamp": 1767571300, "event": "delivered", "email_id": row.id}]);
         let (status, body) = sendgrid(&app, events.to_string()).await;
         assert_eq!((status, body["applied"].clone()), (200, json!(1)), "{body}");
-        assert_eq!(emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap().status.as_str(), "PENDING");
+        let reported = emails(&app).await.into_iter().find(|e| e.id == row.id).unwrap();
+        assert_eq!((reported.status.as_str(), reported.sent_at), ("DELIVERED", Some(app.clock.now())));
 
-        // What the job's completion writes for it, then.
+        // What the job's completion writes for it, then, changes nothing.
         let conn = app.services.db.conn();
         let backend = conn.get_database_backend();
         conn.execute(backend.build(&sent_marks(backend, std::slice::from_ref(&row.id), app.clock.now()))).await.unwrap();
@@ -204,8 +205,10 @@ async fn a_delivery_reported_before_the_email_is_marked_sent_is_kept() {
         assert_eq!(sendgrid(&app, events.to_string()).await.0, 200);
         let file = app.data_dir().join("outbox").join(format!("{}.eml", mentor.id));
         std::fs::remove_file(&file).unwrap();
-        assert_eq!(app.services.email.send(&mentor.id).await.unwrap(), Sent::Accepted);
+        assert_eq!(app.services.email.send(&mentor.id).await.unwrap(), Sent::Settled);
         assert!(!file.exists(), "not sent again");
+        let reported = emails(&app).await.into_iter().find(|e| e.id == mentor.id).unwrap();
+        assert_eq!((reported.status.as_str(), reported.sent_at), ("DELIVERED", Some(app.clock.now())));
 
         // One marked sent before and due again (a transient bounce after its delivery report) is
         // sent, and marked `SENT`.

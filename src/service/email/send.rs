@@ -5,9 +5,9 @@
 //! commit records both. At least once, like every job: a worker that dies after the SMTP server
 //! took the message but before that commit leaves the job to run again, and the resend carries the
 //! same `Message-ID`, which is as far as SMTP lets anyone go (unless the provider reported it
-//! delivered meanwhile: then it is not sent again). A delivery report that comes before `SENT`
-//! commits is kept: the email ends `DELIVERED`. Temporary failures are retried by the
-//! job runner (exponential backoff with jitter) until `EMAIL_MAX_ATTEMPTS`, then the email is
+//! delivered meanwhile: it is then `DELIVERED`, see `tracking`, and not sent again). Temporary
+//! failures are retried by the job runner (exponential backoff with jitter) until
+//! `EMAIL_MAX_ATTEMPTS`, then the email is
 //! `FAILED` with the last error; a permanent refusal fails it at once, and a hard bounce also
 //! suppresses the address. An email written ahead of its time that is no longer wanted when due is
 //! `WITHDRAWN` instead of sent.
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use futures::future::{BoxFuture, Shared};
 use futures::FutureExt as _;
 use lettre::message::Mailbox;
-use sea_orm::sea_query::{CaseStatement, Expr, Query, SimpleExpr, UpdateStatement};
+use sea_orm::sea_query::{Expr, Query, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, FromQueryResult,
     IdenStatic, QueryFilter, QueryResult, QuerySelect, QueryTrait, UpdateMany,
@@ -64,10 +64,6 @@ impl EmailService {
         else {
             return Ok(Sent::Settled);
         };
-        if reported_unmarked(&row) {
-            // A try whose worker died before marking it sent: not sent again, marked now.
-            return Ok(Sent::Accepted);
-        }
         if let Some(why) = withdrawn {
             self.settle_alone(&row.id, EmailStatus::Withdrawn, Some(why))
                 .await?;
@@ -421,13 +417,6 @@ async fn settle(
     Ok(())
 }
 
-/// Whether the provider reported `email` delivered before it was ever marked sent: its report
-/// came between the SMTP server's answer and the commit that marks it (or that commit never came,
-/// its worker having died). An email sent again after a transient bounce was marked sent before.
-fn reported_unmarked(email: &row::Model) -> bool {
-    email.delivered_at.is_some() && email.sent_at.is_none()
-}
-
 /// The update [`settle`] runs: one statement text however many emails (see `db::among`).
 fn settling<S: AsRef<str>>(
     backend: DbBackend,
@@ -437,21 +426,8 @@ fn settling<S: AsRef<str>>(
     tries: Option<i32>,
     now: DateTime<Utc>,
 ) -> UpdateMany<row::Entity> {
-    let new_status = match status {
-        // See [`reported_unmarked`]: it was delivered, then.
-        EmailStatus::Sent => CaseStatement::new()
-            .case(
-                Expr::col(row::Column::DeliveredAt)
-                    .is_not_null()
-                    .and(Expr::col(row::Column::SentAt).is_null()),
-                Expr::value(EmailStatus::Delivered.as_str()),
-            )
-            .finally(Expr::value(status.as_str()))
-            .into(),
-        _ => Expr::value(status.as_str()),
-    };
     let mut update = row::Entity::update_many()
-        .col_expr(row::Column::Status, new_status)
+        .col_expr(row::Column::Status, Expr::value(status.as_str()))
         .col_expr(
             row::Column::ErrorMessage,
             Expr::value(error.map(str::to_string)),

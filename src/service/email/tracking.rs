@@ -240,8 +240,19 @@ impl EmailService {
         match &report.kind {
             DeliveryKind::Delivered => {
                 changes.push((C::DeliveredAt, first(C::DeliveredAt, at)));
-                if status == EmailStatus::Sent {
-                    changes.push((C::Status, Expr::value(EmailStatus::Delivered)));
+                match status {
+                    EmailStatus::Sent => {
+                        changes.push((C::Status, Expr::value(EmailStatus::Delivered)));
+                    }
+                    // Reported before the commit that marks it sent (it comes just after the SMTP
+                    // server's answer), or that commit never came (its worker died): it went.
+                    // Its completion then finds it no longer `PENDING`, and a job run again finds
+                    // nothing to send.
+                    EmailStatus::Pending => {
+                        changes.push((C::Status, Expr::value(EmailStatus::Delivered)));
+                        changes.push((C::SentAt, first(C::SentAt, now)));
+                    }
+                    _ => {}
                 }
             }
             DeliveryKind::Bounce { permanent: true } => {
